@@ -1,0 +1,78 @@
+"""Records ↔ DataFrames ↔ Arrow, typed by the Pandera models so every writer agrees on the schema."""
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+
+ARROW_TYPES = {
+    "VARCHAR": pa_arrow.string(),
+    "BIGINT": pa_arrow.int64(),
+    "BOOLEAN": pa_arrow.bool_(),
+    "DATE": pa_arrow.date32(),
+    "VARCHAR[]": pa_arrow.list_(pa_arrow.string()),
+}
+
+
+def columns(model: type[pa.DataFrameModel]) -> dict[str, dict]:
+    """Column name → {'sql', 'description', 'nullable'} in contract order."""
+    schema = model.to_schema()
+    return {
+        name: {
+            "sql": (col.metadata or {}).get("sql", "VARCHAR"),
+            "description": col.description or "",
+            "nullable": bool(col.nullable),
+        }
+        for name, col in schema.columns.items()
+    }
+
+
+def frame(records: list[dict], model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """Records → DataFrame with exactly the model's columns and in-memory dtypes (dates as datetime64)."""
+    cols = columns(model)
+    df = pd.DataFrame.from_records(records, columns=list(cols)) if records else pd.DataFrame(columns=list(cols))
+    return conform(df, model)
+
+
+def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """Select the model's columns in order and give each its in-memory dtype."""
+    cols = columns(model)
+    out = pd.DataFrame(index=df.index)
+    for name, spec in cols.items():
+        s = df[name] if name in df else pd.Series([None] * len(df), index=df.index, dtype=object)
+        sql = spec["sql"]
+        if sql == "DATE":
+            s = pd.to_datetime(s, errors="coerce")
+        elif sql == "BIGINT":
+            s = pd.array(s, dtype="Int64") if spec["nullable"] else s.astype("int64")
+        elif sql == "BOOLEAN":
+            s = s.astype(bool)
+        elif sql == "VARCHAR":
+            s = s.astype(object).where(s.notna(), None)
+        out[name] = s
+    return out
+
+
+def arrow_schema(model: type[pa.DataFrameModel]) -> pa_arrow.Schema:
+    return pa_arrow.schema(
+        [pa_arrow.field(n, ARROW_TYPES[c["sql"]], nullable=c["nullable"] or c["sql"] == "VARCHAR[]")
+         for n, c in columns(model).items()]
+    )
+
+
+def to_arrow(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pa_arrow.Table:
+    """DataFrame → Arrow table with the contract's types (datetime64 → DATE)."""
+    df = conform(df, model)
+    arrays = []
+    schema = arrow_schema(model)
+    for f in schema:
+        s = df[f.name]
+        if pa_arrow.types.is_date32(f.type):
+            arrays.append(pa_arrow.array(s.dt.date.where(s.notna(), None), type=f.type))
+        else:
+            arrays.append(pa_arrow.array(s.tolist() if s.dtype == object else s, type=f.type, from_pandas=True))
+    return pa_arrow.Table.from_arrays(arrays, schema=schema)
+
+
+def from_arrow(table: pa_arrow.Table, model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    df = table.to_pandas(types_mapper={pa_arrow.int64(): pd.Int64Dtype()}.get, date_as_object=False)
+    return conform(df, model)

@@ -1,0 +1,83 @@
+"""One raw file → its rows in pages, sightings and rejects; the unit of work of one partition."""
+
+import datetime as dt
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+from paperlake.frames import frame
+from paperlake.parse import ParseOptions, RawPage, parse_entries, read_page
+from paperlake.validate import quarantine
+from schemas import Pages, Rejects, Sightings
+
+STAGED_FIELDS = [f.name for f in fields(RawPage) if f.name != "header_lines"]
+
+
+@dataclass
+class PageTables:
+    pages: pd.DataFrame  # one row
+    sightings: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+def read_raw(path: Path, raw_dir: Path) -> RawPage:
+    """Read a landing file; an unreadable file is a file-level reject, not an exception."""
+    source = path.relative_to(raw_dir).as_posix()
+    try:
+        data = path.read_bytes()
+        mtime = dt.datetime.fromtimestamp(path.stat().st_mtime)
+    except OSError as exc:
+        return RawPage(page_id="", source_file=source, n_bytes=0, reason="unreadable_file",
+                       detail=f"{type(exc).__name__}: {exc.strerror or exc}")
+    return read_page(data, source, mtime)
+
+
+def raw_page_record(page: RawPage) -> dict:
+    rec = asdict(page)
+    rec.pop("header_lines")
+    return rec
+
+
+def raw_page_from_record(rec: dict) -> RawPage:
+    values = {k: rec.get(k) for k in STAGED_FIELDS}
+    if isinstance(values.get("page_date"), dt.datetime | pd.Timestamp):
+        values["page_date"] = values["page_date"].date()
+    if values.get("page_date") is not None and pd.isna(values["page_date"]):
+        values["page_date"] = None
+    return RawPage(**values)
+
+
+def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTables:
+    """Parse, validate against the contract, quarantine failures, and count: n_entries = valid + rejected."""
+    parsed = parse_entries(page, options)
+    reject_recs = list(parsed.rejects)
+    if page.reason is not None:
+        reject_recs.append({
+            "source_file": page.source_file, "page_id": page.page_id or None, "kind": "file",
+            "position": None, "line_start": None, "line_end": None,
+            "reason": page.reason, "detail": page.detail or page.reason, "excerpt": page.excerpt,
+        })
+    sightings = frame(parsed.entries, Sightings)
+    valid, failed = quarantine(sightings, Sightings)
+    for idx, row in failed.iterrows():
+        s = sightings.loc[idx]
+        reject_recs.append({
+            "source_file": page.source_file, "page_id": page.page_id, "kind": "entry",
+            "position": int(s["position"]), "line_start": int(s["line_start"]), "line_end": int(s["line_end"]),
+            "reason": row["reason"], "detail": row["detail"], "excerpt": str(s["title"])[:200],
+        })
+    rejects = frame(reject_recs, Rejects).sort_values(["line_start", "position"], na_position="first")
+    n_rejected = int((rejects["kind"] == "entry").sum())
+    n_valid = len(valid)
+    if page.reason is not None or (n_valid == 0 and n_rejected > 0):
+        status = "rejected"
+    else:
+        status = "partial" if n_rejected else "ok"
+    pages = frame([{
+        "page_id": page.page_id, "source_file": page.source_file, "status": status, "layout": parsed.layout,
+        "page_date": page.page_date, "page_date_raw": page.page_date_raw,
+        "page_date_source": page.page_date_source, "encoding": page.encoding, "n_bytes": page.n_bytes,
+        "n_lines": page.n_lines, "n_entries": n_valid + n_rejected, "n_valid": n_valid, "n_rejected": n_rejected,
+    }], Pages)
+    return PageTables(pages, valid.reset_index(drop=True), rejects.reset_index(drop=True))

@@ -1,0 +1,307 @@
+"""Capture text → a page record, entry records and reject records; every line is accounted for.
+
+Two stages, matching the two partitioned assets:
+
+* ``read_page``: bytes → decoded text, page header, page date (``RawPage``). A file that is not text or
+  not a capture becomes a file-level reject, never an exception.
+* ``parse_entries``: the body after the header → entries. Entries are paragraphs separated by blank
+  lines: a title line, an abstract paragraph and, in the detailed layout, a metadata paragraph
+  (``• N authors`` or an organisation, ``·``, a date with optional upvotes). A paragraph that cannot be
+  placed in an entry is rejected with a reason and its lines.
+"""
+
+import datetime as dt
+import html
+import re
+from dataclasses import dataclass, field
+
+from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
+from paperlake.decode import UndecodableError, decode_bytes
+from paperlake.normalize import content_id, short_hash, title_key
+
+HEADER_MARKERS = (
+    "new",
+    "Get trending papers in your email inbox!",
+    "Subscribe",
+    "Daily Papers",
+    "byAK and the research community",
+)
+HEADER_LAST = "byAK and the research community"
+HEADER_SCAN_LINES = 40
+AUTHORS_LINE = re.compile(r"^•\s*(\d{1,5})\s+authors?$")
+META_SEPARATOR = "·"
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """Limits that decide when a field is too large to be real (configurable, see README)."""
+
+    max_title_chars: int = 1_000
+    max_abstract_chars: int = 20_000
+    title_like_max_chars: int = 300  # longer single lines are taken as abstracts, not titles
+    abstract_like_min_chars: int = 250
+
+
+@dataclass
+class Block:
+    """A paragraph: consecutive non-blank lines, with 1-based line numbers."""
+
+    start: int
+    lines: list[str]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.lines) - 1
+
+    @property
+    def text(self) -> str:
+        return " ".join(line.strip() for line in self.lines)
+
+    def is_meta(self) -> bool:
+        stripped = [line.strip() for line in self.lines]
+        if META_SEPARATOR in stripped or AUTHORS_LINE.match(stripped[0]):
+            return True
+        return len(stripped) <= 3 and parse_date_line(stripped[-1]) is not None and len(stripped) > 1
+
+
+@dataclass
+class RawPage:
+    """A decoded capture with its header read; ``reason`` is set when the whole file is rejected."""
+
+    page_id: str
+    source_file: str
+    n_bytes: int
+    encoding: str | None = None
+    text: str | None = None
+    body_start: int = 0  # 0-based index of the first line after the header
+    page_date: dt.date | None = None
+    page_date_raw: str | None = None
+    page_date_source: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    excerpt: str | None = None
+    n_lines: int = 0
+    header_lines: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ParsedEntries:
+    layout: str | None
+    entries: list[dict]
+    rejects: list[dict]
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _find_header(lines: list[str]) -> tuple[int, list[int]] | None:
+    """Index of the last header line and the header line indices, or None when there is no header."""
+    seen: list[int] = []
+    last = None
+    for i, line in enumerate(lines[:HEADER_SCAN_LINES]):
+        s = line.strip()
+        if not s:
+            continue
+        if s in HEADER_MARKERS:
+            seen.append(i)
+            if s == HEADER_LAST:
+                last = i
+                break
+        elif seen:
+            break  # header markers stop: what follows is the page date or the body
+    if last is None and len(seen) >= 2:
+        last = seen[-1]
+    return (last, seen) if last is not None else None
+
+
+def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -> RawPage:
+    """Decode and read the header. Never raises for bad input: the reason lands on the RawPage."""
+    page = RawPage(page_id=content_id(data), source_file=source_file, n_bytes=len(data))
+    if not data.strip():
+        page.reason, page.detail = "empty_file", "file is empty or whitespace only"
+        return page
+    try:
+        decoded = decode_bytes(data)
+    except UndecodableError as exc:
+        page.reason, page.detail = exc.reason, exc.detail
+        page.excerpt = excerpt(data[:200].decode("latin-1"))
+        return page
+    page.encoding, page.text = decoded.encoding, decoded.text
+    lines = decoded.text.split("\n")
+    page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
+    header = _find_header(lines)
+    if header is None:
+        page.reason, page.detail = "not_a_capture", "no Daily Papers header in the first lines"
+        page.excerpt = excerpt(decoded.text[:400])
+        return page
+    last, page.header_lines = header
+    body = last + 1
+    # the page date is the first non-blank line after the header
+    nxt = next((i for i in range(body, len(lines)) if lines[i].strip()), None)
+    printed_years: list[int] = []
+    page_md: MonthDay | None = None
+    if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
+        page.page_date_raw = lines[nxt].strip()
+        page.header_lines.append(nxt)
+        body = nxt + 1
+    page.body_start = body
+    for line in lines[body:]:
+        parsed = parse_date_line(line)
+        if parsed is not None and parsed[0].year is not None:
+            printed_years.append(parsed[0].year)
+    page.page_date, page.page_date_source = infer_page_date(page_md, printed_years, source_file, mtime)
+    return page
+
+
+def _blocks(lines: list[str], start: int) -> list[Block]:
+    blocks: list[Block] = []
+    cur: Block | None = None
+    for i in range(start, len(lines)):
+        if lines[i].strip():
+            if cur is None:
+                cur = Block(i + 1, [])
+                blocks.append(cur)
+            cur.lines.append(lines[i])
+        else:
+            cur = None
+    return blocks
+
+
+def _parse_meta(block: Block, page_date: dt.date | None) -> dict | str:
+    """Metadata paragraph → fields, or a reject reason string."""
+    stripped = [line.strip() for line in block.lines]
+    if META_SEPARATOR not in stripped:
+        return "bad_metadata"
+    sep = stripped.index(META_SEPARATOR)
+    who, rest = stripped[:sep], stripped[sep + 1 :]
+    if len(who) != 1 or len(rest) != 1:
+        return "bad_metadata"
+    out: dict = {"authors_count": None, "organization": None, "organization_id": None}
+    if m := AUTHORS_LINE.match(who[0]):
+        out["authors_count"] = int(m[1])
+    else:
+        handle, _, name = who[0].partition(" ")
+        out["organization_id"] = handle
+        out["organization"] = html.unescape(name.strip() or handle)
+    parsed = parse_date_line(rest[0])
+    if parsed is None:
+        return "bad_date"
+    md, upvotes = parsed
+    out["published_date_raw"] = rest[0]
+    out["published_date"] = infer_entry_date(md, page_date)
+    out["upvotes"] = upvotes
+    return out
+
+
+class _EntryBuilder:
+    """Walks the body blocks and emits entry or reject records (position = candidate order)."""
+
+    def __init__(self, page: RawPage, options: ParseOptions):
+        self.page, self.options = page, options
+        self.entries: list[dict] = []
+        self.rejects: list[dict] = []
+        self.position = 0
+        self.seen_keys: dict[tuple[str, str], int] = {}
+
+    def reject(self, blocks: list[Block], reason: str, detail: str) -> None:
+        self.position += 1
+        self.rejects.append({
+            "source_file": self.page.source_file,
+            "page_id": self.page.page_id,
+            "kind": "entry",
+            "position": self.position,
+            "line_start": blocks[0].start,
+            "line_end": blocks[-1].end,
+            "reason": reason,
+            "detail": detail,
+            "excerpt": excerpt(" ".join(b.text for b in blocks)),
+        })
+
+    def title_like(self, b: Block) -> bool:
+        return (len(b.lines) == 1 and not b.is_meta()
+                and len(b.text) <= self.options.title_like_max_chars and not self.abstract_like(b))
+
+    def abstract_like(self, b: Block) -> bool:
+        return not b.is_meta() and len(b.text) >= self.options.abstract_like_min_chars
+
+    def add(self, title_b: Block, title: str, abstract: str, meta_b: Block | None, last: Block) -> None:
+        o = self.options
+        blocks = [title_b] + ([last] if last is not title_b else [])
+        if not title:
+            return self.reject(blocks, "missing_title", "entry has no title line")
+        if len(title) > o.max_title_chars:
+            return self.reject(blocks, "oversized_field", f"title has {len(title)} chars > {o.max_title_chars}")
+        if len(abstract) > o.max_abstract_chars:
+            return self.reject(blocks, "oversized_field",
+                               f"abstract has {len(abstract)} chars > {o.max_abstract_chars}")
+        meta: dict = {"authors_count": None, "organization": None, "organization_id": None,
+                      "published_date": None, "published_date_raw": None, "upvotes": None}
+        if meta_b is not None:
+            parsed = _parse_meta(meta_b, self.page.page_date)
+            if isinstance(parsed, str):
+                return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
+            meta.update(parsed)
+        title, abstract = html.unescape(title), html.unescape(abstract)
+        key = (title_key(title), " ".join(abstract.split()))
+        if key in self.seen_keys:
+            return self.reject(blocks, "duplicate_on_page",
+                               f"same title and abstract as position {self.seen_keys[key]} on this page")
+        self.position += 1
+        self.seen_keys[key] = self.position
+        self.entries.append({
+            "sighting_id": short_hash(self.page.page_id, self.page.source_file, str(self.position)),
+            "page_id": self.page.page_id,
+            "source_file": self.page.source_file,
+            "position": self.position,
+            "line_start": title_b.start,
+            "line_end": last.end,
+            "title": title,
+            "abstract": abstract,
+            **meta,
+            "page_date": self.page.page_date,
+            "has_metadata": meta_b is not None,
+        })
+
+    def run(self, blocks: list[Block]) -> None:
+        i, n = 0, len(blocks)
+        while i < n:
+            b = blocks[i]
+            if b.is_meta():
+                self.reject([b], "orphan_metadata", "metadata lines with no title and abstract before them")
+                i += 1
+                continue
+            nxt = blocks[i + 1] if i + 1 < n else None
+            if len(b.lines) > 1 and (nxt is None or nxt.is_meta() or self.title_like(nxt)):
+                # title and abstract with no blank line between them
+                title, abstract = b.lines[0].strip(), Block(b.start + 1, b.lines[1:]).text
+                meta_b = nxt if nxt is not None and nxt.is_meta() else None
+                self.add(b, title, abstract, meta_b, meta_b or b)
+                i += 2 if meta_b else 1
+                continue
+            if nxt is None or nxt.is_meta():
+                self.reject([b] + ([nxt] if nxt else []), "missing_abstract",
+                            "title with no abstract (file cut off?)" if nxt is None else "title with no abstract")
+                i += 2 if nxt else 1
+                continue
+            after = blocks[i + 2] if i + 2 < n else None
+            if self.title_like(nxt) and after is not None and self.abstract_like(after) and self.title_like(b):
+                self.reject([b], "missing_abstract", "title followed directly by the next title")
+                i += 1
+                continue
+            meta_b = after if after is not None and after.is_meta() else None
+            self.add(b, b.text, nxt.text, meta_b, meta_b or nxt)
+            i += 3 if meta_b else 2
+
+
+def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedEntries:
+    """Body text → entry and reject records; ``layout`` is detailed when any metadata paragraph exists."""
+    if page.reason is not None or page.text is None:
+        return ParsedEntries(None, [], [])
+    lines = page.text.split("\n")
+    blocks = _blocks(lines, page.body_start)
+    builder = _EntryBuilder(page, options or ParseOptions())
+    builder.run(blocks)
+    layout = "detailed" if any(b.is_meta() for b in blocks) else "compact"
+    return ParsedEntries(layout, builder.entries, builder.rejects)
