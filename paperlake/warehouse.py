@@ -1,0 +1,145 @@
+"""Parquet tables and the DuckDB file: atomic writes, per-file slices, views with comments.
+
+Layout under the output root:
+  staging/<stage>/<slice>.parquet  per-partition intermediate slices (one per raw file)
+  warehouse/<table>/data.parquet   the contract tables, replaced atomically
+  paperlake.duckdb                 one view per table, rebuilt into a temp file and swapped in
+"""
+
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.parquet as pq
+
+from paperlake.config import TABLES, Paths
+from paperlake.frames import arrow_schema, columns, from_arrow, to_arrow
+from schemas import CONTRACT
+
+TABLE_FILE = "data.parquet"
+
+
+def slice_name(key: str) -> str:
+    """Partition key (a path relative to the raw folder) → a flat, reversible file name."""
+    return quote(key, safe="") + ".parquet"
+
+
+def key_of(slice_path: Path) -> str:
+    return unquote(slice_path.name.removesuffix(".parquet"))
+
+
+def write_parquet_atomic(table: pa_arrow.Table, path: Path) -> None:
+    """Write beside the target, fsync, then os.replace: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_frame(df: pd.DataFrame, model: type[pa.DataFrameModel], path: Path) -> None:
+    write_parquet_atomic(to_arrow(df, model), path)
+
+
+def write_slice(df: pd.DataFrame, model: type[pa.DataFrameModel], folder: Path, key: str) -> Path:
+    path = folder / slice_name(key)
+    write_frame(df, model, path)
+    return path
+
+
+def read_slices(folder: Path, model: type[pa.DataFrameModel], keys: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate the slices in a folder (all of them, or those of `keys`) with the model's types."""
+    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    if keys is not None:
+        wanted = set(keys)
+        files = [f for f in files if key_of(f) in wanted]
+    if not files:
+        return from_arrow(arrow_schema(model).empty_table(), model)
+    tables = [pq.read_table(f, schema=arrow_schema(model)) for f in files]
+    return from_arrow(pa_arrow.concat_tables(tables), model)
+
+
+def remove_slices(folder: Path, keep: set[str]) -> list[str]:
+    """Delete slices whose key is not in `keep` (files no longer in the landing folder)."""
+    removed = []
+    for f in folder.glob("*.parquet") if folder.exists() else []:
+        if key_of(f) not in keep:
+            f.unlink()
+            removed.append(key_of(f))
+    return removed
+
+
+def write_table(df: pd.DataFrame, table: str, paths: Paths) -> Path:
+    path = paths.table_dir(table) / TABLE_FILE
+    write_frame(df, CONTRACT[table], path)
+    return path
+
+
+def read_table(table: str, paths: Paths) -> pd.DataFrame:
+    return from_arrow(pq.read_table(paths.table_dir(table) / TABLE_FILE, schema=arrow_schema(CONTRACT[table])),
+                      CONTRACT[table])
+
+
+def fts_extension_path() -> Path:
+    """The FTS extension binary shipped by the duckdb-extension-fts wheel: loaded by path, never downloaded."""
+    root = resources.files("duckdb_extension_fts") / "extensions" / f"v{duckdb.__version__}"
+    return Path(str(root / "fts.duckdb_extension"))
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def build_duckdb(paths: Paths) -> Path:
+    """Build paperlake.duckdb in a temp file (views, comments, full-text index) and swap it in."""
+    paths.out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".paperlake.", suffix=".duckdb", dir=paths.out_dir)
+    os.close(fd)
+    os.unlink(tmp)  # duckdb wants to create the file itself
+    try:
+        con = duckdb.connect(tmp)
+        try:
+            for table in TABLES:
+                model = CONTRACT[table]
+                src = paths.table_dir(table) / TABLE_FILE
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({_sql_str(str(src))})")
+                con.execute(f"COMMENT ON VIEW {table} IS {_sql_str((model.__doc__ or '').strip())}")
+                for name, spec in columns(model).items():
+                    con.execute(f"COMMENT ON COLUMN {table}.{name} IS {_sql_str(spec['description'])}")
+            con.execute(f"LOAD {_sql_str(str(fts_extension_path()))}")
+            con.execute("CREATE TABLE papers_text AS SELECT paper_id, title, abstract FROM papers")
+            con.execute("PRAGMA create_fts_index('papers_text', 'paper_id', 'title', 'abstract', overwrite=1)")
+            con.execute("""
+                CREATE MACRO search_papers(q) AS TABLE
+                SELECT p.*, s.score FROM (
+                    SELECT paper_id, fts_main_papers_text.match_bm25(paper_id, q) AS score FROM papers_text
+                ) s JOIN papers p USING (paper_id)
+                WHERE s.score IS NOT NULL ORDER BY s.score DESC
+            """)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.replace(tmp, paths.duckdb_path)
+    finally:
+        for leftover in (tmp, tmp + ".wal"):
+            Path(leftover).unlink(missing_ok=True)
+    return paths.duckdb_path
+
+
+def connect_readonly(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """A read-only connection with the FTS extension loaded, for users and tests."""
+    con = duckdb.connect(str(paths.duckdb_path), read_only=True)
+    con.execute(f"LOAD {_sql_str(str(fts_extension_path()))}")
+    return con
