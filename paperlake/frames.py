@@ -46,6 +46,8 @@ def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
             s = pd.array(s, dtype="Int64") if spec["nullable"] else s.astype("int64")
         elif sql == "BOOLEAN":
             s = s.astype(bool)
+        elif sql == "VARCHAR[]":  # Arrow gives numpy arrays back: the contract says Python lists
+            s = s.map(lambda v: v if isinstance(v, list) else [] if v is None else list(v))
         elif sql == "VARCHAR":
             s = s.astype(object).where(s.notna(), None)
         out[name] = s

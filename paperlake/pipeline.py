@@ -16,7 +16,14 @@ from paperlake.frames import conform
 from paperlake.ingest import PageTables, process_page, raw_page_from_record, raw_page_record, read_raw
 from paperlake.parse import ParseOptions, RawPage
 from paperlake.resolve import assign_papers, survive
-from paperlake.warehouse import read_slices, slice_name, write_parquet_atomic, write_slice, write_table
+from paperlake.warehouse import (
+    read_slices,
+    remove_slices,
+    slice_name,
+    write_parquet_atomic,
+    write_slice,
+    write_table,
+)
 from schemas import Pages, Papers, Rejects, ResolvedSightings, Sightings
 
 RAW_STAGE, PAGES_STAGE, SIGHTINGS_STAGE, REJECTS_STAGE = "raw_pages", "pages", "sightings", "rejects"
@@ -133,3 +140,11 @@ def publish_rejects(paths: Paths, keys: list[str]) -> pd.DataFrame:
     rejects = rejects.reset_index(drop=True)
     write_table(rejects, "rejects", paths)
     return rejects
+
+
+def prune_slices(paths: Paths, keys: list[str]) -> list[str]:
+    """Remove the staged slices of files that are no longer partitions (retraction of removed files)."""
+    keep, removed = set(keys), set()
+    for stage in (RAW_STAGE, PAGES_STAGE, SIGHTINGS_STAGE, REJECTS_STAGE):
+        removed.update(remove_slices(paths.staging_dir(stage), keep))
+    return sorted(removed)

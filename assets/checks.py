@@ -1,0 +1,61 @@
+"""Blocking asset checks on whole tables: the Pandera contract, count conservation, references.
+
+A failure stops the DuckDB file from being rebuilt on bad tables, and its metadata shows examples."""
+
+import dagster as dg
+import pandas as pd
+from pandera.errors import SchemaErrors
+
+from assets.metadata import md_table
+from assets.warehouse import current_keys, out_pages, out_papers, out_rejects, out_sightings
+from paperlake.audit import conservation_problems, reference_problems
+from paperlake.config import TABLES
+from paperlake.warehouse import read_table
+from pipelines.resources import PaperlakeResource
+from schemas import CONTRACT
+
+EXAMPLES = 10
+
+
+def _result(problems: pd.DataFrame, **meta) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=problems.empty,
+        metadata={"failures": len(problems), "examples": dg.MetadataValue.md(md_table(problems, rows=EXAMPLES)),
+                  **meta},
+    )
+
+
+def contract_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=f"out_{table}", name=f"{table}_contract", blocking=True,
+                    description=f"Every row of `{table}` satisfies the Pandera model {CONTRACT[table].__name__}.")
+    def _check(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
+        df = read_table(table, paperlake.paths())
+        try:
+            CONTRACT[table].validate(df, lazy=True)
+            problems = pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+        except SchemaErrors as exc:
+            problems = exc.failure_cases[["column", "check", "failure_case", "index"]]
+        return _result(problems, rows=len(df))
+
+    return _check
+
+
+@dg.asset_check(asset=out_pages, additional_deps=[out_sightings, out_rejects], blocking=True)
+def entries_conserved(context: dg.AssetCheckExecutionContext, paperlake: PaperlakeResource) -> dg.AssetCheckResult:
+    """Files in = pages rows; per page and in total, entries found = valid sightings + rejected entries."""
+    paths = paperlake.paths()
+    pages, sightings, rejects = (read_table(t, paths) for t in ("pages", "sightings", "rejects"))
+    problems = conservation_problems(pages, sightings, rejects, current_keys(context))
+    return _result(problems, files=len(pages), entries=int(pages["n_entries"].sum()), valid=len(sightings),
+                   rejected=int((rejects["kind"] == "entry").sum()),
+                   offending_files=sorted(problems["source_file"].unique().tolist())[:EXAMPLES])
+
+
+@dg.asset_check(asset=out_sightings, additional_deps=[out_papers], blocking=True)
+def sightings_reference_papers(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
+    """Every sighting's paper_id exists in papers, and papers.n_sightings counts them exactly."""
+    paths = paperlake.paths()
+    return _result(reference_problems(read_table("sightings", paths), read_table("papers", paths)))
+
+
+CHECKS = [*(contract_check(t) for t in TABLES), entries_conserved, sightings_reference_papers]

@@ -1,0 +1,57 @@
+"""Dagster metadata built from the Pandera contract: column schemas, row counts, escaped previews."""
+
+import html
+import re
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+
+from paperlake.frames import columns
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
+PREVIEW_ROWS = 10
+PREVIEW_CHARS = 80
+
+
+def md_escape(value: object, limit: int = PREVIEW_CHARS) -> str:
+    """Titles are data, not markup: HTML-escape, backslash-escape Markdown, one line, truncated."""
+    if not pd.api.types.is_scalar(value):  # list columns: show as "a, b, c"
+        value = ", ".join(map(str, value))
+    elif value is None or pd.isna(value):
+        return ""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def md_table(df: pd.DataFrame, cols: list[str] | None = None, rows: int = PREVIEW_ROWS) -> str:
+    cols = cols or list(df.columns)
+    head = df.head(rows)
+    lines = ["| " + " | ".join(md_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in head[cols].itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def table_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
+    schema = model.to_schema()
+    cols = []
+    for name, spec in columns(model).items():
+        col = schema.columns[name]
+        other = [str(c.name if c.name else c) for c in col.checks]
+        cols.append(dg.TableColumn(
+            name, spec["sql"], description=spec["description"],
+            constraints=dg.TableColumnConstraints(nullable=spec["nullable"], unique=bool(col.unique), other=other),
+        ))
+    return dg.TableSchema(columns=cols)
+
+
+def table_metadata(df: pd.DataFrame, model: type[pa.DataFrameModel], preview_cols: list[str], path: str) -> dict:
+    """The metadata every table asset reports: row count, column schema, escaped preview, file path."""
+    return {
+        "dagster/row_count": len(df),
+        "dagster/column_schema": table_schema(model),
+        "preview": dg.MetadataValue.md(md_table(df, preview_cols)),
+        "path": dg.MetadataValue.path(path),
+    }

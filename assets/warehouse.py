@@ -1,0 +1,125 @@
+"""Whole-table assets: resolution across all files, the four contract tables, and the DuckDB file.
+
+They re-run automatically (AutomationCondition.eager) once a file's partition is re-materialised, and
+share one pool so that one writer at a time touches the warehouse.
+"""
+
+import dagster as dg
+
+from assets.ingest import core_sightings
+from assets.metadata import md_table, table_metadata, table_schema
+from paperlake import pipeline
+from paperlake.config import TABLES
+from paperlake.warehouse import build_duckdb, connect_readonly
+from pipelines.partitions import raw_files
+from pipelines.resources import PaperlakeResource
+from schemas import CONTRACT
+
+WAREHOUSE_POOL = "paperlake_warehouse"
+EAGER = dg.AutomationCondition.eager()
+SAMPLE_QUERY = """
+SELECT title, n_sightings, upvotes_max, has_code, list_sort(topics) AS topics
+FROM papers ORDER BY n_sightings DESC, upvotes_max DESC NULLS LAST, title LIMIT 5
+"""
+
+
+def current_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[str]:
+    """The files that exist now: a removed file's partition is deleted, so its rows are retracted."""
+    return list(context.instance.get_dynamic_partitions(raw_files.name))
+
+
+def _table_asset(table: str, deps: list, kinds: set[str] | None = None):
+    """Decorator for an asset that publishes one contract table: schema known before the first run."""
+    return dg.asset(
+        name=f"out_{table}",
+        deps=deps,
+        group_name="warehouse",
+        kinds=kinds or {"parquet", "pandas"},
+        pool=WAREHOUSE_POOL,
+        automation_condition=EAGER,
+        metadata={"dagster/column_schema": table_schema(CONTRACT[table]), "dagster/table_name": table},
+    )
+
+
+@dg.asset(deps=[core_sightings], group_name="core", kinds={"python", "parquet"}, pool=WAREHOUSE_POOL,
+          automation_condition=EAGER)
+def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """Entity resolution over every file's sightings: normalised title key → stable paper_id, survivorship.
+
+    Also retracts the slices of files that left the landing folder."""
+    paths, keys = paperlake.paths(), current_keys(context)
+    pruned = pipeline.prune_slices(paths, keys)
+    if pruned:
+        context.log.info(f"retracted rows of {len(pruned)} removed file(s): {pruned[:10]}")
+    res = pipeline.resolve_all(paths, keys)
+    top = res.papers.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(res.papers),
+        "sightings": len(res.sightings),
+        "merged_sightings": len(res.sightings) - len(res.papers),
+        "retracted_files": len(pruned),
+        "preview": dg.MetadataValue.md(md_table(top, ["paper_id", "title", "n_sightings", "upvotes_max"])),
+    })
+
+
+@_table_asset("pages", deps=[core_sightings])
+def out_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`pages`: one row per raw file with its status, layout, page date and entry counts."""
+    paths = paperlake.paths()
+    df = pipeline.publish_pages(paths, current_keys(context))
+    return dg.MaterializeResult(metadata=table_metadata(
+        df, CONTRACT["pages"], ["source_file", "status", "layout", "page_date", "n_valid", "n_rejected"],
+        str(paths.table_dir("pages"))))
+
+
+@_table_asset("rejects", deps=[core_sightings])
+def out_rejects(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`rejects`: every quarantined entry or file, with a stable reason code and its lines."""
+    paths = paperlake.paths()
+    df = pipeline.publish_rejects(paths, current_keys(context))
+    meta = table_metadata(df, CONTRACT["rejects"], ["source_file", "line_start", "reason", "excerpt"],
+                          str(paths.table_dir("rejects")))
+    meta["by_reason"] = dg.MetadataValue.json(df["reason"].value_counts().to_dict())
+    return dg.MaterializeResult(metadata=meta)
+
+
+@_table_asset("sightings", deps=[core_sightings, core_papers])
+def out_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`sightings`: every valid entry with its provenance (file, position, lines) and its paper_id."""
+    paths = paperlake.paths()
+    df = pipeline.publish_sightings(paths, current_keys(context))
+    return dg.MaterializeResult(metadata=table_metadata(
+        df, CONTRACT["sightings"], ["source_file", "position", "line_start", "title", "paper_id"],
+        str(paths.table_dir("sightings"))))
+
+
+@_table_asset("papers", deps=[core_papers])
+def out_papers(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`papers`: one row per distinct paper, enriched with links, GitHub repos, short name and topics."""
+    paths = paperlake.paths()
+    df = pipeline.publish_papers(paths)
+    return dg.MaterializeResult(metadata=table_metadata(
+        df.sort_values(["n_sightings", "paper_id"], ascending=[False, True]), CONTRACT["papers"],
+        ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"], str(paths.table_dir("papers"))))
+
+
+@dg.asset(
+    deps=[f"out_{t}" for t in TABLES],
+    group_name="warehouse",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    automation_condition=EAGER,
+)
+def out_duckdb(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`paperlake.duckdb`: a view per table with column comments, and BM25 search via search_papers('…')."""
+    paths = paperlake.paths()
+    db = build_duckdb(paths)
+    with connect_readonly(paths) as con:
+        counts = {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        sample = con.sql(SAMPLE_QUERY).df()
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(db)),
+        "table_counts": dg.MetadataValue.json(counts),
+        "sample_query": dg.MetadataValue.md(f"```sql\n{SAMPLE_QUERY.strip()}\n```"),
+        "sample_result": dg.MetadataValue.md(md_table(sample)),
+    })

@@ -1,0 +1,32 @@
+"""Configuration as a Dagster resource: the landing folder, the output root and the parser limits."""
+
+import os
+
+import dagster as dg
+
+from paperlake.config import DEFAULT_OUT_DIR, DEFAULT_RAW_DIR, OUT_DIR_ENV, RAW_DIR_ENV, Paths
+from paperlake.parse import ParseOptions
+
+_DEFAULTS = ParseOptions()
+
+
+class PaperlakeResource(dg.ConfigurableResource):
+    """Where captures land and tables go (PAPERLAKE_RAW_DIR / PAPERLAKE_OUT_DIR), and field-size limits."""
+
+    raw_dir: str = DEFAULT_RAW_DIR
+    out_dir: str = DEFAULT_OUT_DIR
+    max_title_chars: int = _DEFAULTS.max_title_chars
+    max_abstract_chars: int = _DEFAULTS.max_abstract_chars
+
+    def paths(self) -> Paths:
+        return Paths.from_env(self.raw_dir, self.out_dir)
+
+    def options(self) -> ParseOptions:
+        return ParseOptions(max_title_chars=self.max_title_chars, max_abstract_chars=self.max_abstract_chars)
+
+
+def resource_from_env() -> PaperlakeResource:
+    return PaperlakeResource(
+        raw_dir=os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR,
+        out_dir=os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR,
+    )
