@@ -20,14 +20,21 @@ EXAMPLES = 10
 def _result(problems: pd.DataFrame, **meta) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=problems.empty,
-        metadata={"failures": len(problems), "examples": dg.MetadataValue.md(md_table(problems, rows=EXAMPLES)),
-                  **meta},
+        metadata={
+            "failures": len(problems),
+            "examples": dg.MetadataValue.md(md_table(problems, rows=EXAMPLES)),
+            **meta,
+        },
     )
 
 
 def contract_check(table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=f"out_{table}", name=f"{table}_contract", blocking=True,
-                    description=f"Every row of `{table}` satisfies the Pandera model {CONTRACT[table].__name__}.")
+    @dg.asset_check(
+        asset=f"out_{table}",
+        name=f"{table}_contract",
+        blocking=True,
+        description=f"Every row of `{table}` satisfies the Pandera model {CONTRACT[table].__name__}.",
+    )
     def _check(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
         df = read_table(table, paperlake.paths())
         try:
@@ -41,14 +48,21 @@ def contract_check(table: str) -> dg.AssetChecksDefinition:
 
 
 @dg.asset_check(asset=out_pages, additional_deps=[out_sightings, out_rejects], blocking=True)
-def entries_conserved(context: dg.AssetCheckExecutionContext, paperlake: PaperlakeResource) -> dg.AssetCheckResult:
+def entries_conserved(
+    context: dg.AssetCheckExecutionContext, paperlake: PaperlakeResource
+) -> dg.AssetCheckResult:
     """Files in = pages rows; per page and in total, entries found = valid sightings + rejected entries."""
     paths = paperlake.paths()
     pages, sightings, rejects = (read_table(t, paths) for t in ("pages", "sightings", "rejects"))
     problems = conservation_problems(pages, sightings, rejects, current_keys(context))
-    return _result(problems, files=len(pages), entries=int(pages["n_entries"].sum()), valid=len(sightings),
-                   rejected=int((rejects["kind"] == "entry").sum()),
-                   offending_files=sorted(problems["source_file"].unique().tolist())[:EXAMPLES])
+    return _result(
+        problems,
+        files=len(pages),
+        entries=int(pages["n_entries"].sum()),
+        valid=len(sightings),
+        rejected=int((rejects["kind"] == "entry").sum()),
+        offending_files=sorted(problems["source_file"].unique().tolist())[:EXAMPLES],
+    )
 
 
 @dg.asset_check(asset=out_sightings, additional_deps=[out_papers], blocking=True)

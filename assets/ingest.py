@@ -60,7 +60,11 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
         frames.append(tables.sightings)
         _progress(context, i, len(keys), "parsed")
     sightings = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["title"])
-    meta = table_metadata(sightings, Sightings, ["source_file", "position", "title", "published_date", "upvotes"],
-                          str(paths.staging_dir(pipeline.SIGHTINGS_STAGE)))
+    meta = table_metadata(
+        sightings,
+        Sightings,
+        ["source_file", "position", "title", "published_date", "upvotes"],
+        str(paths.staging_dir(pipeline.SIGHTINGS_STAGE)),
+    )
     meta.update({"files": len(keys), "entries": n_entries, "rejected": n_rejected})
     return dg.MaterializeResult(metadata=meta)

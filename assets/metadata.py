@@ -30,7 +30,9 @@ def md_table(df: pd.DataFrame, cols: list[str] | None = None, rows: int = PREVIE
     cols = cols or list(df.columns)
     head = df.head(rows)
     lines = ["| " + " | ".join(md_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in head[cols].itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(md_escape(v) for v in row) + " |" for row in head[cols].itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
@@ -40,14 +42,22 @@ def table_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
     for name, spec in columns(model).items():
         col = schema.columns[name]
         other = [str(c.name if c.name else c) for c in col.checks]
-        cols.append(dg.TableColumn(
-            name, spec["sql"], description=spec["description"],
-            constraints=dg.TableColumnConstraints(nullable=spec["nullable"], unique=bool(col.unique), other=other),
-        ))
+        cols.append(
+            dg.TableColumn(
+                name,
+                spec["sql"],
+                description=spec["description"],
+                constraints=dg.TableColumnConstraints(
+                    nullable=spec["nullable"], unique=bool(col.unique), other=other
+                ),
+            )
+        )
     return dg.TableSchema(columns=cols)
 
 
-def table_metadata(df: pd.DataFrame, model: type[pa.DataFrameModel], preview_cols: list[str], path: str) -> dict:
+def table_metadata(
+    df: pd.DataFrame, model: type[pa.DataFrameModel], preview_cols: list[str], path: str
+) -> dict:
     """The metadata every table asset reports: row count, column schema, escaped preview, file path."""
     return {
         "dagster/row_count": len(df),

@@ -41,8 +41,13 @@ def _table_asset(table: str, deps: list, kinds: set[str] | None = None):
     )
 
 
-@dg.asset(deps=[core_sightings], group_name="core", kinds={"python", "parquet"}, pool=WAREHOUSE_POOL,
-          automation_condition=EAGER)
+@dg.asset(
+    deps=[core_sightings],
+    group_name="core",
+    kinds={"python", "parquet"},
+    pool=WAREHOUSE_POOL,
+    automation_condition=EAGER,
+)
 def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """Entity resolution over every file's sightings: normalised title key → stable paper_id, survivorship.
 
@@ -53,13 +58,17 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
         context.log.info(f"retracted rows of {len(pruned)} removed file(s): {pruned[:10]}")
     res = pipeline.resolve_all(paths, keys)
     top = res.papers.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(res.papers),
-        "sightings": len(res.sightings),
-        "merged_sightings": len(res.sightings) - len(res.papers),
-        "retracted_files": len(pruned),
-        "preview": dg.MetadataValue.md(md_table(top, ["paper_id", "title", "n_sightings", "upvotes_max"])),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(res.papers),
+            "sightings": len(res.sightings),
+            "merged_sightings": len(res.sightings) - len(res.papers),
+            "retracted_files": len(pruned),
+            "preview": dg.MetadataValue.md(
+                md_table(top, ["paper_id", "title", "n_sightings", "upvotes_max"])
+            ),
+        }
+    )
 
 
 @_table_asset("pages", deps=[core_sightings])
@@ -67,9 +76,14 @@ def out_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -
     """`pages`: one row per raw file with its status, layout, page date and entry counts."""
     paths = paperlake.paths()
     df = pipeline.publish_pages(paths, current_keys(context))
-    return dg.MaterializeResult(metadata=table_metadata(
-        df, CONTRACT["pages"], ["source_file", "status", "layout", "page_date", "n_valid", "n_rejected"],
-        str(paths.table_dir("pages"))))
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            df,
+            CONTRACT["pages"],
+            ["source_file", "status", "layout", "page_date", "n_valid", "n_rejected"],
+            str(paths.table_dir("pages")),
+        )
+    )
 
 
 @_table_asset("rejects", deps=[core_sightings])
@@ -77,8 +91,12 @@ def out_rejects(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     """`rejects`: every quarantined entry or file, with a stable reason code and its lines."""
     paths = paperlake.paths()
     df = pipeline.publish_rejects(paths, current_keys(context))
-    meta = table_metadata(df, CONTRACT["rejects"], ["source_file", "line_start", "reason", "excerpt"],
-                          str(paths.table_dir("rejects")))
+    meta = table_metadata(
+        df,
+        CONTRACT["rejects"],
+        ["source_file", "line_start", "reason", "excerpt"],
+        str(paths.table_dir("rejects")),
+    )
     meta["by_reason"] = dg.MetadataValue.json(df["reason"].value_counts().to_dict())
     return dg.MaterializeResult(metadata=meta)
 
@@ -88,9 +106,14 @@ def out_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResourc
     """`sightings`: every valid entry with its provenance (file, position, lines) and its paper_id."""
     paths = paperlake.paths()
     df = pipeline.publish_sightings(paths, current_keys(context))
-    return dg.MaterializeResult(metadata=table_metadata(
-        df, CONTRACT["sightings"], ["source_file", "position", "line_start", "title", "paper_id"],
-        str(paths.table_dir("sightings"))))
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            df,
+            CONTRACT["sightings"],
+            ["source_file", "position", "line_start", "title", "paper_id"],
+            str(paths.table_dir("sightings")),
+        )
+    )
 
 
 @_table_asset("papers", deps=[core_papers])
@@ -98,9 +121,14 @@ def out_papers(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """`papers`: one row per distinct paper, enriched with links, GitHub repos, short name and topics."""
     paths = paperlake.paths()
     df = pipeline.publish_papers(paths)
-    return dg.MaterializeResult(metadata=table_metadata(
-        df.sort_values(["n_sightings", "paper_id"], ascending=[False, True]), CONTRACT["papers"],
-        ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"], str(paths.table_dir("papers"))))
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            df.sort_values(["n_sightings", "paper_id"], ascending=[False, True]),
+            CONTRACT["papers"],
+            ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"],
+            str(paths.table_dir("papers")),
+        )
+    )
 
 
 @dg.asset(
@@ -117,9 +145,11 @@ def out_duckdb(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     with connect_readonly(paths) as con:
         counts = {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
         sample = con.sql(SAMPLE_QUERY).df()
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(db)),
-        "table_counts": dg.MetadataValue.json(counts),
-        "sample_query": dg.MetadataValue.md(f"```sql\n{SAMPLE_QUERY.strip()}\n```"),
-        "sample_result": dg.MetadataValue.md(md_table(sample)),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(db)),
+            "table_counts": dg.MetadataValue.json(counts),
+            "sample_query": dg.MetadataValue.md(f"```sql\n{SAMPLE_QUERY.strip()}\n```"),
+            "sample_result": dg.MetadataValue.md(md_table(sample)),
+        }
+    )

@@ -17,8 +17,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
+    )
+}
 _MONTH_ALT = "|".join(MONTHS)
 # "Oct 22, 2024", "Oct 3", optionally followed by an upvote count: "Dec 18 2", "Dec 31, 2024 1".
 DATE_LINE = re.compile(rf"^({_MONTH_ALT}) (\d{{1,2}})(?:, (\d{{4}}))?(?: (\d{{1,7}}))?$")
@@ -51,7 +55,9 @@ def parse_date_line(line: str) -> tuple[MonthDay, int | None] | None:
     if not m:
         return None
     month, day, year, upvotes = m.groups()
-    md = MonthDay(MONTHS[month], int(day), int(year) if year else None, f"{month} {day}" + (f", {year}" if year else ""))
+    md = MonthDay(
+        MONTHS[month], int(day), int(year) if year else None, f"{month} {day}" + (f", {year}" if year else "")
+    )
     if not md.valid():
         return None
     return md, int(upvotes) if upvotes is not None else None
@@ -95,12 +101,10 @@ def infer_page_date(
         return page.on(page.year), "printed"
     floor = max(printed_years) + 1 if printed_years else None
     named = filename_date(file_name)
-    if named is not None and (floor is None or named.year >= floor):
-        if (d := page.on(named.year)) is not None:
-            return d, "filename"
-    if floor is not None:
-        if (d := page.on(floor)) is not None:
-            return d, "content"
+    if named is not None and (floor is None or named.year >= floor) and (d := page.on(named.year)):
+        return d, "filename"
+    if floor is not None and (d := page.on(floor)):
+        return d, "content"
     if mtime is not None:
         year = _latest_year_not_after(page, mtime.date())
         return page.on(year), "mtime"

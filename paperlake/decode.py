@@ -72,7 +72,8 @@ def decode_bytes(data: bytes) -> Decoded:
             try:
                 return Decoded(normalise_text(data.decode(encoding)), encoding)
             except UnicodeDecodeError as exc:
-                raise UndecodableError("decode_error", f"{encoding} byte-order mark but invalid data: {exc}")
+                detail = f"{encoding} byte-order mark but invalid data: {exc}"
+                raise UndecodableError("decode_error", detail) from exc
     if _looks_binary(data):
         raise UndecodableError("binary_content", "NUL or control bytes: not a text capture")
     for encoding in ("utf-8", "cp1252"):

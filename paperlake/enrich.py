@@ -6,16 +6,46 @@ from urllib.parse import urlsplit, urlunsplit
 import pandas as pd
 
 # Hugging Face mirrors and proxies seen in captures: all are huggingface.co underneath.
-HF_MIRRORS = frozenset({
-    "huggingface.co", "www.huggingface.co", "hf.co", "hf-mirror.com", "hf-mirror.492719920.workers.dev",
-    "hf-proxy-cf.effarig.site", "hf.privai.fun",
-})
+HF_MIRRORS = frozenset(
+    {
+        "huggingface.co",
+        "www.huggingface.co",
+        "hf.co",
+        "hf-mirror.com",
+        "hf-mirror.492719920.workers.dev",
+        "hf-proxy-cf.effarig.site",
+        "hf.privai.fun",
+    }
+)
 URL = re.compile(r"https?://[^\s<>\"'{}|\\^`\[\]]+", re.IGNORECASE)
 TRAILING = ".,;:!?'\"*"
 GITHUB_REPO = re.compile(r"^/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)")
 GITHUB_NOT_OWNERS = frozenset({"orgs", "features", "topics", "sponsors", "marketplace", "settings", "about"})
-SHORT_NAME_STOPWORDS = frozenset({"a", "an", "the", "of", "on", "in", "for", "to", "and", "or", "as", "with",
-                                  "via", "is", "are", "by", "from", "at", "towards", "toward", "beyond"})
+SHORT_NAME_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "on",
+        "in",
+        "for",
+        "to",
+        "and",
+        "or",
+        "as",
+        "with",
+        "via",
+        "is",
+        "are",
+        "by",
+        "from",
+        "at",
+        "towards",
+        "toward",
+        "beyond",
+    }
+)
 
 # Topic taxonomy: topic → keyword patterns matched on title + abstract (word boundaries, case-insensitive).
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -39,7 +69,7 @@ _TOPIC_RE = {t: re.compile("|".join(p), re.IGNORECASE) for t, p in TOPICS.items(
 
 
 def normalise_url(raw: str) -> str | None:
-    """Strip trailing punctuation and unbalanced brackets, unescape ``\\_``, map HF mirrors, drop a final '/'."""
+    """Strip trailing punctuation and unbalanced ')', unescape ``\\_``, map HF mirrors, drop a final '/'."""
     url = raw.replace("\\_", "_").rstrip(TRAILING)
     while url.endswith(")") and url.count("(") < url.count(")"):
         url = url[:-1].rstrip(TRAILING)
@@ -54,7 +84,9 @@ def normalise_url(raw: str) -> str | None:
         host = "huggingface.co"
     netloc = host + (f":{parts.port}" if parts.port else "")
     path = parts.path.rstrip("/") if parts.path != "/" else ""
-    return urlunsplit(("https" if host == "huggingface.co" else parts.scheme.lower(), netloc, path, parts.query, ""))
+    return urlunsplit(
+        ("https" if host == "huggingface.co" else parts.scheme.lower(), netloc, path, parts.query, "")
+    )
 
 
 def extract_links(text: str) -> list[str]:

@@ -29,7 +29,11 @@ def columns(model: type[pa.DataFrameModel]) -> dict[str, dict]:
 def frame(records: list[dict], model: type[pa.DataFrameModel]) -> pd.DataFrame:
     """Records → DataFrame with exactly the model's columns and in-memory dtypes (dates as datetime64)."""
     cols = columns(model)
-    df = pd.DataFrame.from_records(records, columns=list(cols)) if records else pd.DataFrame(columns=list(cols))
+    df = (
+        pd.DataFrame.from_records(records, columns=list(cols))
+        if records
+        else pd.DataFrame(columns=list(cols))
+    )
     return conform(df, model)
 
 
@@ -56,8 +60,10 @@ def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
 
 def arrow_schema(model: type[pa.DataFrameModel]) -> pa_arrow.Schema:
     return pa_arrow.schema(
-        [pa_arrow.field(n, ARROW_TYPES[c["sql"]], nullable=c["nullable"] or c["sql"] == "VARCHAR[]")
-         for n, c in columns(model).items()]
+        [
+            pa_arrow.field(n, ARROW_TYPES[c["sql"]], nullable=c["nullable"] or c["sql"] == "VARCHAR[]")
+            for n, c in columns(model).items()
+        ]
     )
 
 
@@ -71,7 +77,9 @@ def to_arrow(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pa_arrow.Table
         if pa_arrow.types.is_date32(f.type):
             arrays.append(pa_arrow.array(s.dt.date.where(s.notna(), None), type=f.type))
         else:
-            arrays.append(pa_arrow.array(s.tolist() if s.dtype == object else s, type=f.type, from_pandas=True))
+            arrays.append(
+                pa_arrow.array(s.tolist() if s.dtype == object else s, type=f.type, from_pandas=True)
+            )
     return pa_arrow.Table.from_arrays(arrays, schema=schema)
 
 

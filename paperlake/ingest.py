@@ -28,8 +28,13 @@ def read_raw(path: Path, raw_dir: Path) -> RawPage:
         data = path.read_bytes()
         mtime = dt.datetime.fromtimestamp(path.stat().st_mtime)
     except OSError as exc:
-        return RawPage(page_id="", source_file=source, n_bytes=0, reason="unreadable_file",
-                       detail=f"{type(exc).__name__}: {exc.strerror or exc}")
+        return RawPage(
+            page_id="",
+            source_file=source,
+            n_bytes=0,
+            reason="unreadable_file",
+            detail=f"{type(exc).__name__}: {exc.strerror or exc}",
+        )
     return read_page(data, source, mtime)
 
 
@@ -53,20 +58,36 @@ def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTabl
     parsed = parse_entries(page, options)
     reject_recs = list(parsed.rejects)
     if page.reason is not None:
-        reject_recs.append({
-            "source_file": page.source_file, "page_id": page.page_id or None, "kind": "file",
-            "position": None, "line_start": None, "line_end": None,
-            "reason": page.reason, "detail": page.detail or page.reason, "excerpt": page.excerpt,
-        })
+        reject_recs.append(
+            {
+                "source_file": page.source_file,
+                "page_id": page.page_id or None,
+                "kind": "file",
+                "position": None,
+                "line_start": None,
+                "line_end": None,
+                "reason": page.reason,
+                "detail": page.detail or page.reason,
+                "excerpt": page.excerpt,
+            }
+        )
     sightings = frame(parsed.entries, Sightings)
     valid, failed = quarantine(sightings, Sightings)
     for idx, row in failed.iterrows():
         s = sightings.loc[idx]
-        reject_recs.append({
-            "source_file": page.source_file, "page_id": page.page_id, "kind": "entry",
-            "position": int(s["position"]), "line_start": int(s["line_start"]), "line_end": int(s["line_end"]),
-            "reason": row["reason"], "detail": row["detail"], "excerpt": str(s["title"])[:200],
-        })
+        reject_recs.append(
+            {
+                "source_file": page.source_file,
+                "page_id": page.page_id,
+                "kind": "entry",
+                "position": int(s["position"]),
+                "line_start": int(s["line_start"]),
+                "line_end": int(s["line_end"]),
+                "reason": row["reason"],
+                "detail": row["detail"],
+                "excerpt": str(s["title"])[:200],
+            }
+        )
     rejects = frame(reject_recs, Rejects).sort_values(["line_start", "position"], na_position="first")
     n_rejected = int((rejects["kind"] == "entry").sum())
     n_valid = len(valid)
@@ -74,10 +95,24 @@ def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTabl
         status = "rejected"
     else:
         status = "partial" if n_rejected else "ok"
-    pages = frame([{
-        "page_id": page.page_id, "source_file": page.source_file, "status": status, "layout": parsed.layout,
-        "page_date": page.page_date, "page_date_raw": page.page_date_raw,
-        "page_date_source": page.page_date_source, "encoding": page.encoding, "n_bytes": page.n_bytes,
-        "n_lines": page.n_lines, "n_entries": n_valid + n_rejected, "n_valid": n_valid, "n_rejected": n_rejected,
-    }], Pages)
+    pages = frame(
+        [
+            {
+                "page_id": page.page_id,
+                "source_file": page.source_file,
+                "status": status,
+                "layout": parsed.layout,
+                "page_date": page.page_date,
+                "page_date_raw": page.page_date_raw,
+                "page_date_source": page.page_date_source,
+                "encoding": page.encoding,
+                "n_bytes": page.n_bytes,
+                "n_lines": page.n_lines,
+                "n_entries": n_valid + n_rejected,
+                "n_valid": n_valid,
+                "n_rejected": n_rejected,
+            }
+        ],
+        Pages,
+    )
     return PageTables(pages, valid.reset_index(drop=True), rejects.reset_index(drop=True))

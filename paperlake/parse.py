@@ -207,21 +207,27 @@ class _EntryBuilder:
 
     def reject(self, blocks: list[Block], reason: str, detail: str) -> None:
         self.position += 1
-        self.rejects.append({
-            "source_file": self.page.source_file,
-            "page_id": self.page.page_id,
-            "kind": "entry",
-            "position": self.position,
-            "line_start": blocks[0].start,
-            "line_end": blocks[-1].end,
-            "reason": reason,
-            "detail": detail,
-            "excerpt": excerpt(" ".join(b.text for b in blocks)),
-        })
+        self.rejects.append(
+            {
+                "source_file": self.page.source_file,
+                "page_id": self.page.page_id,
+                "kind": "entry",
+                "position": self.position,
+                "line_start": blocks[0].start,
+                "line_end": blocks[-1].end,
+                "reason": reason,
+                "detail": detail,
+                "excerpt": excerpt(" ".join(b.text for b in blocks)),
+            }
+        )
 
     def title_like(self, b: Block) -> bool:
-        return (len(b.lines) == 1 and not b.is_meta()
-                and len(b.text) <= self.options.title_like_max_chars and not self.abstract_like(b))
+        return (
+            len(b.lines) == 1
+            and not b.is_meta()
+            and len(b.text) <= self.options.title_like_max_chars
+            and not self.abstract_like(b)
+        )
 
     def abstract_like(self, b: Block) -> bool:
         return not b.is_meta() and len(b.text) >= self.options.abstract_like_min_chars
@@ -232,12 +238,21 @@ class _EntryBuilder:
         if not title:
             return self.reject(blocks, "missing_title", "entry has no title line")
         if len(title) > o.max_title_chars:
-            return self.reject(blocks, "oversized_field", f"title has {len(title)} chars > {o.max_title_chars}")
+            return self.reject(
+                blocks, "oversized_field", f"title has {len(title)} chars > {o.max_title_chars}"
+            )
         if len(abstract) > o.max_abstract_chars:
-            return self.reject(blocks, "oversized_field",
-                               f"abstract has {len(abstract)} chars > {o.max_abstract_chars}")
-        meta: dict = {"authors_count": None, "organization": None, "organization_id": None,
-                      "published_date": None, "published_date_raw": None, "upvotes": None}
+            return self.reject(
+                blocks, "oversized_field", f"abstract has {len(abstract)} chars > {o.max_abstract_chars}"
+            )
+        meta: dict = {
+            "authors_count": None,
+            "organization": None,
+            "organization_id": None,
+            "published_date": None,
+            "published_date_raw": None,
+            "upvotes": None,
+        }
         if meta_b is not None:
             parsed = _parse_meta(meta_b, self.page.page_date)
             if isinstance(parsed, str):
@@ -246,23 +261,28 @@ class _EntryBuilder:
         title, abstract = html.unescape(title), html.unescape(abstract)
         key = (title_key(title), " ".join(abstract.split()))
         if key in self.seen_keys:
-            return self.reject(blocks, "duplicate_on_page",
-                               f"same title and abstract as position {self.seen_keys[key]} on this page")
+            return self.reject(
+                blocks,
+                "duplicate_on_page",
+                f"same title and abstract as position {self.seen_keys[key]} on this page",
+            )
         self.position += 1
         self.seen_keys[key] = self.position
-        self.entries.append({
-            "sighting_id": short_hash(self.page.page_id, self.page.source_file, str(self.position)),
-            "page_id": self.page.page_id,
-            "source_file": self.page.source_file,
-            "position": self.position,
-            "line_start": title_b.start,
-            "line_end": last.end,
-            "title": title,
-            "abstract": abstract,
-            **meta,
-            "page_date": self.page.page_date,
-            "has_metadata": meta_b is not None,
-        })
+        self.entries.append(
+            {
+                "sighting_id": short_hash(self.page.page_id, self.page.source_file, str(self.position)),
+                "page_id": self.page.page_id,
+                "source_file": self.page.source_file,
+                "position": self.position,
+                "line_start": title_b.start,
+                "line_end": last.end,
+                "title": title,
+                "abstract": abstract,
+                **meta,
+                "page_date": self.page.page_date,
+                "has_metadata": meta_b is not None,
+            }
+        )
 
     def run(self, blocks: list[Block]) -> None:
         i, n = 0, len(blocks)
@@ -281,12 +301,20 @@ class _EntryBuilder:
                 i += 2 if meta_b else 1
                 continue
             if nxt is None or nxt.is_meta():
-                self.reject([b] + ([nxt] if nxt else []), "missing_abstract",
-                            "title with no abstract (file cut off?)" if nxt is None else "title with no abstract")
+                self.reject(
+                    [b] + ([nxt] if nxt else []),
+                    "missing_abstract",
+                    "title with no abstract (file cut off?)" if nxt is None else "title with no abstract",
+                )
                 i += 2 if nxt else 1
                 continue
             after = blocks[i + 2] if i + 2 < n else None
-            if self.title_like(nxt) and after is not None and self.abstract_like(after) and self.title_like(b):
+            if (
+                self.title_like(nxt)
+                and after is not None
+                and self.abstract_like(after)
+                and self.title_like(b)
+            ):
                 self.reject([b], "missing_abstract", "title followed directly by the next title")
                 i += 1
                 continue

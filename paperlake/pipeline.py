@@ -66,13 +66,23 @@ def stage_raw(paths: Paths, key: str) -> RawPage:
     return page
 
 
-_RAW_SCHEMA = pa_arrow.schema([
-    ("page_id", pa_arrow.string()), ("source_file", pa_arrow.string()), ("n_bytes", pa_arrow.int64()),
-    ("encoding", pa_arrow.string()), ("text", pa_arrow.large_string()), ("body_start", pa_arrow.int64()),
-    ("page_date", pa_arrow.date32()), ("page_date_raw", pa_arrow.string()),
-    ("page_date_source", pa_arrow.string()), ("reason", pa_arrow.string()), ("detail", pa_arrow.string()),
-    ("excerpt", pa_arrow.string()), ("n_lines", pa_arrow.int64()),
-])
+_RAW_SCHEMA = pa_arrow.schema(
+    [
+        ("page_id", pa_arrow.string()),
+        ("source_file", pa_arrow.string()),
+        ("n_bytes", pa_arrow.int64()),
+        ("encoding", pa_arrow.string()),
+        ("text", pa_arrow.large_string()),
+        ("body_start", pa_arrow.int64()),
+        ("page_date", pa_arrow.date32()),
+        ("page_date_raw", pa_arrow.string()),
+        ("page_date_source", pa_arrow.string()),
+        ("reason", pa_arrow.string()),
+        ("detail", pa_arrow.string()),
+        ("excerpt", pa_arrow.string()),
+        ("n_lines", pa_arrow.int64()),
+    ]
+)
 
 
 def load_raw(paths: Paths, key: str) -> RawPage:
@@ -122,7 +132,9 @@ def publish_sightings(paths: Paths, keys: list[str]) -> pd.DataFrame:
 
 
 def publish_papers(paths: Paths) -> pd.DataFrame:
-    papers = conform(enrich(_staged(paths, CORE_PAPERS)), Papers).sort_values("paper_id").reset_index(drop=True)
+    papers = (
+        conform(enrich(_staged(paths, CORE_PAPERS)), Papers).sort_values("paper_id").reset_index(drop=True)
+    )
     write_table(papers, "papers", paths)
     return papers
 

@@ -32,21 +32,24 @@ def survive(resolved: pd.DataFrame) -> pd.DataFrame:
     s["_order"] = range(len(s))
     g = s.groupby("paper_id", sort=True)
     variants = s.groupby(["paper_id", "title"], sort=False).agg(n=("_order", "size"), last=("_order", "max"))
-    best_title = (variants.reset_index().sort_values(["paper_id", "n", "last"])
-                  .groupby("paper_id").last()["title"])
+    best_title = (
+        variants.reset_index().sort_values(["paper_id", "n", "last"]).groupby("paper_id").last()["title"]
+    )
     longest = s.assign(_len=s["abstract"].str.len()).sort_values(["_len", "_order"])
-    papers = pd.DataFrame({
-        "title": best_title,
-        "abstract": longest.groupby("paper_id")["abstract"].last(),
-        "authors_count": g["authors_count"].last(),
-        "organization": g["organization"].last(),
-        "published_date": g["published_date"].last(),
-        "upvotes": g["upvotes"].last(),
-        "upvotes_max": g["upvotes"].max(),
-        "first_seen": g["page_date"].min(),
-        "last_seen": g["page_date"].max(),
-        "n_sightings": g.size(),
-        "title_variants": g["title"].agg(lambda t: sorted(set(t))),
-        "title_key": g["title_key"].first(),
-    })
+    papers = pd.DataFrame(
+        {
+            "title": best_title,
+            "abstract": longest.groupby("paper_id")["abstract"].last(),
+            "authors_count": g["authors_count"].last(),
+            "organization": g["organization"].last(),
+            "published_date": g["published_date"].last(),
+            "upvotes": g["upvotes"].last(),
+            "upvotes_max": g["upvotes"].max(),
+            "first_seen": g["page_date"].min(),
+            "last_seen": g["page_date"].max(),
+            "n_sightings": g.size(),
+            "title_variants": g["title"].agg(lambda t: sorted(set(t))),
+            "title_key": g["title_key"].first(),
+        }
+    )
     return papers.rename_axis("paper_id").reset_index()

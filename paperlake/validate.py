@@ -30,10 +30,14 @@ def quarantine(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> tuple[pd.Dat
     if fc["index"].isna().any():
         raise ValueError(f"{model.__name__}: frame-level contract failure\n{fc[fc['index'].isna()]}")
     fc = fc.assign(
-        reason=[f"schema:{_code(col) if isinstance(col, str) and col in df else 'row'}:{_code(chk)}"
-                for col, chk in zip(fc["column"], fc["check"], strict=True)],
-        detail=[f"{col}: {chk} failed for {excerpt(str(val), 80)!r}"
-                for col, chk, val in zip(fc["column"], fc["check"], fc["failure_case"], strict=True)],
+        reason=[
+            f"schema:{_code(col) if isinstance(col, str) and col in df else 'row'}:{_code(chk)}"
+            for col, chk in zip(fc["column"], fc["check"], strict=True)
+        ],
+        detail=[
+            f"{col}: {chk} failed for {excerpt(str(val), 80)!r}"
+            for col, chk, val in zip(fc["column"], fc["check"], fc["failure_case"], strict=True)
+        ],
     )
     first = fc.groupby("index", sort=True).agg(reason=("reason", "first"), detail=("detail", "; ".join))
     bad = df.index.isin(first.index)

@@ -88,12 +88,14 @@ def write_table(df: pd.DataFrame, table: str, paths: Paths) -> Path:
 
 
 def read_table(table: str, paths: Paths) -> pd.DataFrame:
-    return from_arrow(pq.read_table(paths.table_dir(table) / TABLE_FILE, schema=arrow_schema(CONTRACT[table])),
-                      CONTRACT[table])
+    return from_arrow(
+        pq.read_table(paths.table_dir(table) / TABLE_FILE, schema=arrow_schema(CONTRACT[table])),
+        CONTRACT[table],
+    )
 
 
 def fts_extension_path() -> Path:
-    """The FTS extension binary shipped by the duckdb-extension-fts wheel: loaded by path, never downloaded."""
+    """The FTS binary shipped in the duckdb-extension-fts wheel: loaded by path, never downloaded."""
     root = resources.files("duckdb_extension_fts") / "extensions" / f"v{duckdb.__version__}"
     return Path(str(root / "fts.duckdb_extension"))
 
@@ -120,7 +122,9 @@ def build_duckdb(paths: Paths) -> Path:
                     con.execute(f"COMMENT ON COLUMN {table}.{name} IS {_sql_str(spec['description'])}")
             con.execute(f"LOAD {_sql_str(str(fts_extension_path()))}")
             con.execute("CREATE TABLE papers_text AS SELECT paper_id, title, abstract FROM papers")
-            con.execute("PRAGMA create_fts_index('papers_text', 'paper_id', 'title', 'abstract', overwrite=1)")
+            con.execute(
+                "PRAGMA create_fts_index('papers_text', 'paper_id', 'title', 'abstract', overwrite=1)"
+            )
             con.execute("""
                 CREATE MACRO search_papers(q) AS TABLE
                 SELECT p.*, s.score FROM (

@@ -11,7 +11,16 @@ from pipelines.schedules import daily_warehouse
 from pipelines.sensors import automation_sensor, landing_sensor
 
 defs = dg.Definitions(
-    assets=[raw_pages, core_sightings, core_papers, out_pages, out_rejects, out_sightings, out_papers, out_duckdb],
+    assets=[
+        raw_pages,
+        core_sightings,
+        core_papers,
+        out_pages,
+        out_rejects,
+        out_sightings,
+        out_papers,
+        out_duckdb,
+    ],
     asset_checks=CHECKS,
     jobs=[ingest_job, warehouse_job],
     sensors=[landing_sensor, automation_sensor],

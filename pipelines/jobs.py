@@ -8,10 +8,12 @@ INGEST = dg.AssetSelection.assets(raw_pages, core_sightings)
 WAREHOUSE = dg.AssetSelection.groups("core", "warehouse") - INGEST
 
 ingest_job = dg.define_asset_job(
-    "ingest_job", selection=INGEST,
+    "ingest_job",
+    selection=INGEST,
     description="Decode, parse and validate a range of raw files in one run.",
 )
 warehouse_job = dg.define_asset_job(
-    "warehouse_job", selection=WAREHOUSE,
+    "warehouse_job",
+    selection=WAREHOUSE,
     description="Resolve papers across all files, publish the four tables, rebuild the DuckDB file.",
 )

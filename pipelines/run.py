@@ -60,7 +60,9 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return [f"{e.asset_check_key.name}" for e in result.get_asset_check_evaluations() if not e.passed]
 
 
-def run_pipeline(paths: Paths, instance: dg.DagsterInstance | None = None, log=print) -> RunOutcome:
+def run_pipeline(
+    paths: Paths, instance: dg.DagsterInstance | None = None, log=print, verbose: bool = True
+) -> RunOutcome:
     """Ingest every landing file as one range run, then build the warehouse; both runs on `instance`."""
     from pipelines.definitions import defs  # after DAGSTER_HOME and the env vars are settled
 
@@ -71,18 +73,26 @@ def run_pipeline(paths: Paths, instance: dg.DagsterInstance | None = None, log=p
     added, removed = sync_partitions(instance, keys)
     outcome = RunOutcome(files=len(keys), added=added, removed=removed)
     order = list(instance.get_dynamic_partitions(raw_files.name))
-    resources = {"paperlake": defs.resources["paperlake"].model_copy(
-        update={"raw_dir": str(paths.raw_dir), "out_dir": str(paths.out_dir)})}
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    resources = {
+        "paperlake": defs.resources["paperlake"].model_copy(
+            update={"raw_dir": str(paths.raw_dir), "out_dir": str(paths.out_dir)}
+        )
+    }
     if order:
         log(f"ingest: {len(order)} files as one partition-range run ({order[0]} … {order[-1]})")
         ingest = defs.resolve_job_def("ingest_job").execute_in_process(
-            instance=instance, raise_on_error=False, resources=resources,
+            instance=instance,
+            raise_on_error=False,
+            resources=resources,
+            run_config=run_config,
             tags={ASSET_PARTITION_RANGE_START_TAG: order[0], ASSET_PARTITION_RANGE_END_TAG: order[-1]},
         )
         outcome.runs["ingest_job"] = ingest.success
     log("warehouse: resolve papers, publish tables, rebuild DuckDB")
     warehouse = defs.resolve_job_def("warehouse_job").execute_in_process(
-        instance=instance, raise_on_error=False, resources=resources)
+        instance=instance, raise_on_error=False, resources=resources, run_config=run_config
+    )
     outcome.runs["warehouse_job"] = warehouse.success
     outcome.failed_checks = _failed_checks(warehouse)
     return outcome

@@ -5,7 +5,10 @@ import dagster as dg
 from pipelines.jobs import warehouse_job
 
 daily_warehouse = dg.ScheduleDefinition(
-    name="daily_warehouse", job=warehouse_job, cron_schedule="0 6 * * *", execution_timezone="UTC",
+    name="daily_warehouse",
+    job=warehouse_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="06:00 UTC: re-run resolution, publish tables, rebuild paperlake.duckdb.",
 )

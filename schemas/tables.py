@@ -34,22 +34,45 @@ class _Contract(pa.DataFrameModel):
 class Pages(_Contract):
     """One row per raw file seen in the landing folder, whatever became of it."""
 
-    page_id: Series[str] = pa.Field(metadata=TEXT, description="Content hash (sha256, 16 hex) of the file's bytes")
-    source_file: Series[str] = pa.Field(unique=True, metadata=TEXT,
-                                        description="Path of the file relative to the raw folder")
-    status: Series[str] = pa.Field(isin=PAGE_STATUSES, metadata=TEXT,
-                                   description="ok: every entry valid; partial: some rejected; rejected: nothing usable")
-    layout: Series[str] = pa.Field(nullable=True, isin=LAYOUTS, metadata=TEXT,
-                                   description="compact (title, abstract) or detailed (plus authors, date, upvotes)")
-    page_date: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE,
-                                               description="Date in the page header, year inferred (see page_date_source)")
-    page_date_raw: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Page date as printed, e.g. 'Dec 25'")
-    page_date_source: Series[str] = pa.Field(nullable=True, isin=PAGE_DATE_SOURCES, metadata=TEXT,
-                                             description="Evidence for the page's year: printed, filename, content, mtime")
-    encoding: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Encoding the bytes were decoded with")
+    page_id: Series[str] = pa.Field(
+        metadata=TEXT, description="Content hash (sha256, 16 hex) of the file's bytes"
+    )
+    source_file: Series[str] = pa.Field(
+        unique=True, metadata=TEXT, description="Path of the file relative to the raw folder"
+    )
+    status: Series[str] = pa.Field(
+        isin=PAGE_STATUSES,
+        metadata=TEXT,
+        description="ok: every entry valid; partial: some rejected; rejected: nothing usable",
+    )
+    layout: Series[str] = pa.Field(
+        nullable=True,
+        isin=LAYOUTS,
+        metadata=TEXT,
+        description="compact (title, abstract) or detailed (plus authors, date, upvotes)",
+    )
+    page_date: Series[pd.Timestamp] = pa.Field(
+        nullable=True,
+        metadata=DATE,
+        description="Date in the page header, year inferred (see page_date_source)",
+    )
+    page_date_raw: Series[str] = pa.Field(
+        nullable=True, metadata=TEXT, description="Page date as printed, e.g. 'Dec 25'"
+    )
+    page_date_source: Series[str] = pa.Field(
+        nullable=True,
+        isin=PAGE_DATE_SOURCES,
+        metadata=TEXT,
+        description="Evidence for the page's year: printed, filename, content, mtime",
+    )
+    encoding: Series[str] = pa.Field(
+        nullable=True, metadata=TEXT, description="Encoding the bytes were decoded with"
+    )
     n_bytes: Series[int] = pa.Field(ge=0, metadata=INT, description="File size in bytes")
     n_lines: Series[int] = pa.Field(ge=0, metadata=INT, description="Lines in the decoded file")
-    n_entries: Series[int] = pa.Field(ge=0, metadata=INT, description="Entry candidates found = n_valid + n_rejected")
+    n_entries: Series[int] = pa.Field(
+        ge=0, metadata=INT, description="Entry candidates found = n_valid + n_rejected"
+    )
     n_valid: Series[int] = pa.Field(ge=0, metadata=INT, description="Entries that became sightings")
     n_rejected: Series[int] = pa.Field(ge=0, metadata=INT, description="Entries quarantined in rejects")
 
@@ -61,26 +84,38 @@ class Pages(_Contract):
 class Sightings(_Contract):
     """One row per valid entry on a page: a paper as seen on one capture."""
 
-    sighting_id: Series[str] = pa.Field(unique=True, metadata=TEXT,
-                                        description="Hash of page_id, source_file and position")
+    sighting_id: Series[str] = pa.Field(
+        unique=True, metadata=TEXT, description="Hash of page_id, source_file and position"
+    )
     page_id: Series[str] = pa.Field(metadata=TEXT, description="Content hash of the page it was seen on")
     source_file: Series[str] = pa.Field(metadata=TEXT, description="Raw file it was seen in")
     position: Series[int] = pa.Field(ge=1, metadata=INT, description="1-based order among the page's entries")
     line_start: Series[int] = pa.Field(ge=1, metadata=INT, description="1-based line of the title")
     line_end: Series[int] = pa.Field(ge=1, metadata=INT, description="1-based last line of the entry")
-    title: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": MAX_TITLE_CHARS}, metadata=TEXT,
-                                  description="Title as printed (NFC, HTML entities decoded)")
-    abstract: Series[str] = pa.Field(str_length={"min_value": 1}, metadata=TEXT, description="Abstract as printed")
-    authors_count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, metadata=INT,
-                                                    description="'N authors' of the detailed layout")
-    organization: Series[str] = pa.Field(nullable=True, metadata=TEXT,
-                                         description="Organisation display name, when shown instead of authors")
+    title: Series[str] = pa.Field(
+        str_length={"min_value": 1, "max_value": MAX_TITLE_CHARS},
+        metadata=TEXT,
+        description="Title as printed (NFC, HTML entities decoded)",
+    )
+    abstract: Series[str] = pa.Field(
+        str_length={"min_value": 1}, metadata=TEXT, description="Abstract as printed"
+    )
+    authors_count: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, metadata=INT, description="'N authors' of the detailed layout"
+    )
+    organization: Series[str] = pa.Field(
+        nullable=True, metadata=TEXT, description="Organisation display name, when shown instead of authors"
+    )
     organization_id: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Organisation handle")
-    published_date: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE,
-                                                    description="Publication date, year inferred when not printed")
-    published_date_raw: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Date line as printed")
-    upvotes: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, metadata=INT,
-                                              description="Upvotes printed on this page (null when not shown)")
+    published_date: Series[pd.Timestamp] = pa.Field(
+        nullable=True, metadata=DATE, description="Publication date, year inferred when not printed"
+    )
+    published_date_raw: Series[str] = pa.Field(
+        nullable=True, metadata=TEXT, description="Date line as printed"
+    )
+    upvotes: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=0, metadata=INT, description="Upvotes printed on this page (null when not shown)"
+    )
     page_date: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE, description="Date of the page")
     has_metadata: Series[bool] = pa.Field(metadata=BOOL, description="Entry had the detailed metadata lines")
 
@@ -90,42 +125,65 @@ class Sightings(_Contract):
 
     @pa.dataframe_check(description="published_date is not after page_date")
     def published_not_after_page(cls, df: pd.DataFrame) -> pd.Series:
-        return df["published_date"].isna() | df["page_date"].isna() | (df["published_date"] <= df["page_date"])
+        return (
+            df["published_date"].isna() | df["page_date"].isna() | (df["published_date"] <= df["page_date"])
+        )
 
 
 class ResolvedSightings(Sightings):
     """Sightings after entity resolution: each points at its paper."""
 
-    paper_id: Series[str] = pa.Field(metadata=TEXT, description="The paper this sighting belongs to (papers.paper_id)")
+    paper_id: Series[str] = pa.Field(
+        metadata=TEXT, description="The paper this sighting belongs to (papers.paper_id)"
+    )
 
 
 class Papers(_Contract):
     """One row per distinct paper, merged from its sightings (survivorship rules in README)."""
 
-    paper_id: Series[str] = pa.Field(unique=True, str_startswith="p_", metadata=TEXT,
-                                     description="Stable id: hash of the normalised title key")
-    title: Series[str] = pa.Field(str_length={"min_value": 1}, metadata=TEXT,
-                                  description="Most frequent title variant (ties: latest page)")
+    paper_id: Series[str] = pa.Field(
+        unique=True,
+        str_startswith="p_",
+        metadata=TEXT,
+        description="Stable id: hash of the normalised title key",
+    )
+    title: Series[str] = pa.Field(
+        str_length={"min_value": 1},
+        metadata=TEXT,
+        description="Most frequent title variant (ties: latest page)",
+    )
     abstract: Series[str] = pa.Field(metadata=TEXT, description="Longest abstract seen")
-    authors_count: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, metadata=INT,
-                                                    description="From the latest sighting that shows it")
-    organization: Series[str] = pa.Field(nullable=True, metadata=TEXT,
-                                         description="From the latest sighting that shows it")
-    published_date: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE,
-                                                    description="From the latest sighting that shows it")
-    upvotes: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, metadata=INT,
-                                              description="Upvotes on the latest page that shows them")
-    upvotes_max: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0, metadata=INT,
-                                                  description="Highest upvotes ever observed")
-    first_seen: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE, description="Earliest page date")
+    authors_count: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, metadata=INT, description="From the latest sighting that shows it"
+    )
+    organization: Series[str] = pa.Field(
+        nullable=True, metadata=TEXT, description="From the latest sighting that shows it"
+    )
+    published_date: Series[pd.Timestamp] = pa.Field(
+        nullable=True, metadata=DATE, description="From the latest sighting that shows it"
+    )
+    upvotes: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=0, metadata=INT, description="Upvotes on the latest page that shows them"
+    )
+    upvotes_max: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=0, metadata=INT, description="Highest upvotes ever observed"
+    )
+    first_seen: Series[pd.Timestamp] = pa.Field(
+        nullable=True, metadata=DATE, description="Earliest page date"
+    )
     last_seen: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE, description="Latest page date")
     n_sightings: Series[int] = pa.Field(ge=1, metadata=INT, description="Number of sightings merged")
-    title_variants: Series[object] = pa.Field(metadata=TEXT_LIST, description="Every distinct title as printed")
-    github_repos: Series[object] = pa.Field(metadata=TEXT_LIST, description="GitHub repositories as owner/repo")
+    title_variants: Series[object] = pa.Field(
+        metadata=TEXT_LIST, description="Every distinct title as printed"
+    )
+    github_repos: Series[object] = pa.Field(
+        metadata=TEXT_LIST, description="GitHub repositories as owner/repo"
+    )
     links: Series[object] = pa.Field(metadata=TEXT_LIST, description="Normalised URLs from the abstract")
     has_code: Series[bool] = pa.Field(metadata=BOOL, description="At least one GitHub repository")
-    short_name: Series[str] = pa.Field(nullable=True, metadata=TEXT,
-                                       description="Name before the title's colon, e.g. 'ReAct'")
+    short_name: Series[str] = pa.Field(
+        nullable=True, metadata=TEXT, description="Name before the title's colon, e.g. 'ReAct'"
+    )
     topics: Series[object] = pa.Field(metadata=TEXT_LIST, description="Topics from the keyword taxonomy")
     abstract_words: Series[int] = pa.Field(ge=0, metadata=INT, description="Words in the abstract")
 
@@ -146,14 +204,19 @@ class Rejects(_Contract):
 
     source_file: Series[str] = pa.Field(metadata=TEXT, description="Raw file the rejected input came from")
     page_id: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Content hash of that file")
-    kind: Series[str] = pa.Field(isin=REJECT_KINDS, metadata=TEXT,
-                                 description="file: the whole file; entry: one entry of a page")
-    position: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, metadata=INT,
-                                               description="Entry position on the page (entry rejects)")
+    kind: Series[str] = pa.Field(
+        isin=REJECT_KINDS, metadata=TEXT, description="file: the whole file; entry: one entry of a page"
+    )
+    position: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, ge=1, metadata=INT, description="Entry position on the page (entry rejects)"
+    )
     line_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, metadata=INT, description="First line")
     line_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, metadata=INT, description="Last line")
-    reason: Series[str] = pa.Field(str_matches=r"^[a-z_]+(:[a-z_]+)*$", metadata=TEXT,
-                                   description="Stable reason code, e.g. missing_abstract, schema:title:str_length")
+    reason: Series[str] = pa.Field(
+        str_matches=r"^[a-z_]+(:[a-z_]+)*$",
+        metadata=TEXT,
+        description="Stable reason code, e.g. missing_abstract, schema:title:str_length",
+    )
     detail: Series[str] = pa.Field(metadata=TEXT, description="Human explanation")
     excerpt: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Start of the rejected text")
 

@@ -1,0 +1,35 @@
+# paperlake: every target creates .venv when it is missing (or when pyproject.toml changed).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+
+.PHONY: run test ui lint fmt clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## the whole pipeline through Dagster on $PAPERLAKE_RAW_DIR (default data/raw)
+	$(BIN)/paperlake run
+
+test: $(STAMP)  ## unit, contract, asset and end-to-end tests
+	$(BIN)/pytest
+
+ui: $(STAMP)  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensor and schedule tick)
+	$(BIN)/python -c "from pipelines.run import ensure_dagster_home; ensure_dagster_home()"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf data/out .dagster

@@ -1,0 +1,49 @@
+"""Shared fixtures: the bundled sample, hand-written pages, and one full Dagster run per session."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from paperlake.config import Paths
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "raw"
+SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
+PAGES = Path(__file__).parent / "pages"
+SEED_ENTRIES = {
+    "000_7cb6f7359ec6334f.txt": 45,
+    "001_0e521db46ed8cd94.txt": 47,
+    "002_e8016f024cf684e5.txt": 49,
+    "003_d2538b47dc31753c.txt": 72,
+    "004_948de80309261307.txt": 70,
+}
+
+
+def page_text(*entries: str, date: str = "Dec 25", daily: bool = True) -> str:
+    """A capture with the real header and the given entry blocks (already joined by blank lines)."""
+    header = ["new", "", "Get trending papers in your email inbox!", "", "Subscribe", ""]
+    if daily:
+        header += ["Daily Papers", ""]
+    header += ["byAK and the research community", "", date, ""]
+    return "\n".join(header) + "\n" + "\n\n".join(entries) + "\n"
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    shutil.copytree(SAMPLE, raw)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory):
+    """The whole pipeline through Dagster on the bundled sample, in a temporary instance and output folder."""
+    from pipelines.run import run_pipeline
+
+    out = tmp_path_factory.mktemp("out")
+    paths = Paths(SAMPLE, out)
+    with dg.instance_for_test() as instance:
+        outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
+        yield paths, instance, outcome

@@ -1,0 +1,69 @@
+"""Link normalisation, GitHub repos, short names and topics."""
+
+import pytest
+
+from paperlake.enrich import extract_links, github_repos, normalise_url, short_name, topics
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://github.com/kaistAI/Prometheus.", "https://github.com/kaistAI/Prometheus"),
+        ("https://FineGrainedRLHF.github.io.", "https://finegrainedrlhf.github.io"),
+        ("https://github.com/a/b),", "https://github.com/a/b"),
+        ("https://en.wikipedia.org/wiki/Foo_(bar)", "https://en.wikipedia.org/wiki/Foo_(bar)"),
+        ("https://hf-mirror.492719920.workers.dev/alexgambashidze/SDXL\\_NCP-DPO\\_v0.1",
+         "https://huggingface.co/alexgambashidze/SDXL_NCP-DPO_v0.1"),
+        ("http://hf-proxy-cf.effarig.site/datasets/x/y/", "https://huggingface.co/datasets/x/y"),
+        ("https://github.com/", "https://github.com"),
+        ("https://", None),
+    ],
+)
+def test_normalise_url(raw, expected):
+    assert normalise_url(raw) == expected
+
+
+def test_extract_links_from_real_abstract_shapes():
+    text = (
+        "Code is available at https://github.com/wenyudu/MIGU{this https URL}. See also "
+        "(https://react-lm.github.io) and https://github.com/wenyudu/MIGU again; "
+        "weights: https://hf.privai.fun/x/y; escaped https://github.com/org/my\\_repo."
+    )
+    assert extract_links(text) == [
+        "https://github.com/wenyudu/MIGU",
+        "https://react-lm.github.io",
+        "https://huggingface.co/x/y",
+        "https://github.com/org/my_repo",
+    ]
+
+
+def test_github_repos():
+    links = [
+        "https://github.com/salesforce/CodeGen2",
+        "https://github.com/Salesforce/codegen2/tree/main/x",
+        "https://github.com/orgs/microsoft",
+        "https://github.com/NVIDIA/Megatron-LM.git",
+        "https://sail-sg.github.io/Attention-Sink",
+        "https://github.com/justanowner",
+    ]
+    assert github_repos(links) == ["salesforce/CodeGen2", "NVIDIA/Megatron-LM"]
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("ReAct: Synergizing Reasoning and Acting in Language Models", "ReAct"),
+        ("CHART-6: Human-Centered Evaluation", "CHART-6"),
+        ("COBRA Frames: Contextual Reasoning", "COBRA Frames"),
+        ("Language Models as Compilers: Simulating Pseudocode Execution", None),
+        ("Successor Heads: Recurring, Interpretable Attention Heads", None),
+        ("No colon in this title", None),
+    ],
+)
+def test_short_name(title, expected):
+    assert short_name(title) == expected
+
+
+def test_topics():
+    assert topics("Mitigating hallucination in vision-language models") == ["hallucination", "multimodal"]
+    assert topics("A study of cooking") == []
