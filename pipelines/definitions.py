@@ -6,24 +6,32 @@ from assets.checks import CHECKS
 from assets.ingest import core_sightings, raw_pages
 from assets.warehouse import core_papers, out_duckdb, out_pages, out_papers, out_rejects, out_sightings
 from pipelines.jobs import ingest_job, warehouse_job
-from pipelines.resources import resource_from_env
+from pipelines.resources import PaperlakeResource, resource_from_env
 from pipelines.schedules import daily_warehouse
 from pipelines.sensors import automation_sensor, landing_sensor
 
-defs = dg.Definitions(
-    assets=[
-        raw_pages,
-        core_sightings,
-        core_papers,
-        out_pages,
-        out_rejects,
-        out_sightings,
-        out_papers,
-        out_duckdb,
-    ],
-    asset_checks=CHECKS,
-    jobs=[ingest_job, warehouse_job],
-    sensors=[landing_sensor, automation_sensor],
-    schedules=[daily_warehouse],
-    resources={"paperlake": resource_from_env()},
-)
+ASSETS = [
+    raw_pages,
+    core_sightings,
+    core_papers,
+    out_pages,
+    out_rejects,
+    out_sightings,
+    out_papers,
+    out_duckdb,
+]
+
+
+def build_defs(paperlake: PaperlakeResource) -> dg.Definitions:
+    """Definitions bound to one configuration (tests and `paperlake run` pass their own paths)."""
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=CHECKS,
+        jobs=[ingest_job, warehouse_job],
+        sensors=[landing_sensor, automation_sensor],
+        schedules=[daily_warehouse],
+        resources={"paperlake": paperlake},
+    )
+
+
+defs = build_defs(resource_from_env())

@@ -16,6 +16,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from paperlake.config import Paths
 from paperlake.pipeline import landing_files
 from pipelines.partitions import raw_files
+from pipelines.resources import PaperlakeResource
 
 DEFAULT_HOME = ".dagster"
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
@@ -64,7 +65,7 @@ def run_pipeline(
     paths: Paths, instance: dg.DagsterInstance | None = None, log=print, verbose: bool = True
 ) -> RunOutcome:
     """Ingest every landing file as one range run, then build the warehouse; both runs on `instance`."""
-    from pipelines.definitions import defs  # after DAGSTER_HOME and the env vars are settled
+    from pipelines.definitions import build_defs  # after DAGSTER_HOME is settled
 
     if instance is None:
         ensure_dagster_home()
@@ -74,24 +75,19 @@ def run_pipeline(
     outcome = RunOutcome(files=len(keys), added=added, removed=removed)
     order = list(instance.get_dynamic_partitions(raw_files.name))
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    resources = {
-        "paperlake": defs.resources["paperlake"].model_copy(
-            update={"raw_dir": str(paths.raw_dir), "out_dir": str(paths.out_dir)}
-        )
-    }
+    defs = build_defs(PaperlakeResource(raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir)))
     if order:
         log(f"ingest: {len(order)} files as one partition-range run ({order[0]} … {order[-1]})")
         ingest = defs.resolve_job_def("ingest_job").execute_in_process(
             instance=instance,
             raise_on_error=False,
-            resources=resources,
             run_config=run_config,
             tags={ASSET_PARTITION_RANGE_START_TAG: order[0], ASSET_PARTITION_RANGE_END_TAG: order[-1]},
         )
         outcome.runs["ingest_job"] = ingest.success
     log("warehouse: resolve papers, publish tables, rebuild DuckDB")
     warehouse = defs.resolve_job_def("warehouse_job").execute_in_process(
-        instance=instance, raise_on_error=False, resources=resources, run_config=run_config
+        instance=instance, raise_on_error=False, run_config=run_config
     )
     outcome.runs["warehouse_job"] = warehouse.success
     outcome.failed_checks = _failed_checks(warehouse)

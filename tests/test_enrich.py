@@ -12,8 +12,10 @@ from paperlake.enrich import extract_links, github_repos, normalise_url, short_n
         ("https://FineGrainedRLHF.github.io.", "https://finegrainedrlhf.github.io"),
         ("https://github.com/a/b),", "https://github.com/a/b"),
         ("https://en.wikipedia.org/wiki/Foo_(bar)", "https://en.wikipedia.org/wiki/Foo_(bar)"),
-        ("https://hf-mirror.492719920.workers.dev/alexgambashidze/SDXL\\_NCP-DPO\\_v0.1",
-         "https://huggingface.co/alexgambashidze/SDXL_NCP-DPO_v0.1"),
+        (
+            "https://hf-mirror.492719920.workers.dev/alexgambashidze/SDXL\\_NCP-DPO\\_v0.1",
+            "https://huggingface.co/alexgambashidze/SDXL_NCP-DPO_v0.1",
+        ),
         ("http://hf-proxy-cf.effarig.site/datasets/x/y/", "https://huggingface.co/datasets/x/y"),
         ("https://github.com/", "https://github.com"),
         ("https://", None),

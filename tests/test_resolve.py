@@ -11,7 +11,9 @@ from tests.conftest import SAMPLE, SEED_ENTRIES
 
 
 def seed_sightings() -> pd.DataFrame:
-    return pd.concat([process_page(read_raw(SAMPLE / n, SAMPLE)).sightings for n in SEED_ENTRIES], ignore_index=True)
+    return pd.concat(
+        [process_page(read_raw(SAMPLE / n, SAMPLE)).sightings for n in SEED_ENTRIES], ignore_index=True
+    )
 
 
 def test_seeds_resolve_to_266_papers():
@@ -22,7 +24,9 @@ def test_seeds_resolve_to_266_papers():
     assert papers["n_sightings"].sum() == 283
     fr = papers.set_index("title").loc["Characterizing Mechanisms for Factual Recall in Language Models"]
     assert fr["n_sightings"] == 4
-    assert fr["paper_id"] == paper_id_for(title_key("Characterizing Mechanisms for Factual Recall in Language Models"))
+    assert fr["paper_id"] == paper_id_for(
+        title_key("Characterizing Mechanisms for Factual Recall in Language Models")
+    )
 
 
 def test_title_key_folds_variants():
@@ -39,20 +43,37 @@ def test_title_key_folds_variants():
 
 def _sighting(pos: int, title: str, page_date: str, upvotes=None, authors=None, abstract="An abstract."):
     return {
-        "sighting_id": f"s{pos}", "page_id": f"pg{pos}", "source_file": f"f{pos}.txt", "position": 1,
-        "line_start": 13, "line_end": 15, "title": title, "abstract": abstract, "authors_count": authors,
-        "organization": None, "organization_id": None, "published_date": None, "published_date_raw": None,
-        "upvotes": upvotes, "page_date": page_date, "has_metadata": upvotes is not None,
+        "sighting_id": f"s{pos}",
+        "page_id": f"pg{pos}",
+        "source_file": f"f{pos}.txt",
+        "position": 1,
+        "line_start": 13,
+        "line_end": 15,
+        "title": title,
+        "abstract": abstract,
+        "authors_count": authors,
+        "organization": None,
+        "organization_id": None,
+        "published_date": None,
+        "published_date_raw": None,
+        "upvotes": upvotes,
+        "page_date": page_date,
+        "has_metadata": upvotes is not None,
     }
 
 
 def test_survivorship_rules():
-    s = frame([
-        _sighting(1, "Rising Paper", "2025-01-01", upvotes=3, authors=4),
-        _sighting(2, "Rising paper.", "2025-01-05", upvotes=10, abstract="A longer abstract than before."),
-        _sighting(3, "Rising Paper", "2025-01-03", upvotes=None),
-        _sighting(4, "Other Paper", "2025-01-02", upvotes=1),
-    ], Sightings)
+    s = frame(
+        [
+            _sighting(1, "Rising Paper", "2025-01-01", upvotes=3, authors=4),
+            _sighting(
+                2, "Rising paper.", "2025-01-05", upvotes=10, abstract="A longer abstract than before."
+            ),
+            _sighting(3, "Rising Paper", "2025-01-03", upvotes=None),
+            _sighting(4, "Other Paper", "2025-01-02", upvotes=1),
+        ],
+        Sightings,
+    )
     papers = survive(assign_papers(s)).set_index("title")
     p = papers.loc["Rising Paper"]  # most frequent variant
     assert (p["n_sightings"], p["upvotes"], p["upvotes_max"], p["authors_count"]) == (3, 10, 10, 4)
