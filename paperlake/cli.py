@@ -5,6 +5,7 @@ import sys
 import time
 import warnings
 from enum import StrEnum
+from pathlib import Path
 
 import duckdb
 import typer
@@ -102,10 +103,18 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagste
 
 @app.command()
 def query(
-    sql: str = typer.Argument(..., help="SQL over the views pages, sightings, papers, rejects"),
+    sql: str | None = typer.Argument(None, help="SQL over the views pages, sightings, papers, rejects"),
+    file: Path | None = typer.Option(None, "--file", "-F", help="Read the SQL from a file"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json"),
 ) -> None:
     """Run SQL on a read-only connection to paperlake.duckdb."""
+    if file is not None:
+        try:
+            sql = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot read {file}: {exc.strerror or exc}")
+    if not sql or not sql.strip():
+        _fail("give a SQL statement or --file FILE")
     with _connect(Paths.from_env()) as con:
         try:
             rel = con.sql(sql)

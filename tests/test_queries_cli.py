@@ -1,0 +1,53 @@
+"""Every example query runs on the sample, and the CLI works through its installed entry point."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paperlake.warehouse import connect_readonly
+
+QUERIES = sorted((Path(__file__).resolve().parents[1] / "queries").glob("*.sql"))
+CLI = str(Path(sys.executable).with_name("paperlake"))
+
+
+@pytest.mark.parametrize("sql_file", QUERIES, ids=lambda p: p.stem)
+def test_example_query_runs(pipeline_run, sql_file: Path):
+    paths, _, _ = pipeline_run
+    with connect_readonly(paths) as con:
+        rel = con.sql(sql_file.read_text())
+        rows = rel.fetchall()
+    if sql_file.stem != "rejects_by_reason":  # the sample has no rejects
+        assert rows, sql_file.name
+
+
+def _cli(*args: str, out_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PAPERLAKE_OUT_DIR": str(out_dir), "COLUMNS": "200"}
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_query_json_and_csv(pipeline_run):
+    paths, _, _ = pipeline_run
+    proc = _cli("query", "SELECT count(*) AS n FROM papers", "--format", "json", out_dir=paths.out_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [{"n": 266}]
+    proc = _cli("query", "--file", str(QUERIES[0]), "-f", "csv", out_dir=paths.out_dir)
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0].count(",") >= 1
+
+
+def test_cli_errors_are_one_clear_line(pipeline_run, tmp_path):
+    paths, _, _ = pipeline_run
+    bad = _cli("query", "SELEC nonsense", out_dir=paths.out_dir)
+    assert bad.returncode == 2 and "query failed" in bad.stderr and "Traceback" not in bad.stderr
+    empty = _cli("query", "SELECT 1", out_dir=tmp_path / "nothing")
+    assert empty.returncode == 2 and "no warehouse at" in empty.stderr and "make run" in empty.stderr
+
+
+def test_cli_status(pipeline_run):
+    paths, _, _ = pipeline_run
+    proc = _cli("status", out_dir=paths.out_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "sightings" in proc.stdout and "283" in proc.stdout
