@@ -31,8 +31,8 @@ def quarantine(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> tuple[pd.Dat
         raise ValueError(f"{model.__name__}: frame-level contract failure\n{fc[fc['index'].isna()]}")
     fc = fc.assign(
         reason=[
-            f"schema:{_code(col) if isinstance(col, str) and col in df else 'row'}:{_code(chk)}"
-            for col, chk in zip(fc["column"], fc["check"], strict=True)
+            f"schema:{'row' if ctx == 'DataFrameSchema' else _code(col)}:{_code(chk)}"
+            for ctx, col, chk in zip(fc["schema_context"], fc["column"], fc["check"], strict=True)
         ],
         detail=[
             f"{col}: {chk} failed for {excerpt(str(val), 80)!r}"

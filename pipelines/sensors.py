@@ -22,6 +22,14 @@ def range_request(first: str, last: str, reason: str) -> dg.RunRequest:
     )
 
 
+def _not_ingested(context: dg.SensorEvaluationContext, keys: list[str]) -> set[str]:
+    """Of files registered before the sensor first saw them (by `make run`), those not yet ingested."""
+    if not keys:
+        return set()
+    status = context.instance.get_status_by_partition(dg.AssetKey("core_sightings"), keys, raw_files)
+    return {k for k in keys if status.get(k) != dg.AssetPartitionStatus.MATERIALIZED}
+
+
 @dg.sensor(
     jobs=[ingest_job, warehouse_job],
     minimum_interval_seconds=30,
@@ -41,10 +49,13 @@ def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeReso
     to_add = [k for k in change.new if k not in registered]
     gone = [k for k in change.removed if k in registered]
     order = [k for k in registered if k not in gone] + to_add
-    runs = [
-        range_request(a, b, landing.dump_state({k: change.state[k] for k in order if a <= k <= b}))
-        for a, b in landing.contiguous_ranges(order, set(change.new) | set(change.changed))
-    ]
+    todo = (
+        set(to_add) | set(change.changed) | _not_ingested(context, [k for k in change.new if k in registered])
+    )
+    runs = []
+    for a, b in landing.contiguous_ranges(order, todo):
+        span = order[order.index(a) : order.index(b) + 1]
+        runs.append(range_request(a, b, landing.dump_state({k: change.state[k] for k in span})))
     if gone and not runs:
         runs.append(
             dg.RunRequest(

@@ -1,5 +1,6 @@
 """The whole pipeline materialised through Dagster (temporary instance and output), then queried in DuckDB."""
 
+import json
 import shutil
 
 import dagster as dg
@@ -167,3 +168,14 @@ def test_missing_landing_folder_is_a_clear_error(tmp_path):
 
     with dg.instance_for_test() as instance, pytest.raises(LandingError, match=r"does not exist: .*nowhere"):
         run_pipeline(Paths(tmp_path / "nowhere", tmp_path / "out"), instance=instance, log=lambda _m: None)
+
+
+def test_sensor_does_not_redo_what_make_run_ingested(pipeline_run):
+    from pipelines.resources import PaperlakeResource
+    from pipelines.sensors import landing_sensor
+
+    paths, instance, _ = pipeline_run
+    resource = PaperlakeResource(raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir))
+    result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"paperlake": resource}))
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    assert len(json.loads(result.cursor)) == 5  # the files are now known to the sensor

@@ -1,0 +1,65 @@
+"""The Pandera contract quarantines bad rows; audits catch broken counts; UI previews escape markup."""
+
+import pandas as pd
+
+from assets.metadata import md_escape, md_table, table_schema
+from paperlake.audit import conservation_problems, reference_problems
+from paperlake.frames import frame
+from paperlake.ingest import process_page, read_raw
+from paperlake.validate import quarantine
+from schemas import Pages, Sightings
+from tests.conftest import SAMPLE
+
+
+def _seed(name: str = "001_0e521db46ed8cd94.txt"):
+    return process_page(read_raw(SAMPLE / name, SAMPLE))
+
+
+def test_quarantine_moves_failing_rows_with_the_failed_check():
+    s = _seed().sightings.copy()
+    s.loc[0, "title"] = "x" * 1500  # over the title limit
+    s.loc[1, "upvotes"] = -3
+    s.loc[2, "published_date"] = pd.Timestamp("2030-01-01")  # after the page date
+    valid, failed = quarantine(frame(s.to_dict("records"), Sightings), Sightings)
+    assert len(valid) == len(s) - 3
+    assert failed.loc[0, "reason"] == "schema:title:str_length"
+    assert failed.loc[1, "reason"] == "schema:upvotes:greater_than_or_equal_to"
+    assert failed.loc[2, "reason"] == "schema:row:published_not_after_page"
+
+
+def test_conservation_audit_names_the_offending_file():
+    t = _seed()
+    pages, sightings, rejects = t.pages, t.sightings, t.rejects
+    key = pages.iloc[0]["source_file"]
+    assert conservation_problems(pages, sightings, rejects, [key]).empty
+    broken = conservation_problems(pages, sightings.iloc[1:], rejects, [key, "ghost.txt"])
+    assert set(broken["source_file"]) == {key, "ghost.txt"}
+    lying = pages.assign(n_rejected=1)
+    assert "n_entries != n_valid + n_rejected" in set(
+        conservation_problems(lying, sightings, rejects, [key])["problem"]
+    )
+
+
+def test_reference_audit():
+    s = _seed().sightings.assign(paper_id="p_1")
+    papers = pd.DataFrame({"paper_id": ["p_1"], "n_sightings": [len(s)]})
+    assert reference_problems(s, papers).empty
+    assert len(reference_problems(s.assign(paper_id="p_2"), papers)) == len(s) + 1
+
+
+def test_markdown_preview_escapes_titles():
+    hostile = "<script>alert(1)</script> **bold** [link](http://x) | pipe # _under_"
+    out = md_escape(hostile, limit=500)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "\\*\\*bold\\*\\*" in out and "\\|" in out and "\\[link\\]" in out
+    table = md_table(pd.DataFrame({"title": [hostile], "topics": [["a", "b"]]}))
+    assert table.count("\n") == 2 and "a, b" in table
+
+
+def test_column_schema_comes_from_the_models():
+    schema = table_schema(Pages)
+    cols = {c.name: c for c in schema.columns}
+    assert cols["page_date"].type == "DATE"
+    assert cols["source_file"].constraints.unique
+    assert cols["layout"].constraints.nullable and not cols["status"].constraints.nullable
+    assert "Content hash" in cols["page_id"].description
