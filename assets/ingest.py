@@ -6,7 +6,7 @@ import pandas as pd
 from assets.metadata import table_metadata
 from paperlake import pipeline
 from pipelines.partitions import raw_files
-from pipelines.resources import PaperlakeResource
+from pipelines.resources import WRITER_POOL, PaperlakeResource
 from schemas import Sightings
 
 PROGRESS_EVERY = 0.1
@@ -23,6 +23,7 @@ def _progress(context: dg.AssetExecutionContext, i: int, n: int, what: str) -> N
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
     kinds={"python", "parquet"},
+    pool=WRITER_POOL,
 )
 def raw_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """Each raw file read as bytes and decoded (BOM, UTF-8, cp1252, Latin-1), its header and page date read.
@@ -43,6 +44,7 @@ def raw_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -
     deps=[raw_pages],
     group_name="ingest",
     kinds={"python", "pandera", "parquet"},
+    pool=WRITER_POOL,
 )
 def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """Entries parsed from each page and validated against the Sightings contract; failures quarantined.

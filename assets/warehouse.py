@@ -1,7 +1,7 @@
 """Whole-table assets: resolution across all files, the four contract tables, and the DuckDB file.
 
-They re-run automatically (AutomationCondition.eager) once a file's partition is re-materialised, and
-share one pool so that one writer at a time touches the warehouse.
+They re-run automatically (AutomationCondition.eager) once a file's partition is re-materialised. Every
+writer asset is in one pool (run granularity, limit 1): one writer run at a time touches the warehouse.
 """
 
 import dagster as dg
@@ -12,10 +12,9 @@ from paperlake import pipeline
 from paperlake.config import TABLES
 from paperlake.warehouse import build_duckdb, connect_readonly
 from pipelines.partitions import raw_files
-from pipelines.resources import PaperlakeResource
+from pipelines.resources import WRITER_POOL, PaperlakeResource
 from schemas import CONTRACT
 
-WAREHOUSE_POOL = "paperlake_warehouse"
 EAGER = dg.AutomationCondition.eager()
 SAMPLE_QUERY = """
 SELECT title, n_sightings, upvotes_max, has_code, list_sort(topics) AS topics
@@ -35,7 +34,7 @@ def _table_asset(table: str, deps: list, kinds: set[str] | None = None):
         deps=deps,
         group_name="warehouse",
         kinds=kinds or {"parquet", "pandas"},
-        pool=WAREHOUSE_POOL,
+        pool=WRITER_POOL,
         automation_condition=EAGER,
         metadata={"dagster/column_schema": table_schema(CONTRACT[table]), "dagster/table_name": table},
     )
@@ -45,13 +44,14 @@ def _table_asset(table: str, deps: list, kinds: set[str] | None = None):
     deps=[core_sightings],
     group_name="core",
     kinds={"python", "parquet"},
-    pool=WAREHOUSE_POOL,
+    pool=WRITER_POOL,
     automation_condition=EAGER,
 )
 def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """Entity resolution over every file's sightings: normalised title key → stable paper_id, survivorship.
 
-    Also retracts the slices of files that left the landing folder."""
+    Takes one consistent snapshot of all files' slices (what the out_ tables publish) and retracts the
+    slices of files that left the landing folder."""
     paths, keys = paperlake.paths(), current_keys(context)
     pruned = pipeline.prune_slices(paths, keys)
     if pruned:
@@ -71,11 +71,11 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     )
 
 
-@_table_asset("pages", deps=[core_sightings])
-def out_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+@_table_asset("pages", deps=[core_papers])
+def out_pages(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """`pages`: one row per raw file with its status, layout, page date and entry counts."""
     paths = paperlake.paths()
-    df = pipeline.publish_pages(paths, current_keys(context))
+    df = pipeline.publish(paths, "pages")
     return dg.MaterializeResult(
         metadata=table_metadata(
             df,
@@ -86,11 +86,11 @@ def out_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -
     )
 
 
-@_table_asset("rejects", deps=[core_sightings])
-def out_rejects(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+@_table_asset("rejects", deps=[core_papers])
+def out_rejects(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """`rejects`: every quarantined entry or file, with a stable reason code and its lines."""
     paths = paperlake.paths()
-    df = pipeline.publish_rejects(paths, current_keys(context))
+    df = pipeline.publish(paths, "rejects")
     meta = table_metadata(
         df,
         CONTRACT["rejects"],
@@ -101,11 +101,11 @@ def out_rejects(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     return dg.MaterializeResult(metadata=meta)
 
 
-@_table_asset("sightings", deps=[core_sightings, core_papers])
-def out_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+@_table_asset("sightings", deps=[core_papers])
+def out_sightings(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """`sightings`: every valid entry with its provenance (file, position, lines) and its paper_id."""
     paths = paperlake.paths()
-    df = pipeline.publish_sightings(paths, current_keys(context))
+    df = pipeline.publish(paths, "sightings")
     return dg.MaterializeResult(
         metadata=table_metadata(
             df,
@@ -135,7 +135,7 @@ def out_papers(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     deps=[f"out_{t}" for t in TABLES],
     group_name="warehouse",
     kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
+    pool=WRITER_POOL,
     automation_condition=EAGER,
 )
 def out_duckdb(paperlake: PaperlakeResource) -> dg.MaterializeResult:

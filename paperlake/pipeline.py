@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from paperlake.config import Paths
 from paperlake.enrich import enrich
-from paperlake.frames import conform
+from paperlake.frames import arrow_schema, conform, from_arrow
 from paperlake.ingest import PageTables, process_page, raw_page_from_record, raw_page_record, read_raw
 from paperlake.parse import ParseOptions, RawPage
 from paperlake.resolve import assign_papers, survive
@@ -20,15 +20,15 @@ from paperlake.warehouse import (
     read_slices,
     remove_slices,
     slice_name,
+    write_frame,
     write_parquet_atomic,
     write_slice,
     write_table,
 )
-from schemas import Pages, Papers, Rejects, ResolvedSightings, Sightings
+from schemas import CONTRACT, Pages, Papers, Rejects, ResolvedSightings, Sightings
 
 RAW_STAGE, PAGES_STAGE, SIGHTINGS_STAGE, REJECTS_STAGE = "raw_pages", "pages", "sightings", "rejects"
-CORE_PAPERS = "core_papers.parquet"
-CORE_MEMBERS = "core_paper_members.parquet"
+SNAPSHOT = "resolved"
 
 
 class LandingError(RuntimeError):
@@ -105,53 +105,54 @@ class Resolution:
     papers: pd.DataFrame  # survived papers, before enrichment
 
 
+def _snapshot_path(paths: Paths, table: str) -> Path:
+    return paths.staging_dir(SNAPSHOT) / f"{table}.parquet"
+
+
 def resolve_all(paths: Paths, keys: list[str]) -> Resolution:
-    """Entity resolution over the sightings of every current file; stages papers and memberships."""
-    sightings = read_slices(paths.staging_dir(SIGHTINGS_STAGE), Sightings, keys)
-    resolved = assign_papers(sightings)
+    """Take one cut of every current file's slices, resolve papers, and stage the cut as a snapshot.
+
+    Every published table comes from this snapshot, so pages, sightings, rejects and papers agree with
+    each other even when a file is re-ingested while the warehouse is being built."""
+    pages = read_slices(paths.staging_dir(PAGES_STAGE), Pages, keys)
+    rejects = read_slices(paths.staging_dir(REJECTS_STAGE), Rejects, keys)
+    resolved = assign_papers(read_slices(paths.staging_dir(SIGHTINGS_STAGE), Sightings, keys))
     papers = survive(resolved)
-    staging = paths.staging
-    staging.mkdir(parents=True, exist_ok=True)
-    members = resolved[["sighting_id", "paper_id", "title_key"]]
-    write_parquet_atomic(pa_arrow.Table.from_pandas(members, preserve_index=False), staging / CORE_MEMBERS)
-    write_parquet_atomic(pa_arrow.Table.from_pandas(papers, preserve_index=False), staging / CORE_PAPERS)
-    return Resolution(conform(resolved, ResolvedSightings), papers)
+    sightings = conform(resolved, ResolvedSightings)
+    write_frame(pages, Pages, _snapshot_path(paths, "pages"))
+    write_frame(rejects, Rejects, _snapshot_path(paths, "rejects"))
+    write_frame(sightings, ResolvedSightings, _snapshot_path(paths, "sightings"))
+    papers_table = pa_arrow.Table.from_pandas(papers, preserve_index=False)
+    write_parquet_atomic(papers_table, _snapshot_path(paths, "papers_core"))
+    return Resolution(sightings, papers)
 
 
-def _staged(paths: Paths, name: str) -> pd.DataFrame:
-    return pq.read_table(paths.staging / name).to_pandas()
+def _from_snapshot(paths: Paths, table: str) -> pd.DataFrame:
+    model = CONTRACT[table]
+    return from_arrow(pq.read_table(_snapshot_path(paths, table), schema=arrow_schema(model)), model)
 
 
-def publish_sightings(paths: Paths, keys: list[str]) -> pd.DataFrame:
-    sightings = read_slices(paths.staging_dir(SIGHTINGS_STAGE), Sightings, keys)
-    members = _staged(paths, CORE_MEMBERS)[["sighting_id", "paper_id"]]
-    out = sightings.merge(members, on="sighting_id", how="left", validate="one_to_one")
-    out = conform(out.sort_values(["source_file", "position"]).reset_index(drop=True), ResolvedSightings)
-    write_table(out, "sightings", paths)
-    return out
+SORT_KEYS = {
+    "pages": ["source_file"],
+    "sightings": ["source_file", "position"],
+    "rejects": ["source_file", "line_start", "position"],
+}
+
+
+def publish(paths: Paths, table: str) -> pd.DataFrame:
+    """Write one of pages / sightings / rejects from the snapshot, in a stable row order."""
+    df = _from_snapshot(paths, table).sort_values(SORT_KEYS[table], na_position="first", kind="stable")
+    df = df.reset_index(drop=True)
+    write_table(df, table, paths)
+    return df
 
 
 def publish_papers(paths: Paths) -> pd.DataFrame:
-    papers = (
-        conform(enrich(_staged(paths, CORE_PAPERS)), Papers).sort_values("paper_id").reset_index(drop=True)
-    )
+    """Enrich the resolved papers and write the papers table."""
+    core = pq.read_table(_snapshot_path(paths, "papers_core")).to_pandas()
+    papers = conform(enrich(core), Papers).sort_values("paper_id").reset_index(drop=True)
     write_table(papers, "papers", paths)
     return papers
-
-
-def publish_pages(paths: Paths, keys: list[str]) -> pd.DataFrame:
-    pages = read_slices(paths.staging_dir(PAGES_STAGE), Pages, keys).sort_values("source_file")
-    pages = pages.reset_index(drop=True)
-    write_table(pages, "pages", paths)
-    return pages
-
-
-def publish_rejects(paths: Paths, keys: list[str]) -> pd.DataFrame:
-    rejects = read_slices(paths.staging_dir(REJECTS_STAGE), Rejects, keys)
-    rejects = rejects.sort_values(["source_file", "line_start"], na_position="first", kind="stable")
-    rejects = rejects.reset_index(drop=True)
-    write_table(rejects, "rejects", paths)
-    return rejects
 
 
 def prune_slices(paths: Paths, keys: list[str]) -> list[str]:

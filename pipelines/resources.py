@@ -8,6 +8,8 @@ from paperlake.config import DEFAULT_OUT_DIR, DEFAULT_RAW_DIR, OUT_DIR_ENV, RAW_
 from paperlake.parse import ParseOptions
 
 _DEFAULTS = ParseOptions()
+# Every asset that writes staging or warehouse files is in this pool; dagster.yaml limits it to one run.
+WRITER_POOL = "paperlake_writer"
 
 
 class PaperlakeResource(dg.ConfigurableResource):
