@@ -72,4 +72,28 @@ def sightings_reference_papers(paperlake: PaperlakeResource) -> dg.AssetCheckRes
     return _result(reference_problems(read_table("sightings", paths), read_table("papers", paths)))
 
 
-CHECKS = [*(contract_check(t) for t in TABLES), entries_conserved, sightings_reference_papers]
+@dg.asset_check(asset=out_rejects, additional_deps=[out_pages], blocking=False)
+def reject_rate(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
+    """Warns when the share of rejected entries (or of rejected files) exceeds `max_reject_rate`."""
+    paths = paperlake.paths()
+    pages, rejects = read_table("pages", paths), read_table("rejects", paths)
+    entry_rate = rejected_share(int(pages["n_rejected"].sum()), int(pages["n_entries"].sum()))
+    file_rate = rejected_share(int((pages["status"] == "rejected").sum()), len(pages))
+    top = rejects["reason"].value_counts().head(EXAMPLES)
+    return dg.AssetCheckResult(
+        passed=max(entry_rate, file_rate) <= paperlake.max_reject_rate,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "entry_reject_rate": entry_rate,
+            "file_reject_rate": file_rate,
+            "threshold": paperlake.max_reject_rate,
+            "top_reasons": dg.MetadataValue.json({str(k): int(v) for k, v in top.items()}),
+        },
+    )
+
+
+def rejected_share(rejected: int, total: int) -> float:
+    return rejected / total if total else 0.0
+
+
+CHECKS = [*(contract_check(t) for t in TABLES), entries_conserved, sightings_reference_papers, reject_rate]

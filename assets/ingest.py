@@ -29,10 +29,10 @@ def raw_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -
     """Each raw file read as bytes and decoded (BOM, UTF-8, cp1252, Latin-1), its header and page date read.
 
     Files that are binary, empty or not a capture are kept with a reject reason, never dropped."""
-    paths, keys = paperlake.paths(), context.partition_keys
+    paths, keys, options = paperlake.paths(), context.partition_keys, paperlake.options()
     by_reason: dict[str, int] = {}
     for i, key in enumerate(keys, 1):
-        page = pipeline.stage_raw(paths, key)
+        page = pipeline.stage_raw(paths, key, options)
         by_reason[page.reason or "ok"] = by_reason.get(page.reason or "ok", 0) + 1
         _progress(context, i, len(keys), "decoded")
     return dg.MaterializeResult(metadata={"files": len(keys), "outcome": dg.MetadataValue.json(by_reason)})

@@ -45,7 +45,8 @@ def reference_problems(sightings: pd.DataFrame, papers: pd.DataFrame) -> pd.Data
         {"paper_id": pid, "problem": f"sighting {sid} points at no paper"}
         for sid, pid in zip(missing["sighting_id"], missing["paper_id"], strict=True)
     ]
-    counts = sightings.groupby("paper_id").size().reindex(papers["paper_id"], fill_value=0)
+    distinct = sightings.drop_duplicates(["page_id", "position"])  # same content under two names: once
+    counts = distinct.groupby("paper_id").size().reindex(papers["paper_id"], fill_value=0)
     bad = papers.set_index("paper_id")["n_sightings"] != counts
     problems += [
         {

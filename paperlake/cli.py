@@ -69,6 +69,7 @@ def _check_out_dir(paths: Paths) -> None:
 def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step logs")) -> None:
     """Materialise every asset through Dagster on the landing folder, then print counts and a sample query."""
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    from pipelines.resources import retain_removed_from_env
     from pipelines.run import ensure_dagster_home, run_pipeline
 
     paths = Paths.from_env()
@@ -78,12 +79,16 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagste
     started = time.perf_counter()
     try:
         with console.status("running Dagster jobs…") as status:
-            outcome = run_pipeline(paths, log=lambda msg: status.update(msg), verbose=verbose)
+            outcome = run_pipeline(
+                paths, log=status.update, verbose=verbose, retain_removed=retain_removed_from_env()
+            )
     except LandingError as exc:
         _fail(str(exc))
     elapsed = time.perf_counter() - started
     for job, ok in outcome.runs.items():
         console.print(f"  {job}: {'[green]success' if ok else '[red]FAILED'}[/]")
+    if outcome.warned_checks:
+        console.print(f"  [yellow]warnings:[/] {', '.join(outcome.warned_checks)} (see `paperlake status`)")
     if outcome.failed_checks:
         console.print(f"  [red]failed checks:[/] {', '.join(outcome.failed_checks)}")
     if outcome.added or outcome.removed:

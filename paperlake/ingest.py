@@ -1,6 +1,7 @@
 """One raw file → its rows in pages, sightings and rejects; the unit of work of one partition."""
 
 import datetime as dt
+import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -21,12 +22,30 @@ class PageTables:
     rejects: pd.DataFrame
 
 
-def read_raw(path: Path, raw_dir: Path) -> RawPage:
-    """Read a landing file; an unreadable file is a file-level reject, not an exception."""
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> RawPage:
+    """Read a landing file; an unreadable or oversized file is a file-level reject, not an exception."""
     source = path.relative_to(raw_dir).as_posix()
+    limit = (options or ParseOptions()).max_file_bytes
     try:
+        st = path.stat()
+        if st.st_size > limit:  # never loaded into memory: hashed in chunks
+            return RawPage(
+                page_id=_file_digest(path),
+                source_file=source,
+                n_bytes=st.st_size,
+                reason="oversized_file",
+                detail=f"{st.st_size} bytes > limit {limit}",
+            )
         data = path.read_bytes()
-        mtime = dt.datetime.fromtimestamp(path.stat().st_mtime)
+        mtime = dt.datetime.fromtimestamp(st.st_mtime)
     except OSError as exc:
         return RawPage(
             page_id="",

@@ -38,6 +38,7 @@ class ParseOptions:
 
     max_title_chars: int = 1_000
     max_abstract_chars: int = 20_000
+    max_file_bytes: int = 64 * 1024 * 1024  # a capture is ~100 KB; anything this big is not one
     title_like_max_chars: int = 300  # longer single lines are taken as abstracts, not titles
     abstract_like_min_chars: int = 250
 
@@ -235,6 +236,8 @@ class _EntryBuilder:
     def add(self, title_b: Block, title: str, abstract: str, meta_b: Block | None, last: Block) -> None:
         o = self.options
         blocks = [title_b] + ([last] if last is not title_b else [])
+        # tabs, non-breaking and repeated spaces, entities: one normal form before any check
+        title, abstract = " ".join(html.unescape(title).split()), " ".join(html.unescape(abstract).split())
         if not title:
             return self.reject(blocks, "missing_title", "entry has no title line")
         if len(title) > o.max_title_chars:
@@ -258,7 +261,6 @@ class _EntryBuilder:
             if isinstance(parsed, str):
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
-        title, abstract = html.unescape(title), html.unescape(abstract)
         key = (title_key(title), " ".join(abstract.split()))
         if key in self.seen_keys:
             return self.reject(

@@ -57,9 +57,14 @@ def landing_files(raw_dir: Path) -> dict[str, Path]:
     return out
 
 
-def stage_raw(paths: Paths, key: str) -> RawPage:
-    """Read and decode one landing file; stage the decoded page (text included) for stage_core."""
-    page = read_raw(paths.raw_dir / key, paths.raw_dir)
+def stage_raw(paths: Paths, key: str, options: ParseOptions | None = None) -> RawPage:
+    """Read and decode one landing file; stage the decoded page (text included) for stage_core.
+
+    A file that is gone but was staged before (a retained removed file) keeps its staged page."""
+    staged = paths.staging_dir(RAW_STAGE) / slice_name(key)
+    if not (paths.raw_dir / key).exists() and staged.exists():
+        return load_raw(paths, key)
+    page = read_raw(paths.raw_dir / key, paths.raw_dir, options)
     rec = raw_page_record(page)
     table = pa_arrow.Table.from_pylist([rec], schema=_RAW_SCHEMA)
     write_parquet_atomic(table, paths.staging_dir(RAW_STAGE) / slice_name(key))
@@ -114,7 +119,7 @@ def resolve_all(paths: Paths, keys: list[str]) -> Resolution:
 
     Every published table comes from this snapshot, so pages, sightings, rejects and papers agree with
     each other even when a file is re-ingested while the warehouse is being built."""
-    pages = read_slices(paths.staging_dir(PAGES_STAGE), Pages, keys)
+    pages = mark_duplicate_pages(read_slices(paths.staging_dir(PAGES_STAGE), Pages, keys))
     rejects = read_slices(paths.staging_dir(REJECTS_STAGE), Rejects, keys)
     resolved = assign_papers(read_slices(paths.staging_dir(SIGHTINGS_STAGE), Sightings, keys))
     papers = survive(resolved)
@@ -125,6 +130,15 @@ def resolve_all(paths: Paths, keys: list[str]) -> Resolution:
     papers_table = pa_arrow.Table.from_pandas(papers, preserve_index=False)
     write_parquet_atomic(papers_table, _snapshot_path(paths, "papers_core"))
     return Resolution(sightings, papers)
+
+
+def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
+    """Same bytes under several names: the first name is the page, the others point at it."""
+    readable = pages[pages["page_id"] != ""].sort_values("source_file")
+    first = readable.drop_duplicates("page_id").set_index("page_id")["source_file"]
+    canonical = pages["page_id"].map(first)
+    dup = canonical.notna() & (canonical != pages["source_file"])
+    return pages.assign(duplicate_of=canonical.where(dup, None))
 
 
 def _from_snapshot(paths: Paths, table: str) -> pd.DataFrame:

@@ -27,8 +27,11 @@ def assign_papers(sightings: pd.DataFrame) -> pd.DataFrame:
 
 
 def survive(resolved: pd.DataFrame) -> pd.DataFrame:
-    """One row per paper_id from its sightings (columns of the papers contract before enrichment)."""
-    s = _chronological(resolved).reset_index(drop=True)
+    """One row per paper_id from its sightings (columns of the papers contract before enrichment).
+
+    A page saved twice under two names is one observation: sightings are counted once per
+    (page content, position)."""
+    s = _chronological(resolved.drop_duplicates(["page_id", "position"])).reset_index(drop=True)
     s["_order"] = range(len(s))
     g = s.groupby("paper_id", sort=True)
     variants = s.groupby(["paper_id", "title"], sort=False).agg(n=("_order", "size"), last=("_order", "max"))

@@ -7,6 +7,7 @@ import dagster as dg
 from paperlake.config import DEFAULT_OUT_DIR, DEFAULT_RAW_DIR, OUT_DIR_ENV, RAW_DIR_ENV, Paths
 from paperlake.parse import ParseOptions
 
+RETAIN_REMOVED_ENV = "PAPERLAKE_RETAIN_REMOVED"
 _DEFAULTS = ParseOptions()
 # Every asset that writes staging or warehouse files is in this pool; dagster.yaml limits it to one run.
 WRITER_POOL = "paperlake_writer"
@@ -19,16 +20,28 @@ class PaperlakeResource(dg.ConfigurableResource):
     out_dir: str = DEFAULT_OUT_DIR
     max_title_chars: int = _DEFAULTS.max_title_chars
     max_abstract_chars: int = _DEFAULTS.max_abstract_chars
+    max_file_bytes: int = _DEFAULTS.max_file_bytes
+    max_reject_rate: float = 0.05  # above this share of rejected entries the reject_rate check fails
+    retain_removed_files: bool = False  # True: a file deleted from the landing folder keeps its rows
 
     def paths(self) -> Paths:
         return Paths.from_env(self.raw_dir, self.out_dir)
 
     def options(self) -> ParseOptions:
-        return ParseOptions(max_title_chars=self.max_title_chars, max_abstract_chars=self.max_abstract_chars)
+        return ParseOptions(
+            max_title_chars=self.max_title_chars,
+            max_abstract_chars=self.max_abstract_chars,
+            max_file_bytes=self.max_file_bytes,
+        )
 
 
 def resource_from_env() -> PaperlakeResource:
     return PaperlakeResource(
         raw_dir=os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR,
         out_dir=os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR,
+        retain_removed_files=retain_removed_from_env(),
     )
+
+
+def retain_removed_from_env() -> bool:
+    return os.environ.get(RETAIN_REMOVED_ENV, "").strip().lower() in ("1", "true", "yes")

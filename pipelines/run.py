@@ -28,7 +28,8 @@ class RunOutcome:
     added: list[str]
     removed: list[str]
     runs: dict[str, bool] = field(default_factory=dict)  # job name → success
-    failed_checks: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)  # blocking (ERROR) checks that failed
+    warned_checks: list[str] = field(default_factory=list)  # non-blocking (WARN) checks that failed
 
     @property
     def success(self) -> bool:
@@ -45,11 +46,13 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def sync_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tuple[list[str], list[str]]:
-    """Make the raw_files partitions exactly the landing files; returns (added, removed)."""
+def sync_partitions(
+    instance: dg.DagsterInstance, keys: list[str], retain_removed: bool = False
+) -> tuple[list[str], list[str]]:
+    """Register new landing files; delete the partitions of removed ones unless they are retained."""
     registered = list(instance.get_dynamic_partitions(raw_files.name))
     added = [k for k in keys if k not in set(registered)]
-    removed = [k for k in registered if k not in set(keys)]
+    removed = [] if retain_removed else [k for k in registered if k not in set(keys)]
     if added:
         instance.add_dynamic_partitions(raw_files.name, added)
     for key in removed:
@@ -57,12 +60,17 @@ def sync_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tuple[list
     return added, removed
 
 
-def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [f"{e.asset_check_key.name}" for e in result.get_asset_check_evaluations() if not e.passed]
+def _failed_checks(result: dg.ExecuteInProcessResult, severity: dg.AssetCheckSeverity) -> list[str]:
+    evaluations = result.get_asset_check_evaluations()
+    return sorted(e.asset_check_key.name for e in evaluations if not e.passed and e.severity == severity)
 
 
 def run_pipeline(
-    paths: Paths, instance: dg.DagsterInstance | None = None, log=print, verbose: bool = True
+    paths: Paths,
+    instance: dg.DagsterInstance | None = None,
+    log=print,
+    verbose: bool = True,
+    retain_removed: bool = False,
 ) -> RunOutcome:
     """Ingest every landing file as one range run, then build the warehouse; both runs on `instance`."""
     from pipelines.definitions import build_defs  # after DAGSTER_HOME is settled
@@ -71,11 +79,14 @@ def run_pipeline(
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     keys = list(landing_files(paths.raw_dir))
-    added, removed = sync_partitions(instance, keys)
+    added, removed = sync_partitions(instance, keys, retain_removed)
     outcome = RunOutcome(files=len(keys), added=added, removed=removed)
     order = list(instance.get_dynamic_partitions(raw_files.name))
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    defs = build_defs(PaperlakeResource(raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir)))
+    resource = PaperlakeResource(
+        raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir), retain_removed_files=retain_removed
+    )
+    defs = build_defs(resource)
     if order:
         log(f"ingest: {len(order)} files as one partition-range run ({order[0]} … {order[-1]})")
         ingest = defs.resolve_job_def("ingest_job").execute_in_process(
@@ -90,5 +101,6 @@ def run_pipeline(
         instance=instance, raise_on_error=False, run_config=run_config
     )
     outcome.runs["warehouse_job"] = warehouse.success
-    outcome.failed_checks = _failed_checks(warehouse)
+    outcome.failed_checks = _failed_checks(warehouse, dg.AssetCheckSeverity.ERROR)
+    outcome.warned_checks = _failed_checks(warehouse, dg.AssetCheckSeverity.WARN)
     return outcome

@@ -47,7 +47,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeReso
         return dg.SensorResult(skip_reason=f"no change in {len(files)} files", cursor=context.cursor)
     registered = list(context.instance.get_dynamic_partitions(raw_files.name))
     to_add = [k for k in change.new if k not in registered]
-    gone = [k for k in change.removed if k in registered]
+    gone = [] if paperlake.retain_removed_files else [k for k in change.removed if k in registered]
     order = [k for k in registered if k not in gone] + to_add
     todo = (
         set(to_add) | set(change.changed) | _not_ingested(context, [k for k in change.new if k in registered])

@@ -75,6 +75,11 @@ class Pages(_Contract):
     )
     n_valid: Series[int] = pa.Field(ge=0, metadata=INT, description="Entries that became sightings")
     n_rejected: Series[int] = pa.Field(ge=0, metadata=INT, description="Entries quarantined in rejects")
+    duplicate_of: Series[str] = pa.Field(
+        nullable=True,
+        metadata=TEXT,
+        description="Earlier file (by name) with the same content; its sightings count once in papers",
+    )
 
     @pa.dataframe_check(description="entries found = valid + rejected")
     def entries_conserved(cls, df: pd.DataFrame) -> pd.Series:

@@ -98,6 +98,7 @@ def test_bad_files_are_quarantined_and_removed_files_retracted(tmp_path):
     with dg.instance_for_test() as instance:
         outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
         assert outcome.success, outcome
+        assert outcome.warned_checks == ["reject_rate"]  # 3 of 8 files rejected > 5%
         pages = read_table("pages", paths).set_index("source_file")
         rejects = read_table("rejects", paths)
         assert pages.loc["picture.png", "status"] == "rejected"
@@ -179,3 +180,26 @@ def test_sensor_does_not_redo_what_make_run_ingested(pipeline_run):
     result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"paperlake": resource}))
     assert result.run_requests == [] and result.dynamic_partitions_requests == []
     assert len(json.loads(result.cursor)) == 5  # the files are now known to the sensor
+
+
+def test_same_content_under_two_names_counts_once_and_removed_files_can_be_retained(tmp_path, sample_copy):
+    shutil.copyfile(sample_copy / "000_7cb6f7359ec6334f.txt", sample_copy / "zz_copy_of_000.txt")
+    paths = Paths(sample_copy, tmp_path / "out")
+    with dg.instance_for_test() as instance:
+        outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
+        assert outcome.success, outcome
+        pages = read_table("pages", paths).set_index("source_file")
+        assert pages.loc["zz_copy_of_000.txt", "duplicate_of"] == "000_7cb6f7359ec6334f.txt"
+        assert pages["duplicate_of"].notna().sum() == 1
+        papers = read_table("papers", paths).set_index("title")
+        assert len(papers) == 266 and papers["n_sightings"].sum() == 283
+        assert (
+            papers.loc["Characterizing Mechanisms for Factual Recall in Language Models", "n_sightings"] == 4
+        )
+        assert len(read_table("sightings", paths)) == 283 + 45  # every entry of both files is kept
+        # retention: with retain_removed the rows of a deleted file stay
+        (sample_copy / "003_d2538b47dc31753c.txt").unlink()
+        kept = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False, retain_removed=True)
+        assert kept.success and kept.removed == []
+        assert "003_d2538b47dc31753c.txt" in set(read_table("sightings", paths)["source_file"])
+        assert len(read_table("papers", paths)) == 266
