@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: run test ui lint fmt clean
+.PHONY: run test ui lint fmt clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,6 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf data/out .dagster
+
+fuzz: $(STAMP)  ## long property-based campaign (FUZZ_EXAMPLES per property, default 5000)
+	HYPOTHESIS_PROFILE=campaign $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
