@@ -14,7 +14,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from paperlake.config import Paths
-from paperlake.pipeline import landing_files
+from paperlake.pipeline import LandingError, landing_files
 from pipelines.partitions import raw_files
 from pipelines.resources import PaperlakeResource
 
@@ -79,6 +79,8 @@ def run_pipeline(
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     keys = list(landing_files(paths.raw_dir))
+    if not keys:
+        raise LandingError(f"no captures in the landing folder {paths.raw_dir} (set PAPERLAKE_RAW_DIR)")
     added, removed = sync_partitions(instance, keys, retain_removed)
     outcome = RunOutcome(files=len(keys), added=added, removed=removed)
     order = list(instance.get_dynamic_partitions(raw_files.name))

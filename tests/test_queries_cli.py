@@ -51,3 +51,33 @@ def test_cli_status(pipeline_run):
     proc = _cli("status", out_dir=paths.out_dir)
     assert proc.returncode == 0, proc.stderr
     assert "sightings" in proc.stdout and "283" in proc.stdout
+
+
+def _run_cli(tmp_path: Path, raw: Path, out: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PAPERLAKE_RAW_DIR": str(raw),
+        "PAPERLAKE_OUT_DIR": str(out),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
+    return subprocess.run([CLI, "run"], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_run_errors_name_the_path(tmp_path):
+    missing = _run_cli(tmp_path, tmp_path / "nowhere", tmp_path / "out")
+    assert (
+        missing.returncode == 2 and f"landing folder does not exist: {tmp_path / 'nowhere'}" in missing.stderr
+    )
+    (tmp_path / "empty").mkdir()
+    empty = _run_cli(tmp_path, tmp_path / "empty", tmp_path / "out")
+    assert empty.returncode == 2 and f"no captures in the landing folder {tmp_path / 'empty'}" in empty.stderr
+    (tmp_path / "a_file").write_text("x")
+    not_dir = _run_cli(tmp_path, tmp_path / "a_file", tmp_path / "out")
+    assert not_dir.returncode == 2 and "landing folder is not a folder" in not_dir.stderr
+    blocked = _run_cli(tmp_path, tmp_path / "empty", tmp_path / "a_file" / "out")
+    assert (
+        blocked.returncode == 2
+        and f"output folder is not writable: {tmp_path / 'a_file' / 'out'}" in blocked.stderr
+    )
+    for proc in (missing, empty, not_dir, blocked):
+        assert "Traceback" not in proc.stderr + proc.stdout
