@@ -1,0 +1,62 @@
+"""Writes tests/hostile/: a landing folder of hostile files, each with a known expected outcome.
+
+Run `python -m tests.make_hostile` to regenerate; `make run PAPERLAKE_RAW_DIR=tests/hostile` (or the
+test in test_hostile.py) shows every file and entry accounted for in pages / rejects.
+"""
+
+import unicodedata
+from pathlib import Path
+
+from tests.conftest import SAMPLE, page_text
+
+HOSTILE = Path(__file__).parent / "hostile"
+ABSTRACT = "An abstract that is long enough to read as one. " * 8
+DETAILED = "Café – naïve Title\n\n" + ABSTRACT + "\n\n  • 3 authors\n·\nOct 22, 2024 7"
+
+
+def seed(name: str) -> bytes:
+    return next(SAMPLE.glob(f"{name}_*.txt")).read_bytes()
+
+
+def files() -> dict[str, bytes]:
+    s000, s001, s004 = seed("000"), seed("001"), seed("004")
+    text001 = s001.decode("utf-8")
+    return {
+        "crlf_tabs_trailing.txt": s000.decode().replace("\n", "\t  \r\n").encode(),
+        "bom_utf8.txt": b"\xef\xbb\xbf" + seed("002"),
+        "utf16.txt": s004.decode().encode("utf-16"),
+        "cp1252_windows.txt": page_text(DETAILED).encode("cp1252"),
+        "latin1_fallback.txt": page_text("Caf\u0081 naïve Title\n\n" + ABSTRACT).encode("latin-1"),
+        "mojibake.txt": page_text(DETAILED).encode("utf-8").decode("cp1252").encode("utf-8"),
+        "html_entities.txt": page_text("Q&amp;A &lt;Models&gt;: Entities\n\n" + ABSTRACT).encode(),
+        "nfd_unicode.txt": unicodedata.normalize("NFD", page_text(DETAILED)).encode(),
+        "empty.txt": b"",
+        "whitespace_only.txt": b" \n\t\r\n  \n",
+        "image.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4,
+        "README.md": b"# Captures\n\nSave Daily Papers pages here.\n",
+        "huge_line.txt": b"x" * 1_500_000,
+        "truncated.txt": text001[
+            : text001.index("Training language models (LMs) and their application")
+        ].encode(),
+        "oversized_title.txt": page_text("T" * 5000 + "\n\n" + ABSTRACT, DETAILED).encode(),
+        "missing_fields.txt": page_text(
+            "Title Without Abstract",
+            DETAILED,
+            "  • 2 authors\n·\nMay 3",
+            DETAILED.replace("Oct 22, 2024 7", "Octember 5"),
+        ).encode(),
+        "duplicate_entry.txt": page_text(DETAILED, DETAILED).encode(),
+        "same_bytes_as_bom_utf8.txt": b"\xef\xbb\xbf" + seed("002"),
+        "no_page_date.txt": page_text(DETAILED, date="sometime").encode(),
+    }
+
+
+def main() -> None:
+    HOSTILE.mkdir(exist_ok=True)
+    for name, data in files().items():
+        (HOSTILE / name).write_bytes(data)
+    print(f"wrote {len(files())} files to {HOSTILE}")
+
+
+if __name__ == "__main__":
+    main()

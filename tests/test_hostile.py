@@ -1,0 +1,83 @@
+"""The hostile landing folder (tests/hostile, made by tests/make_hostile.py) through the whole pipeline:
+every file has a pages row with the expected status, every entry is a sighting or a reject."""
+
+import unicodedata
+
+import dagster as dg
+import pytest
+
+from paperlake.config import Paths
+from paperlake.warehouse import read_table
+from pipelines.run import run_pipeline
+from tests.make_hostile import HOSTILE, files
+
+# file → (status, valid entries, sorted reject reasons)
+EXPECTED = {
+    "crlf_tabs_trailing.txt": ("ok", 45, []),
+    "bom_utf8.txt": ("ok", 49, []),
+    "same_bytes_as_bom_utf8.txt": ("ok", 49, []),
+    "utf16.txt": ("ok", 70, []),
+    "cp1252_windows.txt": ("ok", 1, []),
+    "latin1_fallback.txt": ("ok", 1, []),
+    "mojibake.txt": ("ok", 1, []),
+    "html_entities.txt": ("ok", 1, []),
+    "nfd_unicode.txt": ("ok", 1, []),
+    "empty.txt": ("rejected", 0, ["empty_file"]),
+    "whitespace_only.txt": ("rejected", 0, ["empty_file"]),
+    "image.png": ("rejected", 0, ["binary_content"]),
+    "README.md": ("rejected", 0, ["not_a_capture"]),
+    "huge_line.txt": ("rejected", 0, ["not_a_capture"]),
+    "truncated.txt": ("partial", 2, ["missing_abstract"]),
+    "oversized_title.txt": ("partial", 1, ["oversized_field"]),
+    "missing_fields.txt": ("partial", 1, ["bad_date", "missing_abstract", "orphan_metadata"]),
+    "duplicate_entry.txt": ("partial", 1, ["duplicate_on_page"]),
+    "no_page_date.txt": ("partial", 1, ["missing_abstract"]),
+}
+
+
+def test_hostile_folder_is_committed_and_current():
+    assert {p.name for p in HOSTILE.iterdir()} == set(files()) == set(EXPECTED)
+    for name, data in files().items():
+        assert (HOSTILE / name).read_bytes() == data, f"{name}: run python -m tests.make_hostile"
+
+
+@pytest.fixture(scope="module")
+def hostile_tables(tmp_path_factory):
+    paths = Paths(HOSTILE, tmp_path_factory.mktemp("hostile_out"))
+    with dg.instance_for_test() as instance:
+        outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
+    assert outcome.runs == {"ingest_job": True, "warehouse_job": True} and outcome.failed_checks == []
+    return {t: read_table(t, paths) for t in ("pages", "sightings", "rejects", "papers")}
+
+
+def test_every_file_and_entry_accounted_for(hostile_tables):
+    pages = hostile_tables["pages"].set_index("source_file")
+    rejects, sightings = hostile_tables["rejects"], hostile_tables["sightings"]
+    assert set(pages.index) == set(EXPECTED)
+    for name, (status, n_valid, reasons) in EXPECTED.items():
+        row = pages.loc[name]
+        got = sorted(rejects.loc[rejects["source_file"] == name, "reason"])
+        assert (row["status"], row["n_valid"], got) == (status, n_valid, reasons), name
+        assert (sightings["source_file"] == name).sum() == n_valid
+    assert (pages["n_entries"] == pages["n_valid"] + pages["n_rejected"]).all()
+    entry = rejects[rejects["kind"] == "entry"]
+    assert entry["line_start"].notna().all() and entry["excerpt"].notna().all()
+
+
+def test_text_is_clean_nfc_whatever_the_encoding(hostile_tables):
+    pages = hostile_tables["pages"].set_index("source_file")
+    assert pages.loc["utf16.txt", "encoding"] == "utf-16"
+    assert pages.loc["cp1252_windows.txt", "encoding"] == "cp1252"
+    assert pages.loc["latin1_fallback.txt", "encoding"] == "latin-1"
+    assert pages.loc["mojibake.txt", "encoding"] == "utf-8+mojibake-repaired"
+    assert pages.loc["same_bytes_as_bom_utf8.txt", "duplicate_of"] == "bom_utf8.txt"
+    s = hostile_tables["sightings"].set_index("source_file")
+    for name in ("cp1252_windows.txt", "mojibake.txt", "nfd_unicode.txt"):
+        assert s.loc[name, "title"] == "Café – naïve Title"
+        assert unicodedata.is_normalized("NFC", s.loc[name, "abstract"])
+    assert s.loc["html_entities.txt", "title"] == "Q&A <Models>: Entities"
+    titles = hostile_tables["sightings"]["title"]
+    assert not titles.str.contains("\t|  |Ã|â€", regex=True).any()
+    # the same paper on seven hostile pages is one paper
+    papers = hostile_tables["papers"].set_index("title")
+    assert papers.loc["Café – naïve Title", "n_sightings"] == 7
