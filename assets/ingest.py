@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import table_metadata
-from paperlake import pipeline
+from paperlake import pipeline, progress
 from pipelines.partitions import raw_files
 from pipelines.resources import WRITER_POOL, PaperlakeResource
 from schemas import Sightings
@@ -13,6 +13,7 @@ PROGRESS_EVERY = 0.1
 
 
 def _progress(context: dg.AssetExecutionContext, i: int, n: int, what: str) -> None:
+    progress.report(what, i, n)
     step = max(1, int(n * PROGRESS_EVERY))
     if i == n or i % step == 0:
         context.log.info(f"{what}: {i}/{n} files ({100 * i // n}%)")

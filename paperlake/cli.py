@@ -1,6 +1,9 @@
 """`paperlake` command line: run the pipeline through Dagster, query the warehouse read-only."""
 
+import csv
+import datetime as dt
 import json
+import os
 import sys
 import time
 import warnings
@@ -11,8 +14,19 @@ import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
+from paperlake import progress
 from paperlake.config import TABLES, Paths
 from paperlake.pipeline import LandingError
 
@@ -35,13 +49,14 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _rich_table(rel: duckdb.DuckDBPyRelation, title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
-    for name in rel.columns:
-        table.add_column(name, overflow="fold", max_width=70)
-    for row in rel.fetchall():
-        table.add_row(*("" if v is None else str(v) for v in row))
-    return table
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _connect(paths: Paths) -> duckdb.DuckDBPyConnection:
@@ -78,11 +93,34 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagste
     home = ensure_dagster_home()
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")
     started = time.perf_counter()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     try:
-        with console.status("running Dagster jobs…") as status:
-            outcome = run_pipeline(
-                paths, log=status.update, verbose=verbose, retain_removed=retain_removed_from_env()
-            )
+        with Progress(*columns, console=console, transient=False) as bar:
+            stage = bar.add_task("starting Dagster", total=None)
+            tasks: dict[str, TaskID] = {}
+
+            def on_progress(what: str, done: int, total: int) -> None:
+                if what not in tasks:
+                    tasks[what] = bar.add_task(f"{what} files", total=total)
+                bar.update(tasks[what], completed=done)
+
+            unsubscribe = progress.subscribe(on_progress)
+            try:
+                outcome = run_pipeline(
+                    paths,
+                    log=lambda msg: bar.update(stage, description=msg),
+                    verbose=verbose,
+                    retain_removed=retain_removed_from_env(),
+                )
+            finally:
+                unsubscribe()
+            bar.update(stage, description="done", total=1, completed=1)
     except LandingError as exc:
         _fail(str(exc))
     elapsed = time.perf_counter() - started
@@ -104,7 +142,7 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagste
             counts.add_row(t, str(con.sql(f"SELECT count(*) FROM {t}").fetchone()[0]))
         console.print(counts)
         console.print(f"[dim]{SAMPLE_QUERY}[/]")
-        console.print(_rich_table(con.sql(SAMPLE_QUERY), "sample query: most-sighted papers"))
+        _emit(con.sql(SAMPLE_QUERY), Format.table, "sample query: most-sighted papers")
 
 
 @app.command()
@@ -128,40 +166,139 @@ def query(
             _fail(f"query failed: {exc}")
         if rel is None:
             _fail("statement returned no rows (the connection is read-only: use SELECT)")
-        if fmt is Format.table:
-            console.print(_rich_table(rel))
-        elif fmt is Format.csv:
-            rel.df().to_csv(sys.stdout, index=False)
-        else:
-            rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-            sys.stdout.write(json.dumps(rows, default=str, ensure_ascii=False, indent=2) + "\n")
+        _emit(rel, fmt)
+
+
+def _emit(
+    rel: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection, fmt: Format, title: str | None = None
+) -> None:
+    """Print a result as a rich table, CSV or JSON (the same for query, search and show)."""
+    columns = [d[0] for d in rel.description]
+    rows = rel.fetchall()
+    if fmt is Format.table:
+        table = Table(title=title)
+        for name in columns:
+            table.add_column(name, overflow="fold", max_width=70)
+        for row in rows:
+            table.add_row(*(Text(_cell(v)) for v in row))  # Text: data is never read as rich markup
+        console.print(table)
+    elif fmt is Format.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([_cell(v) for v in row] for row in rows)
+    else:
+        records = [dict(zip(columns, r, strict=True)) for r in rows]
+        sys.stdout.write(json.dumps(records, default=str, ensure_ascii=False, indent=2) + "\n")
+
+
+def _print_last_runs(limit: int = 5) -> None:
+    """The newest Dagster runs in DAGSTER_HOME, if there is an instance there."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster")
+    if not (home / "dagster.yaml").exists():
+        console.print(f"[dim]no Dagster instance at {home}[/]")
+        return
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home.resolve())
+    with dg.DagsterInstance.get() as instance:
+        table = Table(title="last runs")
+        for name in ("run_id", "job", "status", "started", "partitions"):
+            table.add_column(name)
+        for record in instance.get_run_records(limit=limit):
+            run = record.dagster_run
+            started = (
+                dt.datetime.fromtimestamp(record.start_time).isoformat(" ", "seconds")
+                if record.start_time
+                else ""
+            )
+            span = "…".join(v for k, v in sorted(run.tags.items()) if "partition_range" in k)
+            table.add_row(run.run_id[:8], run.job_name, run.status.value, started, Text(span))
+        console.print(table)
+
+
+class Sort(StrEnum):
+    score = "score"
+    upvotes = "upvotes"
+
+
+@app.command()
+def search(
+    text: str = typer.Argument(..., help="Words to look for in titles and abstracts (BM25)"),
+    code: bool = typer.Option(False, "--code", help="Only papers with a GitHub repository"),
+    sort: Sort = typer.Option(Sort.score, "--sort", help="score (relevance) or upvotes"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json"),
+) -> None:
+    """Full-text search over papers, e.g. `paperlake search hallucination --code --sort upvotes`."""
+    order = "score DESC" if sort is Sort.score else "upvotes_max DESC NULLS LAST, score DESC"
+    sql = f"""SELECT paper_id, title, upvotes_max, n_sightings, has_code, github_repos,
+                     round(score, 3) AS score
+              FROM search_papers($q) {"WHERE has_code" if code else ""} ORDER BY {order} LIMIT {limit}"""
+    with _connect(Paths.from_env()) as con:
+        _emit(con.execute(sql, {"q": text}), fmt, f"papers matching {text!r}")
+
+
+@app.command()
+def show(key: str = typer.Argument(..., help="A paper_id, or part of a title")) -> None:
+    """One paper: its record, every sighting (file and line), its upvote history."""
+    with _connect(Paths.from_env()) as con:
+        found = con.execute(
+            "SELECT paper_id, title FROM papers WHERE paper_id = $k OR title ILIKE '%' || $k || '%' "
+            "ORDER BY paper_id = $k DESC, n_sightings DESC, title LIMIT 11",
+            {"k": key},
+        ).fetchall()
+        if not found:
+            _fail(f"no paper with id or title matching {key!r}")
+        if len(found) > 1 and found[0][0] != key:
+            console.print(
+                f"{len(found)}{'+' if len(found) > 10 else ''} papers match {key!r}; show one by id:"
+            )
+            for pid, title in found[:10]:
+                console.print(Text(f"  {pid}  {title}"))
+            raise typer.Exit(1)
+        pid = found[0][0]
+        rel = con.execute("SELECT * FROM papers WHERE paper_id = $p", {"p": pid})
+        record = dict(zip([d[0] for d in rel.description], rel.fetchone(), strict=True))
+        card = Table.grid(padding=(0, 2))
+        card.add_column(style="bold")
+        card.add_column()
+        for name, value in record.items():
+            card.add_row(name, Text(_cell(value)))
+        console.print(card)
+        _emit(
+            con.execute(
+                "SELECT source_file, position, line_start, page_date, title, upvotes, published_date_raw "
+                "FROM sightings WHERE paper_id = $p ORDER BY page_date NULLS FIRST, source_file",
+                {"p": pid},
+            ),
+            Format.table,
+            "sightings",
+        )
+        _emit(
+            con.execute(
+                "SELECT page_date, upvotes, source_file FROM upvote_history WHERE paper_id = $p", {"p": pid}
+            ),
+            Format.table,
+            "upvote history",
+        )
 
 
 @app.command()
 def status() -> None:
-    """Table counts, page statuses and rejects by reason."""
+    """Last Dagster runs, table counts, page statuses and rejects by reason."""
+    _print_last_runs()
     with _connect(Paths.from_env()) as con:
-        console.print(
-            _rich_table(
-                con.sql(
-                    " UNION ALL ".join(
-                        f"SELECT '{t}' AS table_name, count(*) AS rows FROM {t}" for t in TABLES
-                    )
-                ),
-                "tables",
-            )
+        counts = " UNION ALL ".join(f"SELECT '{t}' AS table_name, count(*) AS rows FROM {t}" for t in TABLES)
+        _emit(con.sql(counts), Format.table, "tables")
+        _emit(
+            con.sql("SELECT status, count(*) AS pages FROM pages GROUP BY ALL ORDER BY 1"),
+            Format.table,
+            "pages by status",
         )
-        console.print(
-            _rich_table(
-                con.sql("SELECT status, count(*) AS pages FROM pages GROUP BY ALL ORDER BY 1"),
-                "pages by status",
-            )
-        )
-        console.print(
-            _rich_table(
-                con.sql("SELECT reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY n DESC, reason"),
-                "rejects by reason",
-            )
+        _emit(
+            con.sql("SELECT reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY n DESC, reason"),
+            Format.table,
+            "rejects by reason",
         )
 
 

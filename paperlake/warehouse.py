@@ -104,6 +104,34 @@ def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+CONVENIENCE_VIEWS = [
+    ("papers_with_code", "Papers with at least one GitHub repository", "SELECT * FROM papers WHERE has_code"),
+    (
+        "top_papers",
+        "Papers ranked by highest upvotes, then by how often they were seen",
+        """SELECT paper_id, coalesce(short_name, title) AS name, title, upvotes_max, upvotes, n_sightings,
+                  has_code, topics, first_seen, last_seen
+           FROM papers ORDER BY upvotes_max DESC NULLS LAST, n_sightings DESC, title""",
+    ),
+    (
+        "topic_trends",
+        "Papers per topic and month (publication month, else the month first seen)",
+        """SELECT date_trunc('month', coalesce(published_date, first_seen))::DATE AS month, topic,
+                  count(*) AS papers
+           FROM papers, unnest(topics) AS t(topic)
+           WHERE coalesce(published_date, first_seen) IS NOT NULL
+           GROUP BY ALL ORDER BY month, papers DESC, topic""",
+    ),
+    (
+        "upvote_history",
+        "Upvotes of each paper on each page date where the page shows them",
+        """SELECT paper_id, page_date, max(upvotes) AS upvotes, min(source_file) AS source_file
+           FROM sightings WHERE upvotes IS NOT NULL AND page_date IS NOT NULL
+           GROUP BY paper_id, page_date ORDER BY paper_id, page_date""",
+    ),
+]
+
+
 def build_duckdb(paths: Paths) -> Path:
     """Build paperlake.duckdb in a temp file (views, comments, full-text index) and swap it in."""
     paths.out_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +160,9 @@ def build_duckdb(paths: Paths) -> Path:
                 ) s JOIN papers p USING (paper_id)
                 WHERE s.score IS NOT NULL ORDER BY s.score DESC
             """)
+            for name, comment, sql in CONVENIENCE_VIEWS:
+                con.execute(f"CREATE VIEW {name} AS {sql}")
+                con.execute(f"COMMENT ON VIEW {name} IS {_sql_str(comment)}")
             con.execute("CHECKPOINT")
         finally:
             con.close()

@@ -81,3 +81,32 @@ def test_cli_run_errors_name_the_path(tmp_path):
     )
     for proc in (missing, empty, not_dir, blocked):
         assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_cli_search_answers_the_readme_question(pipeline_run):
+    """'Which papers about hallucination have code, most upvoted first?' through `paperlake search`."""
+    paths, _, _ = pipeline_run
+    proc = _cli("search", "hallucination", "--code", "--sort", "upvotes", "-f", "json", out_dir=paths.out_dir)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert rows and all(r["has_code"] and r["github_repos"] for r in rows)
+    upvotes = [r["upvotes_max"] for r in rows]
+    known = [u for u in upvotes if u is not None]
+    assert known == sorted(known, reverse=True) and upvotes[: len(known)] == known  # nulls last
+    with connect_readonly(paths) as con:
+        sql = con.sql("""SELECT paper_id FROM search_papers('hallucination') WHERE has_code
+                         ORDER BY upvotes_max DESC NULLS LAST, score DESC""").fetchall()
+    assert [r["paper_id"] for r in rows] == [pid for (pid,) in sql][: len(rows)]
+
+
+def test_cli_show_by_title_and_ambiguity(pipeline_run):
+    paths, _, _ = pipeline_run
+    proc = _cli("show", "Characterizing Mechanisms for Factual Recall", out_dir=paths.out_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("_948de80309261307.txt") == 1 and "n_sightings" in proc.stdout
+    for name in ("000_7cb6f7359ec6334f.txt", "002_e8016f024cf684e5.txt", "003_d2538b47dc31753c.txt"):
+        assert name in proc.stdout
+    many = _cli("show", "language", out_dir=paths.out_dir)
+    assert many.returncode == 1 and "papers match 'language'" in many.stdout
+    none = _cli("show", "no such paper at all", out_dir=paths.out_dir)
+    assert none.returncode == 2 and "no paper with id or title matching" in none.stderr
