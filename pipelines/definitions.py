@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.checks import CHECKS
 from assets.ingest import core_sightings, raw_pages
+from assets.report import out_report
 from assets.warehouse import core_papers, out_duckdb, out_pages, out_papers, out_rejects, out_sightings
 from pipelines.jobs import ingest_job, warehouse_job
 from pipelines.resources import PaperlakeResource, resource_from_env
@@ -19,6 +20,7 @@ ASSETS = [
     out_sightings,
     out_papers,
     out_duckdb,
+    out_report,
 ]
 
 

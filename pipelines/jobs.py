@@ -5,7 +5,7 @@ import dagster as dg
 from assets.ingest import core_sightings, raw_pages
 
 INGEST = dg.AssetSelection.assets(raw_pages, core_sightings)
-WAREHOUSE = dg.AssetSelection.groups("core", "warehouse") - INGEST
+WAREHOUSE = dg.AssetSelection.groups("core", "warehouse", "reports") - INGEST
 
 ingest_job = dg.define_asset_job(
     "ingest_job",

@@ -25,10 +25,11 @@ def test_definitions_load_with_groups_kinds_and_schemas():
         "out_sightings",
         "out_papers",
         "out_duckdb",
+        "out_report",
     }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.group_name in {"ingest", "core", "warehouse"}
+        assert node.group_name in {"ingest", "core", "warehouse", "reports"}
         assert node.kinds, key
         assert node.description, key
     for table, model in CONTRACT.items():

@@ -203,3 +203,12 @@ def test_same_content_under_two_names_counts_once_and_removed_files_can_be_retai
         assert kept.success and kept.removed == []
         assert "003_d2538b47dc31753c.txt" in set(read_table("sightings", paths)["source_file"])
         assert len(read_table("papers", paths)) == 266
+
+
+def test_report_asset_draws_pngs_into_its_metadata(pipeline_run):
+    paths, instance, _ = pipeline_run
+    mat = instance.get_latest_materialization_event(dg.AssetKey("out_report")).asset_materialization
+    for name in ("papers_per_month", "topics_over_time", "upvote_distribution", "top_papers"):
+        png = paths.out_dir / "reports" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert mat.metadata[name].value.startswith(f"![{name}](data:image/png;base64,")
