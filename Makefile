@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test ui lint fmt clean fuzz
+.PHONY: run test ui lint fmt clean fuzz e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +18,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the whole pipeline through Dagster on $PAPERLAKE_RAW_DIR (default data/raw)
 	$(BIN)/paperlake run
 
-test: $(STAMP)  ## unit, contract, asset and end-to-end tests
+$(CHROMIUM):  ## Debian's chromium for the UI screenshot test (never a browser download by playwright)
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)  ## unit, contract, Dagster, CLI, crash, fuzz and UI (Chromium) tests
 	$(BIN)/pytest
+
+e2e: $(STAMP) $(CHROMIUM)  ## only the UI test: webserver, GraphQL, lineage screenshot in tests/artifacts/
+	$(BIN)/pytest tests/test_e2e_ui.py
 
 ui: $(STAMP)  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensor and schedule tick)
 	$(BIN)/python -c "from pipelines.run import ensure_dagster_home; ensure_dagster_home()"

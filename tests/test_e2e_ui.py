@@ -1,0 +1,141 @@
+"""The Dagster UI as a person sees it: webserver on 127.0.0.1, GraphQL asset graph, a Chromium screenshot
+of the lineage graph (Debian's chromium; `make test` installs it when missing)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ASSETS = {
+    "raw_pages",
+    "core_sightings",
+    "core_papers",
+    "out_pages",
+    "out_rejects",
+    "out_sightings",
+    "out_papers",
+    "out_duckdb",
+    "out_report",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = json.load(resp)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ui")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp / "home"),
+        "PAPERLAKE_RAW_DIR": str(SAMPLE),
+        "PAPERLAKE_OUT_DIR": str(tmp / "out"),
+    }
+    bin_dir = Path(sys.executable).parent
+    run = subprocess.run(
+        [str(bin_dir / "paperlake"), "run"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    port = _free_port()
+    log = (tmp / "webserver.log").open("w")
+    proc = subprocess.Popen(
+        [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp / "webserver.log").read_text()
+                assert time.monotonic() < deadline, "webserver did not answer in 120 s"
+                time.sleep(0.5)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_graphql_asset_graph(webserver):
+    data = _graphql(
+        webserver,
+        """{ assetNodes { assetKey { path } groupName description kinds
+        dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }""",
+    )
+    nodes = {n["assetKey"]["path"][0]: n for n in data["assetNodes"]}
+    assert set(nodes) == ASSETS
+    assert all(n["description"] and n["groupName"] and n["kinds"] for n in nodes.values())
+    assert {d["path"][0] for d in nodes["core_papers"]["dependencyKeys"]} == {"core_sightings"}
+    checks = {c["name"] for n in nodes.values() for c in (n["assetChecksOrError"].get("checks") or [])}
+    assert {"entries_conserved", "papers_contract", "reject_rate"} <= checks
+    runs = _graphql(webserver, "{ runsOrError { ... on Runs { results { jobName status } } } }")
+    assert {(r["jobName"], r["status"]) for r in runs["runsOrError"]["results"]} == {
+        ("ingest_job", "SUCCESS"),
+        ("warehouse_job", "SUCCESS"),
+    }
+
+
+def test_lineage_graph_screenshot(webserver):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian chromium missing: `make test` installs it"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "lineage.png"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.add_init_script("window.localStorage.setItem('communityNux', '1')")
+        # the whole graph, expanded: everything upstream of the last asset
+        lineage = "/assets/out_report?view=lineage&lineageScope=upstream&lineageDepth=10"
+        page.goto(f"http://127.0.0.1:{webserver}{lineage}", wait_until="domcontentloaded")
+        for name in ASSETS:
+            page.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=60_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert shot.stat().st_size > 30_000
