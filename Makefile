@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test ui lint fmt clean fuzz e2e
+.PHONY: run test ui lint fmt clean fuzz e2e bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ clean:
 
 fuzz: $(STAMP)  ## long property-based campaign (FUZZ_EXAMPLES per property, default 5000)
 	HYPOTHESIS_PROFILE=campaign $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
+
+bench: $(STAMP)  ## query latency on the sample warehouse (bench/results/queries.json)
+	$(BIN)/paperlake run > /dev/null
+	$(BIN)/python bench/queries.py

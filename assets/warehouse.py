@@ -10,7 +10,8 @@ from assets.ingest import core_sightings
 from assets.metadata import md_table, table_metadata, table_schema
 from paperlake import pipeline
 from paperlake.config import TABLES
-from paperlake.warehouse import build_duckdb, connect_readonly
+from paperlake.db import connect_readonly
+from paperlake.warehouse import build_duckdb
 from pipelines.partitions import raw_files
 from pipelines.resources import WRITER_POOL, PaperlakeResource
 from schemas import CONTRACT

@@ -27,8 +27,8 @@ from rich.table import Table
 from rich.text import Text
 
 from paperlake import progress
-from paperlake.config import TABLES, Paths
-from paperlake.pipeline import LandingError
+from paperlake.config import TABLES, LandingError, Paths
+from paperlake.db import connect_readonly
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -60,8 +60,6 @@ def _cell(value: object) -> str:
 
 
 def _connect(paths: Paths) -> duckdb.DuckDBPyConnection:
-    from paperlake.warehouse import connect_readonly
-
     if not paths.duckdb_path.exists():
         _fail(f"no warehouse at {paths.duckdb_path}: run `make run` (or `paperlake run`) first")
     try:

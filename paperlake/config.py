@@ -12,6 +12,10 @@ DEFAULT_OUT_DIR = "data/out"
 TABLES = ("pages", "sightings", "papers", "rejects")
 
 
+class LandingError(RuntimeError):
+    """The landing folder cannot be used; the message names the path."""
+
+
 @dataclass(frozen=True)
 class Paths:
     """The landing folder and the output root; every table path derives from these two."""

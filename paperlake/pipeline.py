@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 
-from paperlake.config import Paths
+from paperlake.config import LandingError, Paths
 from paperlake.enrich import enrich
 from paperlake.frames import arrow_schema, conform, from_arrow
 from paperlake.ingest import PageTables, process_page, raw_page_from_record, raw_page_record, read_raw
@@ -29,10 +29,6 @@ from schemas import CONTRACT, Pages, Papers, Rejects, ResolvedSightings, Sightin
 
 RAW_STAGE, PAGES_STAGE, SIGHTINGS_STAGE, REJECTS_STAGE = "raw_pages", "pages", "sightings", "rejects"
 SNAPSHOT = "resolved"
-
-
-class LandingError(RuntimeError):
-    """The landing folder cannot be used; the message names the path."""
 
 
 def landing_files(raw_dir: Path) -> dict[str, Path]:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from paperlake.config import Paths
-from paperlake.warehouse import connect_readonly
+from paperlake.db import connect_readonly
 
 FIGSIZE = (8, 4.5)
 TOP_TOPICS = 6

@@ -8,7 +8,6 @@ Layout under the output root:
 
 import os
 import tempfile
-from importlib import resources
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -19,6 +18,7 @@ import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 
 from paperlake.config import TABLES, Paths
+from paperlake.db import fts_extension_path, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow, to_arrow
 from schemas import CONTRACT
 
@@ -94,16 +94,6 @@ def read_table(table: str, paths: Paths) -> pd.DataFrame:
     )
 
 
-def fts_extension_path() -> Path:
-    """The FTS binary shipped in the duckdb-extension-fts wheel: loaded by path, never downloaded."""
-    root = resources.files("duckdb_extension_fts") / "extensions" / f"v{duckdb.__version__}"
-    return Path(str(root / "fts.duckdb_extension"))
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 CONVENIENCE_VIEWS = [
     ("papers_with_code", "Papers with at least one GitHub repository", "SELECT * FROM papers WHERE has_code"),
     (
@@ -144,11 +134,11 @@ def build_duckdb(paths: Paths) -> Path:
             for table in TABLES:
                 model = CONTRACT[table]
                 src = paths.table_dir(table) / TABLE_FILE
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({_sql_str(str(src))})")
-                con.execute(f"COMMENT ON VIEW {table} IS {_sql_str((model.__doc__ or '').strip())}")
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({sql_str(str(src))})")
+                con.execute(f"COMMENT ON VIEW {table} IS {sql_str((model.__doc__ or '').strip())}")
                 for name, spec in columns(model).items():
-                    con.execute(f"COMMENT ON COLUMN {table}.{name} IS {_sql_str(spec['description'])}")
-            con.execute(f"LOAD {_sql_str(str(fts_extension_path()))}")
+                    con.execute(f"COMMENT ON COLUMN {table}.{name} IS {sql_str(spec['description'])}")
+            con.execute(f"LOAD {sql_str(str(fts_extension_path()))}")
             con.execute("CREATE TABLE papers_text AS SELECT paper_id, title, abstract FROM papers")
             con.execute(
                 "PRAGMA create_fts_index('papers_text', 'paper_id', 'title', 'abstract', overwrite=1)"
@@ -162,7 +152,7 @@ def build_duckdb(paths: Paths) -> Path:
             """)
             for name, comment, sql in CONVENIENCE_VIEWS:
                 con.execute(f"CREATE VIEW {name} AS {sql}")
-                con.execute(f"COMMENT ON VIEW {name} IS {_sql_str(comment)}")
+                con.execute(f"COMMENT ON VIEW {name} IS {sql_str(comment)}")
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -171,10 +161,3 @@ def build_duckdb(paths: Paths) -> Path:
         for leftover in (tmp, tmp + ".wal"):
             Path(leftover).unlink(missing_ok=True)
     return paths.duckdb_path
-
-
-def connect_readonly(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection with the FTS extension loaded, for users and tests."""
-    con = duckdb.connect(str(paths.duckdb_path), read_only=True)
-    con.execute(f"LOAD {_sql_str(str(fts_extension_path()))}")
-    return con

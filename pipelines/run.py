@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from paperlake.config import Paths
-from paperlake.pipeline import LandingError, landing_files
+from paperlake.config import LandingError, Paths
+from paperlake.pipeline import landing_files
 from pipelines.partitions import raw_files
 from pipelines.resources import PaperlakeResource
 

@@ -6,7 +6,8 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from paperlake import landing
-from paperlake.pipeline import LandingError, landing_files
+from paperlake.config import LandingError
+from paperlake.pipeline import landing_files
 from pipelines.jobs import WAREHOUSE, ingest_job, warehouse_job
 from pipelines.partitions import raw_files
 from pipelines.resources import PaperlakeResource

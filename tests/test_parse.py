@@ -131,7 +131,7 @@ def test_encodings_and_line_endings():
         (text.encode("utf-16"), "utf-16"),
         (text.encode("cp1252"), "cp1252"),
         (text.replace("\n", "\r\n").encode("utf-8"), "utf-8"),
-        (text.encode("utf-8").decode("cp1252").encode("utf-8"), "utf-8"),  # mojibake, repaired
+        (text.encode("utf-8").decode("cp1252").encode("utf-8"), "utf-8+mojibake-repaired"),
     ]:
         page = read_page(data, "enc.txt")
         assert page.encoding == encoding

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from paperlake.config import TABLES, Paths
-from paperlake.warehouse import connect_readonly, read_table
+from paperlake.db import connect_readonly
+from paperlake.warehouse import read_table
 from pipelines.definitions import defs
 from pipelines.run import run_pipeline
 from tests.conftest import SAMPLE
@@ -165,7 +166,7 @@ def test_landing_sensor_registers_ranges_and_sees_changes(tmp_path, sample_copy)
 
 
 def test_missing_landing_folder_is_a_clear_error(tmp_path):
-    from paperlake.pipeline import LandingError
+    from paperlake.config import LandingError
 
     with dg.instance_for_test() as instance, pytest.raises(LandingError, match=r"does not exist: .*nowhere"):
         run_pipeline(Paths(tmp_path / "nowhere", tmp_path / "out"), instance=instance, log=lambda _m: None)

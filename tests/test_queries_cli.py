@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from paperlake.warehouse import connect_readonly
+from paperlake.db import connect_readonly
 
 QUERIES = sorted((Path(__file__).resolve().parents[1] / "queries").glob("*.sql"))
 CLI = str(Path(sys.executable).with_name("paperlake"))

@@ -20,7 +20,8 @@ import duckdb
 import pyarrow.parquet as pq
 
 from paperlake.config import TABLES, Paths
-from paperlake.warehouse import TABLE_FILE, connect_readonly
+from paperlake.db import connect_readonly
+from paperlake.warehouse import TABLE_FILE
 from tests.conftest import SAMPLE
 
 CLI = str(Path(sys.executable).with_name("paperlake"))
