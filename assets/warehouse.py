@@ -64,6 +64,8 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
             "dagster/row_count": len(res.papers),
             "sightings": len(res.sightings),
             "merged_sightings": len(res.sightings) - len(res.papers),
+            "merged_pairs": int(res.matches["merged"].sum()),
+            "rejected_title_only_pairs": int((res.matches["rule"] == "title_only_rejected").sum()),
             "retracted_files": len(pruned),
             "preview": dg.MetadataValue.md(
                 md_table(top, ["paper_id", "title", "n_sightings", "upvotes_max"])
@@ -128,6 +130,60 @@ def out_papers(paperlake: PaperlakeResource) -> dg.MaterializeResult:
             CONTRACT["papers"],
             ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"],
             str(paths.table_dir("papers")),
+        )
+    )
+
+
+@_table_asset("matches", deps=[core_papers])
+def out_matches(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`matches`: every candidate pair resolution scored, with its rule and scores (why sightings merged)."""
+    paths = paperlake.paths()
+    df = pipeline.publish(paths, "matches")
+    meta = table_metadata(
+        df,
+        CONTRACT["matches"],
+        ["rule", "title_score", "abstract_score", "paper_a", "paper_b"],
+        str(paths.table_dir("matches")),
+    )
+    meta["by_rule"] = dg.MetadataValue.json({str(k): int(v) for k, v in df["rule"].value_counts().items()})
+    return dg.MaterializeResult(metadata=meta)
+
+
+@_table_asset("upvote_history", deps=[core_papers])
+def out_upvote_history(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`upvote_history`: each paper's upvotes on each page date that shows them."""
+    paths = paperlake.paths()
+    df = pipeline.publish(paths, "upvote_history")
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            df,
+            CONTRACT["upvote_history"],
+            ["paper_id", "page_date", "upvotes"],
+            str(paths.table_dir("upvote_history")),
+        )
+    )
+
+
+@_table_asset("paper_links", deps=[out_papers])
+def out_paper_links(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`paper_links`: every link of every paper, classified (GitHub repo, HF model/dataset/space, ...)."""
+    paths = paperlake.paths()
+    df = pipeline.publish(paths, "paper_links")
+    meta = table_metadata(
+        df, CONTRACT["paper_links"], ["paper_id", "kind", "url"], str(paths.table_dir("paper_links"))
+    )
+    meta["by_kind"] = dg.MetadataValue.json({str(k): int(v) for k, v in df["kind"].value_counts().items()})
+    return dg.MaterializeResult(metadata=meta)
+
+
+@_table_asset("paper_topics", deps=[out_papers])
+def out_paper_topics(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """`paper_topics`: each paper's topics with a score."""
+    paths = paperlake.paths()
+    df = pipeline.publish(paths, "paper_topics")
+    return dg.MaterializeResult(
+        metadata=table_metadata(
+            df, CONTRACT["paper_topics"], ["paper_id", "topic", "score"], str(paths.table_dir("paper_topics"))
         )
     )
 

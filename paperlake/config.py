@@ -9,7 +9,8 @@ OUT_DIR_ENV = "PAPERLAKE_OUT_DIR"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_OUT_DIR = "data/out"
 
-TABLES = ("pages", "sightings", "papers", "rejects")
+CORE_TABLES = ("pages", "sightings", "papers", "rejects")
+TABLES = (*CORE_TABLES, "matches", "upvote_history", "paper_links", "paper_topics")
 
 
 class LandingError(RuntimeError):

@@ -3,7 +3,9 @@
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 # Hugging Face mirrors and proxies seen in captures: all are huggingface.co underneath.
 HF_MIRRORS = frozenset(
@@ -64,7 +66,12 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "generation": (r"diffusion", r"text-to-image", r"generative model\w*"),
     "speech": (r"speech", r"audio", r"\bASR\b", r"spoken"),
     "medical": (r"medical", r"clinical", r"biomedical", r"health"),
+    "fairness": (r"fairness", r"\bbias(es|ed)?\b", r"stereotyp\w*", r"discriminat\w*"),
+    "calibration": (r"calibrat\w*", r"uncertaint\w*", r"overconfiden\w*", r"confidence"),
+    "data": (r"dataset\w*", r"synthetic data", r"data generation", r"corpus", r"corpora", r"data selection"),
+    "representations": (r"representations?", r"embeddings?", r"latent"),
 }
+INHERITED_TOPIC_SCORE = 0.1  # a paper with no keyword hit takes its related papers' commonest topic
 _TOPIC_RE = {t: re.compile("|".join(p), re.IGNORECASE) for t, p in TOPICS.items()}
 
 
@@ -134,20 +141,143 @@ def short_name(title: str) -> str | None:
     return head if styled else None
 
 
+def topic_scores(title: str, abstract: str) -> dict[str, float]:
+    """Topic → score in (0, 1): keyword hits, a title hit counting double, saturating (h / (h + 2))."""
+    out = {}
+    for topic, rx in _TOPIC_RE.items():
+        hits = 2 * len(rx.findall(title)) + len(rx.findall(abstract))
+        if hits:
+            out[topic] = round(hits / (hits + 2), 3)
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def topics(text: str) -> list[str]:
-    return [t for t, rx in _TOPIC_RE.items() if rx.search(text)]
+    """Topics of a text, best first (title and abstract as one text)."""
+    return list(topic_scores(text, ""))
+
+
+def classify_link(url: str) -> str:
+    """github_repo, hf_model, hf_dataset, hf_space, hf_paper, project_page, paper, or other."""
+    parts = urlsplit(url)
+    host, segments = (parts.hostname or "").lower(), [p for p in parts.path.split("/") if p]
+    if github_repo(url):
+        return "github_repo"
+    if host == "huggingface.co":
+        kinds = {"datasets": "hf_dataset", "spaces": "hf_space", "papers": "hf_paper"}
+        if segments and segments[0] in kinds:
+            return kinds[segments[0]]
+        return "hf_model" if len(segments) >= 2 else "other"
+    if host in ("arxiv.org", "www.arxiv.org", "openreview.net", "aclanthology.org", "doi.org"):
+        return "paper"
+    if host.endswith((".github.io", ".gitlab.io", ".pages.dev", ".netlify.app")) or (
+        host not in ("github.com", "gitlab.com", "bit.ly", "aka.ms", "ibm.biz") and not segments
+    ):
+        return "project_page"
+    return "other"
 
 
 def enrich(papers: pd.DataFrame) -> pd.DataFrame:
-    """Add links, github_repos, has_code, short_name, topics and abstract_words to resolved papers."""
+    """Add links, github_repos, has_code, short_name, topics, keywords, related and abstract_words."""
     links = papers["abstract"].map(extract_links)
     repos = links.map(github_repos)
-    text = papers["title"] + "\n" + papers["abstract"]
+    scores = [topic_scores(t, a) for t, a in zip(papers["title"], papers["abstract"], strict=True)]
+    keywords, related = text_similarity(papers)
+    scores = inherit_topics(scores, related, papers["paper_id"].tolist())
     return papers.assign(
         links=links,
         github_repos=repos,
         has_code=repos.map(bool),
         short_name=papers["title"].map(short_name),
-        topics=text.map(topics),
+        topics=[list(sc) for sc in scores],
+        keywords=keywords,
+        related=related,
         abstract_words=papers["abstract"].str.split().str.len().fillna(0).astype("int64"),
+    ).assign(_topic_scores=scores)
+
+
+def inherit_topics(scores: list[dict[str, float]], related: list[list[str]], ids: list[str]) -> list[dict]:
+    """Papers without a keyword hit take the most common topic of their related papers (low score)."""
+    by_id = dict(zip(ids, scores, strict=True))
+    out = []
+    for sc, rel in zip(scores, related, strict=True):
+        if not sc:
+            counts: dict[str, int] = {}
+            for pid in rel:
+                for topic in by_id.get(pid, {}):
+                    counts[topic] = counts.get(topic, 0) + 1
+            if counts:
+                best = min(counts, key=lambda t: (-counts[t], t))
+                sc = {best: INHERITED_TOPIC_SCORE}
+        out.append(sc)
+    return out
+
+
+def paper_links(papers: pd.DataFrame) -> pd.DataFrame:
+    """One row per (paper, link) with its kind."""
+    rows = [
+        (pid, url, classify_link(url))
+        for pid, urls in zip(papers["paper_id"], papers["links"], strict=True)
+        for url in urls
+    ]
+    return pd.DataFrame(rows, columns=["paper_id", "url", "kind"])
+
+
+def paper_topics(papers: pd.DataFrame) -> pd.DataFrame:
+    """One row per (paper, topic) with its score."""
+    rows = [
+        (pid, topic, score)
+        for pid, sc in zip(papers["paper_id"], papers["_topic_scores"], strict=True)
+        for topic, score in sc.items()
+    ]
+    return pd.DataFrame(rows, columns=["paper_id", "topic", "score"])
+
+
+KEYWORDS = 5
+RELATED = 5
+MIN_RELATED_SIMILARITY = 0.01  # above noise: at least some shared informative terms
+SIMILARITY_CHUNK = 2048
+
+
+def text_similarity(papers: pd.DataFrame) -> tuple[list[list[str]], list[list[str]]]:
+    """TF-IDF over title + abstract: the top keywords of each paper and its most similar papers.
+
+    Offline (scikit-learn, no model download); cosine similarities are computed in row chunks so memory
+    stays at chunk x papers."""
+    n = len(papers)
+    if n == 0:
+        return [], []
+    docs = (papers["title"] + ". " + papers["title"] + ". " + papers["abstract"]).tolist()
+    vec = TfidfVectorizer(
+        stop_words="english",
+        ngram_range=(1, 2),
+        min_df=1,
+        max_df=0.5,
+        sublinear_tf=True,
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]{2,}\b",
+        dtype=np.float32,
     )
+    try:
+        matrix = vec.fit_transform(docs)
+    except ValueError:  # every document empty after stop words
+        return [[] for _ in range(n)], [[] for _ in range(n)]
+    terms = vec.get_feature_names_out()
+    keywords = []
+    for row in range(n):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        top = np.argsort(-matrix.data[start:end], kind="stable")[:KEYWORDS]
+        keywords.append([str(terms[matrix.indices[start + k]]) for k in top])
+    ids = papers["paper_id"].to_numpy()
+    related: list[list[str]] = []
+    for lo in range(0, n, SIMILARITY_CHUNK):
+        sims = (matrix[lo : lo + SIMILARITY_CHUNK] @ matrix.T).toarray()
+        for k in range(sims.shape[0]):
+            sims[k, lo + k] = -1.0  # not itself
+        take = min(RELATED, n - 1)
+        if take <= 0:
+            related += [[] for _ in range(sims.shape[0])]
+            continue
+        top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
+        for k in range(sims.shape[0]):
+            cand = sorted(top[k], key=lambda j, k=k: (-sims[k, j], ids[j]))
+            related.append([str(ids[j]) for j in cand if sims[k, j] >= MIN_RELATED_SIMILARITY])
+    return keywords, related

@@ -9,6 +9,7 @@ ARROW_TYPES = {
     "BIGINT": pa_arrow.int64(),
     "BOOLEAN": pa_arrow.bool_(),
     "DATE": pa_arrow.date32(),
+    "DOUBLE": pa_arrow.float64(),
     "VARCHAR[]": pa_arrow.list_(pa_arrow.string()),
 }
 
@@ -48,6 +49,8 @@ def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
             s = pd.to_datetime(s, errors="coerce")
         elif sql == "BIGINT":
             s = pd.array(s, dtype="Int64") if spec["nullable"] else s.astype("int64")
+        elif sql == "DOUBLE":
+            s = pd.to_numeric(s, errors="coerce").astype("float64")
         elif sql == "BOOLEAN":
             s = s.astype(bool)
         elif sql == "VARCHAR[]":  # Arrow gives numpy arrays back: the contract says Python lists

@@ -3,7 +3,6 @@
 raw (per file) → stage_raw → stage_core (per file) → resolve_all → publish_* → build_duckdb
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -11,11 +10,11 @@ import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 
 from paperlake.config import LandingError, Paths
-from paperlake.enrich import enrich
+from paperlake.enrich import enrich, paper_links, paper_topics
 from paperlake.frames import arrow_schema, conform, from_arrow
 from paperlake.ingest import PageTables, process_page, raw_page_from_record, raw_page_record, read_raw
 from paperlake.parse import ParseOptions, RawPage
-from paperlake.resolve import assign_papers, survive
+from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
 from paperlake.warehouse import (
     read_slices,
     remove_slices,
@@ -25,7 +24,18 @@ from paperlake.warehouse import (
     write_slice,
     write_table,
 )
-from schemas import CONTRACT, Pages, Papers, Rejects, ResolvedSightings, Sightings
+from schemas import (
+    CONTRACT,
+    Matches,
+    Pages,
+    PaperLinks,
+    Papers,
+    PaperTopics,
+    Rejects,
+    ResolvedSightings,
+    Sightings,
+    UpvoteHistory,
+)
 
 RAW_STAGE, PAGES_STAGE, SIGHTINGS_STAGE, REJECTS_STAGE = "raw_pages", "pages", "sightings", "rejects"
 SNAPSHOT = "resolved"
@@ -100,32 +110,41 @@ def stage_core(paths: Paths, key: str, options: ParseOptions | None = None) -> P
     return tables
 
 
-@dataclass
-class Resolution:
-    sightings: pd.DataFrame  # ResolvedSightings rows
-    papers: pd.DataFrame  # survived papers, before enrichment
-
-
 def _snapshot_path(paths: Paths, table: str) -> Path:
     return paths.staging_dir(SNAPSHOT) / f"{table}.parquet"
 
 
-def resolve_all(paths: Paths, keys: list[str]) -> Resolution:
+def load_registry(paths: Paths) -> Registry:
+    """The identity registry of the previous resolution (empty on the first run)."""
+    recs, aliases = _snapshot_path(paths, "registry_records"), _snapshot_path(paths, "registry_aliases")
+    if not recs.exists():
+        return Registry()
+    return Registry(pq.read_table(recs).to_pandas(), pq.read_table(aliases).to_pandas())
+
+
+def _write_plain(df: pd.DataFrame, path: Path) -> None:
+    write_parquet_atomic(pa_arrow.Table.from_pandas(df, preserve_index=False), path)
+
+
+def resolve_all(paths: Paths, keys: list[str], rules: MatchRules | None = None) -> Resolution:
     """Take one cut of every current file's slices, resolve papers, and stage the cut as a snapshot.
 
     Every published table comes from this snapshot, so pages, sightings, rejects and papers agree with
-    each other even when a file is re-ingested while the warehouse is being built."""
+    each other even when a file is re-ingested while the warehouse is being built. The id registry
+    is kept between runs so that paper_ids stay stable."""
     pages = mark_duplicate_pages(read_slices(paths.staging_dir(PAGES_STAGE), Pages, keys))
     rejects = read_slices(paths.staging_dir(REJECTS_STAGE), Rejects, keys)
-    resolved = assign_papers(read_slices(paths.staging_dir(SIGHTINGS_STAGE), Sightings, keys))
-    papers = survive(resolved)
-    sightings = conform(resolved, ResolvedSightings)
+    sightings = read_slices(paths.staging_dir(SIGHTINGS_STAGE), Sightings, keys)
+    res = resolve(sightings, load_registry(paths), rules)
     write_frame(pages, Pages, _snapshot_path(paths, "pages"))
     write_frame(rejects, Rejects, _snapshot_path(paths, "rejects"))
-    write_frame(sightings, ResolvedSightings, _snapshot_path(paths, "sightings"))
-    papers_table = pa_arrow.Table.from_pandas(papers, preserve_index=False)
-    write_parquet_atomic(papers_table, _snapshot_path(paths, "papers_core"))
-    return Resolution(sightings, papers)
+    write_frame(res.sightings, ResolvedSightings, _snapshot_path(paths, "sightings"))
+    write_frame(res.matches, Matches, _snapshot_path(paths, "matches"))
+    write_frame(upvote_history(res.sightings), UpvoteHistory, _snapshot_path(paths, "upvote_history"))
+    _write_plain(res.papers, _snapshot_path(paths, "papers_core"))
+    _write_plain(res.registry.records, _snapshot_path(paths, "registry_records"))
+    _write_plain(res.registry.aliases, _snapshot_path(paths, "registry_aliases"))
+    return res
 
 
 def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
@@ -146,11 +165,15 @@ SORT_KEYS = {
     "pages": ["source_file"],
     "sightings": ["source_file", "position"],
     "rejects": ["source_file", "line_start", "position"],
+    "matches": ["record_a", "record_b"],
+    "upvote_history": ["paper_id", "page_date"],
+    "paper_links": ["paper_id", "url"],
+    "paper_topics": ["paper_id", "topic"],
 }
 
 
 def publish(paths: Paths, table: str) -> pd.DataFrame:
-    """Write one of pages / sightings / rejects from the snapshot, in a stable row order."""
+    """Write a table other than papers from the snapshot, in a stable row order."""
     df = _from_snapshot(paths, table).sort_values(SORT_KEYS[table], na_position="first", kind="stable")
     df = df.reset_index(drop=True)
     write_table(df, table, paths)
@@ -158,9 +181,12 @@ def publish(paths: Paths, table: str) -> pd.DataFrame:
 
 
 def publish_papers(paths: Paths) -> pd.DataFrame:
-    """Enrich the resolved papers and write the papers table."""
+    """Enrich the resolved papers, write the papers table and stage its links and topics."""
     core = pq.read_table(_snapshot_path(paths, "papers_core")).to_pandas()
-    papers = conform(enrich(core), Papers).sort_values("paper_id").reset_index(drop=True)
+    enriched = enrich(core.sort_values("paper_id").reset_index(drop=True))
+    write_frame(paper_links(enriched), PaperLinks, _snapshot_path(paths, "paper_links"))
+    write_frame(paper_topics(enriched), PaperTopics, _snapshot_path(paths, "paper_topics"))
+    papers = conform(enriched, Papers)
     write_table(papers, "papers", paths)
     return papers
 

@@ -1,36 +1,256 @@
-"""Entity resolution v1: sightings → papers by normalised title key, with documented survivorship.
+"""Entity resolution in tiers: sightings → records → candidate pairs → confirmed matches → papers.
 
-paper_id = "p_" + sha256(title_key)[:12], so it is the same on every re-run and on every machine.
-Survivorship ("latest" = latest page date, then file name, then position):
-title: most frequent variant, ties to the latest; abstract: the longest; authors_count, organization,
-published_date, upvotes: latest non-null; upvotes_max: max; first_seen/last_seen: min/max page date;
-title_variants: every distinct printed title, sorted.
+1. **Records**: sightings with the same normalised title key *and* normalised abstract key are one record
+   (rule `exact`): case, punctuation, dashes, spacing, Unicode forms and a trailing period vanish here.
+2. **Candidates** (blocking, no all-pairs): records sharing a title key; records sharing the first or the
+   last `block_words` words of the abstract.
+3. **Confirmation** with rapidfuzz scores (0-100) on title keys and abstract keys:
+   * `same_title_similar_abstract`: equal title keys and abstract score ≥ `min_abstract_score`;
+   * `similar_title_similar_abstract`: title score ≥ `min_title_score`, abstract score ≥ `min_abstract_score`;
+   * `identical_abstract`: equal abstract keys of at least `min_identical_words` words (a retitled paper).
+   A pair with equal titles but disagreeing abstracts is *not* merged (rule `title_only_rejected`):
+   the title alone never merges two papers.
+4. **Clusters**: connected components (union-find) over confirmed pairs.
+5. **Stable ids**: a registry maps record → paper_id. A cluster keeps the id its records already had; a
+   new cluster gets "p_" + sha256(title key, abstract key of its earliest record)[:12]; when clusters
+   merge, the earliest id survives and the others are kept as aliases (`papers.merged_ids`).
+
+Survivorship ("latest" = latest page date, then file name, then position): title: most frequent
+variant, ties to the latest; abstract: the longest; authors_count, organization, published_date,
+upvotes: latest non-null; upvotes_max: max; first_seen/last_seen: min/max page date; title_variants:
+every distinct printed title. A page saved twice under two names counts once (page_id, position).
 """
 
+from dataclasses import dataclass, field
+
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+from rapidfuzz import fuzz
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from paperlake.normalize import short_hash, title_key
+from paperlake.normalize import short_hash, text_keys
+
+GROWTH_WINDOW_DAYS = 30
 
 
-def paper_id_for(key: str) -> str:
-    return "p_" + short_hash(key, length=12)
+@dataclass(frozen=True)
+class MatchRules:
+    """Thresholds of the confirmation tier (rapidfuzz scores are 0-100)."""
+
+    block_words: int = 30
+    min_title_score: float = 90.0
+    min_abstract_score: float = 90.0
+    min_identical_words: int = 40
+
+
+@dataclass
+class Registry:
+    """Identity that survives re-runs: record → paper_id, and ids that were merged away → survivor."""
+
+    records: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["record_id", "paper_id"]))
+    aliases: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["old_id", "paper_id"]))
+
+
+@dataclass
+class Resolution:
+    sightings: pd.DataFrame  # input sightings + record_id, paper_id, title_key
+    papers: pd.DataFrame  # survived papers, before enrichment
+    matches: pd.DataFrame  # every scored candidate pair and its decision
+    registry: Registry
+
+
+def _keys(values: pd.Series) -> pd.Series:
+    """Vectorised text keys, computed once per distinct value."""
+    uniq = pd.unique(values)
+    keys = text_keys(pa.array(uniq, type=pa.string())).to_pylist()
+    return values.map(dict(zip(uniq, keys, strict=True)))
+
+
+def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sightings with title_key/abstract_key/record_id, and one row per record (earliest first)."""
+    s = sightings.assign(title_key=_keys(sightings["title"]), abstract_key=_keys(sightings["abstract"]))
+    pairs = s[["title_key", "abstract_key"]].drop_duplicates()
+    pairs["record_id"] = [
+        short_hash(t, a) for t, a in zip(pairs["title_key"], pairs["abstract_key"], strict=True)
+    ]
+    s = s.merge(pairs, on=["title_key", "abstract_key"], how="left")
+    records = (
+        s.groupby("record_id", sort=False)
+        .agg(
+            title_key=("title_key", "first"),
+            abstract_key=("abstract_key", "first"),
+            first_seen=("page_date", "min"),
+            n=("record_id", "size"),
+        )
+        .reset_index()
+        .sort_values(["first_seen", "record_id"], na_position="last", kind="stable")
+        .reset_index(drop=True)
+    )
+    return s, records
+
+
+def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str) -> pd.DataFrame:
+    """All pairs (i < j, by record index) of records that share a non-empty block key."""
+    df = pd.DataFrame({"i": records.index, "block": block.values})
+    df = df[df["block"].str.len() > 0]
+    df = df[df.duplicated("block", keep=False)]
+    if df.empty:
+        return pd.DataFrame(columns=["i", "j", "block"])
+    m = df.merge(df, on="block", suffixes=("_a", "_b"))
+    m = m[m["i_a"] < m["i_b"]]
+    return pd.DataFrame({"i": m["i_a"].values, "j": m["i_b"].values, "block": name})
+
+
+def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    words = records["abstract_key"].str.split(" ")
+    head = words.map(lambda w: " ".join(w[: rules.block_words]) if len(w) >= rules.block_words else "")
+    tail = words.map(lambda w: " ".join(w[-rules.block_words :]) if len(w) >= rules.block_words else "")
+    found = pd.concat(
+        [
+            _pairs_within(records, records["title_key"], "title"),
+            _pairs_within(records, head, "abstract_head"),
+            _pairs_within(records, tail, "abstract_tail"),
+        ]
+    )
+    if found.empty:
+        return pd.DataFrame({"i": np.array([], dtype=int), "j": np.array([], dtype=int), "block": []})
+    found = found.astype({"i": int, "j": int})
+    return found.groupby(["i", "j"], as_index=False)["block"].agg(lambda b: "+".join(sorted(set(b))))
+
+
+def abstract_similarity(a: str, b: str) -> float:
+    """rapidfuzz ratio; when one abstract is a cut-off copy of the other (at least half as long), the best
+    partial alignment counts instead, so a truncated capture still matches its full abstract."""
+    short, long_ = sorted((len(a), len(b)))
+    score = fuzz.ratio(a, b)
+    if long_ and short / long_ >= 0.5 and short / long_ < 0.9:
+        score = max(score, fuzz.partial_ratio(a, b))
+    return score
+
+
+def score_pairs(records: pd.DataFrame, pairs: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    """Scores and the rule that decides each candidate pair."""
+    ta, tb = records["title_key"].values[pairs["i"]], records["title_key"].values[pairs["j"]]
+    aa, ab = records["abstract_key"].values[pairs["i"]], records["abstract_key"].values[pairs["j"]]
+    title_score = np.array([fuzz.ratio(a, b) for a, b in zip(ta, tb, strict=True)], dtype=float)
+    abstract_score = np.array([abstract_similarity(a, b) for a, b in zip(aa, ab, strict=True)], dtype=float)
+    same_title, same_abstract = np.asarray(ta == tb, dtype=bool), np.asarray(aa == ab, dtype=bool)
+    long_enough = np.array([a.count(" ") + 1 >= rules.min_identical_words for a in aa], dtype=bool)
+    abstract_ok = abstract_score >= rules.min_abstract_score
+    rule = np.select(
+        [
+            same_title & abstract_ok,
+            (title_score >= rules.min_title_score) & abstract_ok,
+            same_abstract & long_enough,
+            same_title,
+        ],
+        [
+            "same_title_similar_abstract",
+            "similar_title_similar_abstract",
+            "identical_abstract",
+            "title_only_rejected",
+        ],
+        default="not_similar",
+    )
+    return pairs.assign(
+        record_a=records["record_id"].values[pairs["i"]],
+        record_b=records["record_id"].values[pairs["j"]],
+        title_score=title_score.round(1),
+        abstract_score=abstract_score.round(1),
+        rule=rule,
+        merged=np.isin(
+            rule, ["same_title_similar_abstract", "similar_title_similar_abstract", "identical_abstract"]
+        ),
+    )
+
+
+def cluster(n: int, scored: pd.DataFrame) -> np.ndarray:
+    """Connected components over merged pairs: record index → cluster label."""
+    merged = scored[scored["merged"]]
+    graph = coo_matrix(
+        (np.ones(len(merged)), (merged["i"].astype(int), merged["j"].astype(int))), shape=(n, n)
+    )
+    return connected_components(graph, directed=False)[1]
+
+
+def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) -> tuple[pd.Series, Registry]:
+    """record_id → paper_id, reusing registered ids; merged-away ids become aliases."""
+    previous = dict(zip(registry.records["record_id"], registry.records["paper_id"], strict=True))
+    aliases = dict(zip(registry.aliases["old_id"], registry.aliases["paper_id"], strict=True))
+    frame = records.assign(label=labels, prev=records["record_id"].map(previous))
+    used: set[str] = set()
+    ids: dict[int, str] = {}
+    # earliest cluster first: when a registered id is claimed twice (a split), the earliest keeps it
+    for label, group in frame.groupby("label", sort=False):
+        olds = [p for p in dict.fromkeys(group["prev"].dropna()) if p not in used]
+        first = group.iloc[0]
+        pid = olds[0] if olds else "p_" + short_hash(first["title_key"], first["abstract_key"], length=12)
+        ids[label] = pid
+        used.add(pid)
+        for old in olds[1:]:
+            aliases[old] = pid
+    aliases = {old: ids_final for old, ids_final in aliases.items() if old not in used}
+    paper_of_record = pd.Series(frame["label"].map(ids).values, index=frame["record_id"].values)
+    new_registry = Registry(
+        records=pd.DataFrame({"record_id": paper_of_record.index, "paper_id": paper_of_record.values}),
+        aliases=pd.DataFrame(
+            {"old_id": list(aliases), "paper_id": list(aliases.values())}, columns=["old_id", "paper_id"]
+        ),
+    )
+    return paper_of_record, new_registry
+
+
+def resolve(
+    sightings: pd.DataFrame, registry: Registry | None = None, rules: MatchRules | None = None
+) -> Resolution:
+    rules = rules or MatchRules()
+    s, records = build_records(sightings)
+    scored = score_pairs(records, candidate_pairs(records, rules), rules)
+    labels = cluster(len(records), scored)
+    paper_of_record, new_registry = assign_ids(records, labels, registry or Registry())
+    s["paper_id"] = s["record_id"].map(paper_of_record)
+    matches = scored.assign(
+        paper_a=scored["record_a"].map(paper_of_record), paper_b=scored["record_b"].map(paper_of_record)
+    )
+    papers = survive(s, new_registry.aliases)
+    return Resolution(s, papers, matches.drop(columns=["i", "j"]).reset_index(drop=True), new_registry)
 
 
 def _chronological(sightings: pd.DataFrame) -> pd.DataFrame:
     return sightings.sort_values(["page_date", "source_file", "position"], na_position="first", kind="stable")
 
 
-def assign_papers(sightings: pd.DataFrame) -> pd.DataFrame:
-    """Add title_key and paper_id to every sighting."""
-    keys = sightings["title"].map(title_key)
-    return sightings.assign(paper_id=keys.map(paper_id_for), title_key=keys)
+def upvote_history(sightings: pd.DataFrame) -> pd.DataFrame:
+    """One row per paper and page date it was seen on, with the upvotes printed there (max over that
+    day's pages; null when no page that day printed a count)."""
+    h = sightings.dropna(subset=["page_date"])
+    return (
+        h.sort_values("source_file")
+        .groupby(["paper_id", "page_date"], as_index=False)
+        .agg(upvotes=("upvotes", "max"), source_file=("source_file", "first"))
+        .sort_values(["paper_id", "page_date"])
+        .reset_index(drop=True)
+    )
 
 
-def survive(resolved: pd.DataFrame) -> pd.DataFrame:
-    """One row per paper_id from its sightings (columns of the papers contract before enrichment).
+def growth_per_day(history: pd.DataFrame, window_days: int = GROWTH_WINDOW_DAYS) -> pd.Series:
+    """(last - first upvotes) / days over the observations in the last `window_days` before the latest one."""
+    history = history.dropna(subset=["upvotes"])
+    if history.empty:
+        return pd.Series(dtype=float)
+    last = history.groupby("paper_id")["page_date"].transform("max")
+    window = history[history["page_date"] >= last - pd.Timedelta(days=window_days)]
+    g = window.groupby("paper_id")
+    first_date, last_date = g["page_date"].min(), g["page_date"].max()
+    days = (last_date - first_date).dt.days
+    gain = g["upvotes"].last().astype(float) - g["upvotes"].first().astype(float)
+    return (gain / days).where(days > 0).round(3)
 
-    A page saved twice under two names is one observation: sightings are counted once per
-    (page content, position)."""
+
+def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per paper_id from its sightings (columns of the papers contract before enrichment)."""
     s = _chronological(resolved.drop_duplicates(["page_id", "position"])).reset_index(drop=True)
     s["_order"] = range(len(s))
     g = s.groupby("paper_id", sort=True)
@@ -39,6 +259,12 @@ def survive(resolved: pd.DataFrame) -> pd.DataFrame:
         variants.reset_index().sort_values(["paper_id", "n", "last"]).groupby("paper_id").last()["title"]
     )
     longest = s.assign(_len=s["abstract"].str.len()).sort_values(["_len", "_order"])
+    history = upvote_history(s)
+    merged_ids = (
+        aliases.groupby("paper_id")["old_id"].agg(sorted)
+        if aliases is not None and len(aliases)
+        else pd.Series()
+    )
     papers = pd.DataFrame(
         {
             "title": best_title,
@@ -48,11 +274,14 @@ def survive(resolved: pd.DataFrame) -> pd.DataFrame:
             "published_date": g["published_date"].last(),
             "upvotes": g["upvotes"].last(),
             "upvotes_max": g["upvotes"].max(),
+            "upvotes_growth_per_day": growth_per_day(history),
             "first_seen": g["page_date"].min(),
             "last_seen": g["page_date"].max(),
             "n_sightings": g.size(),
+            "n_records": g["record_id"].nunique() if "record_id" in s else 1,
             "title_variants": g["title"].agg(lambda t: sorted(set(t))),
             "title_key": g["title_key"].first(),
         }
     )
+    papers["merged_ids"] = [list(merged_ids.get(pid, [])) for pid in papers.index]
     return papers.rename_axis("paper_id").reset_index()

@@ -112,13 +112,6 @@ CONVENIENCE_VIEWS = [
            WHERE coalesce(published_date, first_seen) IS NOT NULL
            GROUP BY ALL ORDER BY month, papers DESC, topic""",
     ),
-    (
-        "upvote_history",
-        "Upvotes of each paper on each page date where the page shows them",
-        """SELECT paper_id, page_date, max(upvotes) AS upvotes, min(source_file) AS source_file
-           FROM sightings WHERE upvotes IS NOT NULL AND page_date IS NOT NULL
-           GROUP BY paper_id, page_date ORDER BY paper_id, page_date""",
-    ),
 ]
 
 

@@ -5,7 +5,18 @@ import dagster as dg
 from assets.checks import CHECKS
 from assets.ingest import core_sightings, raw_pages
 from assets.report import out_report
-from assets.warehouse import core_papers, out_duckdb, out_pages, out_papers, out_rejects, out_sightings
+from assets.warehouse import (
+    core_papers,
+    out_duckdb,
+    out_matches,
+    out_pages,
+    out_paper_links,
+    out_paper_topics,
+    out_papers,
+    out_rejects,
+    out_sightings,
+    out_upvote_history,
+)
 from pipelines.jobs import ingest_job, warehouse_job
 from pipelines.resources import PaperlakeResource, resource_from_env
 from pipelines.schedules import daily_warehouse
@@ -19,6 +30,10 @@ ASSETS = [
     out_rejects,
     out_sightings,
     out_papers,
+    out_matches,
+    out_upvote_history,
+    out_paper_links,
+    out_paper_topics,
     out_duckdb,
     out_report,
 ]

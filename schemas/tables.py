@@ -19,6 +19,24 @@ TEXT = {"sql": "VARCHAR"}
 INT = {"sql": "BIGINT"}
 BOOL = {"sql": "BOOLEAN"}
 TEXT_LIST = {"sql": "VARCHAR[]"}
+FLOAT = {"sql": "DOUBLE"}
+LINK_KINDS = (
+    "github_repo",
+    "hf_model",
+    "hf_dataset",
+    "hf_space",
+    "hf_paper",
+    "project_page",
+    "paper",
+    "other",
+)
+MATCH_RULES = (
+    "same_title_similar_abstract",
+    "similar_title_similar_abstract",
+    "identical_abstract",
+    "title_only_rejected",
+    "not_similar",
+)
 
 
 def _is_list_of_str(s: pd.Series) -> pd.Series:
@@ -138,6 +156,9 @@ class Sightings(_Contract):
 class ResolvedSightings(Sightings):
     """Sightings after entity resolution: each points at its paper."""
 
+    record_id: Series[str] = pa.Field(
+        metadata=TEXT, description="Hash of the normalised title and abstract keys: equal text, one record"
+    )
     paper_id: Series[str] = pa.Field(
         metadata=TEXT, description="The paper this sighting belongs to (papers.paper_id)"
     )
@@ -173,11 +194,17 @@ class Papers(_Contract):
     upvotes_max: Series[pd.Int64Dtype] = pa.Field(
         nullable=True, ge=0, metadata=INT, description="Highest upvotes ever observed"
     )
+    upvotes_growth_per_day: Series[float] = pa.Field(
+        nullable=True,
+        metadata=FLOAT,
+        description="Upvotes gained per day over the 30 days before the latest observation",
+    )
     first_seen: Series[pd.Timestamp] = pa.Field(
         nullable=True, metadata=DATE, description="Earliest page date"
     )
     last_seen: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE, description="Latest page date")
     n_sightings: Series[int] = pa.Field(ge=1, metadata=INT, description="Number of sightings merged")
+    n_records: Series[int] = pa.Field(ge=1, metadata=INT, description="Distinct title+abstract texts merged")
     title_variants: Series[object] = pa.Field(
         metadata=TEXT_LIST, description="Every distinct title as printed"
     )
@@ -189,12 +216,24 @@ class Papers(_Contract):
     short_name: Series[str] = pa.Field(
         nullable=True, metadata=TEXT, description="Name before the title's colon, e.g. 'ReAct'"
     )
-    topics: Series[object] = pa.Field(metadata=TEXT_LIST, description="Topics from the keyword taxonomy")
+    topics: Series[object] = pa.Field(
+        metadata=TEXT_LIST,
+        description="Topics from the keyword taxonomy, best first (scores in paper_topics)",
+    )
+    keywords: Series[object] = pa.Field(
+        metadata=TEXT_LIST, description="Top TF-IDF terms of title + abstract"
+    )
+    related: Series[object] = pa.Field(
+        metadata=TEXT_LIST, description="paper_ids of the 5 most similar papers (TF-IDF cosine)"
+    )
+    merged_ids: Series[object] = pa.Field(
+        metadata=TEXT_LIST, description="Former paper_ids of papers that were merged into this one"
+    )
     abstract_words: Series[int] = pa.Field(ge=0, metadata=INT, description="Words in the abstract")
 
     @pa.dataframe_check(description="list columns hold lists of strings")
     def lists_of_strings(cls, df: pd.DataFrame) -> pd.Series:
-        cols = ["title_variants", "github_repos", "links", "topics"]
+        cols = ["title_variants", "github_repos", "links", "topics", "keywords", "related", "merged_ids"]
         return pd.concat([_is_list_of_str(df[c]) for c in cols], axis=1).all(axis=1)
 
     @pa.dataframe_check(description="upvotes <= upvotes_max and first_seen <= last_seen")
@@ -226,9 +265,63 @@ class Rejects(_Contract):
     excerpt: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Start of the rejected text")
 
 
+class Matches(_Contract):
+    """Every candidate pair of records that resolution scored, with the rule that decided it."""
+
+    record_a: Series[str] = pa.Field(metadata=TEXT, description="First record (sightings.record_id)")
+    record_b: Series[str] = pa.Field(metadata=TEXT, description="Second record")
+    paper_a: Series[str] = pa.Field(metadata=TEXT, description="Paper of record_a")
+    paper_b: Series[str] = pa.Field(metadata=TEXT, description="Paper of record_b")
+    block: Series[str] = pa.Field(metadata=TEXT, description="Blocking key(s) that made them candidates")
+    title_score: Series[float] = pa.Field(
+        ge=0, le=100, metadata=FLOAT, description="rapidfuzz ratio of title keys"
+    )
+    abstract_score: Series[float] = pa.Field(
+        ge=0, le=100, metadata=FLOAT, description="rapidfuzz ratio of abstract keys"
+    )
+    rule: Series[str] = pa.Field(isin=MATCH_RULES, metadata=TEXT, description="Rule that decided the pair")
+    merged: Series[bool] = pa.Field(metadata=BOOL, description="True when the pair was merged into one paper")
+
+
+class UpvoteHistory(_Contract):
+    """Each paper on each page date it was seen, with its upvotes: the trajectory no public tracker keeps."""
+
+    paper_id: Series[str] = pa.Field(metadata=TEXT, description="The paper")
+    page_date: Series[pd.Timestamp] = pa.Field(metadata=DATE, description="Date of the page")
+    upvotes: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True,
+        ge=0,
+        metadata=INT,
+        description="Upvotes printed (max over that day's pages); null: not shown",
+    )
+    source_file: Series[str] = pa.Field(metadata=TEXT, description="A raw file of that day (first by name)")
+
+
+class PaperLinks(_Contract):
+    """Every normalised link of every paper, classified."""
+
+    paper_id: Series[str] = pa.Field(metadata=TEXT, description="The paper")
+    url: Series[str] = pa.Field(metadata=TEXT, description="Normalised URL")
+    kind: Series[str] = pa.Field(isin=LINK_KINDS, metadata=TEXT, description="What the link points at")
+
+
+class PaperTopics(_Contract):
+    """Topics of each paper with a score in (0, 1)."""
+
+    paper_id: Series[str] = pa.Field(metadata=TEXT, description="The paper")
+    topic: Series[str] = pa.Field(metadata=TEXT, description="Topic of the taxonomy (paperlake/enrich.py)")
+    score: Series[float] = pa.Field(
+        gt=0, lt=1, metadata=FLOAT, description="h / (h + 2), h = weighted keyword hits"
+    )
+
+
 CONTRACT: dict[str, type[_Contract]] = {
     "pages": Pages,
     "sightings": ResolvedSightings,
     "papers": Papers,
     "rejects": Rejects,
+    "matches": Matches,
+    "upvote_history": UpvoteHistory,
+    "paper_links": PaperLinks,
+    "paper_topics": PaperTopics,
 }

@@ -26,6 +26,10 @@ def test_definitions_load_with_groups_kinds_and_schemas():
         "out_papers",
         "out_duckdb",
         "out_report",
+        "out_matches",
+        "out_upvote_history",
+        "out_paper_links",
+        "out_paper_topics",
     }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)

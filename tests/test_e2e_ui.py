@@ -27,6 +27,10 @@ ASSETS = {
     "out_papers",
     "out_duckdb",
     "out_report",
+    "out_matches",
+    "out_upvote_history",
+    "out_paper_links",
+    "out_paper_topics",
 }
 
 

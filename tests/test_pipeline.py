@@ -40,7 +40,26 @@ def test_duckdb_views_hold_the_contract_counts(pipeline_run):
     paths, _, _ = pipeline_run
     with connect_readonly(paths) as con:
         counts = {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
-        assert counts == {"pages": 5, "sightings": 283, "papers": 266, "rejects": 0}
+        assert counts == {
+            "pages": 5,
+            "sightings": 283,
+            "papers": 266,
+            "rejects": 0,
+            "matches": 0,
+            "upvote_history": 283,
+            "paper_links": 63,
+            "paper_topics": counts["paper_topics"],
+        }
+        # every paper seen more than once has topics, related papers and an upvote history
+        assert (
+            con.sql("""SELECT count(*) FROM papers p WHERE n_sightings > 1 AND (len(topics) = 0
+                          OR len(related) = 0 OR (SELECT count(*) FROM upvote_history h
+                          WHERE h.paper_id = p.paper_id) < 2)""").fetchone()[0]
+            == 0
+        )
+        kinds = dict(con.sql("SELECT kind, count(*) FROM paper_links GROUP BY ALL").fetchall())
+        assert kinds["github_repo"] == con.sql("SELECT sum(len(github_repos)) FROM papers").fetchone()[0]
+        assert {"hf_model", "hf_dataset", "project_page"} <= set(kinds)
         assert con.sql("SELECT sum(n_entries), sum(n_valid), sum(n_rejected) FROM pages").fetchone() == (
             283,
             283,

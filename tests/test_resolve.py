@@ -1,13 +1,24 @@
-"""Deduplication on the real captures and on constructed title variants."""
+"""Entity resolution on the real captures and on constructed hard cases (must-merge, must-not-merge)."""
 
 import pandas as pd
 
 from paperlake.frames import frame
 from paperlake.ingest import process_page, read_raw
 from paperlake.normalize import title_key
-from paperlake.resolve import assign_papers, paper_id_for, survive
+from paperlake.resolve import Registry, resolve, survive
 from schemas import Sightings
 from tests.conftest import SAMPLE, SEED_ENTRIES
+
+ABSTRACT = (
+    "We study how large language models recall facts and show that a small number of attention heads "
+    "control whether the memorised answer or the in-context answer is produced, across several model "
+    "families and scales, and we release code and data for every experiment in this paper."
+)
+OTHER = (
+    "A benchmark of two thousand annotated dialogues is introduced to measure hallucination in chat "
+    "assistants, with an automatic judge that agrees with human raters on ninety percent of the cases "
+    "and an analysis of which prompts make models invent citations or facts most often."
+)
 
 
 def seed_sightings() -> pd.DataFrame:
@@ -17,16 +28,12 @@ def seed_sightings() -> pd.DataFrame:
 
 
 def test_seeds_resolve_to_266_papers():
-    resolved = assign_papers(seed_sightings())
-    papers = survive(resolved)
-    assert len(resolved) == 283
-    assert len(papers) == 266
-    assert papers["n_sightings"].sum() == 283
-    fr = papers.set_index("title").loc["Characterizing Mechanisms for Factual Recall in Language Models"]
-    assert fr["n_sightings"] == 4
-    assert fr["paper_id"] == paper_id_for(
-        title_key("Characterizing Mechanisms for Factual Recall in Language Models")
-    )
+    res = resolve(seed_sightings())
+    assert len(res.sightings) == 283 and len(res.papers) == 266
+    assert res.papers["n_sightings"].sum() == 283
+    fr = res.papers.set_index("title").loc["Characterizing Mechanisms for Factual Recall in Language Models"]
+    assert fr["n_sightings"] == 4 and fr["n_records"] == 1
+    assert res.sightings["paper_id"].notna().all() and res.sightings["record_id"].notna().all()
 
 
 def test_title_key_folds_variants():
@@ -41,11 +48,13 @@ def test_title_key_folds_variants():
     assert title_key("Part I: Foo") != title_key("Part II: Foo")
 
 
-def _sighting(pos: int, title: str, page_date: str, upvotes=None, authors=None, abstract="An abstract."):
+def _s(
+    n: int, title: str, abstract: str = ABSTRACT, page_date: str = "2025-01-01", upvotes=None, authors=None
+):
     return {
-        "sighting_id": f"s{pos}",
-        "page_id": f"pg{pos}",
-        "source_file": f"f{pos}.txt",
+        "sighting_id": f"s{n}",
+        "page_id": f"pg{n}",
+        "source_file": f"f{n}.txt",
         "position": 1,
         "line_start": 13,
         "line_end": 15,
@@ -62,22 +71,130 @@ def _sighting(pos: int, title: str, page_date: str, upvotes=None, authors=None, 
     }
 
 
-def test_survivorship_rules():
-    s = frame(
+def _clusters(rows: list[dict]) -> dict[str, str]:
+    res = resolve(frame(rows, Sightings))
+    return dict(zip(res.sightings["sighting_id"], res.sightings["paper_id"], strict=True))
+
+
+def test_must_merge_variants():
+    c = _clusters(
         [
-            _sighting(1, "Rising Paper", "2025-01-01", upvotes=3, authors=4),
-            _sighting(
-                2, "Rising paper.", "2025-01-05", upvotes=10, abstract="A longer abstract than before."
-            ),
-            _sighting(3, "Rising Paper", "2025-01-03", upvotes=None),
-            _sighting(4, "Other Paper", "2025-01-02", upvotes=1),
-        ],
-        Sightings,
+            _s(1, "Characterizing Mechanisms for Factual Recall"),
+            _s(2, "CHARACTERIZING MECHANISMS FOR FACTUAL RECALL."),  # exact key
+            _s(3, "Characterising Mechanisms for Factual Recall"),  # spelling: similar title, same abstract
+            _s(
+                4, "Characterizing Mechanisms for Factual Recall", ABSTRACT.replace("several", "many")
+            ),  # edited abstract
+            _s(5, "Heads That Decide: Factual Recall in LLMs", ABSTRACT),  # retitled, identical long abstract
+            _s(6, "Characterizing Mechanisms for Factual Recall", ABSTRACT[:-60]),  # abstract cut at the end
+        ]
     )
-    papers = survive(assign_papers(s)).set_index("title")
+    assert len(set(c.values())) == 1, c
+
+
+def test_must_not_merge_on_title_alone_or_near_titles():
+    res = resolve(
+        frame(
+            [
+                _s(1, "Scaling Laws for Retrieval", ABSTRACT),
+                _s(2, "Scaling Laws for Retrieval", OTHER),  # same title, different paper
+                _s(3, "Octopus v2: On-device language model", ABSTRACT + " Version two."),
+                _s(4, "Octopus v4: Graph of language models", OTHER + " Graph."),
+                _s(5, "Understanding Transformers Part I", OTHER.replace("dialogues", "stories")),
+                _s(
+                    6, "Understanding Transformers Part II", ABSTRACT.replace("attention heads", "MLP layers")
+                ),
+            ],
+            Sightings,
+        )
+    )
+    c = dict(zip(res.sightings["sighting_id"], res.sightings["paper_id"], strict=True))
+    assert c["s1"] != c["s2"] and c["s3"] != c["s4"] and c["s5"] != c["s6"]
+    rules = dict(
+        zip(
+            zip(res.matches["record_a"], res.matches["record_b"], strict=True),
+            res.matches["rule"],
+            strict=True,
+        )
+    )
+    assert "title_only_rejected" in rules.values()  # the refused title-only pair is recorded with its scores
+
+
+def test_ids_are_stable_when_files_arrive_and_merges_keep_the_old_id():
+    first = resolve(frame([_s(1, "Alpha Paper", ABSTRACT), _s(2, "Beta Paper", OTHER)], Sightings))
+    ids = dict(zip(first.sightings["title"], first.sightings["paper_id"], strict=True))
+    # a new file with a new paper and another sighting of Alpha: existing ids do not move
+    second = resolve(
+        frame(
+            [
+                _s(1, "Alpha Paper", ABSTRACT),
+                _s(2, "Beta Paper", OTHER),
+                _s(3, "Gamma Paper", ABSTRACT.replace("facts", "numbers") + " Gamma " * 40),
+                _s(4, "alpha paper.", ABSTRACT, page_date="2025-02-01"),
+            ],
+            Sightings,
+        ),
+        first.registry,
+    )
+    got = dict(zip(second.sightings["title"], second.sightings["paper_id"], strict=True))
+    assert (
+        got["Alpha Paper"] == got["alpha paper."] == ids["Alpha Paper"]
+        and got["Beta Paper"] == ids["Beta Paper"]
+    )
+    # a retitled copy arrives under a new record, then a bridge merges two registered papers
+    a = resolve(
+        frame(
+            [
+                _s(1, "Alpha Paper", ABSTRACT),
+                _s(5, "Completely New Name", ABSTRACT + " x", page_date="2025-02-01"),
+            ],
+            Sightings,
+        )
+    )
+    assert a.sightings["paper_id"].nunique() == 2
+    b = resolve(
+        frame(
+            [
+                _s(1, "Alpha Paper", ABSTRACT),
+                _s(5, "Completely New Name", ABSTRACT + " x", page_date="2025-02-01"),
+                _s(6, "Completely New Name", ABSTRACT),
+            ],
+            Sightings,
+        ),
+        a.registry,
+    )
+    assert b.sightings["paper_id"].nunique() == 1
+    survivor = b.papers.iloc[0]
+    assert survivor["paper_id"] == a.sightings.set_index("sighting_id").loc["s1", "paper_id"]
+    assert survivor["merged_ids"] == [a.sightings.set_index("sighting_id").loc["s5", "paper_id"]]
+
+
+def test_survivorship_rules():
+    res = resolve(
+        frame(
+            [
+                _s(1, "Rising Paper", page_date="2025-01-01", upvotes=3, authors=4),
+                _s(2, "Rising paper.", ABSTRACT + " Extra.", page_date="2025-01-05", upvotes=10),
+                _s(3, "Rising Paper", page_date="2025-01-03"),
+                _s(4, "Other Paper", OTHER, page_date="2025-01-02", upvotes=1),
+            ],
+            Sightings,
+        )
+    )
+    papers = res.papers.set_index("title")
     p = papers.loc["Rising Paper"]  # most frequent variant
     assert (p["n_sightings"], p["upvotes"], p["upvotes_max"], p["authors_count"]) == (3, 10, 10, 4)
-    assert p["abstract"] == "A longer abstract than before."
+    assert p["abstract"] == ABSTRACT + " Extra."
     assert (str(p["first_seen"].date()), str(p["last_seen"].date())) == ("2025-01-01", "2025-01-05")
     assert p["title_variants"] == ["Rising Paper", "Rising paper."]
+    assert p["upvotes_growth_per_day"] == (10 - 3) / 4
     assert len(papers) == 2
+    assert survive(res.sightings)["n_sightings"].sum() == 4
+
+
+def test_registry_roundtrip_is_idempotent():
+    rows = seed_sightings()
+    first = resolve(rows)
+    again = resolve(rows, first.registry)
+    pd.testing.assert_frame_equal(first.papers, again.papers)
+    assert isinstance(first.registry, Registry) and len(first.registry.records) == 266
