@@ -238,7 +238,7 @@ def search(
 
 @app.command()
 def show(key: str = typer.Argument(..., help="A paper_id, or part of a title")) -> None:
-    """One paper: its record, every sighting (file and line), its upvote history."""
+    """One paper: its record, every sighting (file and line), its upvote history, related papers."""
     with _connect(Paths.from_env()) as con:
         found = con.execute(
             "SELECT paper_id, title FROM papers WHERE paper_id = $k OR title ILIKE '%' || $k || '%' "
@@ -278,6 +278,16 @@ def show(key: str = typer.Argument(..., help="A paper_id, or part of a title")) 
             ),
             Format.table,
             "upvote history",
+        )
+        _emit(
+            con.execute(
+                "SELECT r.paper_id, r.title, r.n_sightings FROM papers p, papers r "
+                "WHERE p.paper_id = $p AND list_contains(p.related, r.paper_id) "
+                "ORDER BY list_position(p.related, r.paper_id)",
+                {"p": pid},
+            ),
+            Format.table,
+            "related papers (TF-IDF)",
         )
 
 
