@@ -40,6 +40,7 @@ class MatchRules:
     """Thresholds of the confirmation tier (rapidfuzz scores are 0-100)."""
 
     block_words: int = 30
+    max_block: int = 25  # a key shared by more records is boilerplate, not identity: skipped
     min_title_score: float = 90.0
     min_abstract_score: float = 90.0
     min_identical_words: int = 40
@@ -91,11 +92,13 @@ def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return s, records
 
 
-def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str) -> pd.DataFrame:
-    """All pairs (i < j, by record index) of records that share a non-empty block key."""
+def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str, max_block: int) -> pd.DataFrame:
+    """All pairs (i < j, by record index) of records that share a non-empty block key, in blocks of at
+    most `max_block` records (a key shared more widely, like a boilerplate last sentence, is no evidence)."""
     df = pd.DataFrame({"i": records.index, "block": block.values})
     df = df[df["block"].str.len() > 0]
-    df = df[df.duplicated("block", keep=False)]
+    size = df.groupby("block")["i"].transform("size")
+    df = df[(size > 1) & (size <= max_block)]
     if df.empty:
         return pd.DataFrame(columns=["i", "j", "block"])
     m = df.merge(df, on="block", suffixes=("_a", "_b"))
@@ -103,30 +106,48 @@ def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str) -> pd.Data
     return pd.DataFrame({"i": m["i_a"].values, "j": m["i_b"].values, "block": name})
 
 
+BLOCK_FLAGS = {"title": 1, "abstract_head": 2, "abstract_tail": 4}
+
+
 def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
-    words = records["abstract_key"].str.split(" ")
-    head = words.map(lambda w: " ".join(w[: rules.block_words]) if len(w) >= rules.block_words else "")
-    tail = words.map(lambda w: " ".join(w[-rules.block_words :]) if len(w) >= rules.block_words else "")
+    n = rules.block_words
+    keys = records["abstract_key"].tolist()
+    long_enough = [k.count(" ") >= n - 1 for k in keys]
+    head = pd.Series(
+        [" ".join(k.split(" ", n)[:n]) if ok else "" for k, ok in zip(keys, long_enough, strict=True)]
+    )
+    tail = pd.Series(
+        [" ".join(k.rsplit(" ", n)[-n:]) if ok else "" for k, ok in zip(keys, long_enough, strict=True)]
+    )
     found = pd.concat(
         [
-            _pairs_within(records, records["title_key"], "title"),
-            _pairs_within(records, head, "abstract_head"),
-            _pairs_within(records, tail, "abstract_tail"),
+            _pairs_within(records, records["title_key"], "title", rules.max_block),
+            _pairs_within(records, head, "abstract_head", rules.max_block),
+            _pairs_within(records, tail, "abstract_tail", rules.max_block),
         ]
     )
     if found.empty:
         return pd.DataFrame({"i": np.array([], dtype=int), "j": np.array([], dtype=int), "block": []})
-    found = found.astype({"i": int, "j": int})
-    return found.groupby(["i", "j"], as_index=False)["block"].agg(lambda b: "+".join(sorted(set(b))))
+    # one row per pair, naming every block that found it (bit flags summed: vectorised)
+    flags = found["block"].map(BLOCK_FLAGS)
+    per_pair = flags.groupby([found["i"].astype(int), found["j"].astype(int)]).agg(np.bitwise_or.reduce)
+    names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
+    return pd.DataFrame(
+        {
+            "i": per_pair.index.get_level_values(0),
+            "j": per_pair.index.get_level_values(1),
+            "block": per_pair.map(names).values,
+        }
+    )
 
 
 def abstract_similarity(a: str, b: str) -> float:
-    """rapidfuzz ratio; when one abstract is a cut-off copy of the other (at least half as long), the best
-    partial alignment counts instead, so a truncated capture still matches its full abstract."""
-    short, long_ = sorted((len(a), len(b)))
+    """rapidfuzz ratio; when one abstract is at least half as long as the other, its alignment with the
+    start of the longer one counts too, so a capture cut off mid-abstract still matches the full one."""
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     score = fuzz.ratio(a, b)
-    if long_ and short / long_ >= 0.5 and short / long_ < 0.9:
-        score = max(score, fuzz.partial_ratio(a, b))
+    if long_ and 0.5 <= len(short) / len(long_) < 0.9:
+        score = max(score, fuzz.ratio(short, long_[: len(short)]))
     return score
 
 
@@ -176,22 +197,41 @@ def cluster(n: int, scored: pd.DataFrame) -> np.ndarray:
 
 
 def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) -> tuple[pd.Series, Registry]:
-    """record_id → paper_id, reusing registered ids; merged-away ids become aliases."""
-    previous = dict(zip(registry.records["record_id"], registry.records["paper_id"], strict=True))
+    """record_id → paper_id, reusing registered ids; merged-away ids become aliases (vectorised).
+
+    Records are in earliest-first order, so "first" below means earliest: a cluster keeps the registered
+    id of its earliest record that has one; if a registered id now spans several clusters (a split), the
+    earliest cluster keeps it and the others get new ids."""
+    frame = pd.DataFrame(
+        {"record_id": records["record_id"].values, "label": labels, "order": np.arange(len(records))}
+    )
+    frame["prev"] = frame["record_id"].map(
+        dict(zip(registry.records["record_id"], registry.records["paper_id"], strict=True))
+    )
+    label_rank = frame.groupby("label")["order"].min()
+    olds = frame.dropna(subset=["prev"]).drop_duplicates(["label", "prev"])
+    olds = olds.assign(rank=olds["label"].map(label_rank))
+    owner = olds.sort_values("rank").drop_duplicates("prev").set_index("prev")["label"]
+    owned = olds[olds["label"].values == olds["prev"].map(owner).values].sort_values("order")
+    chosen = owned.drop_duplicates("label").set_index("label")["prev"]
+    first = frame.drop_duplicates("label").set_index("label")
+    fresh = first.index.difference(chosen.index)
+    firsts = records.iloc[first.loc[fresh, "order"].to_numpy()]
+    new_ids = pd.Series(
+        [
+            "p_" + short_hash(t, a, length=12)
+            for t, a in zip(firsts["title_key"], firsts["abstract_key"], strict=True)
+        ],
+        index=fresh,
+        dtype=object,
+    )
+    clash = new_ids.isin(set(chosen.values))  # a split half whose earliest record minted the kept id
+    new_ids[clash] = ["p_" + short_hash(pid, "split", length=12) for pid in new_ids[clash]]
+    ids = pd.concat([chosen, new_ids])
+    merged_away = owned[~owned["prev"].isin(chosen.values)]
     aliases = dict(zip(registry.aliases["old_id"], registry.aliases["paper_id"], strict=True))
-    frame = records.assign(label=labels, prev=records["record_id"].map(previous))
-    used: set[str] = set()
-    ids: dict[int, str] = {}
-    # earliest cluster first: when a registered id is claimed twice (a split), the earliest keeps it
-    for label, group in frame.groupby("label", sort=False):
-        olds = [p for p in dict.fromkeys(group["prev"].dropna()) if p not in used]
-        first = group.iloc[0]
-        pid = olds[0] if olds else "p_" + short_hash(first["title_key"], first["abstract_key"], length=12)
-        ids[label] = pid
-        used.add(pid)
-        for old in olds[1:]:
-            aliases[old] = pid
-    aliases = {old: ids_final for old, ids_final in aliases.items() if old not in used}
+    aliases.update(zip(merged_away["prev"], merged_away["label"].map(ids), strict=True))
+    aliases = {old: new for old, new in aliases.items() if old not in set(ids.values)}
     paper_of_record = pd.Series(frame["label"].map(ids).values, index=frame["record_id"].values)
     new_registry = Registry(
         records=pd.DataFrame({"record_id": paper_of_record.index, "paper_id": paper_of_record.values}),
@@ -249,6 +289,13 @@ def growth_per_day(history: pd.DataFrame, window_days: int = GROWTH_WINDOW_DAYS)
     return (gain / days).where(days > 0).round(3)
 
 
+def _lists(df: pd.DataFrame, column: str) -> pd.Series:
+    """paper_id → sorted list of `column` values, without a Python call per group."""
+    df = df.sort_values(["paper_id", column])
+    ids, starts = np.unique(df["paper_id"].to_numpy(), return_index=True)
+    return pd.Series([list(chunk) for chunk in np.split(df[column].to_numpy(), starts[1:])], index=ids)
+
+
 def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per paper_id from its sightings (columns of the papers contract before enrichment)."""
     s = _chronological(resolved.drop_duplicates(["page_id", "position"])).reset_index(drop=True)
@@ -279,7 +326,7 @@ def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.D
             "last_seen": g["page_date"].max(),
             "n_sightings": g.size(),
             "n_records": g["record_id"].nunique() if "record_id" in s else 1,
-            "title_variants": g["title"].agg(lambda t: sorted(set(t))),
+            "title_variants": _lists(s[["paper_id", "title"]].drop_duplicates(), "title"),
             "title_key": g["title_key"].first(),
         }
     )

@@ -1,0 +1,150 @@
+"""Builds eval/resolution.csv: a labelled resolution set from the bundled captures plus constructed cases.
+
+Every row is a sighting-like record with its gold cluster. Seeds keep their (hand-checked) clusters;
+constructed variants of a seed paper must merge with it; constructed negatives must not merge with
+anything. Deterministic (seeded); run `python -m eval.build` to regenerate, the CSV is committed.
+"""
+
+import random
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+
+from paperlake.ingest import process_page, read_raw
+from paperlake.normalize import title_key
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "raw"
+OUT = Path(__file__).with_name("resolution.csv")
+SEED = 20261123
+N_VARIANTS, N_NEGATIVES = 160, 100
+DASHES = ["\u2013", "\u2014", "\u2010", " - "]  # en dash, em dash, hyphen
+
+
+def seed_records() -> pd.DataFrame:
+    frames = [process_page(read_raw(p, SAMPLE)).sightings for p in sorted(SAMPLE.iterdir())]
+    s = pd.concat(frames, ignore_index=True)
+    # gold clusters for the seeds: same title key and same abstract, checked by hand (283 → 266)
+    s["cluster"] = "c_" + s["title"].map(title_key).factorize()[0].astype(str)
+    return pd.DataFrame(
+        {
+            "record": s["sighting_id"],
+            "cluster": s["cluster"],
+            "title": s["title"],
+            "abstract": s["abstract"],
+            "kind": "seed",
+        }
+    )
+
+
+def _typo(rng: random.Random, text: str) -> str:
+    i = rng.randrange(1, max(2, len(text) - 1))
+    return text[:i] + text[i + 1 :] if rng.random() < 0.5 else text[:i] + text[i] + text[i:]
+
+
+TITLE_VARIANTS = {
+    "upper": lambda rng, t: t.upper(),
+    "lower": lambda rng, t: t.lower(),
+    "trailing_period": lambda rng, t: t + ".",
+    "no_punctuation": lambda rng, t: "".join(c for c in t if c.isalnum() or c.isspace()),
+    "dashes": lambda rng, t: t.replace("-", rng.choice(DASHES)).replace(":", " —"),
+    "spacing": lambda rng, t: "  ".join(t.split(" ")) + " ",
+    "nfd": lambda rng, t: unicodedata.normalize("NFD", t.replace("e", "é", 1)),
+    "fullwidth": lambda rng, t: (
+        "".join(chr(ord(c) + 0xFEE0) if c.isalpha() and c.isascii() else c for c in t[:4]) + t[4:]
+    ),
+    "typo": _typo,
+    "british": lambda rng, t: t.replace("ize", "ise").replace("yze", "yse").replace("or ", "our ") or t,
+}
+ABSTRACT_VARIANTS = {
+    "same": lambda rng, a: a,
+    "word_edit": lambda rng, a: a.replace(" the ", " this ", 1),
+    "truncated": lambda rng, a: a[: int(len(a) * rng.uniform(0.6, 0.85))],
+    "code_sentence": lambda rng, a: a + " Code is available at https://github.com/example/repo.",
+    "latex": lambda rng, a: a.replace("%", "\\%").replace("_", "\\_"),
+}
+
+
+def variants(seeds: pd.DataFrame, rng: random.Random) -> list[dict]:
+    rows = []
+    pool = seeds.drop_duplicates("cluster").reset_index(drop=True)
+    for n in range(N_VARIANTS):
+        src = pool.iloc[rng.randrange(len(pool))]
+        if n % 8 == 7:  # retitled: a new title over the identical abstract (arXiv v2 renames)
+            name = f"{src['title'].split(':')[0].split()[0]}: {rng.choice(['A New Look', 'Revisited', 'v2'])}"
+            rows.append(
+                {
+                    "record": f"var{n}",
+                    "cluster": src["cluster"],
+                    "title": name,
+                    "abstract": src["abstract"],
+                    "kind": "variant:retitled",
+                }
+            )
+            continue
+        tv, av = rng.choice(list(TITLE_VARIANTS)), rng.choice(list(ABSTRACT_VARIANTS))
+        rows.append(
+            {
+                "record": f"var{n}",
+                "cluster": src["cluster"],
+                "title": TITLE_VARIANTS[tv](rng, src["title"]),
+                "abstract": ABSTRACT_VARIANTS[av](rng, src["abstract"]),
+                "kind": f"variant:{tv}+{av}",
+            }
+        )
+    return rows
+
+
+def _foreign_abstract(pool: pd.DataFrame, rng: random.Random) -> str:
+    """Six sentences from six different papers: an abstract no single paper shares more than a line with."""
+    picks = [pool.iloc[i]["abstract"].split(". ") for i in rng.sample(range(len(pool)), 6)]
+    return ". ".join(rng.choice(sentences) for sentences in picks).rstrip(".") + "."
+
+
+def negatives(seeds: pd.DataFrame, rng: random.Random) -> list[dict]:
+    rows = []
+    pool = seeds.drop_duplicates("cluster").reset_index(drop=True)
+    for n in range(N_NEGATIVES):
+        src, other = (pool.iloc[i] for i in rng.sample(range(len(pool)), 2))
+        kind = [
+            "same_title_other_abstract",
+            "part_two",
+            "version_suffix",
+            "shared_prefix",
+            "one_word_changed",
+        ][n % 5]
+        title = {
+            "same_title_other_abstract": src["title"],
+            "part_two": src["title"] + " Part II",
+            "version_suffix": src["title"].split(":")[0]
+            + " v4"
+            + (":" + src["title"].split(":", 1)[1] if ":" in src["title"] else ""),
+            "shared_prefix": src["title"].split(":")[0] + ": " + other["title"].split(":")[-1].strip(),
+            "one_word_changed": src["title"].replace(src["title"].split()[-1], "Revisited", 1),
+        }[kind]
+        rows.append(
+            {
+                "record": f"neg{n}",
+                "cluster": f"neg{n}",
+                "title": title,
+                "abstract": _foreign_abstract(pool, rng),
+                "kind": f"negative:{kind}",
+            }
+        )
+    return rows
+
+
+def build() -> pd.DataFrame:
+    rng = random.Random(SEED)
+    seeds = seed_records()
+    return pd.concat(
+        [seeds, pd.DataFrame(variants(seeds, rng)), pd.DataFrame(negatives(seeds, rng))], ignore_index=True
+    )
+
+
+if __name__ == "__main__":
+    df = build()
+    df.to_csv(OUT, index=False)
+    print(f"wrote {len(df)} records, {df['cluster'].nunique()} clusters to {OUT}")
+    print(df["kind"].str.split(":").str[0].value_counts().to_string())

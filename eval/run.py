@@ -1,0 +1,257 @@
+"""`make eval`: measured quality of resolution, date inference and link extraction, and resolution speed.
+
+* Resolution on eval/resolution.csv (seeds + constructed must-merge variants and must-not-merge
+  negatives): pairwise precision / recall / F1, B-cubed F1 and adjusted Rand index, for paperlake and,
+  when the optional `splink` baseline is installed (`make eval` installs it), for Splink.
+* Dates: eval/dates.csv (hand-labelled page and entry dates, January pages included) → accuracy.
+* Links: eval/links.csv (hand-labelled abstracts → normalised links and kinds) → accuracy.
+* Speed: resolution of N synthetic sightings (default 600,000) → wall time (target < 30 s).
+
+Writes eval/results.json.
+"""
+
+import argparse
+import datetime as dt
+import json
+import random
+import resource
+import time
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from paperlake.dates import infer_entry_date, infer_page_date, parse_date_line, parse_page_date
+from paperlake.enrich import classify_link, extract_links
+from paperlake.frames import frame
+from paperlake.resolve import resolve
+from schemas import Sightings
+
+HERE = Path(__file__).parent
+
+
+def pairs_of(labels: pd.Series) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for members in labels.groupby(labels).groups.values():
+        out.update(combinations(sorted(members), 2))
+    return out
+
+
+def cluster_metrics(gold: pd.Series, pred: pd.Series) -> dict[str, float]:
+    """Pairwise P/R/F1 (pairs of records put together), B-cubed F1, adjusted Rand index."""
+    pred = pred.reindex(gold.index)
+    g, p = pairs_of(gold), pairs_of(pred)
+    tp = len(g & p)
+    precision = tp / len(p) if p else 1.0
+    recall = tp / len(g) if g else 1.0
+    gsize, psize = gold.map(gold.value_counts()), pred.map(pred.value_counts())
+    both = pd.DataFrame({"g": gold, "p": pred})
+    overlap = both.groupby(["g", "p"])["g"].transform("size")
+    b3p, b3r = (overlap / psize).mean(), (overlap / gsize).mean()
+    return {
+        "pairs_gold": len(g),
+        "pairs_predicted": len(p),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(2 * precision * recall / (precision + recall or 1), 4),
+        "bcubed_f1": round(2 * b3p * b3r / (b3p + b3r), 4),
+        "ari": round(adjusted_rand_score(gold, pred), 4),
+        "clusters_gold": int(gold.nunique()),
+        "clusters_predicted": int(pred.nunique()),
+    }
+
+
+def as_sightings(records: pd.DataFrame) -> pd.DataFrame:
+    rows = [
+        {
+            "sighting_id": r.record,
+            "page_id": r.record,
+            "source_file": "eval",
+            "position": 1,
+            "line_start": 1,
+            "line_end": 1,
+            "title": r.title,
+            "abstract": r.abstract,
+            "page_date": "2025-01-01",
+            "has_metadata": False,
+        }
+        for r in records.itertuples()
+    ]
+    return frame(rows, Sightings)
+
+
+def paperlake_clusters(records: pd.DataFrame) -> pd.Series:
+    res = resolve(as_sightings(records))
+    return pd.Series(res.sightings["paper_id"].values, index=res.sightings["sighting_id"].values)
+
+
+def eval_resolution(with_splink: bool) -> dict:
+    records = pd.read_csv(HERE / "resolution.csv", dtype=str, keep_default_na=False)
+    gold = pd.Series(records["cluster"].values, index=records["record"].values)
+    out: dict = {"records": len(records)}
+    t = time.perf_counter()
+    pred = paperlake_clusters(records)
+    out["paperlake"] = {**cluster_metrics(gold, pred), "seconds": round(time.perf_counter() - t, 3)}
+    wrong = records.assign(pred=records["record"].map(pred))
+    out["paperlake"]["missed_variants"] = sorted(
+        wrong[
+            wrong["kind"].str.startswith("variant")
+            & ~wrong.apply(
+                lambda r: (
+                    pred[r["record"]]
+                    in set(
+                        pred[records["record"][records["cluster"] == r["cluster"]]].drop(
+                            r["record"], errors="ignore"
+                        )
+                    )
+                ),
+                axis=1,
+            )
+        ]["kind"].tolist()
+    )
+    if with_splink:
+        try:
+            from eval.splink_baseline import splink_clusters
+        except ImportError as exc:
+            out["splink"] = {"error": f"splink not installed ({exc}); `make eval` installs it"}
+        else:
+            t = time.perf_counter()
+            sp = splink_clusters(records)
+            out["splink"] = {**cluster_metrics(gold, sp), "seconds": round(time.perf_counter() - t, 3)}
+    return out
+
+
+def eval_dates() -> dict:
+    cases = pd.read_csv(HERE / "dates.csv", dtype=str, keep_default_na=False)
+    right = 0
+    failures = []
+    for c in cases.itertuples():
+        printed = [int(y) for y in c.printed_years.split()] if c.printed_years else []
+        mtime = dt.datetime.fromisoformat(c.mtime) if c.mtime else None
+        page, _ = infer_page_date(parse_page_date(c.page_line), printed, c.file_name, mtime)
+        got = infer_entry_date(parse_date_line(c.date_line)[0], page) if c.date_line else page
+        ok = str(got) == c.expected
+        right += ok
+        if not ok:
+            failures.append(f"{c.page_line}/{c.date_line}: {got} != {c.expected}")
+    return {"cases": len(cases), "accuracy": round(right / len(cases), 4), "failures": failures}
+
+
+def eval_links() -> dict:
+    cases = pd.read_csv(HERE / "links.csv", dtype=str, keep_default_na=False)
+    right = 0
+    failures = []
+    for c in cases.itertuples():
+        got = [f"{u} {classify_link(u)}" for u in extract_links(c.text)]
+        want = [x.strip() for x in c.expected.split("|") if x.strip()]
+        ok = got == want
+        right += ok
+        if not ok:
+            failures.append(f"{c.text[:60]!r}: {got} != {want}")
+    return {"cases": len(cases), "accuracy": round(right / len(cases), 4), "failures": failures}
+
+
+def synthetic_sightings(n: int, per_paper: int = 6, seed: int = 7) -> pd.DataFrame:
+    """n sightings of n/per_paper papers: distinct abstracts built from real sentences, title noise."""
+    records = pd.read_csv(HERE / "resolution.csv", dtype=str, keep_default_na=False)
+    sentences = [s for a in records["abstract"] for s in a.split(". ") if len(s) > 40]
+    titles = records["title"].tolist()
+    rng = random.Random(seed)
+    rows = []
+    for p in range(n // per_paper):
+        title = f"{rng.choice(titles)} {p}"
+        abstract = f"Study {p}: " + ". ".join(rng.sample(sentences, 6)) + "."
+        for k in range(per_paper):
+            t = title.upper() if k == 1 else title + "." if k == 2 else title
+            rows.append(
+                (
+                    f"s{p}_{k}",
+                    f"pg{k}_{p % 500}",
+                    f"f{k}_{p % 500}.txt",
+                    p // 500 + 1,
+                    t,
+                    abstract,
+                    k * 3 + p % 5 if k else None,
+                    f"2025-{1 + k:02d}-15",
+                )
+            )
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "sighting_id",
+            "page_id",
+            "source_file",
+            "position",
+            "title",
+            "abstract",
+            "upvotes",
+            "page_date",
+        ],
+    )
+    df["page_date"] = pd.to_datetime(df["page_date"])
+    for col, val in {"line_start": 1, "line_end": 1, "has_metadata": True}.items():
+        df[col] = val
+    for col in ("authors_count", "organization", "published_date"):
+        df[col] = None
+    df["upvotes"] = df["upvotes"].astype("Int64")
+    return df
+
+
+def eval_speed(n: int) -> dict:
+    s = synthetic_sightings(n)
+    t = time.perf_counter()
+    res = resolve(s)
+    seconds = time.perf_counter() - t
+    return {
+        "sightings": len(s),
+        "papers": len(res.papers),
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sightings", type=int, default=600_000, help="size of the speed test (0: skip)")
+    ap.add_argument("--no-splink", action="store_true")
+    args = ap.parse_args()
+    results = {
+        "resolution": eval_resolution(not args.no_splink),
+        "dates": eval_dates(),
+        "links": eval_links(),
+    }
+    if args.sightings:
+        results["speed"] = eval_speed(args.sightings)
+    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    r = results["resolution"]
+    print(f"resolution on {r['records']} labelled records (eval/resolution.csv)")
+    head = ("system", "precision", "recall", "F1", "B3-F1", "ARI", "clusters", "time")
+    print("  {:10s} {:>9s} {:>7s} {:>7s} {:>7s} {:>7s} {:>9s} {:>7s}".format(*head))
+    for name in ("paperlake", "splink"):
+        m = r.get(name)
+        if not m or "error" in m:
+            print(f"  {name:10s} {m['error'] if m else 'skipped'}")
+            continue
+        print(
+            f"  {name:10s} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {m['bcubed_f1']:7.4f} "
+            f"{m['ari']:7.4f} {m['clusters_predicted']:4d}/{m['clusters_gold']:<4d} {m['seconds']:6.2f}s"
+        )
+    if r["paperlake"]["missed_variants"]:
+        print(f"  paperlake missed variants: {r['paperlake']['missed_variants']}")
+    for key in ("dates", "links"):
+        d = results[key]
+        print(
+            f"{key}: accuracy {d['accuracy']:.4f} on {d['cases']} labelled cases"
+            + (f"; failures: {d['failures']}" if d["failures"] else "")
+        )
+    if "speed" in results:
+        sp = results["speed"]
+        print(
+            f"speed: {sp['sightings']:,} sightings → {sp['papers']:,} papers in {sp['seconds']} s "
+            f"(target < 30 s), peak RSS {sp['peak_rss_mb']} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
