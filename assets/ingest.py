@@ -52,22 +52,25 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
 
     Writes one slice per file (pages, sightings, rejects), replacing that file's previous slice."""
     paths, keys, options = paperlake.paths(), context.partition_keys, paperlake.options()
-    frames, n_entries, n_rejected = [], 0, 0
-    for i, key in enumerate(keys, 1):
-        tables = pipeline.stage_core(paths, key, options)
-        page = tables.pages.iloc[0]
-        n_entries += int(page["n_entries"])
-        n_rejected += int(page["n_rejected"])
-        if page["status"] != "ok":
-            context.log.warning(f"{key}: status {page['status']}, {int(page['n_rejected'])} rejected")
-        frames.append(tables.sightings)
-        _progress(context, i, len(keys), "parsed")
-    sightings = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["title"])
+    preview, n_entries, n_valid, n_rejected = None, 0, 0, 0
+    for lo in range(0, len(keys), pipeline.CORE_BATCH):
+        for tables in pipeline.stage_core(paths, keys[lo : lo + pipeline.CORE_BATCH], options):
+            page = tables.pages.iloc[0]
+            n_entries, n_valid = n_entries + int(page["n_entries"]), n_valid + int(page["n_valid"])
+            n_rejected += int(page["n_rejected"])
+            if page["status"] != "ok":
+                context.log.warning(
+                    f"{page['source_file']}: status {page['status']}, {page['n_rejected']} rejected"
+                )
+            preview = tables.sightings if preview is None else preview
+        _progress(context, min(lo + pipeline.CORE_BATCH, len(keys)), len(keys), "parsed")
     meta = table_metadata(
-        sightings,
+        preview if preview is not None else pd.DataFrame(columns=["title"]),
         Sightings,
         ["source_file", "position", "title", "published_date", "upvotes"],
         str(paths.staging_dir(pipeline.SIGHTINGS_STAGE)),
     )
-    meta.update({"files": len(keys), "entries": n_entries, "rejected": n_rejected})
+    meta.update(
+        {"dagster/row_count": n_valid, "files": len(keys), "entries": n_entries, "rejected": n_rejected}
+    )
     return dg.MaterializeResult(metadata=meta)

@@ -1,5 +1,7 @@
 """Records ↔ DataFrames ↔ Arrow, typed by the Pandera models so every writer agrees on the schema."""
 
+import functools
+
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
@@ -14,6 +16,7 @@ ARROW_TYPES = {
 }
 
 
+@functools.cache
 def columns(model: type[pa.DataFrameModel]) -> dict[str, dict]:
     """Column name → {'sql', 'description', 'nullable'} in contract order."""
     schema = model.to_schema()
@@ -39,28 +42,29 @@ def frame(records: list[dict], model: type[pa.DataFrameModel]) -> pd.DataFrame:
 
 
 def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
-    """Select the model's columns in order and give each its in-memory dtype."""
-    cols = columns(model)
-    out = pd.DataFrame(index=df.index)
-    for name, spec in cols.items():
+    """Select the model's columns in order and give each its in-memory dtype (built in one go: this runs
+    for every slice written, so per-column inserts would dominate small frames)."""
+    data = {}
+    for name, spec in columns(model).items():
         s = df[name] if name in df else pd.Series([None] * len(df), index=df.index, dtype=object)
         sql = spec["sql"]
         if sql == "DATE":
-            s = pd.to_datetime(s, errors="coerce")
+            s = s if s.dtype == "datetime64[ns]" else pd.to_datetime(s, errors="coerce")
         elif sql == "BIGINT":
-            s = pd.array(s, dtype="Int64") if spec["nullable"] else s.astype("int64")
+            s = s.astype("Int64") if spec["nullable"] else s.astype("int64")
         elif sql == "DOUBLE":
             s = pd.to_numeric(s, errors="coerce").astype("float64")
         elif sql == "BOOLEAN":
             s = s.astype(bool)
         elif sql == "VARCHAR[]":  # Arrow gives numpy arrays back: the contract says Python lists
             s = s.map(lambda v: v if isinstance(v, list) else [] if v is None else list(v))
-        elif sql == "VARCHAR":
-            s = s.astype(object).where(s.notna(), None)
-        out[name] = s
-    return out
+        elif sql == "VARCHAR" and s.dtype != object:
+            s = s.astype(object)
+        data[name] = s
+    return pd.DataFrame(data, index=df.index)
 
 
+@functools.cache
 def arrow_schema(model: type[pa.DataFrameModel]) -> pa_arrow.Schema:
     return pa_arrow.schema(
         [
@@ -71,18 +75,18 @@ def arrow_schema(model: type[pa.DataFrameModel]) -> pa_arrow.Schema:
 
 
 def to_arrow(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pa_arrow.Table:
-    """DataFrame → Arrow table with the contract's types (datetime64 → DATE)."""
+    """DataFrame → Arrow table with the contract's types (datetime64 → DATE, NaN/NaT → null)."""
     df = conform(df, model)
     arrays = []
     schema = arrow_schema(model)
     for f in schema:
         s = df[f.name]
         if pa_arrow.types.is_date32(f.type):
-            arrays.append(pa_arrow.array(s.dt.date.where(s.notna(), None), type=f.type))
+            arrays.append(pa_arrow.Array.from_pandas(s).cast(f.type))
+        elif pa_arrow.types.is_list(f.type):
+            arrays.append(pa_arrow.array(s.tolist(), type=f.type))
         else:
-            arrays.append(
-                pa_arrow.array(s.tolist() if s.dtype == object else s, type=f.type, from_pandas=True)
-            )
+            arrays.append(pa_arrow.Array.from_pandas(s, type=f.type))
     return pa_arrow.Table.from_arrays(arrays, schema=schema)
 
 

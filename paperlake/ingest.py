@@ -72,32 +72,35 @@ def raw_page_from_record(rec: dict) -> RawPage:
     return RawPage(**values)
 
 
-def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTables:
-    """Parse, validate against the contract, quarantine failures, and count: n_entries = valid + rejected."""
-    parsed = parse_entries(page, options)
-    reject_recs = list(parsed.rejects)
-    if page.reason is not None:
-        reject_recs.append(
-            {
-                "source_file": page.source_file,
-                "page_id": page.page_id or None,
-                "kind": "file",
-                "position": None,
-                "line_start": None,
-                "line_end": None,
-                "reason": page.reason,
-                "detail": page.detail or page.reason,
-                "excerpt": page.excerpt,
-            }
-        )
-    sightings = frame(parsed.entries, Sightings)
+def _file_reject(page: RawPage) -> dict:
+    return {
+        "source_file": page.source_file,
+        "page_id": page.page_id or None,
+        "kind": "file",
+        "position": None,
+        "line_start": None,
+        "line_end": None,
+        "reason": page.reason,
+        "detail": page.detail or page.reason,
+        "excerpt": page.excerpt,
+    }
+
+
+def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> list[PageTables]:
+    """Parse every page, validate all their entries against the contract in ONE Pandera call (validation
+    is the costly step, so a range of files is validated together), quarantine failures, and count:
+    per page, n_entries = valid + rejected."""
+    parsed = [parse_entries(page, options) for page in pages]
+    entries = [e for p in parsed for e in p.entries]
+    sightings = frame(entries, Sightings)
     valid, failed = quarantine(sightings, Sightings)
+    schema_rejects: dict[str, list[dict]] = {}
     for idx, row in failed.iterrows():
         s = sightings.loc[idx]
-        reject_recs.append(
+        schema_rejects.setdefault(s["source_file"], []).append(
             {
-                "source_file": page.source_file,
-                "page_id": page.page_id,
+                "source_file": s["source_file"],
+                "page_id": s["page_id"],
                 "kind": "entry",
                 "position": int(s["position"]),
                 "line_start": int(s["line_start"]),
@@ -107,31 +110,40 @@ def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTabl
                 "excerpt": str(s["title"])[:200],
             }
         )
-    rejects = frame(reject_recs, Rejects).sort_values(["line_start", "position"], na_position="first")
-    n_rejected = int((rejects["kind"] == "entry").sum())
-    n_valid = len(valid)
-    if page.reason is not None or (n_valid == 0 and n_rejected > 0):
-        status = "rejected"
-    else:
-        status = "partial" if n_rejected else "ok"
-    pages = frame(
-        [
-            {
-                "page_id": page.page_id,
-                "source_file": page.source_file,
-                "status": status,
-                "layout": parsed.layout,
-                "page_date": page.page_date,
-                "page_date_raw": page.page_date_raw,
-                "page_date_source": page.page_date_source,
-                "encoding": page.encoding,
-                "n_bytes": page.n_bytes,
-                "n_lines": page.n_lines,
-                "n_entries": n_valid + n_rejected,
-                "n_valid": n_valid,
-                "n_rejected": n_rejected,
-            }
-        ],
-        Pages,
-    )
-    return PageTables(pages, valid.reset_index(drop=True), rejects.reset_index(drop=True))
+    valid_by_file = dict(tuple(valid.groupby("source_file", sort=False))) if len(valid) else {}
+    out = []
+    for page, p in zip(pages, parsed, strict=True):
+        recs = (
+            p.rejects
+            + schema_rejects.get(page.source_file, [])
+            + ([_file_reject(page)] if page.reason else [])
+        )
+        rejects = frame(recs, Rejects).sort_values(["line_start", "position"], na_position="first")
+        page_valid = valid_by_file.get(page.source_file, valid.iloc[0:0]).reset_index(drop=True)
+        n_rejected, n_valid = int((rejects["kind"] == "entry").sum()), len(page_valid)
+        if page.reason is not None or (n_valid == 0 and n_rejected > 0):
+            status = "rejected"
+        else:
+            status = "partial" if n_rejected else "ok"
+        row = {
+            "page_id": page.page_id,
+            "source_file": page.source_file,
+            "status": status,
+            "layout": p.layout,
+            "page_date": page.page_date,
+            "page_date_raw": page.page_date_raw,
+            "page_date_source": page.page_date_source,
+            "encoding": page.encoding,
+            "n_bytes": page.n_bytes,
+            "n_lines": page.n_lines,
+            "n_entries": n_valid + n_rejected,
+            "n_valid": n_valid,
+            "n_rejected": n_rejected,
+        }
+        out.append(PageTables(frame([row], Pages), page_valid, rejects.reset_index(drop=True)))
+    return out
+
+
+def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTables:
+    """One page through `process_pages`."""
+    return process_pages([page], options)[0]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.decode import UndecodableError, decode_bytes
-from paperlake.normalize import content_id, short_hash, title_key
+from paperlake.normalize import content_id, short_hash, text_keys
 
 HEADER_MARKERS = (
     "new",
@@ -204,7 +204,6 @@ class _EntryBuilder:
         self.entries: list[dict] = []
         self.rejects: list[dict] = []
         self.position = 0
-        self.seen_keys: dict[tuple[str, str], int] = {}
 
     def reject(self, blocks: list[Block], reason: str, detail: str) -> None:
         self.position += 1
@@ -261,15 +260,7 @@ class _EntryBuilder:
             if isinstance(parsed, str):
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
-        key = (title_key(title), " ".join(abstract.split()))
-        if key in self.seen_keys:
-            return self.reject(
-                blocks,
-                "duplicate_on_page",
-                f"same title and abstract as position {self.seen_keys[key]} on this page",
-            )
         self.position += 1
-        self.seen_keys[key] = self.position
         self.entries.append(
             {
                 "sighting_id": short_hash(self.page.page_id, self.page.source_file, str(self.position)),
@@ -334,4 +325,32 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
     builder = _EntryBuilder(page, options or ParseOptions())
     builder.run(blocks)
     layout = "detailed" if any(b.is_meta() for b in blocks) else "compact"
-    return ParsedEntries(layout, builder.entries, builder.rejects)
+    entries, duplicates = _split_duplicates(builder.entries)
+    return ParsedEntries(layout, entries, builder.rejects + duplicates)
+
+
+def _split_duplicates(entries: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The same title (by key) and abstract twice on one page: the later one is a duplicate_on_page reject."""
+    keys = text_keys([e["title"] for e in entries]).to_pylist() if entries else []
+    first: dict[tuple[str, str], int] = {}
+    kept, rejects = [], []
+    for e, key in zip(entries, keys, strict=True):
+        k = (key, e["abstract"])
+        if k not in first:
+            first[k] = e["position"]
+            kept.append(e)
+            continue
+        rejects.append(
+            {
+                "source_file": e["source_file"],
+                "page_id": e["page_id"],
+                "kind": "entry",
+                "position": e["position"],
+                "line_start": e["line_start"],
+                "line_end": e["line_end"],
+                "reason": "duplicate_on_page",
+                "detail": f"same title and abstract as position {first[k]} on this page",
+                "excerpt": excerpt(e["title"]),
+            }
+        )
+    return kept, rejects

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from paperlake.config import LandingError, Paths
 from paperlake.enrich import enrich, paper_links, paper_topics
 from paperlake.frames import arrow_schema, conform, from_arrow
-from paperlake.ingest import PageTables, process_page, raw_page_from_record, raw_page_record, read_raw
+from paperlake.ingest import PageTables, process_pages, raw_page_from_record, raw_page_record, read_raw
 from paperlake.parse import ParseOptions, RawPage
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
 from paperlake.warehouse import (
@@ -101,13 +101,24 @@ def load_raw(paths: Paths, key: str) -> RawPage:
     return raw_page_from_record(rec)
 
 
-def stage_core(paths: Paths, key: str, options: ParseOptions | None = None) -> PageTables:
-    """Parse and validate one staged page; write its pages/sightings/rejects slices (replacing old ones)."""
-    tables = process_page(load_raw(paths, key), options)
-    write_slice(tables.pages, Pages, paths.staging_dir(PAGES_STAGE), key)
-    write_slice(tables.sightings, Sightings, paths.staging_dir(SIGHTINGS_STAGE), key)
-    write_slice(tables.rejects, Rejects, paths.staging_dir(REJECTS_STAGE), key)
-    return tables
+CORE_BATCH = 500  # files validated together: bounds memory, amortises Pandera's per-call cost
+
+
+def stage_core(paths: Paths, keys: list[str] | str, options: ParseOptions | None = None) -> list[PageTables]:
+    """Parse and validate staged pages in batches; write each file's pages/sightings/rejects slices
+    (replacing old ones). Returns the tables of every file, in order."""
+    keys = [keys] if isinstance(keys, str) else keys
+    out: list[PageTables] = []
+    for lo in range(0, len(keys), CORE_BATCH):
+        batch = keys[lo : lo + CORE_BATCH]
+        for key, tables in zip(
+            batch, process_pages([load_raw(paths, k) for k in batch], options), strict=True
+        ):
+            write_slice(tables.pages, Pages, paths.staging_dir(PAGES_STAGE), key)
+            write_slice(tables.sightings, Sightings, paths.staging_dir(SIGHTINGS_STAGE), key)
+            write_slice(tables.rejects, Rejects, paths.staging_dir(REJECTS_STAGE), key)
+            out.append(tables)
+    return out
 
 
 def _snapshot_path(paths: Paths, table: str) -> Path:

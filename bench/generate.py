@@ -1,0 +1,133 @@
+"""Deterministic generator of realistic Daily Papers captures, with ground truth.
+
+Both layouts; recurring papers (each paper appears on several pages of later dates) with title noise
+(case, trailing period, dash swaps) and rising upvotes; abstracts built from real seed sentences so text
+statistics look like the real thing; GitHub / Hugging Face links in some abstracts. Writes
+`<out>/raw/NNNNN_<hash>.txt` and `<out>/truth.parquet` (source_file, position, true_paper).
+
+Usage: python bench/generate.py --files 1000 --out bench/corpus/1000
+"""
+
+import argparse
+import bisect
+import datetime as dt
+import hashlib
+import random
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+HEADER = (
+    "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n"
+    "{daily}byAK and the research community\n\n"
+)
+EN_DASH = "\u2013"
+
+
+def _seed_text() -> tuple[list[str], list[str]]:
+    sentences, words = [], []
+    for path in sorted((ROOT / "data" / "raw").iterdir()):
+        for para in path.read_text(encoding="utf-8").split("\n\n"):
+            if len(para) > 300:
+                sentences += [s.strip() for s in para.split(". ") if len(s) > 40]
+            elif 20 < len(para) < 200 and "\n" not in para:
+                words += [w for w in para.replace(":", " ").split() if w.isalpha()]
+    return sentences, words
+
+
+def _md(d: dt.date) -> str:
+    return f"{MONTHS[d.month - 1]} {d.day}"
+
+
+class Corpus:
+    def __init__(self, files: int, entries_per_file: int = 57, sightings_per_paper: int = 6, seed: int = 1):
+        self.rng = random.Random(seed)
+        self.sentences, self.words = _seed_text()
+        self.files, self.per_file = files, entries_per_file
+        n_papers = max(1, files * entries_per_file // sightings_per_paper)
+        self.start = dt.date(2025, 1, 1)
+        self.papers = sorted((self._paper(i) for i in range(n_papers)), key=lambda p: p["published"])
+        self.dates = [p["published"] for p in self.papers]
+
+    def _paper(self, i: int) -> dict:
+        rng = self.rng
+        name = "".join(rng.choice(self.words).capitalize() for _ in range(2))[:14]
+        topic = " ".join(rng.choice(self.words) for _ in range(rng.randint(4, 9)))
+        abstract = " ".join(rng.sample(self.sentences, rng.randint(6, 10))) + f" We call it {name}-{i}."
+        if rng.random() < 0.3:
+            abstract += f" Code is available at https://github.com/{name.lower()}/{name}-{i}."
+        elif rng.random() < 0.1:
+            abstract += f" Models: https://hf-mirror.com/{name.lower()}/{name}-{i}-7B."
+        published = self.start + dt.timedelta(days=rng.randint(-700, 330))
+        return {
+            "id": f"t{i}",
+            "title": f"{name}: {topic.capitalize()}",
+            "abstract": abstract,
+            "published": published,
+            "authors": rng.randint(1, 12),
+            "org": rng.random() < 0.05,
+            "base_upvotes": rng.randint(0, 30),
+            "rate": rng.random() * 3,
+            "name": name,
+        }
+
+    def page(self, k: int) -> tuple[str, str, list[str]]:
+        """File name, text and the true paper id of each entry of page k (dated one day after k-1)."""
+        rng = random.Random(hash((k, len(self.papers))) & 0xFFFFFFFF)
+        page_date = self.start + dt.timedelta(days=k * 365 // max(1, self.files))
+        detailed = k % 3 != 0
+        pool = self.papers[: bisect.bisect_right(self.dates, page_date)] or self.papers
+        picks = rng.sample(pool, min(self.per_file, len(pool)))
+        out = [HEADER.format(daily="Daily Papers\n\n" if k % 2 else ""), _md(page_date), "\n\n"]
+        for p in picks:
+            title = p["title"]
+            noise = rng.random()
+            if noise < 0.05:
+                title = title.upper()
+            elif noise < 0.1:
+                title += "."
+            elif noise < 0.13:
+                title = title.replace(":", f" {EN_DASH}")
+            out += [title, "\n\n", p["abstract"], "\n\n"]
+            if detailed:
+                who = (
+                    f"{p['name'].lower()}-lab {p['name']} Lab" if p["org"] else f"  • {p['authors']} authors"
+                )
+                d = p["published"]
+                when = _md(d) if d.year == page_date.year else f"{_md(d)}, {d.year}"
+                days = (page_date - d).days
+                votes = int(p["base_upvotes"] + p["rate"] * max(0, days) ** 0.5)
+                out += [who, "\n·\n", when + (f" {votes}" if votes else ""), "\n\n"]
+        text = "".join(out).rstrip("\n") + "\n"
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return f"{k:05d}_{digest}.txt", text, [p["id"] for p in picks]
+
+    def write(self, out: Path) -> pd.DataFrame:
+        raw = out / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        truth = []
+        for k in range(self.files):
+            name, text, ids = self.page(k)
+            (raw / name).write_text(text, encoding="utf-8")
+            truth += [(name, pos, pid) for pos, pid in enumerate(ids, start=1)]
+        df = pd.DataFrame(truth, columns=["source_file", "position", "true_paper"])
+        df.to_parquet(out / "truth.parquet", index=False)
+        return df
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    truth = Corpus(args.files, seed=args.seed).write(args.out)
+    size = sum(p.stat().st_size for p in (args.out / "raw").iterdir())
+    papers = truth["true_paper"].nunique()
+    print(f"{args.files} files, {size / 1e6:.1f} MB, {len(truth)} entries, {papers} papers")
+
+
+if __name__ == "__main__":
+    main()
