@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test ui lint fmt clean fuzz e2e bench
+.PHONY: run test ui lint fmt clean fuzz e2e bench eval
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ fuzz: $(STAMP)  ## long property-based campaign (FUZZ_EXAMPLES per property, def
 bench: $(STAMP)  ## query latency on the sample warehouse (bench/results/queries.json)
 	$(BIN)/paperlake run > /dev/null
 	$(BIN)/python bench/queries.py
+
+eval: $(STAMP)  ## resolution / dates / links quality vs labels, side by side with Splink; 600k-sighting speed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,eval]'
+	$(BIN)/python -m eval.run

@@ -117,7 +117,7 @@ def eval_resolution(with_splink: bool) -> dict:
             out["splink"] = {"error": f"splink not installed ({exc}); `make eval` installs it"}
         else:
             t = time.perf_counter()
-            sp = splink_clusters(records)
+            sp = splink_clusters(records.rename(columns={"record": "record_id"}))
             out["splink"] = {**cluster_metrics(gold, sp), "seconds": round(time.perf_counter() - t, 3)}
     return out
 

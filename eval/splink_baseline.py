@@ -1,4 +1,10 @@
-"""Offline Splink 5 (DuckDB, in-memory) deduplication baseline for research-paper sightings."""
+"""Offline Splink 5 (DuckDB, in-memory) deduplication baseline for research-paper sightings.
+
+The side-by-side baseline of `make eval` (installed by the `eval` extra). Comparisons: exact /
+Jaro-Winkler levels on the normalised title; exact / MinHash-similarity levels on the normalised
+abstract; blocking on the title key and on an abstract prefix; u by random sampling, m from fixed priors
+(EM on this data has no non-matching pairs inside blocks to learn from; `use_em=True` tries it).
+"""
 
 from __future__ import annotations
 
@@ -175,91 +181,3 @@ def splink_clusters(
             con.close()
     out = clusters.set_index("record_id")["cluster_id"].astype(str)
     return out.reindex(df["record_id"]).rename("cluster_id")
-
-
-# ------------------------------------------------------------------------- evaluation
-def pair_metrics(pred: pd.Series, truth: pd.Series) -> tuple[float, float, float]:
-    """Pairwise precision / recall / F1 of predicted vs true clusters (aligned by index)."""
-    both = pd.DataFrame({"p": pred, "t": truth.reindex(pred.index)})
-    tp, n_pred, n_true = _n_pairs(both["p"] + "\0" + both["t"]), _n_pairs(both["p"]), _n_pairs(both["t"])
-    prec, rec = (tp / n_pred if n_pred else 1.0), (tp / n_true if n_true else 1.0)
-    return prec, rec, (2 * prec * rec / (prec + rec) if prec + rec else 0.0)
-
-
-def augment(df: pd.DataFrame, seed: int = SEED) -> tuple[pd.DataFrame, list, list]:
-    """(a) 40 perturbed-title copies (must merge); (b) 20 same-title/other-abstract (must not)."""
-    rng = np.random.default_rng(seed)
-    ops = [
-        str.upper,
-        lambda t: re.sub(r"[^\w\s]", "", t),
-        lambda t: t + ".",
-        lambda t: t.replace("-", "\u2013"),
-    ]
-    rows, merge, split = [], [], []
-    for i, c in enumerate(rng.choice(df["true_cluster"].unique(), 40, replace=False)):
-        src = df[df["true_cluster"] == c].iloc[0]
-        chosen, title = [op for op in ops if rng.random() < 0.5] or [ops[i % 4]], src["title"]
-        for op in chosen:  # random non-empty subset of the perturbations
-            title = op(title)
-        rows.append({**src.to_dict(), "record_id": f"aug_a{i}", "title": title})
-        merge.append((src["record_id"], f"aug_a{i}"))
-    for i, j in enumerate(rng.choice(len(df), 20, replace=False)):
-        src = df.iloc[j]
-        pool = df[df["true_cluster"] != src["true_cluster"]]
-        rows.append(
-            {
-                "record_id": f"aug_b{i}",
-                "title": src["title"],
-                "true_cluster": f"aug_b{i}",
-                "abstract": pool.iloc[rng.integers(len(pool))]["abstract"],
-            }
-        )
-        split.append((src["record_id"], f"aug_b{i}"))
-    return pd.concat([df, pd.DataFrame(rows)], ignore_index=True), merge, split
-
-
-def scale(df: pd.DataFrame, copies: int = 50) -> pd.DataFrame:
-    """Replicate with distinct record_ids, clusters and title/abstract suffixes."""
-    return pd.concat(
-        [
-            df.assign(
-                record_id=df["record_id"] + f"_r{k}",
-                true_cluster=df["true_cluster"] + f"_r{k}",
-                title=df["title"] + f" (r{k})",
-                abstract=df["abstract"] + f" [r{k}]",
-            )
-            for k in range(copies)
-        ],
-        ignore_index=True,
-    )
-
-
-def _report(name: str, df: pd.DataFrame, **kw: object) -> pd.Series:
-    """Run, time and print pairwise metrics for one data set."""
-    import time
-
-    t0 = time.perf_counter()
-    pred = splink_clusters(df, **kw)
-    p, r, f = pair_metrics(pred, df.set_index("record_id")["true_cluster"])
-    print(
-        f"{name}: n={len(df)} wall={time.perf_counter() - t0:.2f}s P={p:.4f} R={r:.4f} "
-        f"F1={f:.4f} clusters: predicted={pred.nunique()} true={df['true_cluster'].nunique()}"
-    )
-    return pred
-
-
-if __name__ == "__main__":
-    import resource
-    import sys
-
-    kw = {"use_em": "--em" in sys.argv}
-    base = pd.read_parquet("/tmp/splink_work/records.parquet")
-    _report("base", base, **kw)
-    aug, must_merge, must_split = augment(base)
-    pred = _report("augmented", aug, **kw)
-    print(
-        f"  (a) perturbed copies merged: {sum(pred[a] == pred[b] for a, b in must_merge)}/40; "
-        f"(b) same-title/other-abstract merged: {sum(pred[a] == pred[b] for a, b in must_split)}/20"
-    )
-    _report("scaled x50", scale(aug), **kw)
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
