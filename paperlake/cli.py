@@ -80,7 +80,10 @@ def _check_out_dir(paths: Paths) -> None:
 
 
 @app.command()
-def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step logs")) -> None:
+def run(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step logs"),
+    full: bool = typer.Option(False, "--full", help="Re-read every file, not only new and changed ones"),
+) -> None:
     """Materialise every asset through Dagster on the landing folder, then print counts and a sample query."""
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from pipelines.resources import retain_removed_from_env
@@ -115,6 +118,7 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagste
                     log=lambda msg: bar.update(stage, description=msg),
                     verbose=verbose,
                     retain_removed=retain_removed_from_env(),
+                    full=full,
                 )
             finally:
                 unsubscribe()
@@ -128,8 +132,10 @@ def run(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagste
         console.print(f"  [yellow]warnings:[/] {', '.join(outcome.warned_checks)} (see `paperlake status`)")
     if outcome.failed_checks:
         console.print(f"  [red]failed checks:[/] {', '.join(outcome.failed_checks)}")
-    if outcome.added or outcome.removed:
-        console.print(f"  partitions: +{len(outcome.added)} new, -{len(outcome.removed)} removed")
+    console.print(
+        f"  files: {outcome.files}, parsed this run: {outcome.ingested}, "
+        f"partitions +{len(outcome.added)} new, -{len(outcome.removed)} removed"
+    )
     if not outcome.success:
         _fail("the pipeline did not complete: see the run in `make ui`", code=1)
     with _connect(paths) as con:

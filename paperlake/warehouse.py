@@ -49,6 +49,13 @@ def write_parquet_atomic(table: pa_arrow.Table, path: Path) -> None:
         raise
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_frame(df: pd.DataFrame, model: type[pa.DataFrameModel], path: Path) -> None:
     write_parquet_atomic(to_arrow(df, model), path)
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from paperlake import landing
 from paperlake.config import LandingError, Paths
 from paperlake.pipeline import landing_files
+from paperlake.warehouse import write_text_atomic
 from pipelines.partitions import raw_files
 from pipelines.resources import PaperlakeResource
 
@@ -27,6 +29,7 @@ class RunOutcome:
     files: int
     added: list[str]
     removed: list[str]
+    ingested: int = 0  # files parsed by this run (new, changed, or never materialised)
     runs: dict[str, bool] = field(default_factory=dict)  # job name → success
     failed_checks: list[str] = field(default_factory=list)  # blocking (ERROR) checks that failed
     warned_checks: list[str] = field(default_factory=list)  # non-blocking (WARN) checks that failed
@@ -60,6 +63,14 @@ def sync_partitions(
     return added, removed
 
 
+def _not_materialized(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
+    """Registered files whose core_sightings partition is not materialised (new, or a failed run)."""
+    if not keys:
+        return set()
+    status = instance.get_status_by_partition(dg.AssetKey("core_sightings"), keys, raw_files)
+    return {k for k in keys if status.get(k) != dg.AssetPartitionStatus.MATERIALIZED}
+
+
 def _failed_checks(result: dg.ExecuteInProcessResult, severity: dg.AssetCheckSeverity) -> list[str]:
     evaluations = result.get_asset_check_evaluations()
     return sorted(e.asset_check_key.name for e in evaluations if not e.passed and e.severity == severity)
@@ -71,8 +82,11 @@ def run_pipeline(
     log=print,
     verbose: bool = True,
     retain_removed: bool = False,
+    full: bool = False,
 ) -> RunOutcome:
-    """Ingest every landing file as one range run, then build the warehouse; both runs on `instance`."""
+    """Ingest the new and changed landing files (all of them with `full`) as partition-range runs, then
+    build the warehouse; both on `instance`. Unchanged files are not re-read: one new file costs its own
+    parse plus the warehouse build."""
     from pipelines.definitions import build_defs  # after DAGSTER_HOME is settled
 
     if instance is None:
@@ -84,20 +98,31 @@ def run_pipeline(
     added, removed = sync_partitions(instance, keys, retain_removed)
     outcome = RunOutcome(files=len(keys), added=added, removed=removed)
     order = list(instance.get_dynamic_partitions(raw_files.name))
+    state_path = paths.staging / "landing_state.json"
+    previous = {} if full or not state_path.exists() else landing.load_state(state_path.read_text())
+    change = landing.diff(previous, {k: paths.raw_dir / k for k in keys})
+    todo = (
+        set(change.new) | set(change.changed) | _not_materialized(instance, [k for k in order if k in keys])
+    )
+    outcome.ingested = len(todo & set(order))
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     resource = PaperlakeResource(
         raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir), retain_removed_files=retain_removed
     )
     defs = build_defs(resource)
-    if order:
-        log(f"ingest: {len(order)} files as one partition-range run ({order[0]} … {order[-1]})")
+    ranges = landing.contiguous_ranges(order, todo)
+    for first, last in ranges:
+        log(f"ingest: {outcome.ingested} new or changed of {len(order)} files, range {first} … {last}")
         ingest = defs.resolve_job_def("ingest_job").execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config=run_config,
-            tags={ASSET_PARTITION_RANGE_START_TAG: order[0], ASSET_PARTITION_RANGE_END_TAG: order[-1]},
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
         )
-        outcome.runs["ingest_job"] = ingest.success
+        outcome.runs["ingest_job"] = outcome.runs.get("ingest_job", True) and ingest.success
+    if outcome.runs.get("ingest_job", True):
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(state_path, landing.dump_state(change.state))
     log("warehouse: resolve papers, publish tables, rebuild DuckDB")
     warehouse = defs.resolve_job_def("warehouse_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=run_config
