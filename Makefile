@@ -46,7 +46,10 @@ clean:
 fuzz: $(STAMP)  ## long property-based campaign (FUZZ_EXAMPLES per property, default 5000)
 	HYPOTHESIS_PROFILE=campaign $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
 
-bench: $(STAMP)  ## query latency on the sample warehouse (bench/results/queries.json)
+BENCH_FILES ?= 1000
+bench: $(STAMP)  ## scale benchmark beside its baselines (bench/results/bench_N.{json,md}); BENCH_FILES=10000 for 1 GB
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,eval]'
+	$(BIN)/python -m bench.run --files $(BENCH_FILES)
 	$(BIN)/paperlake run > /dev/null
 	$(BIN)/python bench/queries.py
 

@@ -17,7 +17,7 @@ from paperlake import landing
 from paperlake.config import LandingError, Paths
 from paperlake.pipeline import landing_files
 from paperlake.warehouse import write_text_atomic
-from pipelines.partitions import raw_files
+from pipelines.partitions import not_materialized, raw_files
 from pipelines.resources import PaperlakeResource
 
 DEFAULT_HOME = ".dagster"
@@ -63,14 +63,6 @@ def sync_partitions(
     return added, removed
 
 
-def _not_materialized(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
-    """Registered files whose core_sightings partition is not materialised (new, or a failed run)."""
-    if not keys:
-        return set()
-    status = instance.get_status_by_partition(dg.AssetKey("core_sightings"), keys, raw_files)
-    return {k for k in keys if status.get(k) != dg.AssetPartitionStatus.MATERIALIZED}
-
-
 def _failed_checks(result: dg.ExecuteInProcessResult, severity: dg.AssetCheckSeverity) -> list[str]:
     evaluations = result.get_asset_check_evaluations()
     return sorted(e.asset_check_key.name for e in evaluations if not e.passed and e.severity == severity)
@@ -101,9 +93,7 @@ def run_pipeline(
     state_path = paths.staging / "landing_state.json"
     previous = {} if full or not state_path.exists() else landing.load_state(state_path.read_text())
     change = landing.diff(previous, {k: paths.raw_dir / k for k in keys})
-    todo = (
-        set(change.new) | set(change.changed) | _not_materialized(instance, [k for k in order if k in keys])
-    )
+    todo = set(change.new) | set(change.changed) | not_materialized(instance, [k for k in order if k in keys])
     outcome.ingested = len(todo & set(order))
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     resource = PaperlakeResource(

@@ -9,7 +9,7 @@ from paperlake import landing
 from paperlake.config import LandingError
 from paperlake.pipeline import landing_files
 from pipelines.jobs import WAREHOUSE, ingest_job, warehouse_job
-from pipelines.partitions import raw_files
+from pipelines.partitions import not_materialized, raw_files
 from pipelines.resources import PaperlakeResource
 
 
@@ -21,14 +21,6 @@ def range_request(first: str, last: str, reason: str) -> dg.RunRequest:
         job_name=ingest_job.name,
         tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
     )
-
-
-def _not_ingested(context: dg.SensorEvaluationContext, keys: list[str]) -> set[str]:
-    """Of files registered before the sensor first saw them (by `make run`), those not yet ingested."""
-    if not keys:
-        return set()
-    status = context.instance.get_status_by_partition(dg.AssetKey("core_sightings"), keys, raw_files)
-    return {k for k in keys if status.get(k) != dg.AssetPartitionStatus.MATERIALIZED}
 
 
 @dg.sensor(
@@ -51,7 +43,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeReso
     gone = [] if paperlake.retain_removed_files else [k for k in change.removed if k in registered]
     order = [k for k in registered if k not in gone] + to_add
     todo = (
-        set(to_add) | set(change.changed) | _not_ingested(context, [k for k in change.new if k in registered])
+        set(to_add)
+        | set(change.changed)
+        | not_materialized(context.instance, [k for k in change.new if k in registered])
     )
     runs = []
     for a, b in landing.contiguous_ranges(order, todo):

@@ -1,0 +1,209 @@
+"""`make bench`: paperlake at scale, each figure beside its baseline, measured in the same run.
+
+1. Generate (or reuse) a deterministic corpus (bench/generate.py) of N files with ground truth.
+2. Baselines: reading the bytes alone; a minimal hand-written parse loop (split paragraphs).
+3. Parse throughput of paperlake's core (decode + parse + Pandera validation), one process = one core.
+4. Full build through Dagster (`paperlake run` in a subprocess, fresh instance): wall time, peak RSS.
+5. One new file added to the built warehouse, end to end through Dagster.
+6. Resolution quality against the generator's truth (pairwise precision / recall), and Splink beside it
+   on the same distinct records when the `eval` extra is installed.
+7. Query latency (median of 30) on the built warehouse: top-k, full-text search, point lookup.
+
+Writes bench/results/bench_<N>.json and .md. Usage: python bench/run.py --files 1000 (make bench).
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bench.generate import Corpus
+from eval.run import cluster_metrics
+from paperlake.config import Paths
+from paperlake.db import connect_readonly
+from paperlake.ingest import process_pages, read_raw
+
+HERE = Path(__file__).parent
+CLI = str(Path(sys.executable).with_name("paperlake"))
+
+
+def timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def read_all(files: list[Path]) -> int:
+    return sum(len(f.read_bytes()) for f in files)
+
+
+def minimal_parse(files: list[Path]) -> int:
+    """The least a parser must do: read, decode, split into paragraphs, pair titles with abstracts."""
+    n = 0
+    for f in files:
+        paras = f.read_bytes().decode("utf-8").split("\n\n")
+        n += sum(1 for p in paras[5:] if len(p) > 200)
+    return n
+
+
+def paperlake_parse(files: list[Path], raw: Path, batch: int = 500) -> int:
+    n = 0
+    for lo in range(0, len(files), batch):
+        pages = [read_raw(f, raw) for f in files[lo : lo + batch]]
+        n += sum(len(t.sightings) for t in process_pages(pages))
+    return n
+
+
+def run_cli(env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and the peak RSS (MB) of a `paperlake run` subprocess."""
+    t = time.perf_counter()
+    proc = subprocess.run([CLI, "run"], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        raise RuntimeError(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def query_latency(paths: Paths) -> dict[str, float]:
+    queries = {
+        "top-k": "SELECT * FROM top_papers LIMIT 10",
+        "full-text search": "SELECT paper_id, title FROM search_papers('reasoning') LIMIT 20",
+        "point lookup": "SELECT * FROM papers WHERE paper_id = (SELECT max(paper_id) FROM papers)",
+    }
+    out = {}
+    with connect_readonly(paths) as con:
+        for name, sql in queries.items():
+            con.sql(sql).fetchall()
+            times = []
+            for _ in range(30):
+                t = time.perf_counter()
+                con.sql(sql).fetchall()
+                times.append((time.perf_counter() - t) * 1000)
+            out[name] = round(statistics.median(times), 2)
+    return out
+
+
+def resolution_quality(paths: Paths, corpus_dir: Path, with_splink: bool) -> dict:
+    truth = pd.read_parquet(corpus_dir / "truth.parquet")
+    got = pd.read_parquet(
+        paths.table_dir("sightings") / "data.parquet",
+        columns=["source_file", "position", "paper_id", "record_id", "title", "abstract"],
+    )
+    both = truth.merge(got, on=["source_file", "position"], how="inner", validate="one_to_one")
+    idx = both["source_file"] + "#" + both["position"].astype(str)
+    out = {
+        "sightings_matched": len(both),
+        "sightings_truth": len(truth),
+        "paperlake": cluster_metrics(
+            pd.Series(both["true_paper"].values, index=idx), pd.Series(both["paper_id"].values, index=idx)
+        ),
+    }
+    if with_splink:
+        try:
+            from eval.splink_baseline import splink_clusters
+        except ImportError:
+            out["splink"] = "not installed (pip install -e '.[eval]')"
+            return out
+        records = both.drop_duplicates("record_id")
+        pred, seconds = timed(splink_clusters, records[["record_id", "title", "abstract"]])
+        record_truth = pd.Series(records["true_paper"].values, index=records["record_id"].values)
+        out["splink_on_records"] = {
+            **cluster_metrics(record_truth, pred),
+            "seconds": round(seconds, 2),
+            "records": len(records),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--no-splink", action="store_true")
+    args = ap.parse_args()
+    corpus_dir = HERE / "corpus" / str(args.files)
+    raw = corpus_dir / "raw"
+    if not raw.exists():
+        corpus = Corpus(args.files + 1)  # the last page is held back for the one-new-file test
+        corpus.write(corpus_dir)
+        spare = sorted(raw.iterdir())[-1]
+        shutil.move(spare, corpus_dir / spare.name)
+    files = sorted(raw.iterdir())
+    spare = next(p for p in corpus_dir.iterdir() if p.suffix == ".txt")
+    mb = sum(f.stat().st_size for f in files) / 1e6
+    r: dict = {"files": len(files), "megabytes": round(mb, 1), "cores": os.cpu_count()}
+
+    _, t_read = timed(read_all, files)
+    _, t_min = timed(minimal_parse, files)
+    n, t_parse = timed(paperlake_parse, files, raw)
+    r["baseline_read_bytes_s"], r["baseline_minimal_parse_s"] = round(t_read, 2), round(t_min, 2)
+    r["paperlake_parse_s"], r["paperlake_sightings"] = round(t_parse, 2), n
+    r["parse_mb_per_s_per_core"] = round(mb / t_parse, 2)
+
+    work = Path(os.environ.get("BENCH_WORK", "/tmp/paperlake-bench")) / str(args.files)
+    shutil.rmtree(work, ignore_errors=True)
+    env = {
+        **os.environ,
+        "PAPERLAKE_RAW_DIR": str(work / "raw"),
+        "PAPERLAKE_OUT_DIR": str(work / "out"),
+        "DAGSTER_HOME": str(work / "home"),
+    }
+    shutil.copytree(raw, work / "raw")
+    r["full_build_s"], r["full_build_peak_rss_mb"] = (round(x, 1) for x in run_cli(env))
+    shutil.copy(spare, work / "raw" / spare.name)
+    r["one_new_file_s"], _ = (round(x, 1) for x in run_cli(env))
+    r["one_new_file_share_of_full"] = round(r["one_new_file_s"] / r["full_build_s"], 3)
+    paths = Paths(work / "raw", work / "out")
+    r["resolution"] = resolution_quality(paths, corpus_dir, not args.no_splink)
+    with connect_readonly(paths) as con:
+        r["papers"] = con.sql("SELECT count(*) FROM papers").fetchone()[0]
+    r["query_median_ms"] = query_latency(paths)
+    r["ratios"] = {
+        "parse_vs_minimal_loop": round(t_parse / t_min, 1),
+        "parse_vs_read_bytes": round(t_parse / t_read, 1),
+        "full_build_vs_minimal_loop": round(r["full_build_s"] / t_min, 1),
+    }
+
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"bench_{args.files}.json").write_text(json.dumps(r, indent=2))
+    lines = [
+        f"# paperlake bench: {r['files']} files, {r['megabytes']} MB, "
+        f"{r['paperlake_sightings']:,} sightings, "
+        f"{r['papers']:,} papers",
+        "",
+        "| measure | paperlake | baseline |",
+        "|---|---|---|",
+        f"| parse (decode+parse+validate) | {t_parse:.2f} s ({r['parse_mb_per_s_per_core']} MB/s/core) | "
+        f"read bytes {t_read:.2f} s; minimal loop {t_min:.2f} s |",
+        f"| full build through Dagster | {r['full_build_s']} s, peak RSS {r['full_build_peak_rss_mb']} MB | "
+        f"{r['ratios']['full_build_vs_minimal_loop']}x the minimal loop |",
+        f"| one new file, end to end | {r['one_new_file_s']} s | {r['one_new_file_share_of_full']:.1%} of a "
+        "full build |",
+    ]
+    res = r["resolution"]
+    lines.append(
+        f"| resolution vs truth (pairwise P/R) | {res['paperlake']['precision']} / "
+        f"{res['paperlake']['recall']} | "
+        + (
+            f"Splink {res['splink_on_records']['precision']} / {res['splink_on_records']['recall']} "
+            f"({res['splink_on_records']['seconds']} s on {res['splink_on_records']['records']} records) |"
+            if isinstance(res.get("splink_on_records"), dict)
+            else "Splink not run |"
+        )
+    )
+    for name, ms in r["query_median_ms"].items():
+        lines.append(f"| query: {name} (median) | {ms} ms | target ≤ 100 ms |")
+    (out / f"bench_{args.files}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
