@@ -28,13 +28,14 @@ def current_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionConte
     return list(context.instance.get_dynamic_partitions(raw_files.name))
 
 
-def _table_asset(table: str, deps: list, kinds: set[str] | None = None):
+def _table_asset(table: str, deps: list, description: str | None = None):
     """Decorator for an asset that publishes one contract table: schema known before the first run."""
     return dg.asset(
         name=f"out_{table}",
         deps=deps,
+        description=description,
         group_name="warehouse",
-        kinds=kinds or {"parquet", "pandas"},
+        kinds={"parquet", "pandas"},
         pool=WRITER_POOL,
         automation_condition=EAGER,
         metadata={"dagster/column_schema": table_schema(CONTRACT[table]), "dagster/table_name": table},
@@ -74,49 +75,62 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     )
 
 
-@_table_asset("pages", deps=[core_papers])
-def out_pages(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`pages`: one row per raw file with its status, layout, page date and entry counts."""
-    paths = paperlake.paths()
-    df = pipeline.publish(paths, "pages")
-    return dg.MaterializeResult(
-        metadata=table_metadata(
-            df,
-            CONTRACT["pages"],
-            ["source_file", "status", "layout", "page_date", "n_valid", "n_rejected"],
-            str(paths.table_dir("pages")),
-        )
-    )
-
-
-@_table_asset("rejects", deps=[core_papers])
-def out_rejects(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`rejects`: every quarantined entry or file, with a stable reason code and its lines."""
-    paths = paperlake.paths()
-    df = pipeline.publish(paths, "rejects")
-    meta = table_metadata(
-        df,
-        CONTRACT["rejects"],
+# table → (preview columns, column counted in the metadata or None, description)
+PUBLISHED = {
+    "pages": (
+        ["source_file", "status", "layout", "page_date", "n_valid", "n_rejected"],
+        "status",
+        "`pages`: one row per raw file with its status, layout, page date and entry counts.",
+    ),
+    "rejects": (
         ["source_file", "line_start", "reason", "excerpt"],
-        str(paths.table_dir("rejects")),
-    )
-    meta["by_reason"] = dg.MetadataValue.json(df["reason"].value_counts().to_dict())
-    return dg.MaterializeResult(metadata=meta)
+        "reason",
+        "`rejects`: every quarantined entry or file, with a stable reason code and its lines.",
+    ),
+    "sightings": (
+        ["source_file", "position", "line_start", "title", "paper_id"],
+        None,
+        "`sightings`: every valid entry with its provenance (file, position, lines) and its paper_id.",
+    ),
+    "matches": (
+        ["rule", "title_score", "abstract_score", "paper_a", "paper_b"],
+        "rule",
+        "`matches`: every candidate pair resolution scored, with its rule and scores.",
+    ),
+    "upvote_history": (
+        ["paper_id", "page_date", "upvotes"],
+        None,
+        "`upvote_history`: each paper on each page date it was seen, with its upvotes.",
+    ),
+    "paper_links": (
+        ["paper_id", "kind", "url"],
+        "kind",
+        "`paper_links`: every link of every paper, classified (GitHub repo, HF model/dataset/space…).",
+    ),
+    "paper_topics": (
+        ["paper_id", "topic", "score"],
+        "topic",
+        "`paper_topics`: each paper's topics with a score.",
+    ),
+}
 
 
-@_table_asset("sightings", deps=[core_papers])
-def out_sightings(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`sightings`: every valid entry with its provenance (file, position, lines) and its paper_id."""
-    paths = paperlake.paths()
-    df = pipeline.publish(paths, "sightings")
-    return dg.MaterializeResult(
-        metadata=table_metadata(
-            df,
-            CONTRACT["sightings"],
-            ["source_file", "position", "line_start", "title", "paper_id"],
-            str(paths.table_dir("sightings")),
-        )
-    )
+def _publish_asset(table: str, deps: list) -> dg.AssetsDefinition:
+    """An asset that writes one table from the resolution snapshot and reports its metadata."""
+    preview, count_by, description = PUBLISHED[table]
+
+    @_table_asset(table, deps=deps, description=description)
+    def _asset(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+        paths = paperlake.paths()
+        df = pipeline.publish(paths, table)
+        meta = table_metadata(df, CONTRACT[table], preview, str(paths.table_dir(table)))
+        if count_by:
+            meta[f"by_{count_by}"] = dg.MetadataValue.json(
+                {str(k): int(v) for k, v in df[count_by].value_counts().items()}
+            )
+        return dg.MaterializeResult(metadata=meta)
+
+    return _asset
 
 
 @_table_asset("papers", deps=[core_papers])
@@ -134,58 +148,13 @@ def out_papers(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     )
 
 
-@_table_asset("matches", deps=[core_papers])
-def out_matches(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`matches`: every candidate pair resolution scored, with its rule and scores (why sightings merged)."""
-    paths = paperlake.paths()
-    df = pipeline.publish(paths, "matches")
-    meta = table_metadata(
-        df,
-        CONTRACT["matches"],
-        ["rule", "title_score", "abstract_score", "paper_a", "paper_b"],
-        str(paths.table_dir("matches")),
-    )
-    meta["by_rule"] = dg.MetadataValue.json({str(k): int(v) for k, v in df["rule"].value_counts().items()})
-    return dg.MaterializeResult(metadata=meta)
-
-
-@_table_asset("upvote_history", deps=[core_papers])
-def out_upvote_history(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`upvote_history`: each paper's upvotes on each page date that shows them."""
-    paths = paperlake.paths()
-    df = pipeline.publish(paths, "upvote_history")
-    return dg.MaterializeResult(
-        metadata=table_metadata(
-            df,
-            CONTRACT["upvote_history"],
-            ["paper_id", "page_date", "upvotes"],
-            str(paths.table_dir("upvote_history")),
-        )
-    )
-
-
-@_table_asset("paper_links", deps=[out_papers])
-def out_paper_links(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`paper_links`: every link of every paper, classified (GitHub repo, HF model/dataset/space, ...)."""
-    paths = paperlake.paths()
-    df = pipeline.publish(paths, "paper_links")
-    meta = table_metadata(
-        df, CONTRACT["paper_links"], ["paper_id", "kind", "url"], str(paths.table_dir("paper_links"))
-    )
-    meta["by_kind"] = dg.MetadataValue.json({str(k): int(v) for k, v in df["kind"].value_counts().items()})
-    return dg.MaterializeResult(metadata=meta)
-
-
-@_table_asset("paper_topics", deps=[out_papers])
-def out_paper_topics(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`paper_topics`: each paper's topics with a score."""
-    paths = paperlake.paths()
-    df = pipeline.publish(paths, "paper_topics")
-    return dg.MaterializeResult(
-        metadata=table_metadata(
-            df, CONTRACT["paper_topics"], ["paper_id", "topic", "score"], str(paths.table_dir("paper_topics"))
-        )
-    )
+out_pages = _publish_asset("pages", [core_papers])
+out_rejects = _publish_asset("rejects", [core_papers])
+out_sightings = _publish_asset("sightings", [core_papers])
+out_matches = _publish_asset("matches", [core_papers])
+out_upvote_history = _publish_asset("upvote_history", [core_papers])
+out_paper_links = _publish_asset("paper_links", [out_papers])
+out_paper_topics = _publish_asset("paper_topics", [out_papers])
 
 
 @dg.asset(

@@ -73,7 +73,7 @@ def stage_raw(paths: Paths, key: str, options: ParseOptions | None = None) -> Ra
     page = read_raw(paths.raw_dir / key, paths.raw_dir, options)
     rec = raw_page_record(page)
     table = pa_arrow.Table.from_pylist([rec], schema=_RAW_SCHEMA)
-    write_parquet_atomic(table, paths.staging_dir(RAW_STAGE) / slice_name(key))
+    write_parquet_atomic(table, paths.staging_dir(RAW_STAGE) / slice_name(key), durable=False)
     return page
 
 

@@ -34,15 +34,18 @@ def key_of(slice_path: Path) -> str:
     return unquote(slice_path.name.removesuffix(".parquet"))
 
 
-def write_parquet_atomic(table: pa_arrow.Table, path: Path) -> None:
-    """Write beside the target, fsync, then os.replace: readers see the old file or the new one."""
+def write_parquet_atomic(table: pa_arrow.Table, path: Path, durable: bool = True) -> None:
+    """Write beside the target, fsync (when `durable`), then os.replace: readers see the old file or the
+    new one. Staging slices skip the fsync: they are re-derivable, and one fsync per file per stage
+    dominated ingestion time."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             pq.write_table(table, fh, compression="zstd")
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -56,13 +59,13 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_frame(df: pd.DataFrame, model: type[pa.DataFrameModel], path: Path) -> None:
-    write_parquet_atomic(to_arrow(df, model), path)
+def write_frame(df: pd.DataFrame, model: type[pa.DataFrameModel], path: Path, durable: bool = True) -> None:
+    write_parquet_atomic(to_arrow(df, model), path, durable)
 
 
 def write_slice(df: pd.DataFrame, model: type[pa.DataFrameModel], folder: Path, key: str) -> Path:
     path = folder / slice_name(key)
-    write_frame(df, model, path)
+    write_frame(df, model, path, durable=False)
     return path
 
 

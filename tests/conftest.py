@@ -12,6 +12,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "raw"
 SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
 PAGES = Path(__file__).parent / "pages"
+ASSETS = {  # every asset of the Definitions, as the UI and the code location must show them
+    "raw_pages",
+    "core_sightings",
+    "core_papers",
+    "out_pages",
+    "out_rejects",
+    "out_sightings",
+    "out_papers",
+    "out_matches",
+    "out_upvote_history",
+    "out_paper_links",
+    "out_paper_topics",
+    "out_duckdb",
+    "out_report",
+}
 SEED_ENTRIES = {
     "000_7cb6f7359ec6334f.txt": 45,
     "001_0e521db46ed8cd94.txt": 47,

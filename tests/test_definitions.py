@@ -9,6 +9,7 @@ import dagster as dg
 
 from pipelines.definitions import defs
 from schemas import CONTRACT
+from tests.conftest import ASSETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,21 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_definitions_load_with_groups_kinds_and_schemas():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {
-        "raw_pages",
-        "core_sightings",
-        "core_papers",
-        "out_pages",
-        "out_rejects",
-        "out_sightings",
-        "out_papers",
-        "out_duckdb",
-        "out_report",
-        "out_matches",
-        "out_upvote_history",
-        "out_paper_links",
-        "out_paper_topics",
-    }
+    assert keys == ASSETS
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name in {"ingest", "core", "warehouse", "reports"}

@@ -13,25 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ASSETS, ROOT, SAMPLE
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-ASSETS = {
-    "raw_pages",
-    "core_sightings",
-    "core_papers",
-    "out_pages",
-    "out_rejects",
-    "out_sightings",
-    "out_papers",
-    "out_duckdb",
-    "out_report",
-    "out_matches",
-    "out_upvote_history",
-    "out_paper_links",
-    "out_paper_topics",
-}
 
 
 def _free_port() -> int:
