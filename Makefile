@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 CHROMIUM := /usr/bin/chromium
+POSTGRES := /usr/lib/postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test ui lint fmt clean fuzz e2e bench eval
@@ -22,7 +23,11 @@ $(CHROMIUM):  ## Debian's chromium for the UI screenshot test (never a browser d
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)  ## unit, contract, Dagster, CLI, crash, fuzz and UI (Chromium) tests
+$(POSTGRES):  ## Debian's PostgreSQL server, started by tests/test_postgres.py for the instance profile
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql
+
+test: $(STAMP) $(CHROMIUM) $(POSTGRES)  ## unit, contract, Dagster, CLI, crash, fuzz, UI (Chromium), PostgreSQL tests
 	$(BIN)/pytest
 
 e2e: $(STAMP) $(CHROMIUM)  ## only the UI test: webserver, GraphQL, lineage screenshot in tests/artifacts/
