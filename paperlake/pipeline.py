@@ -1,6 +1,6 @@
 """The pipeline's steps as plain functions over paths: what each Dagster asset calls, and what tests call.
 
-raw (per file) → stage_raw → stage_core (per file) → resolve_all → publish_* → build_duckdb
+raw file → stage_raw (per file) → stage_core (batches of files) → resolve_all (snapshot) → publish → build_duckdb
 """
 
 from pathlib import Path
