@@ -1,6 +1,6 @@
 """The pipeline's steps as plain functions over paths: what each Dagster asset calls, and what tests call.
 
-raw file → stage_raw (per file) → stage_core (batches of files) → resolve_all (snapshot) → publish → build_duckdb
+raw file → stage_raw (per file) → stage_core (batches) → resolve_all (snapshot) → publish → build_duckdb
 """
 
 from pathlib import Path
