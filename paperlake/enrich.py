@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 # Hugging Face mirrors and proxies seen in captures: all are huggingface.co underneath.
@@ -245,9 +246,14 @@ KEYWORDS = 5
 RELATED = 5
 MIN_RELATED_SIMILARITY = 0.01  # above noise: at least some shared informative terms
 SIMILARITY_CHUNK = 2048
+EXACT_SIMILARITY_MAX = 20_000  # papers; above this, related papers come from LSA (measured in the bench)
+LSA_DIMENSIONS = 128
+LSA_CHUNK = 512
 
 
-def text_similarity(papers: pd.DataFrame) -> tuple[list[list[str]], list[list[str]]]:
+def text_similarity(
+    papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX
+) -> tuple[list[list[str]], list[list[str]]]:
     """TF-IDF over title + abstract: the top keywords of each paper and its most similar papers.
 
     Offline (scikit-learn, no model download); cosine similarities are computed in row chunks so memory
@@ -276,17 +282,31 @@ def text_similarity(papers: pd.DataFrame) -> tuple[list[list[str]], list[list[st
         top = np.argsort(-matrix.data[start:end], kind="stable")[:KEYWORDS]
         keywords.append([str(terms[matrix.indices[start + k]]) for k in top])
     ids = papers["paper_id"].to_numpy()
+    if n > exact_max:
+        # past exact_max papers, exact sparse cosine is O(n^2) with dense rows: compare in a 128-d latent
+        # semantic space instead (TruncatedSVD), normalised so that a dot product is a cosine
+        svd = TruncatedSVD(n_components=LSA_DIMENSIONS, algorithm="randomized", n_iter=4, random_state=0)
+        dense = svd.fit_transform(matrix).astype(np.float32)
+        dense /= np.linalg.norm(dense, axis=1, keepdims=True) + np.float32(1e-9)
+        return keywords, _top_related(lambda lo, hi: dense[lo:hi] @ dense.T, n, ids, LSA_CHUNK)
+    return keywords, _top_related(
+        lambda lo, hi: (matrix[lo:hi] @ matrix.T).toarray(), n, ids, SIMILARITY_CHUNK
+    )
+
+
+def _top_related(block, n: int, ids: np.ndarray, chunk: int) -> list[list[str]]:
+    """For each row, the RELATED most similar other rows, from similarity blocks of `chunk` rows."""
     related: list[list[str]] = []
-    for lo in range(0, n, SIMILARITY_CHUNK):
-        sims = (matrix[lo : lo + SIMILARITY_CHUNK] @ matrix.T).toarray()
-        for k in range(sims.shape[0]):
-            sims[k, lo + k] = -1.0  # not itself
-        take = min(RELATED, n - 1)
+    take = min(RELATED, n - 1)
+    for lo in range(0, n, chunk):
+        sims = block(lo, min(lo + chunk, n))
+        rows = np.arange(sims.shape[0])
+        sims[rows, lo + rows] = -1.0  # not itself
         if take <= 0:
-            related += [[] for _ in range(sims.shape[0])]
+            related += [[] for _ in rows]
             continue
         top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
-        for k in range(sims.shape[0]):
+        for k in rows:
             cand = sorted(top[k], key=lambda j, k=k: (-sims[k, j], ids[j]))
             related.append([str(ids[j]) for j in cand if sims[k, j] >= MIN_RELATED_SIMILARITY])
-    return keywords, related
+    return related
