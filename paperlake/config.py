@@ -9,8 +9,16 @@ OUT_DIR_ENV = "PAPERLAKE_OUT_DIR"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_OUT_DIR = "data/out"
 
-CORE_TABLES = ("pages", "sightings", "papers", "rejects")
-TABLES = (*CORE_TABLES, "matches", "upvote_history", "paper_links", "paper_topics")
+TABLES = (
+    "pages",
+    "sightings",
+    "papers",
+    "rejects",
+    "matches",
+    "upvote_history",
+    "paper_links",
+    "paper_topics",
+)
 
 
 class LandingError(RuntimeError):

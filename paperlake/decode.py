@@ -38,7 +38,6 @@ class UndecodableError(ValueError):
 class Decoded:
     text: str
     encoding: str
-    repaired_mojibake: bool = False
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -83,6 +82,6 @@ def decode_bytes(data: bytes) -> Decoded:
             continue
         repaired = _repair_mojibake(text)
         if repaired is not None:
-            return Decoded(normalise_text(repaired), f"{encoding}+mojibake-repaired", repaired_mojibake=True)
+            return Decoded(normalise_text(repaired), f"{encoding}+mojibake-repaired")
         return Decoded(normalise_text(text), encoding)
     return Decoded(normalise_text(data.decode("latin-1")), "latin-1")

@@ -2,7 +2,7 @@
 
 import datetime as dt
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +12,7 @@ from paperlake.parse import ParseOptions, RawPage, parse_entries, read_page
 from paperlake.validate import quarantine
 from schemas import Pages, Rejects, Sightings
 
-STAGED_FIELDS = [f.name for f in fields(RawPage) if f.name != "header_lines"]
+STAGED_FIELDS = [f.name for f in fields(RawPage)]
 
 
 @dataclass
@@ -55,12 +55,6 @@ def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> 
             detail=f"{type(exc).__name__}: {exc.strerror or exc}",
         )
     return read_page(data, source, mtime)
-
-
-def raw_page_record(page: RawPage) -> dict:
-    rec = asdict(page)
-    rec.pop("header_lines")
-    return rec
 
 
 def raw_page_from_record(rec: dict) -> RawPage:

@@ -13,7 +13,7 @@ Two stages, matching the two partitioned assets:
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.decode import UndecodableError, decode_bytes
@@ -82,7 +82,6 @@ class RawPage:
     detail: str | None = None
     excerpt: str | None = None
     n_lines: int = 0
-    header_lines: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -97,8 +96,8 @@ def excerpt(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _find_header(lines: list[str]) -> tuple[int, list[int]] | None:
-    """Index of the last header line and the header line indices, or None when there is no header."""
+def _find_header(lines: list[str]) -> int | None:
+    """Index of the last header line, or None when there is no header."""
     seen: list[int] = []
     last = None
     for i, line in enumerate(lines[:HEADER_SCAN_LINES]):
@@ -114,7 +113,7 @@ def _find_header(lines: list[str]) -> tuple[int, list[int]] | None:
             break  # header markers stop: what follows is the page date or the body
     if last is None and len(seen) >= 2:
         last = seen[-1]
-    return (last, seen) if last is not None else None
+    return last
 
 
 def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -> RawPage:
@@ -132,12 +131,11 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     page.encoding, page.text = decoded.encoding, decoded.text
     lines = decoded.text.split("\n")
     page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
-    header = _find_header(lines)
-    if header is None:
+    last = _find_header(lines)
+    if last is None:
         page.reason, page.detail = "not_a_capture", "no Daily Papers header in the first lines"
         page.excerpt = excerpt(decoded.text[:400])
         return page
-    last, page.header_lines = header
     body = last + 1
     # the page date is the first non-blank line after the header
     nxt = next((i for i in range(body, len(lines)) if lines[i].strip()), None)
@@ -145,7 +143,6 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     page_md: MonthDay | None = None
     if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
         page.page_date_raw = lines[nxt].strip()
-        page.header_lines.append(nxt)
         body = nxt + 1
     page.body_start = body
     for line in lines[body:]:

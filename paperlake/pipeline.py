@@ -3,6 +3,7 @@
 raw file → stage_raw (per file) → stage_core (batches) → resolve_all (snapshot) → publish → build_duckdb
 """
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 from paperlake.config import LandingError, Paths
 from paperlake.enrich import enrich, paper_links, paper_topics
 from paperlake.frames import arrow_schema, conform, from_arrow
-from paperlake.ingest import PageTables, process_pages, raw_page_from_record, raw_page_record, read_raw
+from paperlake.ingest import PageTables, process_pages, raw_page_from_record, read_raw
 from paperlake.parse import ParseOptions, RawPage
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
 from paperlake.warehouse import (
@@ -71,8 +72,7 @@ def stage_raw(paths: Paths, key: str, options: ParseOptions | None = None) -> Ra
     if not (paths.raw_dir / key).exists() and staged.exists():
         return load_raw(paths, key)
     page = read_raw(paths.raw_dir / key, paths.raw_dir, options)
-    rec = raw_page_record(page)
-    table = pa_arrow.Table.from_pylist([rec], schema=_RAW_SCHEMA)
+    table = pa_arrow.Table.from_pylist([asdict(page)], schema=_RAW_SCHEMA)
     write_parquet_atomic(table, paths.staging_dir(RAW_STAGE) / slice_name(key), durable=False)
     return page
 
