@@ -17,7 +17,9 @@ STAGED_FIELDS = [f.name for f in fields(RawPage)]
 
 @dataclass
 class PageTables:
-    pages: pd.DataFrame  # one row
+    """The rows of one or more pages: one pages row per page, their sightings and their rejects."""
+
+    pages: pd.DataFrame
     sightings: pd.DataFrame
     rejects: pd.DataFrame
 
@@ -80,64 +82,60 @@ def _file_reject(page: RawPage) -> dict:
     }
 
 
-def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> list[PageTables]:
-    """Parse every page, validate all their entries against the contract in ONE Pandera call (validation
-    is the costly step, so a range of files is validated together), quarantine failures, and count:
-    per page, n_entries = valid + rejected."""
+def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> PageTables:
+    """Parse every page and validate all their entries against the contract in ONE Pandera call; failures
+    are quarantined. Returns the tables of the whole batch (one pages row per page), each built in one go:
+    per-page frames cost more than the parsing. Per page, n_entries = n_valid + n_rejected."""
     parsed = [parse_entries(page, options) for page in pages]
-    entries = [e for p in parsed for e in p.entries]
-    sightings = frame(entries, Sightings)
+    sightings = frame([e for p in parsed for e in p.entries], Sightings)
     valid, failed = quarantine(sightings, Sightings)
-    schema_rejects: dict[str, list[dict]] = {}
-    for idx, row in failed.iterrows():
-        s = sightings.loc[idx]
-        schema_rejects.setdefault(s["source_file"], []).append(
+    schema_rejects = [
+        {
+            **sightings.loc[idx, ["source_file", "page_id"]].to_dict(),
+            "kind": "entry",
+            **{c: int(sightings.at[idx, c]) for c in ("position", "line_start", "line_end")},
+            "reason": row["reason"],
+            "detail": row["detail"],
+            "excerpt": str(sightings.at[idx, "title"])[:200],
+        }
+        for idx, row in failed.iterrows()
+    ]
+    file_rejects = [_file_reject(page) for page in pages if page.reason]
+    rejects = frame([r for p in parsed for r in p.rejects] + schema_rejects + file_rejects, Rejects)
+    order = {page.source_file: i for i, page in enumerate(pages)}
+    rejects = (
+        rejects.assign(_page=rejects["source_file"].map(order))
+        .sort_values(["_page", "line_start", "position"], na_position="first", kind="stable")
+        .drop(columns="_page")
+        .reset_index(drop=True)
+    )
+    n_valid = valid["source_file"].value_counts()
+    n_rejected = rejects.loc[rejects["kind"] == "entry", "source_file"].value_counts()
+    rows = []
+    for page, p in zip(pages, parsed, strict=True):
+        ok, bad = int(n_valid.get(page.source_file, 0)), int(n_rejected.get(page.source_file, 0))
+        unusable = page.reason is not None or (ok == 0 and bad > 0)
+        status = "rejected" if unusable else "partial" if bad else "ok"
+        rows.append(
             {
-                "source_file": s["source_file"],
-                "page_id": s["page_id"],
-                "kind": "entry",
-                "position": int(s["position"]),
-                "line_start": int(s["line_start"]),
-                "line_end": int(s["line_end"]),
-                "reason": row["reason"],
-                "detail": row["detail"],
-                "excerpt": str(s["title"])[:200],
+                "page_id": page.page_id,
+                "source_file": page.source_file,
+                "status": status,
+                "layout": p.layout,
+                "page_date": page.page_date,
+                "page_date_raw": page.page_date_raw,
+                "page_date_source": page.page_date_source,
+                "encoding": page.encoding,
+                "n_bytes": page.n_bytes,
+                "n_lines": page.n_lines,
+                "n_entries": ok + bad,
+                "n_valid": ok,
+                "n_rejected": bad,
             }
         )
-    valid_by_file = dict(tuple(valid.groupby("source_file", sort=False))) if len(valid) else {}
-    out = []
-    for page, p in zip(pages, parsed, strict=True):
-        recs = (
-            p.rejects
-            + schema_rejects.get(page.source_file, [])
-            + ([_file_reject(page)] if page.reason else [])
-        )
-        rejects = frame(recs, Rejects).sort_values(["line_start", "position"], na_position="first")
-        page_valid = valid_by_file.get(page.source_file, valid.iloc[0:0]).reset_index(drop=True)
-        n_rejected, n_valid = int((rejects["kind"] == "entry").sum()), len(page_valid)
-        if page.reason is not None or (n_valid == 0 and n_rejected > 0):
-            status = "rejected"
-        else:
-            status = "partial" if n_rejected else "ok"
-        row = {
-            "page_id": page.page_id,
-            "source_file": page.source_file,
-            "status": status,
-            "layout": p.layout,
-            "page_date": page.page_date,
-            "page_date_raw": page.page_date_raw,
-            "page_date_source": page.page_date_source,
-            "encoding": page.encoding,
-            "n_bytes": page.n_bytes,
-            "n_lines": page.n_lines,
-            "n_entries": n_valid + n_rejected,
-            "n_valid": n_valid,
-            "n_rejected": n_rejected,
-        }
-        out.append(PageTables(frame([row], Pages), page_valid, rejects.reset_index(drop=True)))
-    return out
+    return PageTables(frame(rows, Pages), valid.reset_index(drop=True), rejects)
 
 
 def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTables:
     """One page through `process_pages`."""
-    return process_pages([page], options)[0]
+    return process_pages([page], options)

@@ -327,14 +327,24 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
 
 
 def _split_duplicates(entries: list[dict]) -> tuple[list[dict], list[dict]]:
-    """The same title (by key) and abstract twice on one page: the later one is a duplicate_on_page reject."""
-    keys = text_keys([e["title"] for e in entries]).to_pylist() if entries else []
+    """The same title (by key) and abstract twice on one page: the later one is a duplicate_on_page reject.
+
+    Only entries that share their exact abstract with another entry can be duplicates, so title keys are
+    computed for those alone (a per-page Arrow call on every page cost more than the rest of parsing)."""
+    abstracts: dict[str, int] = {}
+    for e in entries:
+        abstracts[e["abstract"]] = abstracts.get(e["abstract"], 0) + 1
+    shared = [e for e in entries if abstracts[e["abstract"]] > 1]
+    if not shared:
+        return entries, []
+    shared_keys = text_keys([e["title"] for e in shared]).to_pylist()
+    keys = dict(zip((id(e) for e in shared), shared_keys, strict=True))
     first: dict[tuple[str, str], int] = {}
     kept, rejects = [], []
-    for e, key in zip(entries, keys, strict=True):
-        k = (key, e["abstract"])
-        if k not in first:
-            first[k] = e["position"]
+    for e in entries:
+        k = (keys.get(id(e), ""), e["abstract"])
+        if id(e) not in keys or k not in first:
+            first.setdefault(k, e["position"])
             kept.append(e)
             continue
         rejects.append(

@@ -1,6 +1,6 @@
 """The pipeline's steps as plain functions over paths: what each Dagster asset calls, and what tests call.
 
-raw file → stage_raw (per file) → stage_core (batches) → resolve_all (snapshot) → publish → build_duckdb
+raw files → stage_raw (batches) → stage_core (batches) → resolve_all (snapshot) → publish → build_duckdb
 """
 
 from dataclasses import asdict
@@ -12,17 +12,18 @@ import pyarrow.parquet as pq
 
 from paperlake.config import LandingError, Paths
 from paperlake.enrich import enrich, paper_links, paper_topics
-from paperlake.frames import arrow_schema, conform, from_arrow
-from paperlake.ingest import PageTables, process_pages, raw_page_from_record, read_raw
+from paperlake.frames import arrow_schema, conform, from_arrow, to_arrow
+from paperlake.ingest import process_pages, raw_page_from_record, read_raw
 from paperlake.parse import ParseOptions, RawPage
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
 from paperlake.warehouse import (
+    read_slice_tables,
     read_slices,
     remove_slices,
     slice_name,
     write_frame,
     write_parquet_atomic,
-    write_slice,
+    write_slices,
     write_table,
 )
 from schemas import (
@@ -64,17 +65,18 @@ def landing_files(raw_dir: Path) -> dict[str, Path]:
     return out
 
 
-def stage_raw(paths: Paths, key: str, options: ParseOptions | None = None) -> RawPage:
-    """Read and decode one landing file; stage the decoded page (text included) for stage_core.
+def stage_raw(paths: Paths, keys: list[str], options: ParseOptions | None = None) -> dict[str, str]:
+    """Read and decode landing files; stage each decoded page (text included) for stage_core.
+    Returns key → outcome ('ok' or the file's reject reason).
 
     A file that is gone but was staged before (a retained removed file) keeps its staged page."""
-    staged = paths.staging_dir(RAW_STAGE) / slice_name(key)
-    if not (paths.raw_dir / key).exists() and staged.exists():
-        return load_raw(paths, key)
-    page = read_raw(paths.raw_dir / key, paths.raw_dir, options)
-    table = pa_arrow.Table.from_pylist([asdict(page)], schema=_RAW_SCHEMA)
-    write_parquet_atomic(table, paths.staging_dir(RAW_STAGE) / slice_name(key), durable=False)
-    return page
+    folder = paths.staging_dir(RAW_STAGE)
+    kept = {k for k in keys if not (paths.raw_dir / k).exists() and (folder / slice_name(k)).exists()}
+    fresh = [k for k in keys if k not in kept]
+    pages = [read_raw(paths.raw_dir / k, paths.raw_dir, options) for k in fresh]
+    write_slices(pa_arrow.Table.from_pylist([asdict(p) for p in pages], schema=_RAW_SCHEMA), folder, fresh)
+    outcome = {p.source_file: p.reason or "ok" for p in pages}
+    return {k: outcome.get(k, "ok (retained)") for k in keys}
 
 
 _RAW_SCHEMA = pa_arrow.schema(
@@ -96,29 +98,31 @@ _RAW_SCHEMA = pa_arrow.schema(
 )
 
 
-def load_raw(paths: Paths, key: str) -> RawPage:
-    rec = pq.read_table(paths.staging_dir(RAW_STAGE) / slice_name(key)).to_pylist()[0]
-    return raw_page_from_record(rec)
+def load_raw(paths: Paths, keys: list[str]) -> list[RawPage]:
+    """The staged pages of `keys`, in that order."""
+    recs = read_slice_tables(paths.staging_dir(RAW_STAGE), _RAW_SCHEMA, keys).to_pylist()
+    by_key = {r["source_file"]: raw_page_from_record(r) for r in recs}
+    return [by_key[k] for k in keys]
 
 
 CORE_BATCH = 500  # files validated together: bounds memory, amortises Pandera's per-call cost
 
 
-def stage_core(paths: Paths, keys: list[str] | str, options: ParseOptions | None = None) -> list[PageTables]:
-    """Parse and validate staged pages in batches; write each file's pages/sightings/rejects slices
-    (replacing old ones). Returns the tables of every file, in order."""
-    keys = [keys] if isinstance(keys, str) else keys
-    out: list[PageTables] = []
-    for lo in range(0, len(keys), CORE_BATCH):
-        batch = keys[lo : lo + CORE_BATCH]
-        for key, tables in zip(
-            batch, process_pages([load_raw(paths, k) for k in batch], options), strict=True
-        ):
-            write_slice(tables.pages, Pages, paths.staging_dir(PAGES_STAGE), key)
-            write_slice(tables.sightings, Sightings, paths.staging_dir(SIGHTINGS_STAGE), key)
-            write_slice(tables.rejects, Rejects, paths.staging_dir(REJECTS_STAGE), key)
-            out.append(tables)
-    return out
+def stage_core(paths: Paths, keys: list[str], options: ParseOptions | None = None) -> pd.DataFrame:
+    """Parse and validate one batch of staged pages together; write each file's pages, sightings and
+    rejects slices (replacing old ones). Returns the batch's pages rows (the per-file counts)."""
+    tables = process_pages(load_raw(paths, keys), options)
+    write_slices(to_arrow(tables.pages, Pages), paths.staging_dir(PAGES_STAGE), keys)
+    write_slices(to_arrow(tables.sightings, Sightings), paths.staging_dir(SIGHTINGS_STAGE), keys)
+    write_slices(to_arrow(tables.rejects, Rejects), paths.staging_dir(REJECTS_STAGE), keys)
+    return tables.pages
+
+
+def unstaged(paths: Paths, keys: list[str]) -> set[str]:
+    """Keys whose last stage has no slice (never ingested, or staging was wiped or from an older format)."""
+    folder = paths.staging_dir(REJECTS_STAGE)
+    have = {p.name for p in folder.iterdir()} if folder.exists() else set()
+    return {k for k in keys if slice_name(k) not in have}
 
 
 def _snapshot_path(paths: Paths, table: str) -> Path:

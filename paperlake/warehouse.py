@@ -1,7 +1,7 @@
 """Parquet tables and the DuckDB file: atomic writes, per-file slices, views with comments.
 
 Layout under the output root:
-  staging/<stage>/<slice>.parquet  per-partition intermediate slices (one per raw file)
+  staging/<stage>/<slice>.arrow    per-partition intermediate slices (one Arrow IPC file per raw file)
   warehouse/<table>/data.parquet   the contract tables, replaced atomically
   paperlake.duckdb                 one view per table, rebuilt into a temp file and swapped in
 """
@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from paperlake.config import TABLES, Paths
@@ -23,15 +24,16 @@ from paperlake.frames import arrow_schema, columns, from_arrow, to_arrow
 from schemas import CONTRACT
 
 TABLE_FILE = "data.parquet"
+SLICE_SUFFIX = ".arrow"
 
 
 def slice_name(key: str) -> str:
     """Partition key (a path relative to the raw folder) → a flat, reversible file name."""
-    return quote(key, safe="") + ".parquet"
+    return quote(key, safe="") + SLICE_SUFFIX
 
 
 def key_of(slice_path: Path) -> str:
-    return unquote(slice_path.name.removesuffix(".parquet"))
+    return unquote(slice_path.name.removesuffix(SLICE_SUFFIX))
 
 
 def write_parquet_atomic(table: pa_arrow.Table, path: Path, durable: bool = True) -> None:
@@ -63,28 +65,54 @@ def write_frame(df: pd.DataFrame, model: type[pa.DataFrameModel], path: Path, du
     write_parquet_atomic(to_arrow(df, model), path, durable)
 
 
-def write_slice(df: pd.DataFrame, model: type[pa.DataFrameModel], folder: Path, key: str) -> Path:
+def write_slice(table: pa_arrow.Table, folder: Path, key: str) -> Path:
+    """One partition's slice as an uncompressed Arrow IPC file, replaced atomically (no fsync: slices are
+    re-derivable). Measured per small slice: 0.08 ms to write and 0.3 ms to read, against 1.7 and 2.0 ms
+    for zstd Parquet; at 10,000 files and 4 stages that difference was most of ingestion."""
     path = folder / slice_name(key)
-    write_frame(df, model, path, durable=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        with pa_arrow.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
-def read_slices(folder: Path, model: type[pa.DataFrameModel], keys: list[str] | None = None) -> pd.DataFrame:
-    """Concatenate the slices in a folder (all of them, or those of `keys`) with the model's types."""
-    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+def write_slices(table: pa_arrow.Table, folder: Path, keys: list[str], column: str = "source_file") -> None:
+    """Split a batch's table by `column` and write every key's slice; a key with no rows gets an empty
+    slice, so a re-run replaces whatever that file had before."""
+    values = table.column(column).to_numpy(zero_copy_only=False)
+    by_key = pd.Series(range(table.num_rows)).groupby(values).indices
+    for key in keys:
+        idx = by_key.get(key)
+        write_slice(table.take(idx) if idx is not None else table.schema.empty_table(), folder, key)
+
+
+def read_slice_tables(folder: Path, schema: pa_arrow.Schema, keys: list[str] | None = None) -> pa_arrow.Table:
+    """Concatenate the slices in a folder (all of them, or those of `keys`), memory-mapped."""
+    files = sorted(folder.glob("*" + SLICE_SUFFIX)) if folder.exists() else []
     if keys is not None:
         wanted = set(keys)
         files = [f for f in files if key_of(f) in wanted]
     if not files:
-        return from_arrow(arrow_schema(model).empty_table(), model)
-    tables = [pq.read_table(f, schema=arrow_schema(model)) for f in files]
-    return from_arrow(pa_arrow.concat_tables(tables), model)
+        return schema.empty_table()
+    tables = [ipc.open_file(pa_arrow.memory_map(str(f))).read_all() for f in files]
+    return pa_arrow.concat_tables(tables).cast(schema)
+
+
+def read_slices(folder: Path, model: type[pa.DataFrameModel], keys: list[str] | None = None) -> pd.DataFrame:
+    """The slices of a staging folder as one frame with the model's types."""
+    return from_arrow(read_slice_tables(folder, arrow_schema(model), keys), model)
 
 
 def remove_slices(folder: Path, keep: set[str]) -> list[str]:
     """Delete slices whose key is not in `keep` (files no longer in the landing folder)."""
     removed = []
-    for f in folder.glob("*.parquet") if folder.exists() else []:
+    for f in folder.glob("*" + SLICE_SUFFIX) if folder.exists() else []:
         if key_of(f) not in keep:
             f.unlink()
             removed.append(key_of(f))

@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from paperlake.config import DEFAULT_OUT_DIR, DEFAULT_RAW_DIR, OUT_DIR_ENV, RAW_DIR_ENV, Paths
+from paperlake.parallel import default_workers
 from paperlake.parse import ParseOptions
 
 RETAIN_REMOVED_ENV = "PAPERLAKE_RETAIN_REMOVED"
@@ -23,9 +24,13 @@ class PaperlakeResource(dg.ConfigurableResource):
     max_file_bytes: int = _DEFAULTS.max_file_bytes
     max_reject_rate: float = 0.05  # above this share of rejected entries the reject_rate check fails
     retain_removed_files: bool = False  # True: a file deleted from the landing folder keeps its rows
+    workers: int = 0  # processes for a partition range; 0: PAPERLAKE_WORKERS, else every usable core
 
     def paths(self) -> Paths:
         return Paths.from_env(self.raw_dir, self.out_dir)
+
+    def n_workers(self) -> int:
+        return self.workers or default_workers()
 
     def options(self) -> ParseOptions:
         return ParseOptions(

@@ -15,7 +15,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from paperlake import landing
 from paperlake.config import LandingError, Paths
-from paperlake.pipeline import landing_files
+from paperlake.pipeline import landing_files, unstaged
 from paperlake.warehouse import write_text_atomic
 from pipelines.partitions import not_materialized, raw_files
 from pipelines.resources import PaperlakeResource
@@ -93,7 +93,8 @@ def run_pipeline(
     state_path = paths.staging / "landing_state.json"
     previous = {} if full or not state_path.exists() else landing.load_state(state_path.read_text())
     change = landing.diff(previous, {k: paths.raw_dir / k for k in keys})
-    todo = set(change.new) | set(change.changed) | not_materialized(instance, [k for k in order if k in keys])
+    current = [k for k in order if k in keys]
+    todo = set(change.new) | set(change.changed) | not_materialized(instance, current) | unstaged(paths, keys)
     outcome.ingested = len(todo & set(order))
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     resource = PaperlakeResource(

@@ -2,6 +2,8 @@
 
 import json
 import shutil
+from functools import partial
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -9,10 +11,13 @@ import pytest
 
 from paperlake.config import TABLES, Paths
 from paperlake.db import connect_readonly
-from paperlake.warehouse import read_table
+from paperlake.parallel import map_batches
+from paperlake.pipeline import landing_files, stage_core, stage_raw, unstaged
+from paperlake.warehouse import read_slices, read_table
 from pipelines.definitions import defs
 from pipelines.run import run_pipeline
-from tests.conftest import SAMPLE
+from schemas import Pages, Rejects, Sightings
+from tests.conftest import SAMPLE, SEED_ENTRIES
 
 
 def test_run_succeeds_with_every_check_passing(pipeline_run):
@@ -232,3 +237,35 @@ def test_report_asset_draws_pngs_into_its_metadata(pipeline_run):
         png = paths.out_dir / "reports" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert mat.metadata[name].value.startswith(f"![{name}](data:image/png;base64,")
+
+
+def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
+    """Seeds + hostile files in batches of 3 over 2 spawned workers vs one process: identical slices."""
+    hostile = Path(__file__).parent / "hostile"
+    raw = tmp_path / "raw"
+    shutil.copytree(SAMPLE, raw)
+    shutil.copytree(hostile, raw / "hostile")
+    keys = sorted(landing_files(raw))
+    frames = {}
+    for workers in (1, 2):
+        paths = Paths(raw, tmp_path / f"out{workers}")
+        outcomes = dict(
+            kv for _, o in map_batches(partial(stage_raw, paths), keys, 3, workers) for kv in o.items()
+        )
+        assert list(outcomes) == keys and outcomes["hostile/image.png"] == "binary_content"
+        pages = pd.concat([p for _, p in map_batches(partial(stage_core, paths), keys, 3, workers)])
+        assert list(pages["source_file"]) == keys
+        frames[workers] = {
+            stage: read_slices(paths.staging_dir(stage), model).sort_values(
+                list(model.to_schema().columns)[:2]
+            )
+            for stage, model in (("pages", Pages), ("sightings", Sightings), ("rejects", Rejects))
+        }
+        assert unstaged(paths, keys) == set()
+        assert unstaged(paths, [*keys, "new.txt"]) == {"new.txt"}
+    for stage in frames[1]:
+        pd.testing.assert_frame_equal(
+            frames[1][stage].reset_index(drop=True), frames[2][stage].reset_index(drop=True)
+        )
+    sightings = frames[2]["sightings"]
+    assert (sightings["source_file"].isin(SEED_ENTRIES)).sum() == sum(SEED_ENTRIES.values())
