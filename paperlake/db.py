@@ -18,8 +18,15 @@ def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def register_warehouse(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
+    """Views over a warehouse on an fsspec filesystem read through that filesystem (no httpfs download)."""
+    if paths.remote_warehouse:
+        con.register_filesystem(paths.warehouse.fs)
+
+
 def connect_readonly(paths: Paths) -> duckdb.DuckDBPyConnection:
     """A read-only connection with the FTS extension loaded, for users and tests."""
     con = duckdb.connect(str(paths.duckdb_path), read_only=True)
+    register_warehouse(con, paths)
     con.execute(f"LOAD {sql_str(str(fts_extension_path()))}")
     return con

@@ -2,7 +2,8 @@
 
 Layout under the output root:
   staging/<stage>/<slice>.arrow    per-partition intermediate slices (one Arrow IPC file per raw file)
-  warehouse/<table>/data.parquet   the contract tables, replaced atomically
+  warehouse/<table>/data.parquet   the contract tables, replaced atomically (or under PAPERLAKE_WAREHOUSE_URI,
+                                   any fsspec filesystem: object stores publish one PUT atomically)
   paperlake.duckdb                 one view per table, rebuilt into a temp file and swapped in
 """
 
@@ -19,7 +20,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from paperlake.config import TABLES, Paths
-from paperlake.db import fts_extension_path, sql_str
+from paperlake.db import fts_extension_path, register_warehouse, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow, to_arrow
 from schemas import CONTRACT
 
@@ -39,8 +40,13 @@ def key_of(slice_path: Path) -> str:
 def write_parquet_atomic(table: pa_arrow.Table, path: Path, durable: bool = True) -> None:
     """Write beside the target, fsync (when `durable`), then os.replace: readers see the old file or the
     new one. Staging slices skip the fsync: they are re-derivable, and one fsync per file per stage
-    dominated ingestion time."""
+    dominated ingestion time. A non-local path (UPath) is written in one go: an object store makes an
+    object visible only when its upload completes, which is the same guarantee."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(path, Path):
+        with path.open("wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -126,10 +132,11 @@ def write_table(df: pd.DataFrame, table: str, paths: Paths) -> Path:
 
 
 def read_table(table: str, paths: Paths) -> pd.DataFrame:
-    return from_arrow(
-        pq.read_table(paths.table_dir(table) / TABLE_FILE, schema=arrow_schema(CONTRACT[table])),
-        CONTRACT[table],
-    )
+    path, schema = paths.table_dir(table) / TABLE_FILE, arrow_schema(CONTRACT[table])
+    if isinstance(path, Path):
+        return from_arrow(pq.read_table(path, schema=schema), CONTRACT[table])
+    with path.open("rb") as fh:
+        return from_arrow(pq.read_table(fh, schema=schema), CONTRACT[table])
 
 
 CONVENIENCE_VIEWS = [
@@ -162,6 +169,7 @@ def build_duckdb(paths: Paths) -> Path:
     try:
         con = duckdb.connect(tmp)
         try:
+            register_warehouse(con, paths)
             for table in TABLES:
                 model = CONTRACT[table]
                 src = paths.table_dir(table) / TABLE_FILE

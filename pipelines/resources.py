@@ -4,7 +4,14 @@ import os
 
 import dagster as dg
 
-from paperlake.config import DEFAULT_OUT_DIR, DEFAULT_RAW_DIR, OUT_DIR_ENV, RAW_DIR_ENV, Paths
+from paperlake.config import (
+    DEFAULT_OUT_DIR,
+    DEFAULT_RAW_DIR,
+    OUT_DIR_ENV,
+    RAW_DIR_ENV,
+    WAREHOUSE_URI_ENV,
+    Paths,
+)
 from paperlake.parallel import default_workers
 from paperlake.parse import ParseOptions
 
@@ -24,10 +31,11 @@ class PaperlakeResource(dg.ConfigurableResource):
     max_file_bytes: int = _DEFAULTS.max_file_bytes
     max_reject_rate: float = 0.05  # above this share of rejected entries the reject_rate check fails
     retain_removed_files: bool = False  # True: a file deleted from the landing folder keeps its rows
+    warehouse_uri: str = ""  # published tables under an fsspec URL (PAPERLAKE_WAREHOUSE_URI); "" = out_dir
     workers: int = 0  # processes for a partition range; 0: PAPERLAKE_WORKERS, else every usable core
 
     def paths(self) -> Paths:
-        return Paths.from_env(self.raw_dir, self.out_dir)
+        return Paths.from_env(self.raw_dir, self.out_dir, self.warehouse_uri or None)
 
     def n_workers(self) -> int:
         return self.workers or default_workers()
@@ -45,6 +53,7 @@ def resource_from_env() -> PaperlakeResource:
         raw_dir=os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR,
         out_dir=os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR,
         retain_removed_files=retain_removed_from_env(),
+        warehouse_uri=os.environ.get(WAREHOUSE_URI_ENV, ""),
     )
 
 

@@ -98,7 +98,10 @@ def run_pipeline(
     outcome.ingested = len(todo & set(order))
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     resource = PaperlakeResource(
-        raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir), retain_removed_files=retain_removed
+        raw_dir=str(paths.raw_dir),
+        out_dir=str(paths.out_dir),
+        warehouse_uri=paths.warehouse_uri or "",
+        retain_removed_files=retain_removed,
     )
     defs = build_defs(resource)
     ranges = landing.contiguous_ranges(order, todo)

@@ -269,3 +269,27 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
         )
     sightings = frames[2]["sightings"]
     assert (sightings["source_file"].isin(SEED_ENTRIES)).sum() == sum(SEED_ENTRIES.values())
+
+
+def test_warehouse_on_a_non_local_fsspec_filesystem(tmp_path):
+    """PAPERLAKE_WAREHOUSE_URI=memory://...: every table is published there (nothing under out_dir/warehouse),
+    the checks read it back, and DuckDB views and full-text search read it through fsspec."""
+    import fsspec
+
+    uri = f"memory://paperlake-test-{tmp_path.name}/warehouse"
+    paths = Paths(SAMPLE, tmp_path / "out", uri)
+    fs = fsspec.filesystem("memory")
+    try:
+        with dg.instance_for_test() as instance:
+            outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
+        assert outcome.success, outcome
+        assert not (tmp_path / "out" / "warehouse").exists()
+        published = {p.rsplit("/", 2)[-2] for p in fs.glob(f"{uri}/*/data.parquet")}
+        assert published == set(TABLES)
+        assert len(read_table("papers", paths)) == 266 and len(read_table("sightings", paths)) == 283
+        with connect_readonly(paths) as con:
+            assert con.sql("SELECT count(*) FROM sightings").fetchone()[0] == 283
+            hits = con.sql("SELECT lower(title || ' ' || abstract) FROM search_papers('reasoning')").fetchall()
+        assert len(hits) > 5 and all("reason" in text for (text,) in hits)
+    finally:
+        fs.rm(uri.split("/warehouse")[0], recursive=True)
