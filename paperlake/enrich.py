@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.decomposition import TruncatedSVD
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
 
 # Hugging Face mirrors and proxies seen in captures: all are huggingface.co underneath.
 HF_MIRRORS = frozenset(
@@ -246,9 +247,9 @@ KEYWORDS = 5
 RELATED = 5
 MIN_RELATED_SIMILARITY = 0.01  # above noise: at least some shared informative terms
 SIMILARITY_CHUNK = 2048
-EXACT_SIMILARITY_MAX = 20_000  # papers; above this, related papers come from LSA (measured in the bench)
-LSA_DIMENSIONS = 128
-LSA_CHUNK = 512
+EXACT_SIMILARITY_MAX = 20_000  # papers; above this, related papers come from pruned sparse vectors
+PRUNED_TERMS = 96  # heaviest shared terms kept per paper: 91% of the exact top-5 similarity at 92k papers
+PRUNED_CHUNK = 4096
 
 
 def text_similarity(
@@ -283,15 +284,47 @@ def text_similarity(
         keywords.append([str(terms[matrix.indices[start + k]]) for k in top])
     ids = papers["paper_id"].to_numpy()
     if n > exact_max:
-        # past exact_max papers, exact sparse cosine is O(n^2) with dense rows: compare in a 128-d latent
-        # semantic space instead (TruncatedSVD), normalised so that a dot product is a cosine
-        svd = TruncatedSVD(n_components=LSA_DIMENSIONS, algorithm="randomized", n_iter=4, random_state=0)
-        dense = svd.fit_transform(matrix).astype(np.float32)
-        dense /= np.linalg.norm(dense, axis=1, keepdims=True) + np.float32(1e-9)
-        return keywords, _top_related(lambda lo, hi: dense[lo:hi] @ dense.T, n, ids, LSA_CHUNK)
+        return keywords, _pruned_related(matrix, ids)
     return keywords, _top_related(
         lambda lo, hi: (matrix[lo:hi] @ matrix.T).toarray(), n, ids, SIMILARITY_CHUNK
     )
+
+
+def _pruned_related(matrix: sp.csr_matrix, ids: np.ndarray) -> list[list[str]]:
+    """Related papers past exact_max papers: exact cosine is O(n^2) dense work (117 s at 92k papers with a
+    128-d LSA, which kept 14% of the exact neighbours). Instead drop terms no other paper has, keep each
+    paper's PRUNED_TERMS heaviest terms, renormalise, and take the top of a *sparse* product: 22 s at
+    92k papers, capturing 91% of the exact top-5 similarity there and 79% of the exact top 5 on the sample."""
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    shared = matrix.multiply((df >= 2).astype(np.float32)[None, :]).tocsr()
+    shared.eliminate_zeros()
+    indices, data, indptr = [], [], [0]
+    for row in range(shared.shape[0]):
+        lo, hi = shared.indptr[row], shared.indptr[row + 1]
+        keep = slice(None) if hi - lo <= PRUNED_TERMS else np.argpartition(-shared.data[lo:hi], PRUNED_TERMS)
+        cols, vals = shared.indices[lo:hi][keep], shared.data[lo:hi][keep]
+        if hi - lo > PRUNED_TERMS:
+            cols, vals = cols[:PRUNED_TERMS], vals[:PRUNED_TERMS]
+        indices.append(cols)
+        data.append(vals)
+        indptr.append(indptr[-1] + len(cols))
+    pruned = normalize(
+        sp.csr_matrix((np.concatenate(data), np.concatenate(indices), np.asarray(indptr)), shape=shared.shape)
+    )
+    transposed = pruned.T.tocsr()
+    related: list[list[str]] = []
+    for lo in range(0, pruned.shape[0], PRUNED_CHUNK):
+        sims = (pruned[lo : lo + PRUNED_CHUNK] @ transposed).tocsr()
+        for k in range(sims.shape[0]):
+            a, b = sims.indptr[k], sims.indptr[k + 1]
+            cols, vals = sims.indices[a:b], sims.data[a:b]
+            ok = (cols != lo + k) & (vals >= MIN_RELATED_SIMILARITY)
+            cols, vals = cols[ok], vals[ok]
+            if len(cols) > RELATED:
+                top = np.argpartition(-vals, RELATED - 1)[:RELATED]
+                cols, vals = cols[top], vals[top]
+            related.append([pid for _, pid in sorted(zip(-vals, ids[cols].astype(str), strict=True))])
+    return related
 
 
 def _top_related(block, n: int, ids: np.ndarray, chunk: int) -> list[list[str]]:

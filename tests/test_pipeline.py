@@ -289,7 +289,8 @@ def test_warehouse_on_a_non_local_fsspec_filesystem(tmp_path):
         assert len(read_table("papers", paths)) == 266 and len(read_table("sightings", paths)) == 283
         with connect_readonly(paths) as con:
             assert con.sql("SELECT count(*) FROM sightings").fetchone()[0] == 283
-            hits = con.sql("SELECT lower(title || ' ' || abstract) FROM search_papers('reasoning')").fetchall()
+            sql = "SELECT lower(title || ' ' || abstract) FROM search_papers('reasoning')"
+            hits = con.sql(sql).fetchall()
         assert len(hits) > 5 and all("reason" in text for (text,) in hits)
     finally:
         fs.rm(uri.split("/warehouse")[0], recursive=True)
