@@ -56,11 +56,16 @@ def table_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
 
 
 def table_metadata(
-    df: pd.DataFrame, model: type[pa.DataFrameModel], preview_cols: list[str], path: str
+    df: pd.DataFrame,
+    model: type[pa.DataFrameModel],
+    preview_cols: list[str],
+    path: str,
+    rows: int | None = None,
 ) -> dict:
-    """The metadata every table asset reports: row count, column schema, escaped preview, file path."""
+    """The metadata every table asset reports: row count (`rows`, else the frame's), column schema,
+    escaped preview of the frame's first rows, file path."""
     return {
-        "dagster/row_count": len(df),
+        "dagster/row_count": len(df) if rows is None else rows,
         "dagster/column_schema": table_schema(model),
         "preview": dg.MetadataValue.md(md_table(df, preview_cols)),
         "path": dg.MetadataValue.path(path),

@@ -5,9 +5,10 @@ writer asset is in one pool (run granularity, limit 1): one writer run at a time
 """
 
 import dagster as dg
+import pyarrow.compute as pc
 
 from assets.ingest import core_sightings
-from assets.metadata import md_table, table_metadata, table_schema
+from assets.metadata import PREVIEW_ROWS, md_table, table_metadata, table_schema
 from paperlake import pipeline
 from paperlake.config import TABLES
 from paperlake.db import connect_readonly
@@ -122,11 +123,13 @@ def _publish_asset(table: str, deps: list) -> dg.AssetsDefinition:
     @_table_asset(table, deps=deps, description=description)
     def _asset(paperlake: PaperlakeResource) -> dg.MaterializeResult:
         paths = paperlake.paths()
-        df = pipeline.publish(paths, table)
-        meta = table_metadata(df, CONTRACT[table], preview, str(paths.table_dir(table)))
+        published = pipeline.publish(paths, table)
+        head = published.slice(0, PREVIEW_ROWS).to_pandas()
+        meta = table_metadata(head, CONTRACT[table], preview, str(paths.table_dir(table)), published.num_rows)
         if count_by:
+            counts = pc.value_counts(published[count_by]).to_pylist()
             meta[f"by_{count_by}"] = dg.MetadataValue.json(
-                {str(k): int(v) for k, v in df[count_by].value_counts().items()}
+                {str(c["values"]): c["counts"] for c in sorted(counts, key=lambda c: -c["counts"])}
             )
         return dg.MaterializeResult(metadata=meta)
 
