@@ -72,6 +72,32 @@ def run_cli(env: dict[str, str]) -> tuple[float, float]:
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def run_steps(home: Path, runs: int) -> list[dict]:
+    """Wall seconds of the last `runs` Dagster runs and of their slowest steps, read from the instance."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    out = []
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        for run in reversed(instance.get_runs(limit=runs)):
+            stats = instance.get_run_stats(run.run_id)
+            steps = sorted(
+                (
+                    (s.step_key, round(s.end_time - s.start_time, 1))
+                    for s in instance.get_run_step_stats(run.run_id)
+                ),
+                key=lambda kv: -kv[1],
+            )
+            out.append(
+                {
+                    "job": run.job_name,
+                    "seconds": round(stats.end_time - stats.start_time, 1),
+                    "steps": dict(steps[:6]),
+                }
+            )
+    return out
+
+
 def query_latency(paths: Paths) -> dict[str, float]:
     queries = {
         "top-k": "SELECT * FROM top_papers LIMIT 10",
@@ -157,8 +183,10 @@ def main() -> None:
     }
     shutil.copytree(raw, work / "raw")
     r["full_build_s"], r["full_build_peak_rss_mb"] = (round(x, 1) for x in run_cli(env))
+    r["full_build_runs"] = run_steps(work / "home", 2)
     shutil.copy(spare, work / "raw" / spare.name)
     r["one_new_file_s"], _ = (round(x, 1) for x in run_cli(env))
+    r["one_new_file_runs"] = run_steps(work / "home", 2)
     r["one_new_file_share_of_full"] = round(r["one_new_file_s"] / r["full_build_s"], 3)
     paths = Paths(work / "raw", work / "out")
     r["resolution"] = resolution_quality(paths, corpus_dir, not args.no_splink)
@@ -201,6 +229,13 @@ def main() -> None:
     )
     for name, ms in r["query_median_ms"].items():
         lines.append(f"| query: {name} (median) | {ms} ms | target ≤ 100 ms |")
+    for label in ("full_build_runs", "one_new_file_runs"):
+        lines += ["", f"{label.replace('_', ' ')}:"]
+        lines += [
+            f"- {run['job']}: {run['seconds']} s; slowest steps "
+            + ", ".join(f"{k} {v} s" for k, v in run["steps"].items())
+            for run in r[label]
+        ]
     (out / f"bench_{args.files}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
