@@ -301,10 +301,9 @@ def _pruned_related(matrix: sp.csr_matrix, ids: np.ndarray) -> list[list[str]]:
     indices, data, indptr = [], [], [0]
     for row in range(shared.shape[0]):
         lo, hi = shared.indptr[row], shared.indptr[row + 1]
-        keep = slice(None) if hi - lo <= PRUNED_TERMS else np.argpartition(-shared.data[lo:hi], PRUNED_TERMS)
-        cols, vals = shared.indices[lo:hi][keep], shared.data[lo:hi][keep]
-        if hi - lo > PRUNED_TERMS:
-            cols, vals = cols[:PRUNED_TERMS], vals[:PRUNED_TERMS]
+        vals, top = shared.data[lo:hi], PRUNED_TERMS
+        keep = slice(None) if hi - lo <= top else np.argpartition(-vals, top - 1)[:top]
+        cols, vals = shared.indices[lo:hi][keep], vals[keep]
         indices.append(cols)
         data.append(vals)
         indptr.append(indptr[-1] + len(cols))
