@@ -1,16 +1,17 @@
 """Blocking asset checks on whole tables: the Pandera contract, count conservation, references.
 
-A failure stops the DuckDB file from being rebuilt on bad tables, and its metadata shows examples."""
+They audit the lake's main tables as the run wrote them, before anything is published: a failure stops
+`out_duckdb` (publish), so readers stay on the previous version; the metadata shows examples."""
 
 import dagster as dg
 import pandas as pd
 from pandera.errors import SchemaErrors
 
 from assets.metadata import md_table
-from assets.warehouse import current_keys, out_pages, out_papers, out_rejects, out_sightings
+from assets.warehouse import current_keys
 from paperlake.audit import conservation_problems, reference_problems
 from paperlake.config import TABLES
-from paperlake.warehouse import read_table
+from paperlake.pipeline import read_main
 from pipelines.resources import PaperlakeResource
 from schemas import CONTRACT
 
@@ -36,7 +37,7 @@ def contract_check(table: str) -> dg.AssetChecksDefinition:
         description=f"Every row of `{table}` satisfies the Pandera model {CONTRACT[table].__name__}.",
     )
     def _check(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
-        df = read_table(table, paperlake.paths())
+        df = read_main(paperlake.paths(), table)
         try:
             CONTRACT[table].validate(df, lazy=True)
             problems = pd.DataFrame(columns=["column", "check", "failure_case", "index"])
@@ -47,13 +48,13 @@ def contract_check(table: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-@dg.asset_check(asset=out_pages, additional_deps=[out_sightings, out_rejects], blocking=True)
+@dg.asset_check(asset="out_pages", additional_deps=["out_sightings", "out_rejects"], blocking=True)
 def entries_conserved(
     context: dg.AssetCheckExecutionContext, paperlake: PaperlakeResource
 ) -> dg.AssetCheckResult:
     """Files in = pages rows; per page and in total, entries found = valid sightings + rejected entries."""
     paths = paperlake.paths()
-    pages, sightings, rejects = (read_table(t, paths) for t in ("pages", "sightings", "rejects"))
+    pages, sightings, rejects = (read_main(paths, t) for t in ("pages", "sightings", "rejects"))
     problems = conservation_problems(pages, sightings, rejects, current_keys(context))
     return _result(
         problems,
@@ -65,18 +66,18 @@ def entries_conserved(
     )
 
 
-@dg.asset_check(asset=out_sightings, additional_deps=[out_papers], blocking=True)
+@dg.asset_check(asset="out_sightings", additional_deps=["out_papers"], blocking=True)
 def sightings_reference_papers(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
     """Every sighting's paper_id exists in papers, and papers.n_sightings counts them exactly."""
     paths = paperlake.paths()
-    return _result(reference_problems(read_table("sightings", paths), read_table("papers", paths)))
+    return _result(reference_problems(read_main(paths, "sightings"), read_main(paths, "papers")))
 
 
-@dg.asset_check(asset=out_rejects, additional_deps=[out_pages], blocking=False)
+@dg.asset_check(asset="out_rejects", additional_deps=["out_pages"], blocking=False)
 def reject_rate(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
     """Warns when the share of rejected entries (or of rejected files) exceeds `max_reject_rate`."""
     paths = paperlake.paths()
-    pages, rejects = read_table("pages", paths), read_table("rejects", paths)
+    pages, rejects = read_main(paths, "pages"), read_main(paths, "rejects")
     entry_rate = rejected_share(int(pages["n_rejected"].sum()), int(pages["n_entries"].sum()))
     file_rate = rejected_share(int((pages["status"] == "rejected").sum()), len(pages))
     top = rejects["reason"].value_counts().head(EXAMPLES)

@@ -1,18 +1,20 @@
-"""Whole-table assets: resolution across all files, the four contract tables, and the DuckDB file.
+"""Whole-table assets: resolution across all files, the contract tables in the lake, and publishing.
 
+Write → audit → publish: `core_papers` and `out_papers` write the tables into the lake (only changed
+rows), the blocking checks in assets/checks.py audit exactly that state, and `out_duckdb` publishes it
+as a new version. A failed blocking check stops `out_duckdb`: readers stay on the previous version.
 They re-run automatically (AutomationCondition.eager) once a file's partition is re-materialised. Every
-writer asset is in one pool (run granularity, limit 1): one writer run at a time touches the warehouse.
+writer asset is in one pool (run granularity, limit 1) and takes the output folder's writer lock.
 """
 
 import dagster as dg
-import pyarrow.compute as pc
+import pandas as pd
 
 from assets.ingest import core_sightings
-from assets.metadata import PREVIEW_ROWS, md_table, table_metadata, table_schema
-from paperlake import pipeline
+from assets.metadata import md_table, table_metadata, table_schema
+from paperlake import lake, pipeline
 from paperlake.config import TABLES
 from paperlake.db import connect_readonly
-from paperlake.warehouse import build_duckdb
 from pipelines.partitions import raw_files
 from pipelines.resources import WRITER_POOL, PaperlakeResource
 from schemas import CONTRACT
@@ -27,53 +29,6 @@ FROM papers ORDER BY n_sightings DESC, upvotes_max DESC NULLS LAST, title LIMIT 
 def current_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[str]:
     """The files that exist now: a removed file's partition is deleted, so its rows are retracted."""
     return list(context.instance.get_dynamic_partitions(raw_files.name))
-
-
-def _table_asset(table: str, deps: list, description: str | None = None):
-    """Decorator for an asset that publishes one contract table: schema known before the first run."""
-    return dg.asset(
-        name=f"out_{table}",
-        deps=deps,
-        description=description,
-        group_name="warehouse",
-        kinds={"parquet", "pandas"},
-        pool=WRITER_POOL,
-        automation_condition=EAGER,
-        metadata={"dagster/column_schema": table_schema(CONTRACT[table]), "dagster/table_name": table},
-    )
-
-
-@dg.asset(
-    deps=[core_sightings],
-    group_name="core",
-    kinds={"python", "parquet"},
-    pool=WRITER_POOL,
-    automation_condition=EAGER,
-)
-def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """Entity resolution over every file's sightings: normalised title key → stable paper_id, survivorship.
-
-    Takes one consistent snapshot of all files' slices (what the out_ tables publish) and retracts the
-    slices of files that left the landing folder."""
-    paths, keys = paperlake.paths(), current_keys(context)
-    pruned = pipeline.prune_slices(paths, keys)
-    if pruned:
-        context.log.info(f"retracted rows of {len(pruned)} removed file(s): {pruned[:10]}")
-    res = pipeline.resolve_all(paths, keys)
-    top = res.papers.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(res.papers),
-            "sightings": len(res.sightings),
-            "merged_sightings": len(res.sightings) - len(res.papers),
-            "merged_pairs": int(res.matches["merged"].sum()),
-            "rejected_title_only_pairs": int((res.matches["rule"] == "title_only_rejected").sum()),
-            "retracted_files": len(pruned),
-            "preview": dg.MetadataValue.md(
-                md_table(top, ["paper_id", "title", "n_sightings", "upvotes_max"])
-            ),
-        }
-    )
 
 
 # table → (preview columns, column counted in the metadata or None, description)
@@ -103,6 +58,11 @@ PUBLISHED = {
         None,
         "`upvote_history`: each paper on each page date it was seen, with its upvotes.",
     ),
+    "papers": (
+        ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"],
+        None,
+        "`papers`: one row per distinct paper, enriched with links, GitHub repos, short name and topics.",
+    ),
     "paper_links": (
         ["paper_id", "kind", "url"],
         "kind",
@@ -114,69 +74,113 @@ PUBLISHED = {
         "`paper_topics`: each paper's topics with a score.",
     ),
 }
+RESOLVED = ("pages", "rejects", "sightings", "matches", "upvote_history")
+ENRICHED = ("papers", "paper_links", "paper_topics")
 
 
-def _publish_asset(table: str, deps: list) -> dg.AssetsDefinition:
-    """An asset that writes one table from the resolution snapshot and reports its metadata."""
-    preview, count_by, description = PUBLISHED[table]
-
-    @_table_asset(table, deps=deps, description=description)
-    def _asset(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-        paths = paperlake.paths()
-        published = pipeline.publish(paths, table)
-        head = published.slice(0, PREVIEW_ROWS).to_pandas()
-        meta = table_metadata(head, CONTRACT[table], preview, str(paths.table_dir(table)), published.num_rows)
-        if count_by:
-            counts = pc.value_counts(published[count_by]).to_pylist()
-            meta[f"by_{count_by}"] = dg.MetadataValue.json(
-                {str(c["values"]): c["counts"] for c in sorted(counts, key=lambda c: -c["counts"])}
-            )
-        return dg.MaterializeResult(metadata=meta)
-
-    return _asset
-
-
-@_table_asset("papers", deps=[core_papers])
-def out_papers(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`papers`: one row per distinct paper, enriched with links, GitHub repos, short name and topics."""
-    paths = paperlake.paths()
-    df = pipeline.publish_papers(paths)
-    return dg.MaterializeResult(
-        metadata=table_metadata(
-            df.sort_values(["n_sightings", "paper_id"], ascending=[False, True]),
-            CONTRACT["papers"],
-            ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"],
-            str(paths.table_dir("papers")),
-        )
+def _table_spec(table: str, deps: list) -> dg.AssetSpec:
+    """A contract table in the lake: its schema is known before the first run."""
+    return dg.AssetSpec(
+        f"out_{table}",
+        deps=deps,
+        description=PUBLISHED[table][2],
+        group_name="warehouse",
+        kinds={"ducklake", "parquet"},
+        automation_condition=EAGER,
+        metadata={"dagster/column_schema": table_schema(CONTRACT[table]), "dagster/table_name": table},
     )
 
 
-out_pages = _publish_asset("pages", [core_papers])
-out_rejects = _publish_asset("rejects", [core_papers])
-out_sightings = _publish_asset("sightings", [core_papers])
-out_matches = _publish_asset("matches", [core_papers])
-out_upvote_history = _publish_asset("upvote_history", [core_papers])
-out_paper_links = _publish_asset("paper_links", [out_papers])
-out_paper_topics = _publish_asset("paper_topics", [out_papers])
+def _table_result(table: str, df: pd.DataFrame) -> dg.MaterializeResult:
+    preview, count_by, _ = PUBLISHED[table]
+    meta = table_metadata(df, CONTRACT[table], preview, pipeline.main_table(table))
+    if count_by:
+        counts = df[count_by].value_counts()
+        meta[f"by_{count_by}"] = dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()})
+    return dg.MaterializeResult(asset_key=f"out_{table}", metadata=meta)
+
+
+@dg.multi_asset(
+    name="core_papers",
+    specs=[
+        dg.AssetSpec(
+            "core_papers",
+            deps=[core_sightings],
+            group_name="core",
+            kinds={"python", "ducklake"},
+            automation_condition=EAGER,
+            description="Entity resolution over every file's sightings: stable paper_ids, survivorship.",
+        ),
+        *(_table_spec(t, ["core_papers"]) for t in RESOLVED),
+    ],
+    pool=WRITER_POOL,
+)
+def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource):
+    """Resolve papers over every current file (retracting the rows of files that left the landing
+    folder) and write pages, rejects, sightings, matches and upvote_history into the lake."""
+    paths = paperlake.paths()
+    with lake.writer_lock(paths):
+        res, retracted = pipeline.resolve_all(paths, current_keys(context))
+    if retracted:
+        context.log.info(f"retracted rows of {len(retracted)} removed file(s): {retracted[:10]}")
+    top = res.papers.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
+    yield dg.MaterializeResult(
+        asset_key="core_papers",
+        metadata={
+            "dagster/row_count": len(res.papers),
+            "sightings": len(res.sightings),
+            "merged_sightings": len(res.sightings) - len(res.papers),
+            "merged_pairs": int(res.matches["merged"].sum()),
+            "rejected_title_only_pairs": int((res.matches["rule"] == "title_only_rejected").sum()),
+            "retracted_files": len(retracted),
+            "preview": dg.MetadataValue.md(
+                md_table(top, ["paper_id", "title", "n_sightings", "upvotes_max"])
+            ),
+        },
+    )
+    for table in RESOLVED:
+        yield _table_result(table, pipeline.read_main(paths, table))
+
+
+@dg.multi_asset(
+    name="out_papers",
+    specs=[_table_spec("papers", ["core_papers"]), *(_table_spec(t, ["out_papers"]) for t in ENRICHED[1:])],
+    pool=WRITER_POOL,
+)
+def out_papers(paperlake: PaperlakeResource):
+    """Enrich the resolved papers (links, repos, short name, topics, related) and write papers,
+    paper_links and paper_topics into the lake."""
+    paths = paperlake.paths()
+    with lake.writer_lock(paths):
+        tables = pipeline.publish_papers(paths)
+    for table in ENRICHED:
+        df = tables[table]
+        if table == "papers":
+            df = df.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
+        yield _table_result(table, df)
 
 
 @dg.asset(
     deps=[f"out_{t}" for t in TABLES],
     group_name="warehouse",
-    kinds={"duckdb"},
+    kinds={"duckdb", "ducklake"},
     pool=WRITER_POOL,
     automation_condition=EAGER,
 )
-def out_duckdb(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """`paperlake.duckdb`: a view per table with column comments, and BM25 search via search_papers('…')."""
+def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """Publish: the audited lake snapshot becomes a version (with this run's id and row counts), and
+    `paperlake.duckdb` (tables, comments, BM25 search via search_papers('…')) is rebuilt from exactly
+    that snapshot and swapped in. Runs only when every blocking check passed."""
     paths = paperlake.paths()
-    db = build_duckdb(paths)
+    with lake.writer_lock(paths):
+        version, counts = pipeline.publish(paths, context.run_id)
     with connect_readonly(paths) as con:
-        counts = {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
         sample = con.sql(SAMPLE_QUERY).df()
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(db)),
+            "version": version,
+            "run_id": context.run_id,
+            "path": dg.MetadataValue.path(str(paths.duckdb_path)),
             "table_counts": dg.MetadataValue.json(counts),
             "sample_query": dg.MetadataValue.md(f"```sql\n{SAMPLE_QUERY.strip()}\n```"),
             "sample_result": dg.MetadataValue.md(md_table(sample)),

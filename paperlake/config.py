@@ -3,14 +3,11 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from upath import UPath
 
 RAW_DIR_ENV = "PAPERLAKE_RAW_DIR"
 OUT_DIR_ENV = "PAPERLAKE_OUT_DIR"
-WAREHOUSE_URI_ENV = "PAPERLAKE_WAREHOUSE_URI"
+CATALOG_ENV = "PAPERLAKE_CATALOG"
+DATA_PATH_ENV = "PAPERLAKE_DATA_PATH"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_OUT_DIR = "data/out"
 
@@ -32,45 +29,50 @@ class LandingError(RuntimeError):
 
 @dataclass(frozen=True)
 class Paths:
-    """The landing folder and the output root; every table path derives from these two, except that the
-    published tables may live under an fsspec URL (s3://, gs://, memory://...) instead of out_dir."""
+    """The landing folder, the output root and the lake. The lake's catalog defaults to a SQLite file
+    and its data to Parquet files under out_dir; at scale the catalog is PostgreSQL
+    (`postgres:dbname=… host=…`) and the data an object-store prefix (`s3://bucket/prefix/`)."""
 
     raw_dir: Path
     out_dir: Path
-    warehouse_uri: str | None = None
+    catalog: str | None = None
+    data_path: str | None = None
 
     @classmethod
     def from_env(
-        cls, raw_dir: str | None = None, out_dir: str | None = None, warehouse_uri: str | None = None
+        cls,
+        raw_dir: str | None = None,
+        out_dir: str | None = None,
+        catalog: str | None = None,
+        data_path: str | None = None,
     ) -> "Paths":
         raw = raw_dir or os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR
         out = out_dir or os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR
-        uri = warehouse_uri or os.environ.get(WAREHOUSE_URI_ENV) or None
-        return cls(Path(raw).expanduser().resolve(), Path(out).expanduser().resolve(), uri)
+        return cls(
+            Path(raw).expanduser().resolve(),
+            Path(out).expanduser().resolve(),
+            catalog or os.environ.get(CATALOG_ENV) or None,
+            data_path or os.environ.get(DATA_PATH_ENV) or None,
+        )
 
     @property
-    def warehouse(self) -> "Path | UPath":
-        """<out_dir>/warehouse, or the UPath of warehouse_uri (a local path stays a pathlib Path)."""
-        if not self.warehouse_uri:
-            return self.out_dir / "warehouse"
-        from upath import UPath  # only when configured: readers of a local warehouse start faster
-
-        return UPath(self.warehouse_uri)
+    def lake_dir(self) -> Path:
+        return self.out_dir / "lake"
 
     @property
-    def remote_warehouse(self) -> bool:
-        return not isinstance(self.warehouse, Path)
+    def lake_catalog(self) -> str:
+        """The DuckLake catalog: `sqlite:<out>/lake/catalog.sqlite` unless PAPERLAKE_CATALOG is set."""
+        return self.catalog or f"sqlite:{self.lake_dir / 'catalog.sqlite'}"
 
     @property
-    def staging(self) -> Path:
-        return self.out_dir / "staging"
+    def lake_data_path(self) -> str:
+        return self.data_path or f"{self.lake_dir / 'data'}/"
+
+    @property
+    def state_dir(self) -> Path:
+        """Small local state: the landing manifest and the writer lock."""
+        return self.out_dir / "state"
 
     @property
     def duckdb_path(self) -> Path:
         return self.out_dir / "paperlake.duckdb"
-
-    def table_dir(self, table: str) -> "Path | UPath":
-        return self.warehouse / table
-
-    def staging_dir(self, name: str) -> Path:
-        return self.staging / name

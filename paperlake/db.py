@@ -1,32 +1,75 @@
-"""DuckDB connections for readers: only duckdb imported, so the CLI starts fast."""
+"""DuckDB connections for readers: only duckdb imported, so the CLI starts fast.
+
+`connect()` is the documented way to read paperlake from Python: a read-only connection with every
+table of the published version in place (or of an earlier version with `as_of`).
+"""
 
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-from paperlake.config import Paths
+from paperlake.config import TABLES, Paths
+
+LAKE = "lake"
+
+
+def extension_path(name: str) -> Path:
+    """An extension binary shipped in the duckdb-extension-<name> wheel: loaded by path, never downloaded."""
+    root = resources.files(f"duckdb_extension_{name}") / "extensions" / f"v{duckdb.__version__}"
+    return Path(str(root / f"{name}.duckdb_extension"))
 
 
 def fts_extension_path() -> Path:
-    """The FTS binary shipped in the duckdb-extension-fts wheel: loaded by path, never downloaded."""
-    root = resources.files("duckdb_extension_fts") / "extensions" / f"v{duckdb.__version__}"
-    return Path(str(root / "fts.duckdb_extension"))
+    return extension_path("fts")
 
 
 def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def register_warehouse(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
-    """Views over a warehouse on an fsspec filesystem read through that filesystem (no httpfs download)."""
-    if paths.remote_warehouse:
-        con.register_filesystem(paths.warehouse.fs)
+def load(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    for name in names:
+        con.execute(f"LOAD {sql_str(str(extension_path(name)))}")
+
+
+def open_db(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that never installs an extension from the network."""
+    return duckdb.connect(database, read_only=read_only, config={"autoinstall_known_extensions": False})
 
 
 def connect_readonly(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection with the FTS extension loaded, for users and tests."""
-    con = duckdb.connect(str(paths.duckdb_path), read_only=True)
-    register_warehouse(con, paths)
-    con.execute(f"LOAD {sql_str(str(fts_extension_path()))}")
+    """The serving file (the published version) read-only, with the FTS extension loaded."""
+    con = open_db(str(paths.duckdb_path), read_only=True)
+    load(con, "fts")
     return con
+
+
+class VersionError(LookupError):
+    """The asked-for version was never published (or has expired)."""
+
+
+def connect_version(paths: Paths, version: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose views `pages`, `sightings`, … read published `version` of the lake."""
+    from paperlake import lake  # pyarrow-free readers of the serving file skip this import
+
+    con = open_db()
+    lake.attach(con, paths, read_only=True)
+    known = con.execute(f"SELECT count(*) FROM {lake.VERSIONS} WHERE version = $v", {"v": version}).fetchone()
+    if not known[0]:
+        con.close()
+        raise VersionError(f"version {version} was never published (see `paperlake history`)")
+    con.execute(f"DETACH {LAKE}")
+    lake.attach(con, paths, read_only=True, snapshot=version)
+    for table in TABLES:
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {LAKE}.main.{table}")
+    return con
+
+
+def connect(as_of: int | None = None, paths: Paths | None = None) -> duckdb.DuckDBPyConnection:
+    """Read paperlake from Python: `paperlake.db.connect().sql("SELECT * FROM papers LIMIT 5")`.
+
+    Without `as_of`: the published version (serving file, with `search_papers`). With it: that earlier
+    published version, read from the lake (tables only, no full-text index)."""
+    paths = paths or Paths.from_env()
+    return connect_readonly(paths) if as_of is None else connect_version(paths, as_of)

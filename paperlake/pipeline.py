@@ -1,32 +1,26 @@
 """The pipeline's steps as plain functions over paths: what each Dagster asset calls, and what tests call.
 
-raw files → stage_raw (batches) → stage_core (batches) → resolve_all (snapshot) → publish → build_duckdb
+Every step writes into the lake (paperlake.lake); nothing is visible to readers until `publish`:
+  landing files → decode (batches) → staging.raw_pages → parse + validate (batches) → staging.pages /
+  sightings / rejects (a file's rows replaced) → resolve → main.pages, sightings, rejects, matches,
+  upvote_history → enrich → main.papers, paper_links, paper_topics → audit (checks) → publish
 """
 
 from dataclasses import asdict
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
-import pyarrow.parquet as pq
 
-from paperlake.config import LandingError, Paths
+from paperlake import lake
+from paperlake.config import TABLES, LandingError, Paths
 from paperlake.enrich import enrich, paper_links, paper_topics
-from paperlake.frames import arrow_schema, conform, to_arrow
+from paperlake.frames import arrow_schema, conform, from_arrow, to_arrow
 from paperlake.ingest import process_pages, raw_page_from_record, read_raw
-from paperlake.parse import ParseOptions, RawPage
+from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
-from paperlake.warehouse import (
-    TABLE_FILE,
-    read_slice_tables,
-    read_slices,
-    remove_slices,
-    slice_name,
-    write_frame,
-    write_parquet_atomic,
-    write_slices,
-    write_table,
-)
+from paperlake.warehouse import SORT_KEYS, build_serving
 from schemas import (
     CONTRACT,
     Matches,
@@ -40,8 +34,17 @@ from schemas import (
     UpvoteHistory,
 )
 
-RAW_STAGE, PAGES_STAGE, SIGHTINGS_STAGE, REJECTS_STAGE = "raw_pages", "pages", "sightings", "rejects"
-SNAPSHOT = "resolved"
+A = lake.ALIAS
+RAW, PAGES, SIGHTINGS, REJECTS = (f"{A}.staging.{t}" for t in ("raw_pages", "pages", "sightings", "rejects"))
+STAGED = {PAGES: Pages, SIGHTINGS: Sightings, REJECTS: Rejects}
+PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
+    f"{A}.staging.{t}" for t in ("papers_core", "registry_records", "registry_aliases")
+)
+CORE_BATCH = 500  # files parsed and validated together: bounds memory, amortises Pandera's per-call cost
+
+
+def main_table(table: str) -> str:
+    return f"{A}.main.{table}"
 
 
 def landing_files(raw_dir: Path) -> dict[str, Path]:
@@ -66,18 +69,18 @@ def landing_files(raw_dir: Path) -> dict[str, Path]:
     return out
 
 
-def stage_raw(paths: Paths, keys: list[str], options: ParseOptions | None = None) -> dict[str, str]:
-    """Read and decode landing files; stage each decoded page (text included) for stage_core.
-    Returns key → outcome ('ok' or the file's reject reason).
+def decode_files(raw_dir: Path, keys: list[str], options: ParseOptions | None = None) -> pa_arrow.Table:
+    """Read and decode the landing files of `keys` that exist (a worker's unit of work); a file that is
+    gone is skipped, so a retained removed file keeps its staged page."""
+    pages = [read_raw(raw_dir / k, raw_dir, options) for k in keys if (raw_dir / k).exists()]
+    return pa_arrow.Table.from_pylist([asdict(p) for p in pages], schema=_RAW_SCHEMA)
 
-    A file that is gone but was staged before (a retained removed file) keeps its staged page."""
-    folder = paths.staging_dir(RAW_STAGE)
-    kept = {k for k in keys if not (paths.raw_dir / k).exists() and (folder / slice_name(k)).exists()}
-    fresh = [k for k in keys if k not in kept]
-    pages = [read_raw(paths.raw_dir / k, paths.raw_dir, options) for k in fresh]
-    write_slices(pa_arrow.Table.from_pylist([asdict(p) for p in pages], schema=_RAW_SCHEMA), folder, fresh)
-    outcome = {p.source_file: p.reason or "ok" for p in pages}
-    return {k: outcome.get(k, "ok (retained)") for k in keys}
+
+def write_raw(con: duckdb.DuckDBPyConnection, decoded: pa_arrow.Table) -> dict[str, str]:
+    """Replace the staged pages of the decoded files; returns file → outcome ('ok' or its reject reason)."""
+    keys = decoded.column("source_file").to_pylist()
+    lake.replace_rows(con, {RAW: decoded}, keys)
+    return {k: r or "ok" for k, r in zip(keys, decoded.column("reason").to_pylist(), strict=True)}
 
 
 _RAW_SCHEMA = pa_arrow.schema(
@@ -99,68 +102,86 @@ _RAW_SCHEMA = pa_arrow.schema(
 )
 
 
-def load_raw(paths: Paths, keys: list[str]) -> list[RawPage]:
-    """The staged pages of `keys`, in that order."""
-    recs = read_slice_tables(paths.staging_dir(RAW_STAGE), _RAW_SCHEMA, keys).to_pylist()
-    by_key = {r["source_file"]: raw_page_from_record(r) for r in recs}
-    return [by_key[k] for k in keys]
+def parse_files(
+    paths: Paths, keys: list[str], options: ParseOptions | None = None
+) -> dict[str, pa_arrow.Table]:
+    """Parse and validate one batch of staged pages together (a worker's unit of work): the batch's
+    pages, sightings and rejects rows, keyed by the staging table they replace rows in."""
+    with lake.open_lake(paths, read_only=True) as con:
+        recs = lake.read(
+            con, RAW, _RAW_SCHEMA, "WHERE source_file IN (SELECT unnest($k::VARCHAR[]))", {"k": keys}
+        )
+    by_key = {r["source_file"]: raw_page_from_record(r) for r in recs.to_pylist()}
+    tables = process_pages([by_key[k] for k in keys if k in by_key], options)
+    return {
+        PAGES: to_arrow(tables.pages, Pages),
+        SIGHTINGS: to_arrow(tables.sightings, Sightings),
+        REJECTS: to_arrow(tables.rejects, Rejects),
+    }
 
 
-CORE_BATCH = 500  # files validated together: bounds memory, amortises Pandera's per-call cost
-
-
-def stage_core(paths: Paths, keys: list[str], options: ParseOptions | None = None) -> pd.DataFrame:
-    """Parse and validate one batch of staged pages together; write each file's pages, sightings and
-    rejects slices (replacing old ones). Returns the batch's pages rows (the per-file counts)."""
-    tables = process_pages(load_raw(paths, keys), options)
-    write_slices(to_arrow(tables.pages, Pages), paths.staging_dir(PAGES_STAGE), keys)
-    write_slices(to_arrow(tables.sightings, Sightings), paths.staging_dir(SIGHTINGS_STAGE), keys)
-    write_slices(to_arrow(tables.rejects, Rejects), paths.staging_dir(REJECTS_STAGE), keys)
-    return tables.pages
+def write_parsed(con: duckdb.DuckDBPyConnection, keys: list[str], tables: dict[str, pa_arrow.Table]) -> None:
+    """Replace the batch's files' rows in the three staging tables, in one commit."""
+    lake.replace_rows(con, tables, keys)
 
 
 def unstaged(paths: Paths, keys: list[str]) -> set[str]:
-    """Keys whose last stage has no slice (never ingested, or staging was wiped or from an older format)."""
-    folder = paths.staging_dir(REJECTS_STAGE)
-    have = {p.name for p in folder.iterdir()} if folder.exists() else set()
-    return {k for k in keys if slice_name(k) not in have}
+    """Keys with no pages row in the lake (never ingested, or the lake was wiped)."""
+    with lake.open_lake(paths) as con:
+        have = set(lake.read(con, PAGES, arrow_schema(Pages)).column("source_file").to_pylist())
+    return set(keys) - have
 
 
-def _snapshot_path(paths: Paths, table: str) -> Path:
-    return paths.staging_dir(SNAPSHOT) / f"{table}.parquet"
-
-
-def load_registry(paths: Paths) -> Registry:
+def load_registry(con: duckdb.DuckDBPyConnection) -> Registry:
     """The identity registry of the previous resolution (empty on the first run)."""
-    recs, aliases = _snapshot_path(paths, "registry_records"), _snapshot_path(paths, "registry_aliases")
-    if not recs.exists():
+    if not lake.table_exists(con, REGISTRY_RECORDS):
         return Registry()
-    return Registry(pq.read_table(recs).to_pandas(), pq.read_table(aliases).to_pandas())
+    return Registry(
+        con.sql(f"SELECT * FROM {REGISTRY_RECORDS}").df(), con.sql(f"SELECT * FROM {REGISTRY_ALIASES}").df()
+    )
 
 
-def _write_plain(df: pd.DataFrame, path: Path) -> None:
-    write_parquet_atomic(pa_arrow.Table.from_pandas(df, preserve_index=False), path)
+def _replace_whole(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame]) -> None:
+    """Resolution outputs that are re-derived in full each run, replaced together in one commit."""
+    con.execute("BEGIN")
+    for name, df in tables.items():
+        con.register("_df", pa_arrow.Table.from_pandas(df, preserve_index=False))
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _df")
+        con.unregister("_df")
+    con.execute("COMMIT")
 
 
-def resolve_all(paths: Paths, keys: list[str], rules: MatchRules | None = None) -> Resolution:
-    """Take one cut of every current file's slices, resolve papers, and stage the cut as a snapshot.
+def _sync(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> pa_arrow.Table:
+    rows = to_arrow(df, CONTRACT[table])
+    lake.sync_table(con, main_table(table), rows, SORT_KEYS[table])
+    return rows
 
-    Every published table comes from this snapshot, so pages, sightings, rejects and papers agree with
-    each other even when a file is re-ingested while the warehouse is being built. The id registry
-    is kept between runs so that paper_ids stay stable."""
-    pages = mark_duplicate_pages(read_slices(paths.staging_dir(PAGES_STAGE), Pages, keys))
-    rejects = read_slices(paths.staging_dir(REJECTS_STAGE), Rejects, keys)
-    sightings = read_slices(paths.staging_dir(SIGHTINGS_STAGE), Sightings, keys)
-    res = resolve(sightings, load_registry(paths), rules)
-    write_frame(pages, Pages, _snapshot_path(paths, "pages"))
-    write_frame(rejects, Rejects, _snapshot_path(paths, "rejects"))
-    write_frame(res.sightings, ResolvedSightings, _snapshot_path(paths, "sightings"))
-    write_frame(res.matches, Matches, _snapshot_path(paths, "matches"))
-    write_frame(upvote_history(res.sightings), UpvoteHistory, _snapshot_path(paths, "upvote_history"))
-    _write_plain(res.papers, _snapshot_path(paths, "papers_core"))
-    _write_plain(res.registry.records, _snapshot_path(paths, "registry_records"))
-    _write_plain(res.registry.aliases, _snapshot_path(paths, "registry_aliases"))
-    return res
+
+def resolve_all(
+    paths: Paths, keys: list[str], rules: MatchRules | None = None
+) -> tuple[Resolution, list[str]]:
+    """Retract the rows of files that are no longer in `keys`, resolve every current file's sightings into
+    papers, and write pages, rejects, sightings, matches and upvote_history to the lake's main tables
+    (only the rows that changed). The id registry is kept between runs so that paper_ids stay stable.
+    Returns the resolution and the retracted files."""
+    with lake.open_lake(paths) as con:
+        retracted = lake.delete_keys(con, [RAW, *STAGED], keys)
+        staged = {t: from_arrow(lake.read(con, t, arrow_schema(m)), m) for t, m in STAGED.items()}
+        res = resolve(staged[SIGHTINGS], load_registry(con), rules)
+        _replace_whole(
+            con,
+            {
+                PAPERS_CORE: res.papers,
+                REGISTRY_RECORDS: res.registry.records,
+                REGISTRY_ALIASES: res.registry.aliases,
+            },
+        )
+        _sync(con, "pages", mark_duplicate_pages(staged[PAGES]))
+        _sync(con, "rejects", staged[REJECTS])
+        _sync(con, "sightings", conform(res.sightings, ResolvedSightings))
+        _sync(con, "matches", conform(res.matches, Matches))
+        _sync(con, "upvote_history", conform(upvote_history(res.sightings), UpvoteHistory))
+    return res, retracted
 
 
 def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
@@ -172,41 +193,34 @@ def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
     return pages.assign(duplicate_of=canonical.where(dup, None))
 
 
-SORT_KEYS = {
-    "pages": ["source_file"],
-    "sightings": ["source_file", "position"],
-    "rejects": ["source_file", "line_start", "position"],
-    "matches": ["record_a", "record_b"],
-    "upvote_history": ["paper_id", "page_date"],
-    "paper_links": ["paper_id", "url"],
-    "paper_topics": ["paper_id", "topic"],
-}
+def publish_papers(paths: Paths) -> dict[str, pd.DataFrame]:
+    """Enrich the resolved papers; write papers, paper_links and paper_topics to the lake's main tables."""
+    with lake.open_lake(paths) as con:
+        core = con.sql(f"SELECT * FROM {PAPERS_CORE}").df()
+        enriched = enrich(core.sort_values("paper_id").reset_index(drop=True))
+        out = {
+            "papers": conform(enriched, Papers),
+            "paper_links": conform(paper_links(enriched), PaperLinks),
+            "paper_topics": conform(paper_topics(enriched), PaperTopics),
+        }
+        for table, df in out.items():
+            _sync(con, table, df)
+    return out
 
 
-def publish(paths: Paths, table: str) -> pa_arrow.Table:
-    """Write a table other than papers from the snapshot, in a stable row order. Arrow end to end: the
-    snapshot already has the contract's types, and a pandas round trip was most of the 12 s that
-    publishing 570,000 sightings took."""
-    snapshot = pq.read_table(_snapshot_path(paths, table), schema=arrow_schema(CONTRACT[table]))
-    ordered = snapshot.sort_by([(k, "ascending", "at_start") for k in SORT_KEYS[table]])
-    write_parquet_atomic(ordered, paths.table_dir(table) / TABLE_FILE)
-    return ordered
+def read_main(paths: Paths, table: str) -> pd.DataFrame:
+    """A main table as the warehouse steps last wrote it: what the audit examines before publishing."""
+    with lake.open_lake(paths, read_only=True) as con:
+        rows = lake.read(con, main_table(table), arrow_schema(CONTRACT[table]))
+    return from_arrow(rows, CONTRACT[table])
 
 
-def publish_papers(paths: Paths) -> pd.DataFrame:
-    """Enrich the resolved papers, write the papers table and stage its links and topics."""
-    core = pq.read_table(_snapshot_path(paths, "papers_core")).to_pandas()
-    enriched = enrich(core.sort_values("paper_id").reset_index(drop=True))
-    write_frame(paper_links(enriched), PaperLinks, _snapshot_path(paths, "paper_links"))
-    write_frame(paper_topics(enriched), PaperTopics, _snapshot_path(paths, "paper_topics"))
-    papers = conform(enriched, Papers)
-    write_table(papers, "papers", paths)
-    return papers
-
-
-def prune_slices(paths: Paths, keys: list[str]) -> list[str]:
-    """Remove the staged slices of files that are no longer partitions (retraction of removed files)."""
-    keep, removed = set(keys), set()
-    for stage in (RAW_STAGE, PAGES_STAGE, SIGHTINGS_STAGE, REJECTS_STAGE):
-        removed.update(remove_slices(paths.staging_dir(stage), keep))
-    return sorted(removed)
+def publish(paths: Paths, run_id: str) -> tuple[int, dict[str, int]]:
+    """Make the audited state visible: the lake's current snapshot becomes a published version, and the
+    serving file is rebuilt from exactly that snapshot and swapped in. Returns (version, row counts)."""
+    with lake.open_lake(paths) as con:
+        version = lake.current_snapshot(con)
+        counts = {t: int(con.sql(f"SELECT count(*) FROM {main_table(t)}").fetchone()[0]) for t in TABLES}
+        build_serving(paths, version, run_id)
+        lake.record_version(con, version, run_id, counts)
+    return version, counts

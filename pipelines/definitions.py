@@ -5,38 +5,13 @@ import dagster as dg
 from assets.checks import CHECKS
 from assets.ingest import core_sightings, raw_pages
 from assets.report import out_report
-from assets.warehouse import (
-    core_papers,
-    out_duckdb,
-    out_matches,
-    out_pages,
-    out_paper_links,
-    out_paper_topics,
-    out_papers,
-    out_rejects,
-    out_sightings,
-    out_upvote_history,
-)
+from assets.warehouse import core_papers, out_duckdb, out_papers
 from pipelines.jobs import ingest_job, warehouse_job
 from pipelines.resources import PaperlakeResource, resource_from_env
 from pipelines.schedules import daily_warehouse
 from pipelines.sensors import automation_sensor, landing_sensor
 
-ASSETS = [
-    raw_pages,
-    core_sightings,
-    core_papers,
-    out_pages,
-    out_rejects,
-    out_sightings,
-    out_papers,
-    out_matches,
-    out_upvote_history,
-    out_paper_links,
-    out_paper_topics,
-    out_duckdb,
-    out_report,
-]
+ASSETS = [raw_pages, core_sightings, core_papers, out_papers, out_duckdb, out_report]
 
 
 def build_defs(paperlake: PaperlakeResource) -> dg.Definitions:

@@ -5,11 +5,12 @@ import os
 import dagster as dg
 
 from paperlake.config import (
+    CATALOG_ENV,
+    DATA_PATH_ENV,
     DEFAULT_OUT_DIR,
     DEFAULT_RAW_DIR,
     OUT_DIR_ENV,
     RAW_DIR_ENV,
-    WAREHOUSE_URI_ENV,
     Paths,
 )
 from paperlake.parallel import default_workers
@@ -17,7 +18,7 @@ from paperlake.parse import ParseOptions
 
 RETAIN_REMOVED_ENV = "PAPERLAKE_RETAIN_REMOVED"
 _DEFAULTS = ParseOptions()
-# Every asset that writes staging or warehouse files is in this pool; dagster.yaml limits it to one run.
+# Every asset that writes to the lake is in this pool; dagster.yaml limits it to one run.
 WRITER_POOL = "paperlake_writer"
 
 
@@ -31,11 +32,12 @@ class PaperlakeResource(dg.ConfigurableResource):
     max_file_bytes: int = _DEFAULTS.max_file_bytes
     max_reject_rate: float = 0.05  # above this share of rejected entries the reject_rate check fails
     retain_removed_files: bool = False  # True: a file deleted from the landing folder keeps its rows
-    warehouse_uri: str = ""  # published tables under an fsspec URL (PAPERLAKE_WAREHOUSE_URI); "" = out_dir
+    catalog: str = ""  # the lake's catalog (PAPERLAKE_CATALOG): "" = SQLite under out_dir; postgres:…
+    data_path: str = ""  # the lake's data files (PAPERLAKE_DATA_PATH): "" = under out_dir; s3://…
     workers: int = 0  # processes for a partition range; 0: PAPERLAKE_WORKERS, else every usable core
 
     def paths(self) -> Paths:
-        return Paths.from_env(self.raw_dir, self.out_dir, self.warehouse_uri or None)
+        return Paths.from_env(self.raw_dir, self.out_dir, self.catalog or None, self.data_path or None)
 
     def n_workers(self) -> int:
         return self.workers or default_workers()
@@ -53,7 +55,8 @@ def resource_from_env() -> PaperlakeResource:
         raw_dir=os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR,
         out_dir=os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR,
         retain_removed_files=retain_removed_from_env(),
-        warehouse_uri=os.environ.get(WAREHOUSE_URI_ENV, ""),
+        catalog=os.environ.get(CATALOG_ENV, ""),
+        data_path=os.environ.get(DATA_PATH_ENV, ""),
     )
 
 

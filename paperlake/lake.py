@@ -1,0 +1,246 @@
+"""The DuckLake warehouse: Parquet data files plus a catalog, written and read by DuckDB.
+
+Schemas in the lake:
+  staging.*       what ingestion and resolution write: a file's rows replaced, resolution outputs
+  main.<table>    the contract tables as the warehouse steps last wrote them (not yet audited)
+  meta.versions   one row per published version: the audited lake snapshot, Dagster run id, counts
+
+Readers never open `main` at its latest snapshot: they read a published version, either the serving
+file (`paperlake.duckdb`, copied from the lake at the published snapshot) or the lake attached at a
+version's snapshot (`paperlake query --as-of`). Every extension comes from a wheel, loaded by path.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlparse
+
+import duckdb
+import pyarrow as pa
+
+from paperlake.config import Paths
+from paperlake.db import LAKE as ALIAS
+from paperlake.db import load, open_db, sql_str
+
+_CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
+VERSIONS = f"{ALIAS}.meta.versions"
+_VERSIONS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {VERSIONS} (version BIGINT, published_at TIMESTAMP WITH TIME ZONE, "
+    "run_id VARCHAR, row_counts VARCHAR)"
+)
+
+
+def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """Credentials for an s3:// data path from the usual AWS_* variables (AWS_ENDPOINT_URL for a
+    self-hosted, S3-compatible server)."""
+    load(con, "httpfs")
+    opts = [
+        "TYPE s3",
+        f"KEY_ID {sql_str(os.environ.get('AWS_ACCESS_KEY_ID', ''))}",
+        f"SECRET {sql_str(os.environ.get('AWS_SECRET_ACCESS_KEY', ''))}",
+        f"REGION {sql_str(os.environ.get('AWS_REGION', 'us-east-1'))}",
+    ]
+    if endpoint := os.environ.get("AWS_ENDPOINT_URL"):
+        url = urlparse(endpoint)
+        opts += [
+            f"ENDPOINT {sql_str(url.netloc)}",
+            f"USE_SSL {'true' if url.scheme == 'https' else 'false'}",
+            "URL_STYLE 'path'",
+        ]
+    con.execute(f"CREATE OR REPLACE SECRET paperlake_s3 ({', '.join(opts)})")
+
+
+def attach(
+    con: duckdb.DuckDBPyConnection, paths: Paths, read_only: bool = False, snapshot: int | None = None
+) -> None:
+    """Attach the lake as `lake`; a writer also creates the staging and meta schemas on first use."""
+    kind = paths.lake_catalog.split(":", 1)[0]
+    if kind not in _CATALOG_EXTENSION:
+        raise ValueError(f"unsupported lake catalog {paths.lake_catalog!r}: use sqlite:… or postgres:…")
+    load(con, "ducklake", _CATALOG_EXTENSION[kind])
+    if paths.lake_data_path.startswith("s3://"):
+        _s3_secret(con)
+    elif kind == "sqlite":
+        catalog_file = Path(paths.lake_catalog.split(":", 1)[1])
+        if read_only and not catalog_file.exists():
+            raise FileNotFoundError(f"no lake at {catalog_file}: run `paperlake run` first")
+        catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    opts = [f"DATA_PATH {sql_str(paths.lake_data_path)}"]
+    if read_only:
+        opts.append("READ_ONLY")
+    if snapshot is not None:
+        opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    con.execute(f"ATTACH {sql_str('ducklake:' + paths.lake_catalog)} AS {ALIAS} ({', '.join(opts)})")
+    if not read_only:
+        con.execute("BEGIN")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.staging")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.meta")
+        con.execute(_VERSIONS_DDL)
+        con.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def open_lake(paths: Paths, read_only: bool = False, snapshot: int | None = None):
+    """A connection with the lake attached; closed on exit."""
+    con = open_db()
+    try:
+        attach(con, paths, read_only, snapshot)
+        yield con
+    finally:
+        con.close()
+
+
+def _ensure(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    con.register("_empty", schema.empty_table())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
+    con.unregister("_empty")
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], keys: list[str], column: str = "source_file"
+) -> None:
+    """In one commit, for each table: delete the rows of `keys`, insert the given rows (a file's rows
+    replaced). Tables are created from the rows' schema on first use."""
+    con.execute("BEGIN")
+    try:
+        for name, rows in tables.items():
+            _ensure(con, name, rows.schema)
+            con.execute(f"DELETE FROM {name} WHERE {column} IN (SELECT unnest($k::VARCHAR[]))", {"k": keys})
+            con.register("_rows", rows)
+            con.execute(f"INSERT INTO {name} SELECT * FROM _rows")
+            con.unregister("_rows")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def delete_keys(
+    con: duckdb.DuckDBPyConnection, tables: list[str], keep: list[str], column: str = "source_file"
+) -> list[str]:
+    """Delete the rows of files not in `keep` (removed from the landing folder); returns those files."""
+    existing = [t for t in tables if table_exists(con, t)]
+    gone: set[str] = set()
+    for t in existing:
+        rows = con.execute(
+            f"SELECT DISTINCT {column} FROM {t} WHERE {column} NOT IN (SELECT unnest($k::VARCHAR[]))",
+            {"k": keep},
+        ).fetchall()
+        gone.update(r[0] for r in rows)
+    if gone:
+        con.execute("BEGIN")
+        for t in existing:
+            con.execute(
+                f"DELETE FROM {t} WHERE {column} IN (SELECT unnest($g::VARCHAR[]))", {"g": sorted(gone)}
+            )
+        con.execute("COMMIT")
+    return sorted(gone)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    catalog, schema, name = table.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = $c AND schema_name = $s "
+            "AND table_name = $t",
+            {"c": catalog, "s": schema, "t": name},
+        ).fetchone()[0]
+    )
+
+
+def read(
+    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where: str = "", params=None
+) -> pa.Table:
+    """A lake table (or the empty table of `schema` when it does not exist yet) as Arrow."""
+    if not table_exists(con, table):
+        return schema.empty_table()
+    return con.execute(f"SELECT * FROM {table} {where}", params or {}).fetch_arrow_table().cast(schema)
+
+
+def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys: list[str]) -> int:
+    """Make `table` hold exactly `rows`, writing only the difference: every key whose rows changed
+    (or appeared, or vanished) has its old rows deleted and its new rows inserted, in one commit.
+    Unchanged rows stay in their data files. Returns the number of keys touched."""
+    con.execute("BEGIN")
+    try:
+        _ensure(con, table, rows.schema)
+        con.register("_new", rows)
+        cols = ", ".join(f'"{c}"' for c in rows.column_names)
+        on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
+        key_cols = ", ".join(f'"{k}"' for k in keys)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT {key_cols} FROM (
+                    (SELECT {cols} FROM {table} EXCEPT ALL SELECT {cols} FROM _new)
+                    UNION ALL (SELECT {cols} FROM _new EXCEPT ALL SELECT {cols} FROM {table}))"""
+        )
+        touched = con.execute("SELECT count(*) FROM _changed").fetchone()[0]
+        if touched:
+            con.execute(f"DELETE FROM {table} x WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})")
+            con.execute(
+                f"INSERT INTO {table} SELECT {cols} FROM _new x "
+                f"WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})"
+            )
+        con.execute("COMMIT")
+        return touched
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_new")
+        con.execute("DROP TABLE IF EXISTS _changed")
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0])
+
+
+def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, counts: dict[str, int]) -> None:
+    """Mark lake snapshot `version` as published (its commit carries the run id)."""
+    con.execute("BEGIN")
+    con.execute(
+        f"CALL {ALIAS}.set_commit_message('paperlake', 'publish', extra_info => $i)",
+        {"i": json.dumps({"version": version, "run_id": run_id})},
+    )
+    con.execute(
+        f"INSERT INTO {VERSIONS} VALUES ($v, now(), $r, $c)",
+        {"v": version, "r": run_id, "c": json.dumps(counts)},
+    )
+    con.execute("COMMIT")
+
+
+def versions(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Published versions, newest first."""
+    return con.execute(f"SELECT * FROM {VERSIONS} ORDER BY version DESC").fetch_arrow_table()
+
+
+_held: list[IO] = []
+
+
+@contextlib.contextmanager
+def writer_lock(paths: Paths, on_wait=None) -> Iterator[None]:
+    """One writer at a time on this output folder (re-entrant within a process): `paperlake run` holds
+    it for a whole run, and each writing step takes it too, so a daemon run and a CLI run queue."""
+    if _held:
+        yield
+        return
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    fh = (paths.state_dir / "writer.lock").open("a")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait()
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        _held.append(fh)
+        try:
+            yield
+        finally:
+            _held.clear()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        fh.close()
