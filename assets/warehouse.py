@@ -173,13 +173,13 @@ def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) 
     that snapshot and swapped in. Runs only when every blocking check passed."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        version, counts = pipeline.publish(paths, context.run_id)
+        version, counts = pipeline.publish(paths, context.run.run_id)
     with connect_readonly(paths) as con:
         sample = con.sql(SAMPLE_QUERY).df()
     return dg.MaterializeResult(
         metadata={
             "version": version,
-            "run_id": context.run_id,
+            "run_id": context.run.run_id,
             "path": dg.MetadataValue.path(str(paths.duckdb_path)),
             "table_counts": dg.MetadataValue.json(counts),
             "sample_query": dg.MetadataValue.md(f"```sql\n{SAMPLE_QUERY.strip()}\n```"),

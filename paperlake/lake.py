@@ -158,7 +158,7 @@ def read(
     """A lake table (or the empty table of `schema` when it does not exist yet) as Arrow."""
     if not table_exists(con, table):
         return schema.empty_table()
-    return con.execute(f"SELECT * FROM {table} {where}", params or {}).fetch_arrow_table().cast(schema)
+    return con.execute(f"SELECT * FROM {table} {where}", params or {}).to_arrow_table().cast(schema)
 
 
 def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys: list[str]) -> int:
@@ -198,6 +198,33 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0])
 
 
+def main_changed_since(con: duckdb.DuckDBPyConnection, version: int) -> bool:
+    """Whether any commit after snapshot `version` touched a table of the main schema (read from the
+    snapshots' change sets and DuckLake's metadata tables, not from the data)."""
+    meta = f"__ducklake_metadata_{ALIAS}"
+    ids = {
+        str(r[0])
+        for r in con.execute(
+            f"SELECT t.table_id FROM {meta}.ducklake_table t JOIN {meta}.ducklake_schema s USING (schema_id) "
+            "WHERE s.schema_name = 'main'"
+        ).fetchall()
+    }
+    later = con.execute(
+        f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > $v", {"v": version}
+    ).fetchall()
+    for (changes,) in later:
+        for kind, values in changes.items():
+            named = kind.startswith(("tables_created", "tables_dropped", "tables_altered"))
+            if any(v.startswith("main.") if named else v in ids for v in values):
+                return True
+    return False
+
+
+def last_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    row = con.execute(f"SELECT max(version) FROM {VERSIONS}").fetchone()
+    return None if row[0] is None else int(row[0])
+
+
 def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, counts: dict[str, int]) -> None:
     """Mark lake snapshot `version` as published (its commit carries the run id)."""
     con.execute("BEGIN")
@@ -214,7 +241,7 @@ def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, co
 
 def versions(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """Published versions, newest first."""
-    return con.execute(f"SELECT * FROM {VERSIONS} ORDER BY version DESC").fetch_arrow_table()
+    return con.execute(f"SELECT * FROM {VERSIONS} ORDER BY version DESC").to_arrow_table()
 
 
 _held: list[IO] = []

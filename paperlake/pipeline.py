@@ -6,6 +6,7 @@ Every step writes into the lake (paperlake.lake); nothing is visible to readers 
   upvote_history → enrich → main.papers, paper_links, paper_topics → audit (checks) → publish
 """
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from paperlake.frames import arrow_schema, conform, from_arrow, to_arrow
 from paperlake.ingest import process_pages, raw_page_from_record, read_raw
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
-from paperlake.warehouse import SORT_KEYS, build_serving
+from paperlake.warehouse import SORT_KEYS, build_serving, served_version
 from schemas import (
     CONTRACT,
     Matches,
@@ -208,6 +209,12 @@ def publish_papers(paths: Paths) -> dict[str, pd.DataFrame]:
     return out
 
 
+def read_staged(paths: Paths, table: str) -> pd.DataFrame:
+    """A staging table (pages, sightings or rejects) with its model's types."""
+    with lake.open_lake(paths, read_only=True) as con:
+        return from_arrow(lake.read(con, table, arrow_schema(STAGED[table])), STAGED[table])
+
+
 def read_main(paths: Paths, table: str) -> pd.DataFrame:
     """A main table as the warehouse steps last wrote it: what the audit examines before publishing."""
     with lake.open_lake(paths, read_only=True) as con:
@@ -217,8 +224,18 @@ def read_main(paths: Paths, table: str) -> pd.DataFrame:
 
 def publish(paths: Paths, run_id: str) -> tuple[int, dict[str, int]]:
     """Make the audited state visible: the lake's current snapshot becomes a published version, and the
-    serving file is rebuilt from exactly that snapshot and swapped in. Returns (version, row counts)."""
+    serving file is rebuilt from exactly that snapshot and swapped in. Returns (version, row counts).
+    When no main table changed since the last published version, that version stays (no new one)."""
     with lake.open_lake(paths) as con:
+        last = lake.last_version(con)
+        unchanged = last is not None and not lake.main_changed_since(con, last)
+        if unchanged and paths.duckdb_path.exists() and served_version(paths) == last:
+            counts = json.loads(
+                con.execute(
+                    f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last}
+                ).fetchone()[0]
+            )
+            return last, counts
         version = lake.current_snapshot(con)
         counts = {t: int(con.sql(f"SELECT count(*) FROM {main_table(t)}").fetchone()[0]) for t in TABLES}
         build_serving(paths, version, run_id)

@@ -120,7 +120,7 @@ def served_version(paths: Paths) -> int | None:
 def read_table(table: str, paths: Paths) -> pd.DataFrame:
     """A published table (the serving file's copy) as a frame with the contract's types."""
     with open_db(str(paths.duckdb_path), read_only=True) as con:
-        arrow = con.execute(f"SELECT * FROM {table}").fetch_arrow_table()
+        arrow = con.execute(f"SELECT * FROM {table}").to_arrow_table()
     return from_arrow(arrow.cast(arrow_schema(CONTRACT[table])), CONTRACT[table])
 
 

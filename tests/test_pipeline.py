@@ -9,11 +9,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from paperlake import lake, pipeline
 from paperlake.config import TABLES, Paths
 from paperlake.db import connect_readonly
 from paperlake.parallel import map_batches
-from paperlake.pipeline import landing_files, stage_core, stage_raw, unstaged
-from paperlake.warehouse import read_slices, read_table
+from paperlake.pipeline import landing_files, unstaged
+from paperlake.warehouse import read_table
 from pipelines.definitions import defs
 from pipelines.run import run_pipeline
 from schemas import Pages, Rejects, Sightings
@@ -240,7 +241,7 @@ def test_report_asset_draws_pngs_into_its_metadata(pipeline_run):
 
 
 def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
-    """Seeds + hostile files in batches of 3 over 2 spawned workers vs one process: identical slices."""
+    """Seeds + hostile files in batches of 3 over 2 spawned workers vs one process: identical lake rows."""
     hostile = Path(__file__).parent / "hostile"
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE, raw)
@@ -249,48 +250,28 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
     frames = {}
     for workers in (1, 2):
         paths = Paths(raw, tmp_path / f"out{workers}")
-        outcomes = dict(
-            kv for _, o in map_batches(partial(stage_raw, paths), keys, 3, workers) for kv in o.items()
-        )
-        assert list(outcomes) == keys and outcomes["hostile/image.png"] == "binary_content"
-        pages = pd.concat([p for _, p in map_batches(partial(stage_core, paths), keys, 3, workers)])
-        assert list(pages["source_file"]) == keys
+        assert unstaged(paths, keys) == set(keys)
+        with lake.open_lake(paths) as con:
+            outcomes = {}
+            for _, decoded in map_batches(partial(pipeline.decode_files, raw), keys, 3, workers):
+                outcomes.update(pipeline.write_raw(con, decoded))
+            assert sorted(outcomes) == keys and outcomes["hostile/image.png"] == "binary_content"
+            for batch, tables in map_batches(partial(pipeline.parse_files, paths), keys, 3, workers):
+                pipeline.write_parsed(con, batch, tables)
         frames[workers] = {
-            stage: read_slices(paths.staging_dir(stage), model).sort_values(
-                list(model.to_schema().columns)[:2]
+            stage: pipeline.read_staged(paths, stage).sort_values(list(model.to_schema().columns)[:2])
+            for stage, model in (
+                (pipeline.PAGES, Pages),
+                (pipeline.SIGHTINGS, Sightings),
+                (pipeline.REJECTS, Rejects),
             )
-            for stage, model in (("pages", Pages), ("sightings", Sightings), ("rejects", Rejects))
         }
+        assert sorted(frames[workers][pipeline.PAGES]["source_file"]) == keys
         assert unstaged(paths, keys) == set()
         assert unstaged(paths, [*keys, "new.txt"]) == {"new.txt"}
     for stage in frames[1]:
         pd.testing.assert_frame_equal(
             frames[1][stage].reset_index(drop=True), frames[2][stage].reset_index(drop=True)
         )
-    sightings = frames[2]["sightings"]
+    sightings = frames[2][pipeline.SIGHTINGS]
     assert (sightings["source_file"].isin(SEED_ENTRIES)).sum() == sum(SEED_ENTRIES.values())
-
-
-def test_warehouse_on_a_non_local_fsspec_filesystem(tmp_path):
-    """PAPERLAKE_WAREHOUSE_URI=memory://...: every table is published there (nothing under out_dir/warehouse),
-    the checks read it back, and DuckDB views and full-text search read it through fsspec."""
-    import fsspec
-
-    uri = f"memory://paperlake-test-{tmp_path.name}/warehouse"
-    paths = Paths(SAMPLE, tmp_path / "out", uri)
-    fs = fsspec.filesystem("memory")
-    try:
-        with dg.instance_for_test() as instance:
-            outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
-        assert outcome.success, outcome
-        assert not (tmp_path / "out" / "warehouse").exists()
-        published = {p.rsplit("/", 2)[-2] for p in fs.glob(f"{uri}/*/data.parquet")}
-        assert published == set(TABLES)
-        assert len(read_table("papers", paths)) == 266 and len(read_table("sightings", paths)) == 283
-        with connect_readonly(paths) as con:
-            assert con.sql("SELECT count(*) FROM sightings").fetchone()[0] == 283
-            sql = "SELECT lower(title || ' ' || abstract) FROM search_papers('reasoning')"
-            hits = con.sql(sql).fetchall()
-        assert len(hits) > 5 and all("reason" in text for (text,) in hits)
-    finally:
-        fs.rm(uri.split("/warehouse")[0], recursive=True)
