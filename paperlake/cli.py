@@ -4,6 +4,8 @@ import csv
 import datetime as dt
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import warnings
@@ -28,7 +30,7 @@ from rich.text import Text
 
 from paperlake import progress
 from paperlake.config import TABLES, LandingError, Paths
-from paperlake.db import connect_readonly
+from paperlake.db import VersionError, connect_readonly, connect_version, published_versions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -59,13 +61,16 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _connect(paths: Paths) -> duckdb.DuckDBPyConnection:
+def _connect(paths: Paths, as_of: int | None = None) -> duckdb.DuckDBPyConnection:
+    """The published version (serving file), or published version `as_of` read from the lake."""
     if not paths.duckdb_path.exists():
         _fail(f"no warehouse at {paths.duckdb_path}: run `make run` (or `paperlake run`) first")
     try:
-        return connect_readonly(paths)
+        return connect_readonly(paths) if as_of is None else connect_version(paths, as_of)
+    except VersionError as exc:
+        _fail(str(exc))
     except duckdb.Error as exc:
-        _fail(f"cannot open {paths.duckdb_path} read-only: {exc}")
+        _fail(f"cannot open the warehouse under {paths.out_dir} read-only: {exc}")
     raise AssertionError  # unreachable: _fail raises
 
 
@@ -87,11 +92,17 @@ def run(
     """Materialise every asset through Dagster on the landing folder, then print counts and a sample query."""
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from pipelines.resources import retain_removed_from_env
-    from pipelines.run import ensure_dagster_home, run_pipeline
+    from pipelines.run import cancel_own_runs, ensure_dagster_home, run_pipeline, stop_on_signals
 
     paths = Paths.from_env()
     _check_out_dir(paths)
     home = ensure_dagster_home()
+
+    def on_stop(sig: int) -> None:
+        err.print(f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published")
+        cancel_own_runs(home)
+
+    stop_on_signals(on_stop)
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")
     started = time.perf_counter()
     columns = (
@@ -131,7 +142,10 @@ def run(
     if outcome.warned_checks:
         console.print(f"  [yellow]warnings:[/] {', '.join(outcome.warned_checks)} (see `paperlake status`)")
     if outcome.failed_checks:
-        console.print(f"  [red]failed checks:[/] {', '.join(outcome.failed_checks)}")
+        console.print(
+            f"  [red]failed checks:[/] {', '.join(outcome.failed_checks)}: nothing was published, "
+            "readers stay on the previous version"
+        )
     console.print(
         f"  files: {outcome.files}, parsed this run: {outcome.ingested}, "
         f"partitions +{len(outcome.added)} new, -{len(outcome.removed)} removed"
@@ -154,8 +168,9 @@ def query(
     sql: str | None = typer.Argument(None, help="SQL over the views pages, sightings, papers, rejects"),
     file: Path | None = typer.Option(None, "--file", "-F", help="Read the SQL from a file"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json"),
+    as_of: int | None = typer.Option(None, "--as-of", help="Read this earlier version (`paperlake history`)"),
 ) -> None:
-    """Run SQL on a read-only connection to paperlake.duckdb."""
+    """Run SQL on a read-only connection to the published version (or an earlier one with --as-of)."""
     if file is not None:
         try:
             sql = file.read_text(encoding="utf-8")
@@ -163,7 +178,7 @@ def query(
             _fail(f"cannot read {file}: {exc.strerror or exc}")
     if not sql or not sql.strip():
         _fail("give a SQL statement or --file FILE")
-    with _connect(Paths.from_env()) as con:
+    with _connect(Paths.from_env(), as_of) as con:
         try:
             rel = con.sql(sql)
         except duckdb.Error as exc:
@@ -302,6 +317,11 @@ def status() -> None:
     """Last Dagster runs, table counts, page statuses and rejects by reason."""
     _print_last_runs()
     with _connect(Paths.from_env()) as con:
+        _emit(
+            con.sql("SELECT version, published_at, run_id FROM paperlake_version"),
+            Format.table,
+            "published version served",
+        )
         counts = " UNION ALL ".join(f"SELECT '{t}' AS table_name, count(*) AS rows FROM {t}" for t in TABLES)
         _emit(con.sql(counts), Format.table, "tables")
         _emit(
@@ -314,6 +334,93 @@ def status() -> None:
             Format.table,
             "rejects by reason",
         )
+
+
+def _lake_or_fail(paths: Paths) -> list[int]:
+    try:
+        return published_versions(paths)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        _fail(f"no lake to read under {paths.out_dir}: {exc}")
+    raise AssertionError
+
+
+@app.command()
+def history(
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json"),
+) -> None:
+    """Published versions, newest first: version id, time, Dagster run id, row counts."""
+    from paperlake import lake
+
+    paths = Paths.from_env()
+    _lake_or_fail(paths)
+    with lake.open_lake(paths, read_only=True) as con:
+        counts = ", ".join(f"(row_counts::JSON->>'{t}')::BIGINT AS {t}" for t in TABLES)
+        run_id = "run_id[:8] AS run_id" if fmt is Format.table else "run_id"  # a table row stays one line
+        rel = con.sql(
+            f"SELECT version, strftime(published_at, '%Y-%m-%d %H:%M:%S') AS published_at, {run_id}, "
+            f"{counts} FROM {lake.VERSIONS} ORDER BY version DESC"
+        )
+        _emit(rel, fmt, "published versions")
+
+
+@app.command()
+def export(
+    folder: Path = typer.Argument(..., help="Folder to write <table>.parquet files into"),
+    as_of: int | None = typer.Option(None, "--as-of", help="An earlier version (`paperlake history`)"),
+) -> None:
+    """Write each table of the published version (or --as-of VERSION) as one plain Parquet file."""
+    from paperlake.warehouse import export as export_tables
+
+    paths = Paths.from_env()
+    versions = _lake_or_fail(paths)
+    if not versions:
+        _fail("nothing has been published yet: run `paperlake run` first")
+    version = versions[0] if as_of is None else as_of
+    if version not in versions:
+        _fail(f"version {version} was never published or has expired (see `paperlake history`)")
+    try:
+        written = export_tables(paths, folder, version)
+    except OSError as exc:
+        _fail(f"cannot write to {folder}: {exc.strerror or exc}")
+    table = Table(title=f"version {version} → {folder}")
+    table.add_column("table")
+    table.add_column("file")
+    for name, target in written.items():
+        table.add_row(name, str(target))
+    console.print(table)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sql(
+    ctx: typer.Context,
+    as_of: int | None = typer.Option(None, "--as-of", help="Open an earlier version (`paperlake history`)"),
+) -> None:
+    """The `duckdb` shell on the published version, read-only, extensions loaded by path (search_papers
+    works). Extra arguments go to duckdb, e.g. `paperlake sql -c "SELECT count(*) FROM papers"`."""
+    from paperlake.db import extension_path, sql_str, version_statements
+
+    paths = Paths.from_env()
+    shell = Path(sys.executable).with_name("duckdb")
+    if not shell.exists():
+        _fail(f"no duckdb shell at {shell}: install the duckdb-cli wheel (make installs it)")
+    if as_of is None:
+        if not paths.duckdb_path.exists():
+            _fail(f"no warehouse at {paths.duckdb_path}: run `make run` (or `paperlake run`) first")
+        statements = [f"LOAD {sql_str(str(extension_path('fts')))}"]
+        target = ["-readonly", str(paths.duckdb_path)]
+    else:
+        if as_of not in _lake_or_fail(paths):
+            _fail(f"version {as_of} was never published or has expired (see `paperlake history`)")
+        statements, target = version_statements(paths, as_of), [":memory:"]  # the lake attaches read-only
+    paths.out_dir.mkdir(parents=True, exist_ok=True)
+    init = paths.out_dir / "state" / f"duckdb-init-{os.getpid()}.sql"
+    init.parent.mkdir(parents=True, exist_ok=True)
+    init.write_text("".join(f"{s};\n" for s in statements), encoding="utf-8")
+    try:
+        code = subprocess.call([str(shell), "-init", str(init), *target, *ctx.args])
+    finally:
+        init.unlink(missing_ok=True)
+    raise typer.Exit(code)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -49,20 +49,29 @@ class VersionError(LookupError):
     """The asked-for version was never published (or has expired)."""
 
 
-def connect_version(paths: Paths, version: int) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection whose views `pages`, `sightings`, … read published `version` of the lake."""
+def version_statements(paths: Paths, version: int) -> list[str]:
+    """SQL giving a fresh connection views `pages`, `sightings`, … over published `version` of the lake."""
     from paperlake import lake  # pyarrow-free readers of the serving file skip this import
 
+    views = [f"CREATE VIEW {t} AS SELECT * FROM {LAKE}.main.{t}" for t in TABLES]
+    return [*lake.attach_statements(paths, read_only=True, snapshot=version), *views]
+
+
+def published_versions(paths: Paths) -> list[int]:
+    """Every published version still in the lake, newest first."""
+    from paperlake import lake
+
+    with lake.open_lake(paths, read_only=True) as con:
+        return [int(v) for v in lake.versions(con).column("version").to_pylist()]
+
+
+def connect_version(paths: Paths, version: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose views `pages`, `sightings`, … read published `version` of the lake."""
+    if version not in published_versions(paths):
+        raise VersionError(f"version {version} was never published or has expired (see `paperlake history`)")
     con = open_db()
-    lake.attach(con, paths, read_only=True)
-    known = con.execute(f"SELECT count(*) FROM {lake.VERSIONS} WHERE version = $v", {"v": version}).fetchone()
-    if not known[0]:
-        con.close()
-        raise VersionError(f"version {version} was never published (see `paperlake history`)")
-    con.execute(f"DETACH {LAKE}")
-    lake.attach(con, paths, read_only=True, snapshot=version)
-    for table in TABLES:
-        con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {LAKE}.main.{table}")
+    for stmt in version_statements(paths, version):
+        con.execute(stmt)
     return con
 
 

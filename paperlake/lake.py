@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from paperlake.config import Paths
 from paperlake.db import LAKE as ALIAS
-from paperlake.db import load, open_db, sql_str
+from paperlake.db import extension_path, open_db, sql_str
 
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 VERSIONS = f"{ALIAS}.meta.versions"
@@ -34,10 +34,9 @@ _VERSIONS_DDL = (
 )
 
 
-def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+def _s3_secret_sql() -> str:
     """Credentials for an s3:// data path from the usual AWS_* variables (AWS_ENDPOINT_URL for a
     self-hosted, S3-compatible server)."""
-    load(con, "httpfs")
     opts = [
         "TYPE s3",
         f"KEY_ID {sql_str(os.environ.get('AWS_ACCESS_KEY_ID', ''))}",
@@ -51,30 +50,42 @@ def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
             f"USE_SSL {'true' if url.scheme == 'https' else 'false'}",
             "URL_STYLE 'path'",
         ]
-    con.execute(f"CREATE OR REPLACE SECRET paperlake_s3 ({', '.join(opts)})")
+    return f"CREATE OR REPLACE SECRET paperlake_s3 ({', '.join(opts)})"
+
+
+def attach_statements(paths: Paths, read_only: bool = False, snapshot: int | None = None) -> list[str]:
+    """The SQL that attaches the lake as `lake` (extensions loaded by path): run by `attach`, and written
+    into the init file of the `duckdb` shell by `paperlake sql`."""
+    kind = paths.lake_catalog.split(":", 1)[0]
+    if kind not in _CATALOG_EXTENSION:
+        raise ValueError(f"unsupported lake catalog {paths.lake_catalog!r}: use sqlite:… or postgres:…")
+    names = ["ducklake", _CATALOG_EXTENSION[kind]]
+    remote = paths.lake_data_path.startswith("s3://")
+    if remote:
+        names.append("httpfs")
+    stmts = [f"LOAD {sql_str(str(extension_path(n)))}" for n in names]
+    if remote:
+        stmts.append(_s3_secret_sql())
+    opts = [f"DATA_PATH {sql_str(paths.lake_data_path)}"]
+    if read_only:
+        opts.append("READ_ONLY")
+    if snapshot is not None:
+        opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    stmts.append(f"ATTACH {sql_str('ducklake:' + paths.lake_catalog)} AS {ALIAS} ({', '.join(opts)})")
+    return stmts
 
 
 def attach(
     con: duckdb.DuckDBPyConnection, paths: Paths, read_only: bool = False, snapshot: int | None = None
 ) -> None:
     """Attach the lake as `lake`; a writer also creates the staging and meta schemas on first use."""
-    kind = paths.lake_catalog.split(":", 1)[0]
-    if kind not in _CATALOG_EXTENSION:
-        raise ValueError(f"unsupported lake catalog {paths.lake_catalog!r}: use sqlite:… or postgres:…")
-    load(con, "ducklake", _CATALOG_EXTENSION[kind])
-    if paths.lake_data_path.startswith("s3://"):
-        _s3_secret(con)
-    elif kind == "sqlite":
+    if paths.lake_catalog.startswith("sqlite:"):
         catalog_file = Path(paths.lake_catalog.split(":", 1)[1])
         if read_only and not catalog_file.exists():
             raise FileNotFoundError(f"no lake at {catalog_file}: run `paperlake run` first")
         catalog_file.parent.mkdir(parents=True, exist_ok=True)
-    opts = [f"DATA_PATH {sql_str(paths.lake_data_path)}"]
-    if read_only:
-        opts.append("READ_ONLY")
-    if snapshot is not None:
-        opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-    con.execute(f"ATTACH {sql_str('ducklake:' + paths.lake_catalog)} AS {ALIAS} ({', '.join(opts)})")
+    for stmt in attach_statements(paths, read_only, snapshot):
+        con.execute(stmt)
     if not read_only:
         con.execute("BEGIN")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.staging")

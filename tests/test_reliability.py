@@ -1,7 +1,7 @@
 """Crash safety and concurrency, through the real `paperlake run` entry point in subprocesses.
 
-* SIGKILL at spread-out moments of a run: the previous tables stay readable (Parquet and DuckDB), and
-  the next run completes with the right counts.
+* SIGKILL at spread-out moments of a run: the published version stays readable (serving file and lake),
+  and the next run completes with the right counts.
 * Two runs at once, with a read-only DuckDB reader polling throughout: both finish, nothing is corrupt,
   and the reader never fails.
 """
@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
+from paperlake import lake
 from paperlake.config import TABLES, Paths
-from paperlake.db import connect_readonly
-from paperlake.warehouse import TABLE_FILE
+from paperlake.db import connect_readonly, connect_version
 from tests.conftest import SAMPLE
 
 CLI = str(Path(sys.executable).with_name("paperlake"))
@@ -53,9 +52,12 @@ def _counts(paths: Paths) -> dict[str, int]:
 
 
 def _assert_readable(paths: Paths) -> None:
-    for t in TABLES:
-        pq.read_table(paths.table_dir(t) / TABLE_FILE)  # raises on a torn file
-    _counts(paths)
+    """The serving file and the lake's last published version both open and agree."""
+    served = _counts(paths)
+    with lake.open_lake(paths, read_only=True) as con:
+        version = lake.last_version(con)
+    with connect_version(paths, version) as con:
+        assert {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES} == served
 
 
 def _landing(tmp_path: Path, copies: int) -> Path:
