@@ -1,5 +1,6 @@
 """`paperlake` command line: run the pipeline through Dagster, query the warehouse read-only."""
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -8,9 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from enum import StrEnum
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import typer
@@ -28,8 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from paperlake import progress
-from paperlake.config import TABLES, LandingError, Paths
+from paperlake.config import TABLES, Paths
 from paperlake.db import VersionError, connect_readonly, connect_version, published_versions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -84,58 +84,76 @@ def _check_out_dir(paths: Paths) -> None:
         _fail(f"output folder is not writable: {paths.out_dir} ({exc.strerror or exc})")
 
 
+def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
+    """Run the pipeline in a child process group (`python -m pipelines.run`) and draw its progress.
+
+    Ctrl-C or SIGTERM kills that whole group at once (run, workers, Dagster's helpers) and marks its
+    Dagster runs canceled: a version is published by one atomic swap, so the previous one stays."""
+    from pipelines.run import PROGRESS_FD_ENV
+
+    read_fd, write_fd = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.run", *flags],
+        pass_fds=(write_fd,),
+        env={**os.environ, PROGRESS_FD_ENV: str(write_fd), "DAGSTER_HOME": str(home)},
+        start_new_session=True,
+    )
+    os.close(write_fd)
+
+    def stop(sig: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        err.print(f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published")
+        from pipelines.run import cancel_runs_of
+
+        cancel_runs_of(child.pid)
+        raise typer.Exit(128 + sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    result: dict = {}
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=False) as bar:
+        stage = bar.add_task("starting Dagster", total=None)
+        tasks: dict[str, TaskID] = {}
+        with os.fdopen(read_fd) as messages:
+            for line in messages:
+                message = json.loads(line)
+                if "log" in message:
+                    bar.update(stage, description=message["log"])
+                elif "progress" in message:
+                    what, done, total = message["progress"]
+                    if what not in tasks:
+                        tasks[what] = bar.add_task(f"{what} files", total=total)
+                    bar.update(tasks[what], completed=done)
+                else:
+                    result = message
+        code = child.wait()
+        bar.update(stage, description="done", total=1, completed=1)
+    if "error" in result:
+        _fail(result["error"])
+    if "outcome" not in result:
+        _fail(f"the pipeline process ended with code {code} before finishing: rerun with --verbose", code=1)
+    return result["outcome"]
+
+
 @app.command()
 def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step logs"),
     full: bool = typer.Option(False, "--full", help="Re-read every file, not only new and changed ones"),
 ) -> None:
     """Materialise every asset through Dagster on the landing folder, then print counts and a sample query."""
-    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-    from pipelines.resources import retain_removed_from_env
-    from pipelines.run import cancel_own_runs, ensure_dagster_home, run_pipeline, stop_on_signals
+    from pipelines.run import ensure_dagster_home
 
     paths = Paths.from_env()
     _check_out_dir(paths)
     home = ensure_dagster_home()
-
-    def on_stop(sig: int) -> None:
-        err.print(f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published")
-        cancel_own_runs(home)
-
-    stop_on_signals(on_stop)
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")
     started = time.perf_counter()
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    try:
-        with Progress(*columns, console=console, transient=False) as bar:
-            stage = bar.add_task("starting Dagster", total=None)
-            tasks: dict[str, TaskID] = {}
-
-            def on_progress(what: str, done: int, total: int) -> None:
-                if what not in tasks:
-                    tasks[what] = bar.add_task(f"{what} files", total=total)
-                bar.update(tasks[what], completed=done)
-
-            unsubscribe = progress.subscribe(on_progress)
-            try:
-                outcome = run_pipeline(
-                    paths,
-                    log=lambda msg: bar.update(stage, description=msg),
-                    verbose=verbose,
-                    retain_removed=retain_removed_from_env(),
-                    full=full,
-                )
-            finally:
-                unsubscribe()
-            bar.update(stage, description="done", total=1, completed=1)
-    except LandingError as exc:
-        _fail(str(exc))
+    flags = [f for f, on in (("--verbose", verbose), ("--full", full)) if on]
+    outcome = SimpleNamespace(**_supervise(paths, flags, home))
+    outcome.success = all(outcome.runs.values()) and not outcome.failed_checks
     elapsed = time.perf_counter() - started
     for job, ok in outcome.runs.items():
         console.print(f"  {job}: {'[green]success' if ok else '[red]FAILED'}[/]")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from paperlake import lake
 from paperlake.config import TABLES, Paths
-from paperlake.db import open_db, sql_str
+from paperlake.db import load, open_db, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow
 from schemas import CONTRACT
 
@@ -84,7 +84,7 @@ def build_serving(paths: Paths, version: int, run_id: str) -> Path:
             )
             con.execute(f"COMMENT ON TABLE {SERVING_VERSION} IS 'The lake version this file serves'")
             con.execute(f"DETACH {lake.ALIAS}")
-            lake.load(con, "fts")
+            load(con, "fts")
             con.execute("CREATE TABLE papers_text AS SELECT paper_id, title, abstract FROM papers")
             con.execute(
                 "PRAGMA create_fts_index('papers_text', 'paper_id', 'title', 'abstract', overwrite=1)"

@@ -5,13 +5,15 @@ ingestion for all of them as one partition-range run, then the warehouse job, ag
 DAGSTER_HOME so the runs, checks and metadata show up in `make ui`.
 """
 
+import json
 import os
 import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +27,7 @@ from pipelines.resources import PaperlakeResource
 
 DEFAULT_HOME = ".dagster"
 PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled
+PROGRESS_FD_ENV = "PAPERLAKE_PROGRESS_FD"
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 
 
@@ -151,43 +154,61 @@ def _run_locked(
     return outcome
 
 
-def stop_on_signals(on_stop: Callable[[int], None]) -> None:
-    """Make SIGINT and SIGTERM stop this process within a second, whatever the main thread is doing.
+def cancel_runs_of(pid: int) -> None:
+    """Mark the started Dagster runs of a stopped `paperlake run` process as canceled."""
+    with dg.DagsterInstance.get() as instance:
+        started = instance.get_runs(
+            dg.RunsFilter(tags={PID_TAG: str(pid)}, statuses=[dg.DagsterRunStatus.STARTED])
+        )
+        for run in started:
+            instance.report_run_canceled(run, message="paperlake run stopped by a signal")
 
-    Python runs signal handlers only between bytecodes of the main thread, and Dagster's in-process
-    executor defers SIGINT, so a run used to go on to its end. Instead the signals are blocked in every
-    thread and a watcher thread waits for them: it calls `on_stop` (kill the workers, mark the runs) and
-    exits. Nothing is published half-way: a version is published by one atomic swap, so the previous one
-    stays in place."""
-    stops = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+def _exit_with_parent() -> None:
+    """A supervised run dies with its supervisor: if `paperlake run` is killed (even with SIGKILL), this
+    process group (the run, its workers, Dagster's log tailers) is killed too, instead of running on."""
+    parent = os.getppid()
 
     def watch() -> None:
-        sig = signal.sigwait(stops)
-        try:
-            on_stop(sig)
-        finally:
-            sys.stdout.flush()
-            os._exit(128 + sig)
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os.killpg(0, signal.SIGKILL)
 
-    threading.Thread(target=watch, name="paperlake-stop", daemon=True).start()
+    threading.Thread(target=watch, name="paperlake-parent-watch", daemon=True).start()
 
 
-def cancel_own_runs(home: Path, timeout: float = 2.0) -> None:
-    """Kill this process's workers and mark its started Dagster runs as canceled (best effort, bounded)."""
-    import multiprocessing
+def main(argv: list[str] | None = None) -> int:
+    """The supervised side of `paperlake run` (`python -m pipelines.run`): runs the pipeline and reports
+    progress, log lines and the outcome as JSON lines on the file descriptor PAPERLAKE_PROGRESS_FD.
 
-    for child in multiprocessing.active_children():
-        child.kill()
+    The CLI runs this in its own process group, so on Ctrl-C or SIGTERM it can kill the whole group at
+    once: Dagster's in-process executor defers interrupts until a step ends, which could be minutes."""
+    from paperlake import progress
+    from pipelines.resources import retain_removed_from_env
 
-    def mark() -> None:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            started = instance.get_runs(
-                dg.RunsFilter(tags={PID_TAG: str(os.getpid())}, statuses=[dg.DagsterRunStatus.STARTED])
-            )
-            for run in started:
-                instance.report_run_canceled(run, message="paperlake run stopped by a signal")
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    args = set(sys.argv[1:] if argv is None else argv)
+    out = os.fdopen(int(os.environ[PROGRESS_FD_ENV]), "w", buffering=1)
 
-    worker = threading.Thread(target=mark, daemon=True)
-    worker.start()
-    worker.join(timeout)
+    def send(**message) -> None:
+        out.write(json.dumps(message) + "\n")
+
+    _exit_with_parent()
+    progress.subscribe(lambda what, done, total: send(progress=[what, done, total]))
+    try:
+        outcome = run_pipeline(
+            Paths.from_env(),
+            log=lambda msg: send(log=msg),
+            verbose="--verbose" in args,
+            retain_removed=retain_removed_from_env(),
+            full="--full" in args,
+        )
+    except LandingError as exc:
+        send(error=str(exc))
+        return 2
+    send(outcome=asdict(outcome))
+    return 0 if outcome.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
