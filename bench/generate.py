@@ -91,9 +91,14 @@ class Corpus:
             "name": name,
         }
 
-    def _name(self, rng: random.Random) -> str:
-        name = "".join(rng.choice(self.words).capitalize() for _ in range(2))[:14]
-        return name.upper()[:6] if rng.random() < 0.3 else name
+    def _name(self, rng: random.Random, taken: set[str]) -> str:
+        """A method name no other paper uses (a look-alike shares the subtitle, never the name)."""
+        while True:
+            name = "".join(rng.choice(self.words).capitalize() for _ in range(2))[:14]
+            name = name.upper()[:6] if rng.random() < 0.3 else name
+            if name.lower() not in taken:
+                taken.add(name.lower())
+                return name
 
     def _reworded(self, rng: random.Random, text: str, n: int) -> str:
         words = text.split(" ")
@@ -103,13 +108,13 @@ class Corpus:
 
     def _hard_cases(self, papers: list[dict], share: float, rng: random.Random) -> list[dict]:
         """Look-alike siblings (distinct papers) and per-paper revisions (the same paper changing)."""
-        out = list(papers)
+        out, taken = list(papers), {p["name"].lower() for p in papers}
         for base in papers:
             if rng.random() >= share:
                 continue
             topic = base["title"].split(": ", 1)[1]
             for _ in range(min(11, 1 + int(rng.expovariate(0.5)))):
-                name, i = self._name(rng), len(out)
+                name, i = self._name(rng, taken), len(out)
                 abstract = self._reworded(rng, base["abstract"], rng.randint(3, 20))
                 same_day = rng.random() < 0.4
                 published = base["published"] + dt.timedelta(days=0 if same_day else rng.randint(1, 90))
@@ -132,7 +137,7 @@ class Corpus:
                 retitle = f"{p['name']}: {rng.choice(self.words).capitalize()} {topic.lower()}"
                 p["revision"] = (revised, retitle, None)
             elif change < 0.09:  # renamed method over the identical abstract
-                p["revision"] = (revised, f"{self._name(rng)}: {topic}", None)
+                p["revision"] = (revised, f"{self._name(rng, taken)}: {topic}", None)
             elif change < 0.15:  # abstract edited: one word, or a sentence added
                 edit = (
                     self._reworded(rng, p["abstract"], 1)

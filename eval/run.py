@@ -131,9 +131,11 @@ def eval_resolution(with_splink: bool) -> dict:
 CORPUS_MTIME = dt.datetime(2026, 1, 1)  # the generated pages are of 2025: their year comes from mtime
 
 
-def corpus_sightings(files: int, lookalikes: float, batch: int = 500) -> tuple[pd.DataFrame, pd.Series]:
+def corpus_sightings(
+    files: int, lookalikes: float, seed: int = 1, batch: int = 500
+) -> tuple[pd.DataFrame, pd.Series]:
     """A generated corpus parsed in memory: its sightings, and the true paper of each (by sighting_id)."""
-    corpus = Corpus(files, lookalikes=lookalikes)
+    corpus = Corpus(files, lookalikes=lookalikes, seed=seed)
     frames, truth = [], {}
     for lo in range(0, files, batch):
         pages = []
