@@ -155,7 +155,7 @@ def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
     """paperlake and Splink on the same generated sightings, scored per sighting against the truth.
 
     Splink clusters the distinct records (equal title and abstract keys, as paperlake's first tier) with
-    the fields of their first sighting; each sighting then takes its record's cluster."""
+    the same fields paperlake weighs; each sighting then takes its record's cluster."""
     s, gold = corpus_sightings(files, lookalikes)
     out: dict = {"files": files, "lookalikes": lookalikes, "sightings": len(s), "papers": int(gold.nunique())}
     t = time.perf_counter()
@@ -168,8 +168,10 @@ def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
         except ImportError as exc:
             out["splink"] = {"error": f"splink not installed ({exc}); `make eval` installs it"}
             return out
-        with_records, _ = build_records(s)
-        records = with_records.drop_duplicates("record_id")
+        with_records, fields = build_records(s)
+        records = with_records.drop_duplicates("record_id")[["record_id", "title", "abstract"]].merge(
+            fields[["record_id", "published_date", "authors_count", "organization"]], on="record_id"
+        )
         t = time.perf_counter()
         sp = splink_clusters(records)
         by_sighting = pd.Series(

@@ -20,6 +20,7 @@ stay apart).
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
@@ -48,15 +49,14 @@ WEIGHTS: dict[str, dict[str, float]] = {
 THRESHOLD = 2.0  # merge when the weights sum to at least this: clearly more likely one paper than two
 FIELDS = tuple(WEIGHTS)
 
-_NAME = r"^\s*(?P<name>[^:]{1,60}?)\s*(?::|\s[\u2013\u2014-]\s)"  # the part before ':' or a spaced dash
+_NAME = r"^\s*(?P<name>[^:]{1,60}?)\s*(?::|\s[\x{2013}\x{2014}-]\s)"  # before ':' or a spaced dash (RE2)
 
 
 def short_names(titles: pd.Series) -> pd.Series:
     """Key of the part of each title before its colon (or spaced dash); None when it has none."""
-    uniq = pd.Series(pd.unique(titles), dtype=object)
-    head = uniq.str.extract(_NAME)["name"]
-    keys = text_keys(pa.array(head.where(head.notna(), None), type=pa.string())).to_pylist()
-    return titles.map(dict(zip(uniq, [k or None for k in keys], strict=True)))
+    uniq = pd.unique(titles)
+    heads = pc.extract_regex(pa.array(uniq, type=pa.string(), from_pandas=True), _NAME).field("name")
+    return titles.map(dict(zip(uniq, [k or None for k in text_keys(heads).to_pylist()], strict=True)))
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ def abstract_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """rapidfuzz ratio; when one abstract is 50-90 % as long as the other, its alignment with the start of
     the longer one counts too, so a capture cut off mid-abstract still matches the full one."""
     score = _ratio(a, b)
-    la, lb = np.char.str_len(a.astype(str)), np.char.str_len(b.astype(str))
+    la, lb = np.fromiter(map(len, a), int, len(a)), np.fromiter(map(len, b), int, len(b))
     ratio = np.minimum(la, lb) / np.maximum(np.maximum(la, lb), 1)
     cut = np.flatnonzero((ratio >= 0.5) & (ratio < 0.9))
     if len(cut):

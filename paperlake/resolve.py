@@ -136,9 +136,10 @@ def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
     )
     if found.empty:
         return pd.DataFrame({"i": np.array([], dtype=int), "j": np.array([], dtype=int), "block": []})
-    # one row per pair, naming every block that found it (bit flags summed: vectorised)
+    # one row per pair, naming every block that found it (distinct bit flags summed: vectorised)
+    found = found.drop_duplicates()
     flags = found["block"].map(BLOCK_FLAGS)
-    per_pair = flags.groupby([found["i"].astype(int), found["j"].astype(int)]).agg(np.bitwise_or.reduce)
+    per_pair = flags.groupby([found["i"].astype(int), found["j"].astype(int)]).sum()
     names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
     return pd.DataFrame(
         {
