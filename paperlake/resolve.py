@@ -210,7 +210,7 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
     firsts = records.iloc[first.loc[fresh, "order"].to_numpy()]
     new_ids = pd.Series(
         [
-            "p_" + short_hash(t, a, length=12)
+            "p_" + short_hash(t, a or "", length=12)
             for t, a in zip(firsts["title_key"], firsts["abstract_key"], strict=True)
         ],
         index=fresh,
