@@ -151,11 +151,23 @@ def corpus_sightings(
     return s, gold
 
 
-def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
-    """paperlake and Splink on the same generated sightings, scored per sighting against the truth.
+def splink_by_sighting(sightings: pd.DataFrame) -> pd.Series:
+    """Splink's cluster of each sighting (same order), or an ImportError when it is not installed.
 
-    Splink clusters the distinct records (equal title and abstract keys, as paperlake's first tier) with
-    the same fields paperlake weighs; each sighting then takes its record's cluster."""
+    Splink clusters the distinct records (equal title and abstract keys, paperlake's first tier) with the
+    same fields paperlake weighs (first non-null over each record's sightings); a sighting takes its
+    record's cluster, so both systems are scored on the same sightings."""
+    from eval.splink_baseline import splink_clusters
+
+    s, fields = build_records(sightings.drop(columns=["record_id", "title_key"], errors="ignore"))
+    records = s.drop_duplicates("record_id")[["record_id", "title", "abstract"]].merge(
+        fields[["record_id", "published_date", "authors_count", "organization"]], on="record_id"
+    )
+    return pd.Series(s["record_id"].map(splink_clusters(records)).to_numpy(), index=sightings.index)
+
+
+def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
+    """paperlake and Splink on the same generated sightings, scored per sighting against the truth."""
     s, gold = corpus_sightings(files, lookalikes)
     out: dict = {"files": files, "lookalikes": lookalikes, "sightings": len(s), "papers": int(gold.nunique())}
     t = time.perf_counter()
@@ -163,25 +175,14 @@ def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
     pred = pd.Series(res.sightings["paper_id"].values, index=res.sightings["sighting_id"].values)
     out["paperlake"] = {**cluster_metrics(gold, pred), "seconds": round(time.perf_counter() - t, 2)}
     if with_splink:
+        t = time.perf_counter()
         try:
-            from eval.splink_baseline import splink_clusters
+            sp = splink_by_sighting(s)
         except ImportError as exc:
             out["splink"] = {"error": f"splink not installed ({exc}); `make eval` installs it"}
             return out
-        with_records, fields = build_records(s)
-        records = with_records.drop_duplicates("record_id")[["record_id", "title", "abstract"]].merge(
-            fields[["record_id", "published_date", "authors_count", "organization"]], on="record_id"
-        )
-        t = time.perf_counter()
-        sp = splink_clusters(records)
-        by_sighting = pd.Series(
-            with_records["record_id"].map(sp).values, index=with_records["sighting_id"].values
-        )
-        out["splink"] = {
-            **cluster_metrics(gold, by_sighting),
-            "seconds": round(time.perf_counter() - t, 2),
-            "records": len(records),
-        }
+        sp.index = s["sighting_id"].to_numpy()
+        out["splink"] = {**cluster_metrics(gold, sp), "seconds": round(time.perf_counter() - t, 2)}
     return out
 
 
