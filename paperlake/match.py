@@ -44,7 +44,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
         "missing": 0.0,
     },
     "published": {"same": 2.0, "different": -10.0, "missing": 0.0},
-    "authors": {"same": 1.0, "different": -3.0, "missing": 0.0},
+    "authors": {"same": 1.0, "different": -5.0, "missing": 0.0},
 }
 THRESHOLD = 2.0  # merge when the weights sum to at least this: clearly more likely one paper than two
 FIELDS = tuple(WEIGHTS)
