@@ -49,14 +49,24 @@ WEIGHTS: dict[str, dict[str, float]] = {
 THRESHOLD = 2.0  # merge when the weights sum to at least this: clearly more likely one paper than two
 FIELDS = tuple(WEIGHTS)
 
-_NAME = r"^\s*(?P<name>[^:]{1,60}?)\s*(?::|\s[\x{2013}\x{2014}-]\s)"  # before ':' or a spaced dash (RE2)
+NAME_SEPARATORS = (" \u2013 ", " \u2014 ", " - ")  # spaced en dash, em dash, hyphen: read as a colon
+MAX_NAME_CHARS = 60
 
 
 def short_names(titles: pd.Series) -> pd.Series:
-    """Key of the part of each title before its colon (or spaced dash); None when it has none."""
-    uniq = pd.unique(titles)
-    heads = pc.extract_regex(pa.array(uniq, type=pa.string(), from_pandas=True), _NAME).field("name")
-    return titles.map(dict(zip(uniq, [k or None for k in text_keys(heads).to_pylist()], strict=True)))
+    """Key of the part of each title before its colon (or spaced dash); None when it has none (Arrow
+    kernels over the distinct titles)."""
+    codes, uniq = pd.factorize(titles)
+    arr = pa.array(uniq, type=pa.string())
+    for sep in NAME_SEPARATORS:
+        arr = pc.replace_substring(arr, sep, ":")
+    parts = pc.split_pattern(arr, ":", max_splits=1)
+    head = pc.list_element(parts, 0)
+    named = pc.and_(
+        pc.equal(pc.list_value_length(parts), 2), pc.less_equal(pc.utf8_length(head), MAX_NAME_CHARS)
+    )
+    keys = text_keys(pc.if_else(named, head, None)).to_pylist()
+    return pd.Series(np.array([k or None for k in keys] + [None], dtype=object)[codes], index=titles.index)
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:

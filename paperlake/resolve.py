@@ -63,9 +63,9 @@ class Resolution:
 
 def _keys(values: pd.Series) -> pd.Series:
     """Vectorised text keys, computed once per distinct value (a null stays null)."""
-    uniq = pd.unique(values)
-    keys = text_keys(pa.array(uniq, type=pa.string(), from_pandas=True)).to_pylist()
-    return values.map(dict(zip(uniq, keys, strict=True)))
+    codes, uniq = pd.factorize(values)  # a null is code -1: the appended None
+    keys = text_keys(pa.array(uniq, type=pa.string())).to_pylist()
+    return pd.Series(np.array([*keys, None], dtype=object)[codes], index=values.index)
 
 
 RECORD_FIELDS = ["name", "published_date", "authors_count", "organization"]
