@@ -298,7 +298,8 @@ class Matches(_Contract):
         isin=AGREEMENTS["authors"], metadata=TEXT, description="Authors count, else organisation"
     )
     match_weight: Series[float] = pa.Field(
-        metadata=FLOAT, description="Prior + field weights (log2 odds of one paper); merged when ≥ 0"
+        metadata=FLOAT,
+        description="Sum of the field weights (log2 likelihood ratios); merged at ≥ 2 with both abstracts",
     )
     rule: Series[str] = pa.Field(
         isin=MATCH_RULES,
