@@ -5,7 +5,14 @@ Both layouts; recurring papers (each paper appears on several pages of later dat
 statistics look like the real thing; GitHub / Hugging Face links in some abstracts. Writes
 `<out>/raw/NNNNN_<hash>.txt` and `<out>/truth.parquet` (source_file, position, true_paper).
 
-Usage: python bench/generate.py --files 1000 --out bench/corpus/1000
+`lookalikes` > 0 adds the hard cases of resolution (issue 15), each on its own random stream so the
+plain corpus stays byte-identical: that share of papers gets 1-11 *distinct* look-alike siblings (another
+method name before the same subtitle, the abstract with 3-20 words changed, published the same day or
+another one; compact pages print no date), and the *same* paper changes between captures: re-titled
+(new subtitle, or a renamed method over the identical abstract), abstract edited (a word or a sentence),
+more case / punctuation / spacing noise.
+
+Usage: python bench/generate.py --files 1000 --out bench/corpus/1000 [--lookalikes 0.2]
 """
 
 import argparse
@@ -42,13 +49,24 @@ def _md(d: dt.date) -> str:
 
 
 class Corpus:
-    def __init__(self, files: int, entries_per_file: int = 57, sightings_per_paper: int = 6, seed: int = 1):
+    def __init__(
+        self,
+        files: int,
+        entries_per_file: int = 57,
+        sightings_per_paper: int = 6,
+        seed: int = 1,
+        lookalikes: float = 0.0,
+    ):
         self.rng = random.Random(seed)
         self.sentences, self.words = _seed_text()
         self.files, self.per_file = files, entries_per_file
         n_papers = max(1, files * entries_per_file // sightings_per_paper)
         self.start = dt.date(2025, 1, 1)
-        self.papers = sorted((self._paper(i) for i in range(n_papers)), key=lambda p: p["published"])
+        papers = [self._paper(i) for i in range(n_papers)]
+        self.hard = lookalikes > 0
+        if self.hard:
+            papers = self._hard_cases(papers, lookalikes, random.Random(seed + 10_000))
+        self.papers = sorted(papers, key=lambda p: p["published"])
         self.dates = [p["published"] for p in self.papers]
 
     def _paper(self, i: int) -> dict:
@@ -73,6 +91,62 @@ class Corpus:
             "name": name,
         }
 
+    def _name(self, rng: random.Random, taken: set[str]) -> str:
+        """A method name no other paper uses (a look-alike shares the subtitle, never the name)."""
+        while True:
+            name = "".join(rng.choice(self.words).capitalize() for _ in range(2))[:14]
+            name = name.upper()[:6] if rng.random() < 0.3 else name
+            if name.lower() not in taken:
+                taken.add(name.lower())
+                return name
+
+    def _reworded(self, rng: random.Random, text: str, n: int) -> str:
+        words = text.split(" ")
+        for i in rng.sample(range(len(words) - 4), min(n, len(words) - 4)):
+            words[i] = rng.choice(self.words).lower()
+        return " ".join(words)
+
+    def _hard_cases(self, papers: list[dict], share: float, rng: random.Random) -> list[dict]:
+        """Look-alike siblings (distinct papers) and per-paper revisions (the same paper changing)."""
+        out, taken = list(papers), {p["name"].lower() for p in papers}
+        for base in papers:
+            if rng.random() >= share:
+                continue
+            topic = base["title"].split(": ", 1)[1]
+            for _ in range(min(11, 1 + int(rng.expovariate(0.5)))):
+                name, i = self._name(rng, taken), len(out)
+                abstract = self._reworded(rng, base["abstract"], rng.randint(3, 20))
+                same_day = rng.random() < 0.4
+                published = base["published"] + dt.timedelta(days=0 if same_day else rng.randint(1, 90))
+                out.append(
+                    {
+                        **base,
+                        "id": f"t{i}",
+                        "title": f"{name}: {topic}",
+                        "abstract": abstract.replace(f"We call it {base['name']}", f"We call it {name}"),
+                        "published": published,
+                        "authors": rng.randint(1, 12),
+                        "org": rng.random() < 0.05,
+                        "name": name,
+                    }
+                )
+        for p in out:
+            change, topic = rng.random(), p["title"].split(": ", 1)[1]
+            revised = p["published"] + dt.timedelta(days=rng.randint(5, 120))
+            if change < 0.06:  # new subtitle, same method name
+                retitle = f"{p['name']}: {rng.choice(self.words).capitalize()} {topic.lower()}"
+                p["revision"] = (revised, retitle, None)
+            elif change < 0.09:  # renamed method over the identical abstract
+                p["revision"] = (revised, f"{self._name(rng, taken)}: {topic}", None)
+            elif change < 0.15:  # abstract edited: one word, or a sentence added
+                edit = (
+                    self._reworded(rng, p["abstract"], 1)
+                    if rng.random() < 0.5
+                    else p["abstract"] + " Code and data will be released."
+                )
+                p["revision"] = (revised, None, edit)
+        return out
+
     def page(self, k: int) -> tuple[str, str, list[str]]:
         """File name, text and the true paper id of each entry of page k (dated one day after k-1)."""
         rng = random.Random(hash((k, len(self.papers))) & 0xFFFFFFFF)
@@ -82,7 +156,9 @@ class Corpus:
         picks = rng.sample(pool, min(self.per_file, len(pool)))
         out = [HEADER.format(daily="Daily Papers\n\n" if k % 2 else ""), _md(page_date), "\n\n"]
         for p in picks:
-            title = p["title"]
+            title, abstract = p["title"], p["abstract"]
+            if "revision" in p and page_date >= p["revision"][0]:
+                title, abstract = p["revision"][1] or title, p["revision"][2] or abstract
             noise = rng.random()
             if noise < 0.05:
                 title = title.upper()
@@ -90,7 +166,11 @@ class Corpus:
                 title += "."
             elif noise < 0.13:
                 title = title.replace(":", f" {EN_DASH}")
-            out += [title, "\n\n", p["abstract"], "\n\n"]
+            elif self.hard and noise < 0.16:
+                title = title.lower().replace(":", "")
+            elif self.hard and noise < 0.18:
+                title = "  ".join(title.split(" ")).replace(": ", " : ")
+            out += [title, "\n\n", abstract, "\n\n"]
             if detailed:
                 who = (
                     f"{p['name'].lower()}-lab {p['name']} Lab" if p["org"] else f"  • {p['authors']} authors"
@@ -122,8 +202,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lookalikes", type=float, default=0.0, help="share of papers with look-alikes")
     args = ap.parse_args()
-    truth = Corpus(args.files, seed=args.seed).write(args.out)
+    truth = Corpus(args.files, seed=args.seed, lookalikes=args.lookalikes).write(args.out)
     size = sum(p.stat().st_size for p in (args.out / "raw").iterdir())
     papers = truth["true_paper"].nunique()
     print(f"{args.files} files, {size / 1e6:.1f} MB, {len(truth)} entries, {papers} papers")

@@ -5,8 +5,9 @@
 3. Parse throughput of paperlake's core (decode + parse + Pandera validation), one process = one core.
 4. Full build through Dagster (`paperlake run` in a subprocess, fresh instance): wall time, peak RSS.
 5. One new file added to the built warehouse, end to end through Dagster.
-6. Resolution quality against the generator's truth (pairwise precision / recall), and Splink beside it
-   on the same distinct records when the `eval` extra is installed.
+6. Resolution quality against the generator's truth (pairwise precision / recall / F1, B-cubed F1), and
+   Splink beside it on the same sightings when the `eval` extra is installed. The corpus has look-alike
+   papers and same-paper revisions (`--lookalikes`, default 0.2; 0 is the plain corpus of earlier runs).
 7. Query latency (median of 30) on the built warehouse: top-k, full-text search, point lookup.
 
 Writes bench/results/bench_<N>.json and .md. Usage: python bench/run.py --files 1000 (make bench).
@@ -26,10 +27,11 @@ from pathlib import Path
 import pandas as pd
 
 from bench.generate import Corpus
-from eval.run import cluster_metrics
+from eval.run import cluster_metrics, splink_by_sighting
 from paperlake.config import Paths
 from paperlake.db import connect_readonly
 from paperlake.ingest import process_pages, read_raw
+from paperlake.warehouse import read_table
 
 HERE = Path(__file__).parent
 CLI = str(Path(sys.executable).with_name("paperlake"))
@@ -118,34 +120,26 @@ def query_latency(paths: Paths) -> dict[str, float]:
 
 
 def resolution_quality(paths: Paths, corpus_dir: Path, with_splink: bool) -> dict:
+    """Pairwise P/R/F1 and B-cubed over the warehouse's sightings against the generator's truth, for
+    paperlake and for Splink given the same sightings and fields (eval.run.splink_by_sighting)."""
     truth = pd.read_parquet(corpus_dir / "truth.parquet")
-    got = pd.read_parquet(
-        paths.table_dir("sightings") / "data.parquet",
-        columns=["source_file", "position", "paper_id", "record_id", "title", "abstract"],
-    )
+    got = read_table("sightings", paths)
     both = truth.merge(got, on=["source_file", "position"], how="inner", validate="one_to_one")
-    idx = both["source_file"] + "#" + both["position"].astype(str)
+    both.index = both["source_file"] + "#" + both["position"].astype(str)
+    gold = pd.Series(both["true_paper"].to_numpy(), index=both.index)
     out = {
         "sightings_matched": len(both),
         "sightings_truth": len(truth),
-        "paperlake": cluster_metrics(
-            pd.Series(both["true_paper"].values, index=idx), pd.Series(both["paper_id"].values, index=idx)
-        ),
+        "papers_truth": int(gold.nunique()),
+        "paperlake": cluster_metrics(gold, both["paper_id"]),
     }
     if with_splink:
         try:
-            from eval.splink_baseline import splink_clusters
+            pred, seconds = timed(splink_by_sighting, both)
         except ImportError:
             out["splink"] = "not installed (pip install -e '.[eval]')"
             return out
-        records = both.drop_duplicates("record_id")
-        pred, seconds = timed(splink_clusters, records[["record_id", "title", "abstract"]])
-        record_truth = pd.Series(records["true_paper"].values, index=records["record_id"].values)
-        out["splink_on_records"] = {
-            **cluster_metrics(record_truth, pred),
-            "seconds": round(seconds, 2),
-            "records": len(records),
-        }
+        out["splink"] = {**cluster_metrics(gold, pred), "seconds": round(seconds, 2)}
     return out
 
 
@@ -153,11 +147,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--no-splink", action="store_true")
+    ap.add_argument("--lookalikes", type=float, default=0.2, help="share of papers with look-alikes")
     args = ap.parse_args()
-    corpus_dir = HERE / "corpus" / str(args.files)
+    corpus_dir = HERE / "corpus" / (f"{args.files}" + (f"-la{args.lookalikes:g}" if args.lookalikes else ""))
     raw = corpus_dir / "raw"
     if not raw.exists():
-        corpus = Corpus(args.files + 1)  # the last page is held back for the one-new-file test
+        corpus = Corpus(args.files + 1, lookalikes=args.lookalikes)  # last page: the one-new-file test
         corpus.write(corpus_dir)
         spare = sorted(raw.iterdir())[-1]
         shutil.move(spare, corpus_dir / spare.name)
@@ -217,16 +212,17 @@ def main() -> None:
         "full build |",
     ]
     res = r["resolution"]
-    lines.append(
-        f"| resolution vs truth (pairwise P/R) | {res['paperlake']['precision']} / "
-        f"{res['paperlake']['recall']} | "
-        + (
-            f"Splink {res['splink_on_records']['precision']} / {res['splink_on_records']['recall']} "
-            f"({res['splink_on_records']['seconds']} s on {res['splink_on_records']['records']} records) |"
-            if isinstance(res.get("splink_on_records"), dict)
-            else "Splink not run |"
+    for name in ("paperlake", "splink"):
+        m = res.get(name)
+        lines.append(
+            f"| resolution vs truth, {name}: pairwise P / R / F1, B-cubed F1 | "
+            + (
+                f"{m['precision']} / {m['recall']} / {m['f1']}, {m['bcubed_f1']} | "
+                f"{res['sightings_matched']:,} sightings, {res['papers_truth']:,} true papers |"
+                if isinstance(m, dict)
+                else f"{m or 'not run'} | |"
+            )
         )
-    )
     for name, ms in r["query_median_ms"].items():
         lines.append(f"| query: {name} (median) | {ms} ms | target ≤ 100 ms |")
     for label in ("full_build_runs", "one_new_file_runs"):

@@ -2,7 +2,9 @@
 
 Every row is a sighting-like record with its gold cluster. Seeds keep their (hand-checked) clusters;
 constructed variants of a seed paper must merge with it; constructed negatives must not merge with
-anything. Deterministic (seeded); run `python -m eval.build` to regenerate, the CSV is committed.
+anything; look-alikes (issue 15: another method name before a seed's subtitle, a few of its abstract's
+words changed) are distinct papers too. Deterministic (seeded, the look-alikes on their own stream so the
+earlier rows stay as they were); run `python -m eval.build` to regenerate, the CSV is committed.
 """
 
 import random
@@ -18,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "raw"
 OUT = Path(__file__).with_name("resolution.csv")
 SEED = 20261123
-N_VARIANTS, N_NEGATIVES = 160, 100
+N_VARIANTS, N_NEGATIVES, N_LOOKALIKES = 160, 100, 60
 DASHES = ["\u2013", "\u2014", "\u2010", " - "]  # en dash, em dash, hyphen
 
 
@@ -135,11 +137,41 @@ def negatives(seeds: pd.DataFrame, rng: random.Random) -> list[dict]:
     return rows
 
 
+def lookalikes(seeds: pd.DataFrame, rng: random.Random) -> list[dict]:
+    """Distinct papers that share a seed's subtitle under another name, with 3-15 abstract words changed
+    (rapidfuzz ~ 93-99): the pairs title and abstract alone would merge."""
+    pool = seeds[seeds["title"].str.contains(": ")].drop_duplicates("cluster").reset_index(drop=True)
+    words = [w for a in seeds["abstract"] for w in a.split() if w.isalpha() and len(w) > 3]
+    rows = []
+    for n in range(N_LOOKALIKES):
+        src = pool.iloc[rng.randrange(len(pool))]
+        name = "".join(rng.choice(words).capitalize() for _ in range(2))[:12]
+        abstract = src["abstract"].split(" ")
+        for i in rng.sample(range(len(abstract)), min(len(abstract), rng.randint(3, 15))):
+            abstract[i] = rng.choice(words)
+        rows.append(
+            {
+                "record": f"look{n}",
+                "cluster": f"look{n}",
+                "title": f"{name}: {src['title'].split(': ', 1)[1]}",
+                "abstract": " ".join(abstract),
+                "kind": "negative:lookalike",
+            }
+        )
+    return rows
+
+
 def build() -> pd.DataFrame:
     rng = random.Random(SEED)
     seeds = seed_records()
     return pd.concat(
-        [seeds, pd.DataFrame(variants(seeds, rng)), pd.DataFrame(negatives(seeds, rng))], ignore_index=True
+        [
+            seeds,
+            pd.DataFrame(variants(seeds, rng)),
+            pd.DataFrame(negatives(seeds, rng)),
+            pd.DataFrame(lookalikes(seeds, random.Random(SEED + 15))),
+        ],
+        ignore_index=True,
     )
 
 

@@ -5,6 +5,9 @@
   when the optional `splink` baseline is installed (`make eval` installs it), for Splink.
 * Dates: eval/dates.csv (hand-labelled page and entry dates, January pages included) → accuracy.
 * Links: eval/links.csv (hand-labelled abstracts → normalised links and kinds) → accuracy.
+* Look-alikes: a generated corpus (bench/generate.py, default 2,000 captures, 20 % of papers with
+  distinct look-alike siblings, re-titles and abstract edits of the same paper), parsed in memory →
+  pairwise P/R/F1 and B-cubed over its sightings against the generator's truth, paperlake and Splink.
 * Speed: resolution of N synthetic sightings (default 600,000) → wall time (target < 30 s).
 
 Writes eval/results.json.
@@ -22,10 +25,13 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
+from bench.generate import Corpus
 from paperlake.dates import infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.enrich import classify_link, extract_links
 from paperlake.frames import frame
-from paperlake.resolve import resolve
+from paperlake.ingest import process_pages
+from paperlake.parse import read_page
+from paperlake.resolve import build_records, resolve
 from schemas import Sightings
 
 HERE = Path(__file__).parent
@@ -122,6 +128,64 @@ def eval_resolution(with_splink: bool) -> dict:
     return out
 
 
+CORPUS_MTIME = dt.datetime(2026, 1, 1)  # the generated pages are of 2025: their year comes from mtime
+
+
+def corpus_sightings(
+    files: int, lookalikes: float, seed: int = 1, batch: int = 500
+) -> tuple[pd.DataFrame, pd.Series]:
+    """A generated corpus parsed in memory: its sightings, and the true paper of each (by sighting_id)."""
+    corpus = Corpus(files, lookalikes=lookalikes, seed=seed)
+    frames, truth = [], {}
+    for lo in range(0, files, batch):
+        pages = []
+        for k in range(lo, min(files, lo + batch)):
+            name, text, ids = corpus.page(k)
+            pages.append(read_page(text.encode(), name, CORPUS_MTIME))
+            truth.update({(name, pos): pid for pos, pid in enumerate(ids, start=1)})
+        frames.append(process_pages(pages).sightings)
+    s = pd.concat(frames, ignore_index=True)
+    gold = pd.Series(
+        [truth[k] for k in zip(s["source_file"], s["position"], strict=True)], index=s["sighting_id"]
+    )
+    return s, gold
+
+
+def splink_by_sighting(sightings: pd.DataFrame) -> pd.Series:
+    """Splink's cluster of each sighting (same order), or an ImportError when it is not installed.
+
+    Splink clusters the distinct records (equal title and abstract keys, paperlake's first tier) with the
+    same fields paperlake weighs (first non-null over each record's sightings); a sighting takes its
+    record's cluster, so both systems are scored on the same sightings."""
+    from eval.splink_baseline import splink_clusters
+
+    s, fields = build_records(sightings.drop(columns=["record_id", "title_key"], errors="ignore"))
+    records = s.drop_duplicates("record_id")[["record_id", "title", "abstract"]].merge(
+        fields[["record_id", "published_date", "authors_count", "organization"]], on="record_id"
+    )
+    return pd.Series(s["record_id"].map(splink_clusters(records)).to_numpy(), index=sightings.index)
+
+
+def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
+    """paperlake and Splink on the same generated sightings, scored per sighting against the truth."""
+    s, gold = corpus_sightings(files, lookalikes)
+    out: dict = {"files": files, "lookalikes": lookalikes, "sightings": len(s), "papers": int(gold.nunique())}
+    t = time.perf_counter()
+    res = resolve(s)
+    pred = pd.Series(res.sightings["paper_id"].values, index=res.sightings["sighting_id"].values)
+    out["paperlake"] = {**cluster_metrics(gold, pred), "seconds": round(time.perf_counter() - t, 2)}
+    if with_splink:
+        t = time.perf_counter()
+        try:
+            sp = splink_by_sighting(s)
+        except ImportError as exc:
+            out["splink"] = {"error": f"splink not installed ({exc}); `make eval` installs it"}
+            return out
+        sp.index = s["sighting_id"].to_numpy()
+        out["splink"] = {**cluster_metrics(gold, sp), "seconds": round(time.perf_counter() - t, 2)}
+    return out
+
+
 def eval_dates() -> dict:
     cases = pd.read_csv(HERE / "dates.csv", dtype=str, keep_default_na=False)
     right = 0
@@ -211,23 +275,9 @@ def eval_speed(n: int) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sightings", type=int, default=600_000, help="size of the speed test (0: skip)")
-    ap.add_argument("--no-splink", action="store_true")
-    args = ap.parse_args()
-    results = {
-        "resolution": eval_resolution(not args.no_splink),
-        "dates": eval_dates(),
-        "links": eval_links(),
-    }
-    if args.sightings:
-        results["speed"] = eval_speed(args.sightings)
-    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    r = results["resolution"]
-    print(f"resolution on {r['records']} labelled records (eval/resolution.csv)")
+def print_systems(r: dict) -> None:
     head = ("system", "precision", "recall", "F1", "B3-F1", "ARI", "clusters", "time")
-    print("  {:10s} {:>9s} {:>7s} {:>7s} {:>7s} {:>7s} {:>9s} {:>7s}".format(*head))
+    print("  {:10s} {:>9s} {:>7s} {:>7s} {:>7s} {:>7s} {:>13s} {:>7s}".format(*head))
     for name in ("paperlake", "splink"):
         m = r.get(name)
         if not m or "error" in m:
@@ -235,8 +285,30 @@ def main() -> None:
             continue
         print(
             f"  {name:10s} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {m['bcubed_f1']:7.4f} "
-            f"{m['ari']:7.4f} {m['clusters_predicted']:4d}/{m['clusters_gold']:<4d} {m['seconds']:6.2f}s"
+            f"{m['ari']:7.4f} {m['clusters_predicted']:6d}/{m['clusters_gold']:<6d} {m['seconds']:6.2f}s"
         )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sightings", type=int, default=600_000, help="size of the speed test (0: skip)")
+    ap.add_argument("--no-splink", action="store_true")
+    ap.add_argument("--corpus-files", type=int, default=2000, help="look-alike corpus captures (0: skip)")
+    ap.add_argument("--lookalikes", type=float, default=0.2, help="share of papers with look-alikes")
+    args = ap.parse_args()
+    results = {
+        "resolution": eval_resolution(not args.no_splink),
+        "dates": eval_dates(),
+        "links": eval_links(),
+    }
+    if args.corpus_files:
+        results["lookalike_corpus"] = eval_corpus(args.corpus_files, args.lookalikes, not args.no_splink)
+    if args.sightings:
+        results["speed"] = eval_speed(args.sightings)
+    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    r = results["resolution"]
+    print(f"resolution on {r['records']} labelled records (eval/resolution.csv)")
+    print_systems(r)
     if r["paperlake"]["missed_variants"]:
         print(f"  paperlake missed variants: {r['paperlake']['missed_variants']}")
     for key in ("dates", "links"):
@@ -245,6 +317,13 @@ def main() -> None:
             f"{key}: accuracy {d['accuracy']:.4f} on {d['cases']} labelled cases"
             + (f"; failures: {d['failures']}" if d["failures"] else "")
         )
+    if "lookalike_corpus" in results:
+        c = results["lookalike_corpus"]
+        print(
+            f"look-alike corpus: {c['files']:,} generated captures, {c['sightings']:,} sightings, "
+            f"{c['papers']:,} true papers ({c['lookalikes']:.0%} with look-alikes), pairs over sightings"
+        )
+        print_systems(c)
     if "speed" in results:
         sp = results["speed"]
         print(

@@ -275,9 +275,32 @@ def search(
         _emit(con.execute(sql, {"q": text}), fmt, f"papers matching {text!r}")
 
 
+def _why_columns() -> str:
+    from paperlake.match import WEIGHTS  # pandas and rapidfuzz: only `show` pays for the import
+
+    """SQL: each field's agreement in `matches` with its weight from paperlake.match, e.g. 'near +4'."""
+    return ", ".join(
+        f"{field}_agreement || ' ' || CASE {field}_agreement "
+        + " ".join(f"WHEN '{level}' THEN '{weight:+g}'" for level, weight in levels.items())
+        + f" END AS {field}"
+        for field, levels in WEIGHTS.items()
+    )
+
+
+def _why_sql() -> str:
+    return f"""SELECT CASE WHEN merged THEN 'merged' ELSE 'kept apart' END AS decision, rule, match_weight,
+  {_why_columns()},
+  (SELECT any_value(title) FROM sightings WHERE record_id = m.record_a) AS title_a,
+  (SELECT any_value(title) FROM sightings WHERE record_id = m.record_b) AS title_b,
+  CASE WHEN paper_a = paper_b THEN NULL WHEN paper_a = $p THEN paper_b ELSE paper_a END AS other_paper
+FROM matches m WHERE paper_a = $p OR paper_b = $p
+ORDER BY merged DESC, match_weight DESC LIMIT 20"""
+
+
 @app.command()
 def show(key: str = typer.Argument(..., help="A paper_id, or part of a title")) -> None:
-    """One paper: its record, every sighting (file and line), its upvote history, related papers."""
+    """One paper: its record, every sighting (file and line), why its sightings are one paper (each
+    field's agreement and weight per scored pair), its upvote history, related papers."""
     with _connect(Paths.from_env()) as con:
         found = con.execute(
             "SELECT paper_id, title FROM papers WHERE paper_id = $k OR title ILIKE '%' || $k || '%' "
@@ -311,6 +334,15 @@ def show(key: str = typer.Argument(..., help="A paper_id, or part of a title")) 
             Format.table,
             "sightings",
         )
+        why = con.execute(_why_sql(), {"p": pid})
+        if why.fetchone() is None:
+            console.print("why one paper: its sightings share one record (equal title and abstract keys)")
+        else:
+            _emit(
+                con.execute(_why_sql(), {"p": pid}),
+                Format.table,
+                "why: its scored pairs (paperlake/match.py)",
+            )
         _emit(
             con.execute(
                 "SELECT page_date, upvotes, source_file FROM upvote_history WHERE paper_id = $p", {"p": pid}

@@ -1,16 +1,17 @@
-"""Entity resolution in tiers: sightings → records → candidate pairs → confirmed matches → papers.
+"""Entity resolution in tiers: sightings → records → candidate pairs → weighed evidence → papers.
 
 1. **Records**: sightings with the same normalised title key *and* normalised abstract key are one record
    (rule `exact`): case, punctuation, dashes, spacing, Unicode forms and a trailing period vanish here.
+   A record also carries its short name (before the title's colon), published date, authors count and
+   organisation (first non-null over its sightings).
 2. **Candidates** (blocking, no all-pairs): records sharing a title key; records sharing the first or the
    last `block_words` words of the abstract.
-3. **Confirmation** with rapidfuzz scores (0-100) on title keys and abstract keys:
-   * `same_title_similar_abstract`: equal title keys and abstract score ≥ `min_abstract_score`;
-   * `similar_title_similar_abstract`: title score ≥ `min_title_score`, abstract score ≥ `min_abstract_score`;
-   * `identical_abstract`: equal abstract keys of at least `min_identical_words` words (a retitled paper).
-   A pair with equal titles but disagreeing abstracts is *not* merged (rule `title_only_rejected`):
-   the title alone never merges two papers.
-4. **Clusters**: connected components (union-find) over confirmed pairs.
+3. **Evidence** (`paperlake.match`): each field of a pair (title, short name, abstract, published date,
+   authors / organisation) is compared into a level with a Fellegi-Sunter weight; agreement adds,
+   disagreement subtracts, a missing field adds nothing. A pair merges when its total reaches the
+   threshold and both records have an abstract (decision in `rule`: `match`, `title_only_rejected` for
+   equal titles that were not merged, `abstract_missing`, `no_match`).
+4. **Clusters**: connected components (union-find) over merged pairs.
 5. **Stable ids**: a registry maps record → paper_id. A cluster keeps the id its records already had; a
    new cluster gets "p_" + sha256(title key, abstract key of its earliest record)[:12]; when clusters
    merge, the earliest id survives and the others are kept as aliases (`papers.merged_ids`).
@@ -26,10 +27,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from rapidfuzz import fuzz
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from paperlake.match import FIELDS, THRESHOLD, compare, short_names
 from paperlake.normalize import short_hash, text_keys
 
 GROWTH_WINDOW_DAYS = 30
@@ -37,13 +38,11 @@ GROWTH_WINDOW_DAYS = 30
 
 @dataclass(frozen=True)
 class MatchRules:
-    """Thresholds of the confirmation tier (rapidfuzz scores are 0-100)."""
+    """Blocking sizes and the merge threshold (on the summed field weights of `paperlake.match`)."""
 
     block_words: int = 30
     max_block: int = 25  # a key shared by more records is boilerplate, not identity: skipped
-    min_title_score: float = 90.0
-    min_abstract_score: float = 90.0
-    min_identical_words: int = 40
+    threshold: float = THRESHOLD
 
 
 @dataclass
@@ -63,18 +62,26 @@ class Resolution:
 
 
 def _keys(values: pd.Series) -> pd.Series:
-    """Vectorised text keys, computed once per distinct value."""
-    uniq = pd.unique(values)
+    """Vectorised text keys, computed once per distinct value (a null stays null)."""
+    codes, uniq = pd.factorize(values)  # a null is code -1: the appended None
     keys = text_keys(pa.array(uniq, type=pa.string())).to_pylist()
-    return values.map(dict(zip(uniq, keys, strict=True)))
+    return pd.Series(np.array([*keys, None], dtype=object)[codes], index=values.index)
+
+
+RECORD_FIELDS = ["name", "published_date", "authors_count", "organization"]
 
 
 def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sightings with title_key/abstract_key/record_id, and one row per record (earliest first)."""
-    s = sightings.assign(title_key=_keys(sightings["title"]), abstract_key=_keys(sightings["abstract"]))
+    """Sightings with title_key/abstract_key/record_id, and one row per record (earliest first) with the
+    fields the evidence compares (first non-null over the record's sightings)."""
+    s = sightings.assign(
+        title_key=_keys(sightings["title"]),
+        abstract_key=_keys(sightings["abstract"]),
+        name=short_names(sightings["title"]),
+    )
     pairs = s[["title_key", "abstract_key"]].drop_duplicates()
     pairs["record_id"] = [
-        short_hash(t, a) for t, a in zip(pairs["title_key"], pairs["abstract_key"], strict=True)
+        short_hash(t, a or "") for t, a in zip(pairs["title_key"], pairs["abstract_key"], strict=True)
     ]
     s = s.merge(pairs, on=["title_key", "abstract_key"], how="left")
     records = (
@@ -84,12 +91,13 @@ def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             abstract_key=("abstract_key", "first"),
             first_seen=("page_date", "min"),
             n=("record_id", "size"),
+            **{f: (f, "first") for f in RECORD_FIELDS},
         )
         .reset_index()
         .sort_values(["first_seen", "record_id"], na_position="last", kind="stable")
         .reset_index(drop=True)
     )
-    return s, records
+    return s.drop(columns="name"), records
 
 
 def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str, max_block: int) -> pd.DataFrame:
@@ -111,7 +119,7 @@ BLOCK_FLAGS = {"title": 1, "abstract_head": 2, "abstract_tail": 4}
 
 def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
     n = rules.block_words
-    keys = records["abstract_key"].tolist()
+    keys = records["abstract_key"].fillna("").tolist()
     long_enough = [k.count(" ") >= n - 1 for k in keys]
     head = pd.Series(
         [" ".join(k.split(" ", n)[:n]) if ok else "" for k, ok in zip(keys, long_enough, strict=True)]
@@ -128,9 +136,10 @@ def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
     )
     if found.empty:
         return pd.DataFrame({"i": np.array([], dtype=int), "j": np.array([], dtype=int), "block": []})
-    # one row per pair, naming every block that found it (bit flags summed: vectorised)
+    # one row per pair, naming every block that found it (distinct bit flags summed: vectorised)
+    found = found.drop_duplicates()
     flags = found["block"].map(BLOCK_FLAGS)
-    per_pair = flags.groupby([found["i"].astype(int), found["j"].astype(int)]).agg(np.bitwise_or.reduce)
+    per_pair = flags.groupby([found["i"].astype(int), found["j"].astype(int)]).sum()
     names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
     return pd.DataFrame(
         {
@@ -141,49 +150,31 @@ def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
     )
 
 
-def abstract_similarity(a: str, b: str) -> float:
-    """rapidfuzz ratio; when one abstract is at least half as long as the other, its alignment with the
-    start of the longer one counts too, so a capture cut off mid-abstract still matches the full one."""
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    score = fuzz.ratio(a, b)
-    if long_ and 0.5 <= len(short) / len(long_) < 0.9:
-        score = max(score, fuzz.ratio(short, long_[: len(short)]))
-    return score
-
-
 def score_pairs(records: pd.DataFrame, pairs: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
-    """Scores and the rule that decides each candidate pair."""
-    ta, tb = records["title_key"].values[pairs["i"]], records["title_key"].values[pairs["j"]]
-    aa, ab = records["abstract_key"].values[pairs["i"]], records["abstract_key"].values[pairs["j"]]
-    title_score = np.array([fuzz.ratio(a, b) for a, b in zip(ta, tb, strict=True)], dtype=float)
-    abstract_score = np.array([abstract_similarity(a, b) for a, b in zip(aa, ab, strict=True)], dtype=float)
-    same_title, same_abstract = np.asarray(ta == tb, dtype=bool), np.asarray(aa == ab, dtype=bool)
-    long_enough = np.array([a.count(" ") + 1 >= rules.min_identical_words for a in aa], dtype=bool)
-    abstract_ok = abstract_score >= rules.min_abstract_score
+    """Each candidate pair with its field levels, total weight and decision (`paperlake.match`)."""
+    a = records.iloc[pairs["i"].to_numpy()].reset_index(drop=True)
+    b = records.iloc[pairs["j"].to_numpy()].reset_index(drop=True)
+    ev = compare(a, b)
+    merged = ev["has_abstract"].to_numpy() & (ev["match_weight"].to_numpy() >= rules.threshold)
     rule = np.select(
-        [
-            same_title & abstract_ok,
-            (title_score >= rules.min_title_score) & abstract_ok,
-            same_abstract & long_enough,
-            same_title,
-        ],
-        [
-            "same_title_similar_abstract",
-            "similar_title_similar_abstract",
-            "identical_abstract",
-            "title_only_rejected",
-        ],
-        default="not_similar",
+        [merged, ~ev["has_abstract"].to_numpy(), (a["title_key"] == b["title_key"]).to_numpy()],
+        ["match", "abstract_missing", "title_only_rejected"],
+        default="no_match",
     )
-    return pairs.assign(
-        record_a=records["record_id"].values[pairs["i"]],
-        record_b=records["record_id"].values[pairs["j"]],
-        title_score=title_score.round(1),
-        abstract_score=abstract_score.round(1),
-        rule=rule,
-        merged=np.isin(
-            rule, ["same_title_similar_abstract", "similar_title_similar_abstract", "identical_abstract"]
-        ),
+    return pd.DataFrame(
+        {
+            "i": pairs["i"].to_numpy(),
+            "j": pairs["j"].to_numpy(),
+            "record_a": a["record_id"].to_numpy(),
+            "record_b": b["record_id"].to_numpy(),
+            "block": pairs["block"].to_numpy(),
+            "title_score": ev["title_score"].to_numpy(),
+            "abstract_score": ev["abstract_score"].to_numpy(),
+            **{f"{f}_agreement": ev[f"{f}_agreement"].to_numpy() for f in FIELDS},
+            "match_weight": ev["match_weight"].to_numpy(),
+            "rule": rule,
+            "merged": merged,
+        }
     )
 
 
@@ -219,7 +210,7 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
     firsts = records.iloc[first.loc[fresh, "order"].to_numpy()]
     new_ids = pd.Series(
         [
-            "p_" + short_hash(t, a, length=12)
+            "p_" + short_hash(t, a or "", length=12)
             for t, a in zip(firsts["title_key"], firsts["abstract_key"], strict=True)
         ],
         index=fresh,

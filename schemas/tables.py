@@ -30,13 +30,14 @@ LINK_KINDS = (
     "paper",
     "other",
 )
-MATCH_RULES = (
-    "same_title_similar_abstract",
-    "similar_title_similar_abstract",
-    "identical_abstract",
-    "title_only_rejected",
-    "not_similar",
-)
+MATCH_RULES = ("match", "title_only_rejected", "abstract_missing", "no_match")
+AGREEMENTS = {  # field → its comparison levels (weights in paperlake/match.py)
+    "title": ("exact", "high", "similar", "different"),
+    "name": ("same", "similar", "different", "missing"),
+    "abstract": ("exact", "near", "similar", "weak", "different", "missing"),
+    "published": ("same", "different", "missing"),
+    "authors": ("same", "different", "missing"),
+}
 
 
 def _is_list_of_str(s: pd.Series) -> pd.Series:
@@ -266,7 +267,7 @@ class Rejects(_Contract):
 
 
 class Matches(_Contract):
-    """Every candidate pair of records that resolution scored, with the rule that decided it."""
+    """Every candidate pair of records that resolution scored: each field's agreement and the decision."""
 
     record_a: Series[str] = pa.Field(metadata=TEXT, description="First record (sightings.record_id)")
     record_b: Series[str] = pa.Field(metadata=TEXT, description="Second record")
@@ -277,9 +278,34 @@ class Matches(_Contract):
         ge=0, le=100, metadata=FLOAT, description="rapidfuzz ratio of title keys"
     )
     abstract_score: Series[float] = pa.Field(
-        ge=0, le=100, metadata=FLOAT, description="rapidfuzz ratio of abstract keys"
+        ge=0, le=100, metadata=FLOAT, description="rapidfuzz ratio of abstract keys (0: an abstract missing)"
     )
-    rule: Series[str] = pa.Field(isin=MATCH_RULES, metadata=TEXT, description="Rule that decided the pair")
+    title_agreement: Series[str] = pa.Field(
+        isin=AGREEMENTS["title"], metadata=TEXT, description="Title keys: exact, high (≥ 95), similar (≥ 85)"
+    )
+    name_agreement: Series[str] = pa.Field(
+        isin=AGREEMENTS["name"], metadata=TEXT, description="Short names before the title's colon"
+    )
+    abstract_agreement: Series[str] = pa.Field(
+        isin=AGREEMENTS["abstract"],
+        metadata=TEXT,
+        description="Abstract keys: exact (≥ 40 words), near (≥ 97), similar (≥ 90), weak (≥ 75)",
+    )
+    published_agreement: Series[str] = pa.Field(
+        isin=AGREEMENTS["published"], metadata=TEXT, description="Published dates (missing: not printed)"
+    )
+    authors_agreement: Series[str] = pa.Field(
+        isin=AGREEMENTS["authors"], metadata=TEXT, description="Authors count, else organisation"
+    )
+    match_weight: Series[float] = pa.Field(
+        metadata=FLOAT,
+        description="Sum of the field weights (log2 likelihood ratios); merged at ≥ 2 with both abstracts",
+    )
+    rule: Series[str] = pa.Field(
+        isin=MATCH_RULES,
+        metadata=TEXT,
+        description="Decision: match, title_only_rejected, abstract_missing (left unmerged), no_match",
+    )
     merged: Series[bool] = pa.Field(metadata=BOOL, description="True when the pair was merged into one paper")
 
 

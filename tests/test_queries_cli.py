@@ -104,6 +104,7 @@ def test_cli_show_by_title_and_ambiguity(pipeline_run):
     proc = _cli("show", "Characterizing Mechanisms for Factual Recall", out_dir=paths.out_dir)
     assert proc.returncode == 0, proc.stderr
     assert "004_948de80309261307.txt" in proc.stdout and "n_sightings" in proc.stdout
+    assert "why one paper: its sightings share one record" in proc.stdout  # no pair needed scoring
     for name in ("000_7cb6f7359ec6334f.txt", "002_e8016f024cf684e5.txt", "003_d2538b47dc31753c.txt"):
         assert name in proc.stdout
     many = _cli("show", "language", out_dir=paths.out_dir)

@@ -1,12 +1,16 @@
 """Entity resolution on the real captures and on constructed hard cases (must-merge, must-not-merge)."""
 
+import duckdb
 import pandas as pd
 
+from paperlake.cli import WHY_SQL
 from paperlake.frames import frame
 from paperlake.ingest import process_page, read_raw
+from paperlake.match import WEIGHTS
 from paperlake.normalize import title_key
 from paperlake.resolve import Registry, resolve, survive
-from schemas import Sightings
+from schemas import Matches, Sightings
+from schemas.tables import AGREEMENTS
 from tests.conftest import SAMPLE, SEED_ENTRIES
 
 ABSTRACT = (
@@ -49,7 +53,13 @@ def test_title_key_folds_variants():
 
 
 def _s(
-    n: int, title: str, abstract: str = ABSTRACT, page_date: str = "2025-01-01", upvotes=None, authors=None
+    n: int,
+    title: str,
+    abstract: str = ABSTRACT,
+    page_date: str = "2025-01-01",
+    upvotes=None,
+    authors=None,
+    published=None,
 ):
     return {
         "sighting_id": f"s{n}",
@@ -63,8 +73,8 @@ def _s(
         "authors_count": authors,
         "organization": None,
         "organization_id": None,
-        "published_date": None,
-        "published_date_raw": None,
+        "published_date": published,
+        "published_date_raw": published,
         "upvotes": upvotes,
         "page_date": page_date,
         "has_metadata": upvotes is not None,
@@ -198,3 +208,110 @@ def test_registry_roundtrip_is_idempotent():
     again = resolve(rows, first.registry)
     pd.testing.assert_frame_equal(first.papers, again.papers)
     assert isinstance(first.registry, Registry) and len(first.registry.records) == 266
+
+
+def _real(title_start: str) -> pd.Series:
+    """A real sighting of the bundled sample."""
+    s = seed_sightings()
+    return s[s["title"].str.startswith(title_start)].iloc[0]
+
+
+def _reworded(abstract: str, n: int) -> str:
+    """The abstract with n words replaced: a look-alike's (rapidfuzz ~ 97-99 for a few words)."""
+    words = abstract.split(" ")
+    for i in range(10, 10 + 12 * n, 12):
+        words[i] = "zq" + words[i]
+    return " ".join(words)
+
+
+def test_look_alikes_stay_apart_and_revisions_merge():
+    """Distinct papers sharing a subtitle and most of an abstract stay apart even when every other field
+    agrees; the same paper re-titled, renamed over its identical abstract, edited or printed without
+    dates still merges (issue 15)."""
+    real = _real("Large Language Models for Code: Security Hardening")
+    subtitle, abstract, day = "Security Hardening and Adversarial Testing", real["abstract"], "2023-02-10"
+    near = _reworded(abstract, 3)
+    rows = [
+        _s(1, f"Jorluvex: {subtitle}", abstract, published=day, authors=2, upvotes=5),
+        # the same paper: retitled, renamed over the identical abstract, a word edited, compact pages
+        _s(
+            2,
+            "Jorluvex: Robust Security Hardening for Code Models",
+            abstract,
+            published=day,
+            authors=2,
+            upvotes=6,
+        ),
+        _s(3, f"SVEN: {subtitle}", abstract, published=day, authors=2, upvotes=7),
+        _s(
+            4,
+            f"JORLUVEX \u2013 {subtitle}.",
+            abstract.replace("novel", "new"),
+            published=day,
+            authors=2,
+            upvotes=8,
+        ),
+        _s(5, f"jorluvex {subtitle.lower()}", abstract.replace("novel", "new")),
+        # look-alikes: another name before the same subtitle, a few words changed; worst case first:
+        # same day and authors count; then a compact page (no date, no authors); then the colon dropped
+        _s(6, f"NEXLU: {subtitle}", near, published=day, authors=2, upvotes=5),
+        _s(7, f"Quorbit: {subtitle}", _reworded(abstract, 4)),
+        _s(8, f"zentara {subtitle.lower()}", _reworded(abstract, 5)),
+        # same title and near abstract, but published on another day
+        _s(9, f"Jorluvex: {subtitle}", near, published="2023-03-01", authors=2, upvotes=5),
+    ]
+    res = resolve(frame(rows, Sightings))
+    c = dict(zip(res.sightings["sighting_id"], res.sightings["paper_id"], strict=True))
+    assert len({c[f"s{k}"] for k in range(1, 6)}) == 1, res.matches
+    assert len({c[f"s{k}"] for k in (1, 6, 7, 8, 9)}) == 5, res.matches
+    m = res.matches
+    assert not m.loc[
+        (m["name_agreement"] == "different") & (m["abstract_agreement"] != "exact"), "merged"
+    ].any()
+    assert (m.loc[m["published_agreement"] == "different", "merged"]).sum() == 0
+    assert m["match_weight"].between(-100, 100).all() and (m["merged"] == (m["rule"] == "match")).all()
+
+
+def test_matches_keep_each_field_and_explain_a_paper():
+    """`matches` holds every field's agreement and the decision under the contract; `paperlake show`'s
+    query turns them into 'why': each level with its weight, merged pairs first."""
+    assert {f: tuple(levels) for f, levels in WEIGHTS.items()} == AGREEMENTS
+    real = _real("Large Language Models for Code: Security Hardening")
+    res = resolve(
+        frame(
+            [
+                _s(1, real["title"], real["abstract"], published="2023-02-10"),
+                _s(
+                    2,
+                    "SVEN: Security Hardening and Adversarial Testing",
+                    real["abstract"],
+                    published="2023-02-10",
+                ),
+                _s(3, "NEXLU: Security Hardening and Adversarial Testing", _reworded(real["abstract"], 3)),
+            ],
+            Sightings,
+        )
+    )
+    Matches.validate(res.matches)
+    pid = res.sightings.set_index("sighting_id").loc["s1", "paper_id"]
+    con = duckdb.connect()
+    con.register("matches", res.matches)
+    con.register("sightings", res.sightings)
+    rel = con.execute(WHY_SQL, {"p": pid})
+    cols = [d[0] for d in rel.description]
+    why = [dict(zip(cols, row, strict=True)) for row in rel.fetchall()]
+    assert why[0]["decision"] == "merged" and why[0]["abstract"] == "exact +18"
+    assert why[-1]["decision"] == "kept apart" and why[-1]["name"] == "different -10"
+    assert why[-1]["other_paper"] == res.sightings.set_index("sighting_id").loc["s3", "paper_id"]
+
+
+def test_a_null_abstract_is_missing_evidence_not_a_merge():
+    """A sighting without an abstract (issue 10 makes them valid) scores without crashing; its pairs carry
+    `abstract_missing` and are left to the rule that attaches such sightings."""
+    rows = frame([_s(1, "Alpha Paper", ABSTRACT, published="2025-01-01"), _s(2, "Alpha Paper")], Sightings)
+    rows["published_date"] = pd.Timestamp("2025-01-01")
+    rows.loc[1, "abstract"] = None
+    res = resolve(rows)
+    assert res.sightings["paper_id"].nunique() == 2
+    m = res.matches.iloc[0]
+    assert (m["abstract_agreement"], m["rule"], m["merged"]) == ("missing", "abstract_missing", False)
