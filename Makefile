@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 POSTGRES := /usr/lib/postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test ui lint fmt clean fuzz e2e bench eval
+.PHONY: run test ui lint fmt clean fuzz e2e bench eval sql
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## the whole pipeline through Dagster on $PAPERLAKE_RAW_DIR (default data/raw)
 	$(BIN)/paperlake run
+
+sql: $(STAMP)  ## the duckdb shell on the published version (read-only; extensions loaded by path)
+	$(BIN)/paperlake sql
 
 $(CHROMIUM):  ## Debian's chromium for the UI screenshot test (never a browser download by playwright)
 	$(SUDO) apt-get update -qq

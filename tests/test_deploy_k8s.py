@@ -27,7 +27,8 @@ K8S_DIR = ROOT / "deploy" / "k8s"
 ENV = {
     "PAPERLAKE_IMAGE": "registry.example/paperlake:test",
     "DAGSTER_PG_URL": "postgresql+psycopg2://dagster:secret@db:5432/dagster",
-    "PAPERLAKE_WAREHOUSE_URI": "s3://bucket/warehouse",
+    "PAPERLAKE_CATALOG": "postgres:dbname=paperlake host=db",
+    "PAPERLAKE_DATA_PATH": "s3://bucket/lake/",
 }
 
 
@@ -80,7 +81,12 @@ def test_run_launcher_pods_get_image_env_and_shared_volume(launcher):
     assert launcher.service_account_name
     assert launcher.env_secrets == ["paperlake-dagster-pg"]  # DAGSTER_PG_URL for the pods' instance
     env = dict(var.partition("=")[::2] for var in launcher.env_vars)
-    assert env.keys() == {"PAPERLAKE_RAW_DIR", "PAPERLAKE_OUT_DIR", "PAPERLAKE_WAREHOUSE_URI"}
+    assert env.keys() == {
+        "PAPERLAKE_RAW_DIR",
+        "PAPERLAKE_OUT_DIR",
+        "PAPERLAKE_CATALOG",
+        "PAPERLAKE_DATA_PATH",
+    }
     claims = {v["name"] for v in launcher.volumes if v["persistent_volume_claim"]["claim_name"]}
     mounts = [m["mount_path"] for m in launcher.volume_mounts if m["name"] in claims]
     for var in ("PAPERLAKE_RAW_DIR", "PAPERLAKE_OUT_DIR"):  # the folders are on the shared claim
@@ -153,7 +159,8 @@ def test_step_pods_inherit_the_launcher_settings_with_step_limits(launcher, monk
     assert container.image == ENV["PAPERLAKE_IMAGE"]
     env = {e.name: e.value for e in container.env}
     assert env["PAPERLAKE_RAW_DIR"] == "/data/raw" and env["PAPERLAKE_OUT_DIR"] == "/data/out"
-    assert env["PAPERLAKE_WAREHOUSE_URI"] == ENV["PAPERLAKE_WAREHOUSE_URI"]
+    assert env["PAPERLAKE_CATALOG"] == ENV["PAPERLAKE_CATALOG"]
+    assert env["PAPERLAKE_DATA_PATH"] == ENV["PAPERLAKE_DATA_PATH"]
     assert env["PAPERLAKE_WORKERS"] == "2"  # worker processes sized to the CPU limit
     assert [s.secret_ref.name for s in container.env_from] == ["paperlake-dagster-pg"]
     assert [(m.name, m.mount_path) for m in container.volume_mounts] == [("paperlake-data", "/data")]
