@@ -67,6 +67,8 @@ def attach_statements(paths: Paths, read_only: bool = False, snapshot: int | Non
     if remote:
         stmts.append(_s3_secret_sql())
     opts = [f"DATA_PATH {sql_str(paths.lake_data_path)}"]
+    if not paths.data_path:  # the default layout follows the output folder when it is moved or copied
+        opts.append("OVERRIDE_DATA_PATH true")
     if read_only:
         opts.append("READ_ONLY")
     if snapshot is not None:
@@ -282,3 +284,37 @@ def writer_lock(paths: Paths, on_wait=None) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
     finally:
         fh.close()
+
+
+def maintain(paths: Paths, keep_days: int) -> dict[str, int]:
+    """Retention: expire lake snapshots older than `keep_days` (never the published or the current one;
+    a published version whose snapshot expires leaves `history`), merge small adjacent data files, and
+    delete the files no snapshot references any more."""
+    with writer_lock(paths), open_lake(paths) as con:
+        keep = {current_snapshot(con), last_version(con)}
+        old = [
+            int(r[0])
+            for r in con.execute(
+                f"SELECT snapshot_id FROM {ALIAS}.snapshots() "
+                "WHERE snapshot_time < now() - to_days($d) ORDER BY snapshot_id",
+                {"d": keep_days},
+            ).fetchall()
+            if int(r[0]) not in keep
+        ]
+        gone_versions = 0
+        if old:
+            con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => $v)", {"v": old})
+            gone_versions = con.execute(
+                f"SELECT count(*) FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))", {"v": old}
+            ).fetchone()[0]
+            con.execute(f"DELETE FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))", {"v": old})
+        merged = len(con.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall())
+        deleted = len(
+            con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)").fetchall()
+        )
+    return {
+        "expired_snapshots": len(old),
+        "expired_versions": int(gone_versions),
+        "merged_tables": merged,
+        "deleted_files": deleted,
+    }

@@ -6,9 +6,9 @@ from assets.checks import CHECKS
 from assets.ingest import core_sightings, raw_pages
 from assets.report import out_report
 from assets.warehouse import core_papers, out_duckdb, out_papers
-from pipelines.jobs import ingest_job, warehouse_job
+from pipelines.jobs import ingest_job, lake_maintenance_job, warehouse_job
 from pipelines.resources import PaperlakeResource, resource_from_env
-from pipelines.schedules import daily_warehouse
+from pipelines.schedules import daily_warehouse, weekly_lake_maintenance
 from pipelines.sensors import automation_sensor, landing_sensor
 
 ASSETS = [raw_pages, core_sightings, core_papers, out_papers, out_duckdb, out_report]
@@ -19,9 +19,9 @@ def build_defs(paperlake: PaperlakeResource) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=CHECKS,
-        jobs=[ingest_job, warehouse_job],
+        jobs=[ingest_job, warehouse_job, lake_maintenance_job],
         sensors=[landing_sensor, automation_sensor],
-        schedules=[daily_warehouse],
+        schedules=[daily_warehouse, weekly_lake_maintenance],
         resources={"paperlake": paperlake},
     )
 

@@ -1,8 +1,11 @@
-"""Two jobs: per-file ingestion (partitioned, ranges in one run) and the whole-table warehouse build."""
+"""Jobs: per-file ingestion (partitioned, ranges in one run), the whole-table warehouse build (write →
+audit → publish), and the lake's maintenance (retention, small-file merging)."""
 
 import dagster as dg
 
 from assets.ingest import core_sightings, raw_pages
+from paperlake import lake
+from pipelines.resources import WRITER_POOL, PaperlakeResource
 
 INGEST = dg.AssetSelection.assets(raw_pages, core_sightings)
 WAREHOUSE = dg.AssetSelection.groups("core", "warehouse", "reports") - INGEST
@@ -15,5 +18,17 @@ ingest_job = dg.define_asset_job(
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=WAREHOUSE,
-    description="Resolve papers across all files, publish the four tables, rebuild the DuckDB file.",
+    description="Resolve papers, write the tables into the lake, audit them, publish a new version.",
 )
+
+
+@dg.op(pool=WRITER_POOL)
+def maintain_lake(context: dg.OpExecutionContext, paperlake: PaperlakeResource) -> None:
+    """Expire lake snapshots older than `keep_days` (never the published one), merge small files."""
+    done = lake.maintain(paperlake.paths(), paperlake.keep_days)
+    context.log.info(f"lake maintenance: {done}")
+
+
+@dg.job(description="Lake retention: expire old versions, merge small data files, delete unused files.")
+def lake_maintenance_job() -> None:
+    maintain_lake()

@@ -34,6 +34,7 @@ class PaperlakeResource(dg.ConfigurableResource):
     retain_removed_files: bool = False  # True: a file deleted from the landing folder keeps its rows
     catalog: str = ""  # the lake's catalog (PAPERLAKE_CATALOG): "" = SQLite under out_dir; postgres:…
     data_path: str = ""  # the lake's data files (PAPERLAKE_DATA_PATH): "" = under out_dir; s3://…
+    keep_days: int = 30  # lake versions younger than this stay queryable (--as-of); the maintenance job
     workers: int = 0  # processes for a partition range; 0: PAPERLAKE_WORKERS, else every usable core
 
     def paths(self) -> Paths:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.jobs import warehouse_job
+from pipelines.jobs import lake_maintenance_job, warehouse_job
 
 daily_warehouse = dg.ScheduleDefinition(
     name="daily_warehouse",
@@ -11,4 +11,13 @@ daily_warehouse = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="06:00 UTC: re-run resolution, publish tables, rebuild paperlake.duckdb.",
+)
+
+weekly_lake_maintenance = dg.ScheduleDefinition(
+    name="weekly_lake_maintenance",
+    job=lake_maintenance_job,
+    cron_schedule="0 3 * * 0",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Sundays 03:00 UTC: expire versions older than keep_days, merge small files.",
 )

@@ -43,7 +43,7 @@ def test_checks_sensors_schedule_jobs():
     } <= checks
     assert {s.name for s in defs.sensors} == {"landing_sensor", "warehouse_automation"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
-    assert [s.name for s in defs.schedules] == ["daily_warehouse"]
+    assert [s.name for s in defs.schedules] == ["daily_warehouse", "weekly_lake_maintenance"]
     assert defs.resolve_job_def("ingest_job") and defs.resolve_job_def("warehouse_job")
 
 

@@ -14,11 +14,13 @@ import threading
 import time
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from paperlake.config import TABLES, Paths
-from paperlake.db import connect_readonly
+from paperlake.db import VersionError, connect_readonly, connect_version, published_versions
 from paperlake.warehouse import served_version
 from tests.conftest import SEED_ENTRIES
 from tests.test_reliability import CLI, _counts, _env, _landing, _start
@@ -179,3 +181,26 @@ def test_ctrl_c_stops_a_run_within_5_s_and_keeps_the_published_version(tmp_path)
 
 def test_sigterm_stops_a_run_within_5_s_and_keeps_the_published_version(tmp_path):
     _stop_during_run(tmp_path, signal.SIGTERM)
+
+
+def test_maintenance_expires_old_versions_and_keeps_the_published_one(tmp_path, sample_copy):
+    from pipelines.definitions import build_defs
+    from pipelines.resources import PaperlakeResource
+    from pipelines.run import run_pipeline
+
+    paths = Paths(sample_copy, tmp_path / "out")
+    with dg.instance_for_test() as instance:
+        assert run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False).success
+        (sample_copy / "000_7cb6f7359ec6334f.txt").unlink()
+        assert run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False).success
+        old, new = sorted(published_versions(paths))
+        served = _counts(paths)
+        resource = PaperlakeResource(raw_dir=str(sample_copy), out_dir=str(paths.out_dir), keep_days=0)
+        job = build_defs(resource).resolve_job_def("lake_maintenance_job")
+        assert job.execute_in_process(instance=instance).success
+    assert published_versions(paths) == [new]
+    with pytest.raises(VersionError):
+        connect_version(paths, old)
+    with connect_version(paths, new) as con:
+        assert con.sql("SELECT count(*) FROM sightings").fetchone()[0] == served["sightings"]
+    assert _counts(paths) == served
