@@ -12,6 +12,7 @@ PAGE_STATUSES = ("ok", "partial", "rejected")
 LAYOUTS = ("compact", "detailed")
 PAGE_DATE_SOURCES = ("printed", "content", "filename", "mtime")
 REJECT_KINDS = ("file", "entry")
+SIGHTING_FLAGS = ("no_abstract", "no_metadata")
 MAX_TITLE_CHARS = 1_000
 
 DATE = {"sql": "DATE"}
@@ -121,7 +122,10 @@ class Sightings(_Contract):
         description="Title as printed (NFC, HTML entities decoded)",
     )
     abstract: Series[str] = pa.Field(
-        str_length={"min_value": 1}, metadata=TEXT, description="Abstract as printed"
+        nullable=True,
+        str_length={"min_value": 1},
+        metadata=TEXT,
+        description="Abstract as printed; null when the entry printed none (flag no_abstract)",
     )
     authors_count: Series[pd.Int64Dtype] = pa.Field(
         nullable=True, ge=1, metadata=INT, description="'N authors' of the detailed layout"
@@ -141,6 +145,13 @@ class Sightings(_Contract):
     )
     page_date: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE, description="Date of the page")
     has_metadata: Series[bool] = pa.Field(metadata=BOOL, description="Entry had the detailed metadata lines")
+    flag: Series[str] = pa.Field(
+        nullable=True,
+        isin=SIGHTING_FLAGS,
+        metadata=TEXT,
+        description="Why a valid entry is incomplete: no_abstract (title and metadata, no abstract line), "
+        "no_metadata (no metadata lines on a detailed page); null when complete",
+    )
 
     @pa.dataframe_check(description="line_end >= line_start")
     def lines_ordered(cls, df: pd.DataFrame) -> pd.Series:

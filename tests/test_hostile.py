@@ -27,7 +27,7 @@ EXPECTED = {
     "image.png": ("rejected", 0, ["binary_content"]),
     "README.md": ("rejected", 0, ["not_a_capture"]),
     "huge_line.txt": ("rejected", 0, ["not_a_capture"]),
-    "truncated.txt": ("partial", 2, ["missing_abstract"]),
+    "truncated.txt": ("partial", 2, ["truncated_entry"]),
     "oversized_title.txt": ("partial", 1, ["oversized_field"]),
     "missing_fields.txt": ("partial", 1, ["bad_date", "missing_abstract", "orphan_metadata"]),
     "duplicate_entry.txt": ("partial", 1, ["duplicate_on_page"]),
