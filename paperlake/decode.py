@@ -21,6 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import ftfy
+from ftfy.badness import is_bad
 
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -36,6 +37,13 @@ _MOJIBAKE = re.compile("[ÂÃâ][\u0080-\u00bf\u2018-\u203a\u20ac\u0152\u0153\u0
 _ESCAPED = re.compile("[\udc80-\udcff]+")  # invalid bytes under the surrogateescape handler
 _NUL = re.compile("\x00+")
 _HIGH = bytes(range(0x80, 0x100))
+_NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
+# dashes, quotes, bullets, signs of units and money: what legacy-encoded abstracts hold
+_TYPOGRAPHIC = frozenset(
+    "\u00a0\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u00b7\u2026"
+    "\u00ab\u00bb\u2039\u203a\u00b0\u00b1\u00d7\u00f7\u00b2\u00b3\u00b9\u00b5"
+    "\u00a7\u00a9\u00ae\u2122\u20ac\u00a3\u00a5\u00a2\u00bd\u00bc\u00be"
+)
 BINARY_SAMPLE = 8192
 BINARY_CONTROL_SHARE = 0.05
 
@@ -72,19 +80,46 @@ def _mark_damage(text: str, notes: list[str]) -> str:
     return text
 
 
-def _utf8(data: bytes) -> tuple[str, list[str]] | None:
+def _escaped(text: str, notes: list[str], what: str) -> str:
+    """Runs of bytes the codec could not read (surrogateescape) → one U+FFFD each, noted."""
+    if n := sum(m.end() - m.start() for m in _ESCAPED.finditer(text)):
+        notes.append(f"{n} {what} byte{'s' if n > 1 else ''} on {_lines_of(text, _ESCAPED)}")
+        text = _ESCAPED.sub(DAMAGE, text)
+    return text
+
+
+def _count(data: bytes, values: bytes) -> int:
+    return len(data) - len(data.translate(None, values))
+
+
+def _legacy(data: bytes, notes: list[str]) -> str:
+    """cp1252, its few undefined bytes being damage as invalid bytes are in UTF-8. (Latin-1 needs no path
+    of its own: its printable characters are cp1252's, and the C1 bytes where they differ hold no text.)"""
+    return _escaped(data.decode("cp1252", errors="surrogateescape"), notes, "undefined")
+
+
+def _plausible(text: str) -> bool:
+    """Legacy text has its non-ASCII characters one at a time (a letter, a dash, a quote) or as a letter
+    pair; runs of signs are stray bytes. ftfy's is_bad catches the mojibake-like ones."""
+    for m in _NON_ASCII_RUN.finditer(text.replace(DAMAGE, "")):  # undefined bytes are damage already
+        run = m.group()
+        single = len(run) == 1 and (run.isalpha() or run in _TYPOGRAPHIC)
+        if not single and not (len(run) == 2 and run.isalpha()):
+            return False
+    return not is_bad(text)
+
+
+def _utf8(data: bytes, force: bool = False) -> tuple[str, list[str]] | None:
     """UTF-8 with damage confined, or None when most non-ASCII bytes are invalid (a legacy file)."""
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     text = decoder.decode(data, final=False)
     cut = len(decoder.getstate()[0])  # a multi-byte character cut off by the end of the file
     invalid = sum(m.end() - m.start() for m in _ESCAPED.finditer(text))
-    non_ascii = len(data) - cut - len(data.translate(None, _HIGH))
-    if invalid * 2 > non_ascii:
+    non_ascii = _count(data, _HIGH) - cut
+    if invalid * 2 > non_ascii and not force:
         return None
-    notes = []
-    if invalid:
-        notes.append(f"{invalid} invalid byte{'s' if invalid > 1 else ''} on {_lines_of(text, _ESCAPED)}")
-        text = _ESCAPED.sub(DAMAGE, text)
+    notes: list[str] = []
+    text = _escaped(text, notes, "invalid")
     if cut:
         notes.append(f"{cut} byte{'s' if cut > 1 else ''} cut at end")
         text += DAMAGE
@@ -107,10 +142,10 @@ def decode_bytes(data: bytes) -> Decoded:
         if (utf8 := _utf8(data)) is not None:
             (text, notes), codec = utf8, "utf-8"
         else:
-            try:
-                text, codec = data.decode("cp1252"), "cp1252"
-            except UnicodeDecodeError:
-                text, codec = data.decode("latin-1"), "latin-1"
+            text, codec = _legacy(data, notes), "cp1252"
+            if not _plausible(text):  # stray bytes in an ASCII file, not cp1252 text
+                notes.clear()
+                (text, notes), codec = _utf8(data, force=True), "utf-8"
     text = _mark_damage(text, notes)
     if _MOJIBAKE.search(text) and (fixed := ftfy.fix_encoding(text)) != text:
         text, codec = fixed, f"{codec}+mojibake-repaired"

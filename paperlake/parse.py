@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.decode import DAMAGE, decode_bytes, looks_binary
-from paperlake.normalize import content_id, short_hash, text_keys
+from paperlake.normalize import content_id, short_hash
 
 HEADER_MARKERS = (
     "new",
@@ -198,8 +198,8 @@ def _parse_meta(block: Block, page_date: dt.date | None) -> dict | str:
 class _EntryBuilder:
     """Walks the body blocks and emits entry or reject records (position = candidate order)."""
 
-    def __init__(self, page: RawPage, options: ParseOptions, detailed: bool):
-        self.page, self.options, self.detailed = page, options, detailed
+    def __init__(self, page: RawPage, options: ParseOptions, mostly_detailed: bool):
+        self.page, self.options, self.mostly_detailed = page, options, mostly_detailed
         self.entries: list[dict] = []
         self.rejects: list[dict] = []
         self.position = 0
@@ -265,7 +265,13 @@ class _EntryBuilder:
             if isinstance(parsed, str):
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
-        flag = "no_abstract" if abstract is None else "no_metadata" if self.detailed and not meta_b else None
+        flag = (
+            "no_abstract"
+            if abstract is None
+            else "no_metadata"
+            if self.mostly_detailed and not meta_b
+            else None
+        )
         self.position += 1
         self.entries.append(
             {
@@ -311,6 +317,13 @@ class _EntryBuilder:
                     self.reject([b, nxt], "missing_title", "abstract and metadata with no title line")
                 i += 2
                 continue
+            if not self.title_like(b) and (len(b.lines) > 1 or self.title_like(nxt)):
+                # an abstract whose title line is gone (a title follows it), or lines glued onto a title:
+                # taking it as a title would pair every later title with the wrong abstract
+                what = f"{len(b.lines)} lines" if len(b.lines) > 1 else f"{len(b.text)} chars"
+                self.reject([b], "missing_title", f"a paragraph of {what} where a one-line title belongs")
+                i += 1
+                continue
             after = blocks[i + 2] if i + 2 < n else None
             if (
                 self.title_like(nxt)
@@ -343,6 +356,14 @@ class _EntryBuilder:
             why = f"the last abstract stops mid-sentence: {last['abstract'][-40:]!r}"
         if why is None:
             return
+        last = self._truncate(last, why)
+        before = next((e for e in self.entries if e["position"] == last["position"] - 1), None)
+        if before is not None and not before["has_metadata"] and last["excerpt"][:1] in ("•", "·", DAMAGE):
+            # the cut fell in the first line of its metadata block: the entry before it is the cut one
+            self._truncate(before, "its metadata block was cut off")
+
+    def _truncate(self, last: dict, why: str) -> dict:
+        """The entry or reject `last` becomes a truncated_entry reject (same position and lines)."""
         if any(e is last for e in self.entries):
             self.entries.remove(last)
             last = {
@@ -352,6 +373,7 @@ class _EntryBuilder:
             }
             self.rejects.append(last)
         last.update(reason="truncated_entry", detail=f"file cut off: {why}")
+        return last
 
 
 def _damaged_lines(blocks: list[Block]) -> str | None:
@@ -366,34 +388,29 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
         return ParsedEntries(None, [], [])
     lines = page.text.split("\n")
     blocks = _blocks(lines, page.body_start)
-    detailed = any(b.is_meta() for b in blocks)
-    builder = _EntryBuilder(page, options or ParseOptions(), detailed)
+    n_meta = sum(b.is_meta() for b in blocks)
+    # an entry lacks metadata (flag no_metadata) on a page that is mostly detailed (a detailed entry is
+    # 3 paragraphs): one stray metadata-like paragraph must not flag every entry of a compact page
+    builder = _EntryBuilder(page, options or ParseOptions(), mostly_detailed=4 * n_meta > len(blocks))
     builder.run(blocks)
     builder.close()
-    layout = "detailed" if detailed else "compact"
+    layout = "detailed" if n_meta else "compact"
     entries, duplicates = _split_duplicates(builder.entries)
     return ParsedEntries(layout, entries, builder.rejects + duplicates)
 
 
 def _split_duplicates(entries: list[dict]) -> tuple[list[dict], list[dict]]:
-    """The same title (by key) and abstract twice on one page: the later one is a duplicate_on_page reject.
+    """The same abstract twice on one page: the later entry is a duplicate_on_page reject.
 
-    Only entries that share their exact abstract with another entry can be duplicates, so title keys are
-    computed for those alone (a per-page Arrow call on every page cost more than the rest of parsing)."""
-    abstracts: dict[str, int] = {}
-    for e in entries:
-        abstracts[e["abstract"]] = abstracts.get(e["abstract"], 0) + 1
-    shared = [e for e in entries if abstracts[e["abstract"]] > 1]
-    if not shared:
-        return entries, []
-    shared_keys = text_keys([e["title"] for e in shared]).to_pylist()
-    keys = dict(zip((id(e) for e in shared), shared_keys, strict=True))
-    first: dict[tuple[str, str], int] = {}
+    A page lists each paper once, so a repeated abstract is a repeated entry, or a chimera that a
+    duplicated block of lines made (one paper's title over another's abstract). Entries without an
+    abstract repeat when their title and date line do."""
+    first: dict[object, int] = {}
     kept, rejects = [], []
     for e in entries:
-        k = (keys.get(id(e), ""), e["abstract"])
-        if id(e) not in keys or k not in first:
-            first.setdefault(k, e["position"])
+        k = e["abstract"] if e["abstract"] is not None else (e["title"], e["published_date_raw"])
+        if k not in first:
+            first[k] = e["position"]
             kept.append(e)
             continue
         rejects.append(
@@ -405,7 +422,7 @@ def _split_duplicates(entries: list[dict]) -> tuple[list[dict], list[dict]]:
                 "line_start": e["line_start"],
                 "line_end": e["line_end"],
                 "reason": "duplicate_on_page",
-                "detail": f"same title and abstract as position {first[k]} on this page",
+                "detail": f"same abstract as position {first[k]} on this page",
                 "excerpt": excerpt(e["title"]),
             }
         )

@@ -69,6 +69,7 @@ def test_both_layouts_on_one_handwritten_page():
 def test_yearless_entry_dates_take_the_page_year_or_the_year_before():
     early = DETAILED.replace("Oct 22, 2024 7", "Dec 30 4")
     same = DETAILED.replace("A Detailed Title", "Another Title").replace("Oct 22, 2024 7", "Jan 2")
+    same = same.replace("The abstract of", "Another abstract of")
     page = read_page(page_text(early, same, date="Jan 3").encode(), "2026-01-03_capture.txt")
     assert page.page_date_source == "filename" and str(page.page_date) == "2026-01-03"
     dates = [str(e["published_date"]) for e in parse_entries(page).entries]
