@@ -5,6 +5,8 @@
   when the optional `splink` baseline is installed (`make eval` installs it), for Splink.
 * Dates: eval/dates.csv (hand-labelled page and entry dates, January pages included) → accuracy.
 * Links: eval/links.csv (hand-labelled abstracts → normalised links and kinds) → accuracy.
+* No abstract: sightings without an abstract join a paper only on title key + published date with one
+  candidate (eval/bare.py builds the labelled cases from the seeds) → accuracy.
 * Speed: resolution of N synthetic sightings (default 600,000) → wall time (target < 30 s).
 
 Writes eval/results.json.
@@ -22,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
+from eval.bare import eval_bare
 from paperlake.dates import infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.enrich import classify_link, extract_links
 from paperlake.frames import frame
@@ -220,6 +223,7 @@ def main() -> None:
         "resolution": eval_resolution(not args.no_splink),
         "dates": eval_dates(),
         "links": eval_links(),
+        "no_abstract": eval_bare(),
     }
     if args.sightings:
         results["speed"] = eval_speed(args.sightings)
@@ -239,7 +243,7 @@ def main() -> None:
         )
     if r["paperlake"]["missed_variants"]:
         print(f"  paperlake missed variants: {r['paperlake']['missed_variants']}")
-    for key in ("dates", "links"):
+    for key in ("dates", "links", "no_abstract"):
         d = results[key]
         print(
             f"{key}: accuracy {d['accuracy']:.4f} on {d['cases']} labelled cases"

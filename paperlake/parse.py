@@ -104,12 +104,16 @@ def excerpt(text: str, limit: int = 200) -> str:
 def _find_header(lines: list[str]) -> int | None:
     """Index of the last header line, or None when there is no header.
 
-    The header ends at `byAK and the research community` wherever it is among the first lines, so a
-    damaged marker line before it does not lose the page; without it, at the end of the first run of
-    at least two markers."""
-    head = [line.strip() for line in lines[:HEADER_SCAN_LINES]]
+    The header is among the first lines, before the first abstract-long line. It ends at the last
+    `byAK and the research community` there (a damaged marker before it, or a header saved twice,
+    does not lose the page); without one, at the end of the first run of at least two markers."""
+    head: list[str] = []
+    for line in lines[:HEADER_SCAN_LINES]:
+        if len(line) >= ParseOptions.abstract_like_min_chars:
+            break
+        head.append(line.strip())
     if HEADER_LAST in head:
-        return head.index(HEADER_LAST)
+        return len(head) - 1 - head[::-1].index(HEADER_LAST)
     seen: list[int] = []
     for i, s in enumerate(head):
         if s in HEADER_MARKERS:
@@ -139,8 +143,8 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     page.encoding, page.text = decoded.encoding, decoded.text
     page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
     body = last + 1
-    # the page date is the first non-blank line after the header
-    nxt = next((i for i in range(body, len(lines)) if lines[i].strip()), None)
+    # the page date is the first line after the header that is neither blank nor a stray header marker
+    nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in ("", *HEADER_MARKERS)), None)
     printed_years: list[int] = []
     page_md: MonthDay | None = None
     if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
@@ -328,7 +332,7 @@ class _EntryBuilder:
             if (
                 self.title_like(nxt)
                 and after is not None
-                and self.abstract_like(after)
+                and (self.abstract_like(after) or after.is_meta())
                 and self.title_like(b)
             ):
                 self.reject([b], "missing_abstract", "title followed directly by the next title")

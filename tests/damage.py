@@ -219,6 +219,10 @@ def touched_lines(cap: Capture, edits: list[Edit]) -> list[tuple[int, int]]:
         if e.end >= len(cap.data) and e.kind != "none":  # reaches the end: the new last entry is at the edge
             ends = [x["line_end"] for x in cap.entries if x["line_end"] < first]
             first, last = min([first - 1, *ends[-1:]]), 10**9
+        # an entry without metadata ends where the next title begins: damage after it is damage to it
+        before = [x for x in cap.entries if x["line_end"] < first - 1]
+        if before and not before[-1]["has_metadata"] and before[-1]["line_end"] >= first - 3:
+            first = before[-1]["line_end"] + 1
         spans.append((first - 1, last + 1))
     return spans
 

@@ -4,6 +4,7 @@ every file has a pages row with the expected status, every entry is a sighting o
 import unicodedata
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from paperlake.config import Paths
@@ -93,3 +94,13 @@ def test_text_is_clean_nfc_whatever_the_encoding(hostile_tables):
     papers = hostile_tables["papers"].set_index("title")
     assert papers.loc["Café – naïve Title", "n_sightings"] == 9
     assert "Q&A <Models>: Entities" in papers.loc["Café – naïve Title", "title_variants"]
+
+
+def test_entry_without_abstract_is_a_flagged_sighting_of_its_paper(hostile_tables):
+    """no_abstract.txt prints a utf16.txt paper's title and metadata without its abstract: same title
+    key and published date, one candidate, so it joins that paper and keeps its abstract."""
+    s = hostile_tables["sightings"]
+    bare = s[s["source_file"] == "no_abstract.txt"].set_index("flag")
+    assert pd.isna(bare.loc["no_abstract", "abstract"])
+    paper = hostile_tables["papers"].set_index("paper_id").loc[bare.loc["no_abstract", "paper_id"]]
+    assert paper["n_sightings"] == 2 and paper["abstract"].startswith("Scaling has been critical")
