@@ -209,7 +209,7 @@ class _EntryBuilder:
         self.position = 0
 
     def reject(self, blocks: list[Block], reason: str, detail: str) -> None:
-        if damaged := _damaged_lines(blocks):
+        if reason != "invalid_bytes" and (damaged := _damaged_lines(blocks)):
             reason, detail = "invalid_bytes", f"undecodable bytes on {damaged} ({detail})"
         self.position += 1
         self.rejects.append(
