@@ -7,7 +7,10 @@ Two stages, matching the two partitioned assets:
 * ``parse_entries``: the body after the header → entries. Entries are paragraphs separated by blank
   lines: a title line, an abstract paragraph and, in the detailed layout, a metadata paragraph
   (``• N authors`` or an organisation, ``·``, a date with optional upvotes). A paragraph that cannot be
-  placed in an entry is rejected with a reason and its lines.
+  placed in an entry is rejected with a reason and its lines. Damage stays in its entry: one holding
+  bytes the decoder could not read (U+FFFD) is rejected as ``invalid_bytes``; the last entry, when the
+  file visibly stops inside it, as ``truncated_entry``; a title directly followed by its metadata is a
+  sighting without abstract (flag ``no_abstract``). The rules are in the README, "Damaged downloads".
 """
 
 import datetime as dt
@@ -269,13 +272,11 @@ class _EntryBuilder:
             if isinstance(parsed, str):
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
-        flag = (
-            "no_abstract"
-            if abstract is None
-            else "no_metadata"
-            if self.mostly_detailed and not meta_b
-            else None
-        )
+        flag = None  # why a valid entry is incomplete (Sightings.flag)
+        if abstract is None:
+            flag = "no_abstract"
+        elif self.mostly_detailed and not meta_b:
+            flag = "no_metadata"
         self.position += 1
         self.entries.append(
             {

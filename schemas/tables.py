@@ -85,7 +85,9 @@ class Pages(_Contract):
         description="Evidence for the page's year: printed, filename, content, mtime",
     )
     encoding: Series[str] = pa.Field(
-        nullable=True, metadata=TEXT, description="Encoding the bytes were decoded with"
+        nullable=True,
+        metadata=TEXT,
+        description="Encoding the bytes were decoded with, then damage found: 'utf-8; 2 bytes cut at end'",
     )
     n_bytes: Series[int] = pa.Field(ge=0, metadata=INT, description="File size in bytes")
     n_lines: Series[int] = pa.Field(ge=0, metadata=INT, description="Lines in the decoded file")

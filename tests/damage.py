@@ -337,6 +337,7 @@ def main() -> None:
         print(f)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1, default=str))
+    raise SystemExit(1 if findings else 0)
 
 
 if __name__ == "__main__":
