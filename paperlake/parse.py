@@ -107,14 +107,15 @@ def excerpt(text: str, limit: int = 200) -> str:
 def _find_header(lines: list[str]) -> int | None:
     """Index of the last header line, or None when there is no header.
 
-    The header is among the first lines, before the first abstract-long line. It ends at the last
-    `byAK and the research community` there (a damaged marker before it, or a header saved twice,
+    The header is among the first lines, before the first entry's abstract or metadata. It ends at the
+    last `byAK and the research community` there (a damaged marker before it, or a header saved twice,
     does not lose the page); without one, at the end of the first run of at least two markers."""
     head: list[str] = []
     for line in lines[:HEADER_SCAN_LINES]:
-        if len(line) >= ParseOptions.abstract_like_min_chars:
+        s = line.strip()
+        if len(s) >= ParseOptions.abstract_like_min_chars or s == META_SEPARATOR or AUTHORS_LINE.match(s):
             break
-        head.append(line.strip())
+        head.append(s)
     if HEADER_LAST in head:
         return len(head) - 1 - head[::-1].index(HEADER_LAST)
     seen: list[int] = []
@@ -146,8 +147,9 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     page.encoding, page.text = decoded.encoding, decoded.text
     page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
     body = last + 1
-    # the page date is the first line after the header that is neither blank nor a stray header marker
-    nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in ("", *HEADER_MARKERS)), None)
+    # the page date is the first line after the header that is not blank, a stray marker or damage
+    skip = ("", DAMAGE, *HEADER_MARKERS)
+    nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in skip), None)
     printed_years: list[int] = []
     page_md: MonthDay | None = None
     if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
