@@ -111,6 +111,10 @@ def _plausible(text: str) -> bool:
 
 def _utf8(data: bytes, force: bool = False) -> tuple[str, list[str]] | None:
     """UTF-8 with damage confined, or None when most non-ASCII bytes are invalid (a legacy file)."""
+    try:  # the common case, at C speed
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     text = decoder.decode(data, final=False)
     cut = len(decoder.getstate()[0])  # a multi-byte character cut off by the end of the file
