@@ -5,13 +5,16 @@ cuts at any offset (inside multi-byte characters too), invalid bytes flipped in 
 Latin-1 segment spliced into a UTF-8 file, NUL runs inserted or written over bytes, blocks of lines
 duplicated or deleted. The oracle knows which original lines each edit touched (widened by one line each
 side, since a damaged blank line glues its neighbours; a cut also touches the entry that ends the cut
-file, whose completeness the bytes cannot show) and how later lines shift. Properties:
+file, whose completeness the bytes cannot show; damage right after an entry without metadata touches
+it, since such an entry ends where the next title begins) and how later lines shift. Properties:
 
 * every entry whose lines no edit touched comes out valid, at its shifted lines, with the same fields;
   page-derived dates (``page_date``, ``published_date``) are compared unless the header was touched or
   the page's year evidence changed (a cut that removes every printed year): those are counted apart;
-* every valid entry of the damaged parse is an original entry, or carries a ``flag``; the rest are
-  counted as ``silent`` (a cut that leaves a well-formed last line is the one class the bytes cannot show);
+* every valid entry of the damaged parse is an original entry or carries a ``flag``; the others are
+  counted as ``silent`` (by the kind of the input's last edit): damage no parser can see in the bytes
+  (a cut right after a full stop; deleted lines that leave one paper's title over the next one's
+  abstract; one stray byte in an ASCII file that reads as a cp1252 letter). Figures, not failures;
 * conservation: positions 1..n are each one sighting or one reject; every non-blank body line is inside
   one of them; no exception.
 

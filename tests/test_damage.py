@@ -8,10 +8,21 @@ import pytest
 
 from paperlake.decode import decode_bytes
 from paperlake.ingest import process_page
-from paperlake.parse import read_page
+from paperlake.parse import parse_entries, read_page
 from schemas import Pages, Rejects, Sightings
 from tests.conftest import SAMPLE, page_text
-from tests.damage import MTIME, Capture, Edit, apply, campaign, check, corpus, random_damage
+from tests.damage import (
+    FIELDS,
+    MTIME,
+    PAGE_FIELDS,
+    Capture,
+    Edit,
+    apply,
+    campaign,
+    check,
+    corpus,
+    random_damage,
+)
 
 DETAILED = SAMPLE / "001_0e521db46ed8cd94.txt"  # holds 2-byte (·) and 3-byte (•) characters
 
@@ -38,22 +49,29 @@ def test_cut_inside_an_em_dash_keeps_the_intact_entries_and_rejects_the_cut_one(
     pd.testing.assert_frame_equal(t.sightings.drop(columns=["sighting_id", "page_id", "source_file"]), whole)
 
 
-def test_a_real_capture_cut_at_230_offsets_keeps_every_intact_entry():
-    """Cut inside every 2- and 3-byte character of the capture, and at 100 offsets spread over it: every
-    entry before the cut (but the last, whose end the bytes cannot show) is the whole file's entry,
-    field for field, dates included (the year comes from the file name, as in a dated landing folder)."""
+def test_a_real_capture_cut_at_237_offsets_keeps_every_intact_entry():
+    """Cut inside every 2- and 3-byte character of the capture (136 offsets) and at 101 offsets spread
+    over it: every entry that ends before the cut is the whole file's entry, field for field, dates
+    included (the year comes from the file name, as in a dated landing folder). The differential oracle
+    leaves the last of them out (a file's last entry may end unfinished); here it is checked too."""
     cap = Capture.load("2025-12-25_001.txt", DETAILED.read_bytes())
     inside = [start + k for n, starts in cap.multibyte.items() for start in starts for k in range(1, n)]
-    assert set(cap.multibyte) == {2, 3} and len(inside) > 130
+    assert set(cap.multibyte) == {2, 3} and len(inside) == 136
     offsets = sorted(set(inside) | set(range(0, len(cap.data), len(cap.data) // 100)))
-    assert len(offsets) >= 200
-    intact = 0
+    assert len(offsets) == 237
+    kept = 0
     for at in offsets:
         out = check(cap, [Edit(at, len(cap.data), b"", "cut")])
         assert out.findings == [], (at, out.findings)
-        assert out.counts["page_level"] == 0 or cap.line_of(at) <= cap.body_line + 1
-        intact += out.counts["intact_entries"]
-    assert intact > 100 * 40 // 2  # on average half the file's 47 entries are before the cut
+        assert out.counts["page_level"] == 0 or cap.line_of(at) <= cap.body_line  # a cut header
+        parsed = parse_entries(read_page(cap.data[:at], cap.name, MTIME))
+        got = {e["line_start"]: e for e in parsed.entries}
+        for whole in [e for e in cap.entries if e["line_end"] < cap.line_of(at)]:
+            assert {f: got[whole["line_start"]][f] for f in FIELDS + PAGE_FIELDS} == {
+                f: whole[f] for f in FIELDS + PAGE_FIELDS
+            }, (at, whole["title"])
+            kept += 1
+    assert kept > 237 * 47 // 3
 
 
 def test_short_differential_campaign_finds_nothing():
