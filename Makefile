@@ -51,8 +51,11 @@ fmt: $(STAMP)
 clean:
 	rm -rf data/out .dagster
 
-fuzz: $(STAMP)  ## long property-based campaign (FUZZ_EXAMPLES per property, default 5000)
+FUZZ_INPUTS ?= 100000
+fuzz: $(STAMP)  ## long campaigns: property-based (FUZZ_EXAMPLES per property, default 5000), then differential (FUZZ_INPUTS damaged captures)
 	HYPOTHESIS_PROFILE=campaign $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
+	mkdir -p tests/artifacts
+	$(BIN)/python -m tests.damage --inputs $(FUZZ_INPUTS) --out tests/artifacts/damage_campaign.json
 
 BENCH_FILES ?= 1000
 bench: $(STAMP)  ## scale benchmark beside its baselines (bench/results/bench_N.{json,md}); BENCH_FILES=10000 for 1 GB

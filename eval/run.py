@@ -8,6 +8,8 @@
 * Look-alikes: a generated corpus (bench/generate.py, default 2,000 captures, 20 % of papers with
   distinct look-alike siblings, re-titles and abstract edits of the same paper), parsed in memory →
   pairwise P/R/F1 and B-cubed over its sightings against the generator's truth, paperlake and Splink.
+* No abstract: sightings without an abstract join a paper only on title key + published date with one
+  candidate (eval/bare.py builds the labelled cases from the seeds) → accuracy.
 * Speed: resolution of N synthetic sightings (default 600,000) → wall time (target < 30 s).
 
 Writes eval/results.json.
@@ -26,6 +28,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from bench.generate import Corpus
+from eval.bare import eval_bare
 from paperlake.dates import infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.enrich import classify_link, extract_links
 from paperlake.frames import frame
@@ -300,6 +303,7 @@ def main() -> None:
         "resolution": eval_resolution(not args.no_splink),
         "dates": eval_dates(),
         "links": eval_links(),
+        "no_abstract": eval_bare(),
     }
     if args.corpus_files:
         results["lookalike_corpus"] = eval_corpus(args.corpus_files, args.lookalikes, not args.no_splink)
@@ -311,7 +315,7 @@ def main() -> None:
     print_systems(r)
     if r["paperlake"]["missed_variants"]:
         print(f"  paperlake missed variants: {r['paperlake']['missed_variants']}")
-    for key in ("dates", "links"):
+    for key in ("dates", "links", "no_abstract"):
         d = results[key]
         print(
             f"{key}: accuracy {d['accuracy']:.4f} on {d['cases']} labelled cases"

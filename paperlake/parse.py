@@ -7,7 +7,10 @@ Two stages, matching the two partitioned assets:
 * ``parse_entries``: the body after the header → entries. Entries are paragraphs separated by blank
   lines: a title line, an abstract paragraph and, in the detailed layout, a metadata paragraph
   (``• N authors`` or an organisation, ``·``, a date with optional upvotes). A paragraph that cannot be
-  placed in an entry is rejected with a reason and its lines.
+  placed in an entry is rejected with a reason and its lines. Damage stays in its entry: one holding
+  bytes the decoder could not read (U+FFFD) is rejected as ``invalid_bytes``; the last entry, when the
+  file visibly stops inside it, as ``truncated_entry``; a title directly followed by its metadata is a
+  sighting without abstract (flag ``no_abstract``). The rules are in the README, "Damaged downloads".
 """
 
 import datetime as dt
@@ -16,8 +19,8 @@ import re
 from dataclasses import dataclass
 
 from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
-from paperlake.decode import UndecodableError, decode_bytes
-from paperlake.normalize import content_id, short_hash, text_keys
+from paperlake.decode import DAMAGE, decode_bytes, looks_binary
+from paperlake.normalize import content_id, short_hash
 
 HEADER_MARKERS = (
     "new",
@@ -30,6 +33,11 @@ HEADER_LAST = "byAK and the research community"
 HEADER_SCAN_LINES = 40
 AUTHORS_LINE = re.compile(r"^•\s*(\d{1,5})\s+authors?$")
 META_SEPARATOR = "·"
+# How a complete abstract ends: sentence punctuation, or a link (4 % of the sample's abstracts end in one).
+FINISHED_ABSTRACT = re.compile("(?:[.!?)\\]}\"'\u201d\u2019\u00bb]|\\S*(?:://|www\\.)\\S*)$")
+# Reasons that, on the last entry of a file, mean the download stopped inside it (a lone title; the
+# first lines of a metadata block).
+CUT_REASONS = ("missing_abstract", "bad_metadata")
 
 
 @dataclass(frozen=True)
@@ -97,23 +105,26 @@ def excerpt(text: str, limit: int = 200) -> str:
 
 
 def _find_header(lines: list[str]) -> int | None:
-    """Index of the last header line, or None when there is no header."""
-    seen: list[int] = []
-    last = None
-    for i, line in enumerate(lines[:HEADER_SCAN_LINES]):
+    """Index of the last header line, or None when there is no header.
+
+    The header is among the first lines, before the first entry's abstract or metadata. It ends at the
+    last `byAK and the research community` there (a damaged marker before it, or a header saved twice,
+    does not lose the page); without one, at the end of the first run of at least two markers."""
+    head: list[str] = []
+    for line in lines[:HEADER_SCAN_LINES]:
         s = line.strip()
-        if not s:
-            continue
+        if len(s) >= ParseOptions.abstract_like_min_chars or s == META_SEPARATOR or AUTHORS_LINE.match(s):
+            break
+        head.append(s)
+    if HEADER_LAST in head:
+        return len(head) - 1 - head[::-1].index(HEADER_LAST)
+    seen: list[int] = []
+    for i, s in enumerate(head):
         if s in HEADER_MARKERS:
             seen.append(i)
-            if s == HEADER_LAST:
-                last = i
-                break
-        elif seen:
+        elif s and seen:
             break  # header markers stop: what follows is the page date or the body
-    if last is None and len(seen) >= 2:
-        last = seen[-1]
-    return last
+    return seen[-1] if len(seen) >= 2 else None
 
 
 def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -> RawPage:
@@ -122,23 +133,23 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     if not data.strip():
         page.reason, page.detail = "empty_file", "file is empty or whitespace only"
         return page
-    try:
-        decoded = decode_bytes(data)
-    except UndecodableError as exc:
-        page.reason, page.detail = exc.reason, exc.detail
-        page.excerpt = excerpt(data[:200].decode("latin-1"))
-        return page
-    page.encoding, page.text = decoded.encoding, decoded.text
+    decoded = decode_bytes(data)
     lines = decoded.text.split("\n")
-    page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
     last = _find_header(lines)
     if last is None:
-        page.reason, page.detail = "not_a_capture", "no Daily Papers header in the first lines"
-        page.excerpt = excerpt(decoded.text[:400])
+        if looks_binary(data):
+            page.reason, page.detail = "binary_content", "NUL or control bytes and no capture header"
+            page.excerpt = excerpt(data[:200].decode("latin-1"))
+        else:
+            page.reason, page.detail = "not_a_capture", "no Daily Papers header in the first lines"
+            page.excerpt = excerpt(decoded.text[:400])
         return page
+    page.encoding, page.text = decoded.encoding, decoded.text
+    page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
     body = last + 1
-    # the page date is the first non-blank line after the header
-    nxt = next((i for i in range(body, len(lines)) if lines[i].strip()), None)
+    # the page date is the first line after the header that is not blank, a stray marker or damage
+    skip = ("", DAMAGE, *HEADER_MARKERS)
+    nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in skip), None)
     printed_years: list[int] = []
     page_md: MonthDay | None = None
     if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
@@ -196,13 +207,15 @@ def _parse_meta(block: Block, page_date: dt.date | None) -> dict | str:
 class _EntryBuilder:
     """Walks the body blocks and emits entry or reject records (position = candidate order)."""
 
-    def __init__(self, page: RawPage, options: ParseOptions):
-        self.page, self.options = page, options
+    def __init__(self, page: RawPage, options: ParseOptions, mostly_detailed: bool):
+        self.page, self.options, self.mostly_detailed = page, options, mostly_detailed
         self.entries: list[dict] = []
         self.rejects: list[dict] = []
         self.position = 0
 
     def reject(self, blocks: list[Block], reason: str, detail: str) -> None:
+        if reason != "invalid_bytes" and (damaged := _damaged_lines(blocks)):
+            reason, detail = "invalid_bytes", f"undecodable bytes on {damaged} ({detail})"
         self.position += 1
         self.rejects.append(
             {
@@ -229,18 +242,22 @@ class _EntryBuilder:
     def abstract_like(self, b: Block) -> bool:
         return not b.is_meta() and len(b.text) >= self.options.abstract_like_min_chars
 
-    def add(self, title_b: Block, title: str, abstract: str, meta_b: Block | None, last: Block) -> None:
+    def add(self, blocks: list[Block], title: str, abstract: str | None, meta_b: Block | None) -> None:
+        """One entry from its blocks (title first, metadata last); `abstract` None: the line is missing."""
         o = self.options
-        blocks = [title_b] + ([last] if last is not title_b else [])
+        if damaged := _damaged_lines(blocks):
+            return self.reject(blocks, "invalid_bytes", f"undecodable bytes on {damaged}")
         # tabs, non-breaking and repeated spaces, entities: one normal form before any check
-        title, abstract = " ".join(html.unescape(title).split()), " ".join(html.unescape(abstract).split())
+        title = " ".join(html.unescape(title).split())
+        if abstract is not None:
+            abstract = " ".join(html.unescape(abstract).split())
         if not title:
             return self.reject(blocks, "missing_title", "entry has no title line")
         if len(title) > o.max_title_chars:
             return self.reject(
                 blocks, "oversized_field", f"title has {len(title)} chars > {o.max_title_chars}"
             )
-        if len(abstract) > o.max_abstract_chars:
+        if abstract is not None and len(abstract) > o.max_abstract_chars:
             return self.reject(
                 blocks, "oversized_field", f"abstract has {len(abstract)} chars > {o.max_abstract_chars}"
             )
@@ -257,6 +274,11 @@ class _EntryBuilder:
             if isinstance(parsed, str):
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
+        flag = None  # why a valid entry is incomplete (Sightings.flag)
+        if abstract is None:
+            flag = "no_abstract"
+        elif self.mostly_detailed and not meta_b:
+            flag = "no_metadata"
         self.position += 1
         self.entries.append(
             {
@@ -264,13 +286,14 @@ class _EntryBuilder:
                 "page_id": self.page.page_id,
                 "source_file": self.page.source_file,
                 "position": self.position,
-                "line_start": title_b.start,
-                "line_end": last.end,
+                "line_start": blocks[0].start,
+                "line_end": blocks[-1].end,
                 "title": title,
                 "abstract": abstract,
                 **meta,
                 "page_date": self.page.page_date,
                 "has_metadata": meta_b is not None,
+                "flag": flag,
             }
         )
 
@@ -287,30 +310,83 @@ class _EntryBuilder:
                 # title and abstract with no blank line between them
                 title, abstract = b.lines[0].strip(), Block(b.start + 1, b.lines[1:]).text
                 meta_b = nxt if nxt is not None and nxt.is_meta() else None
-                self.add(b, title, abstract, meta_b, meta_b or b)
+                self.add([b, meta_b] if meta_b else [b], title, abstract, meta_b)
                 i += 2 if meta_b else 1
                 continue
-            if nxt is None or nxt.is_meta():
-                self.reject(
-                    [b] + ([nxt] if nxt else []),
-                    "missing_abstract",
-                    "title with no abstract (file cut off?)" if nxt is None else "title with no abstract",
-                )
-                i += 2 if nxt else 1
+            if nxt is None:
+                self.reject([b], "missing_abstract", "title with no abstract at the end of the file")
+                i += 1
+                continue
+            if nxt.is_meta():
+                if self.title_like(b):  # the abstract line is missing: the metadata is still an observation
+                    self.add([b, nxt], b.text, None, nxt)
+                else:
+                    self.reject([b, nxt], "missing_title", "abstract and metadata with no title line")
+                i += 2
+                continue
+            if not self.title_like(b) and (len(b.lines) > 1 or self.title_like(nxt)):
+                # an abstract whose title line is gone (a title follows it), or lines glued onto a title:
+                # taking it as a title would pair every later title with the wrong abstract
+                what = f"{len(b.lines)} lines" if len(b.lines) > 1 else f"{len(b.text)} chars"
+                self.reject([b], "missing_title", f"a paragraph of {what} where a one-line title belongs")
+                i += 1
                 continue
             after = blocks[i + 2] if i + 2 < n else None
             if (
                 self.title_like(nxt)
                 and after is not None
-                and self.abstract_like(after)
+                and (self.abstract_like(after) or after.is_meta())
                 and self.title_like(b)
             ):
                 self.reject([b], "missing_abstract", "title followed directly by the next title")
                 i += 1
                 continue
             meta_b = after if after is not None and after.is_meta() else None
-            self.add(b, b.text, nxt.text, meta_b, meta_b or nxt)
+            self.add([b, nxt, meta_b] if meta_b else [b, nxt], b.text, nxt.text, meta_b)
             i += 3 if meta_b else 2
+
+    def close(self) -> None:
+        """The file's last entry is truncated when the download visibly stopped inside it: rejected."""
+        last = max([*self.entries, *self.rejects], key=lambda r: r["position"], default=None)
+        if last is None:
+            return
+        why = None
+        if self.page.text is not None and self.page.text.rstrip().endswith(DAMAGE):
+            why = "the file ends in undecodable bytes (a multi-byte character cut off)"
+        elif last.get("reason") in CUT_REASONS:
+            why = f"{last['reason']} at the end of the file"
+        elif (
+            "reason" not in last
+            and not last["has_metadata"]
+            and not FINISHED_ABSTRACT.search(last["abstract"])
+        ):
+            why = f"the last abstract stops mid-sentence: {last['abstract'][-40:]!r}"
+        if why is None:
+            return
+        last = self._truncate(last, why)
+        before = next((e for e in self.entries if e["position"] == last["position"] - 1), None)
+        if before is not None and not before["has_metadata"] and last["excerpt"][:1] in ("•", "·", DAMAGE):
+            # the cut fell in the first line of its metadata block: the entry before it is the cut one
+            self._truncate(before, "its metadata block was cut off")
+
+    def _truncate(self, last: dict, why: str) -> dict:
+        """The entry or reject `last` becomes a truncated_entry reject (same position and lines)."""
+        if any(e is last for e in self.entries):
+            self.entries.remove(last)
+            last = {
+                **{k: last[k] for k in ("source_file", "page_id", "position", "line_start", "line_end")},
+                "kind": "entry",
+                "excerpt": excerpt(f"{last['title']} {last['abstract'] or ''}"),
+            }
+            self.rejects.append(last)
+        last.update(reason="truncated_entry", detail=f"file cut off: {why}")
+        return last
+
+
+def _damaged_lines(blocks: list[Block]) -> str | None:
+    """'line 12' / 'lines 12, 14' holding U+FFFD (bytes the decoder could not read), or None."""
+    lines = [b.start + k for b in blocks for k, line in enumerate(b.lines) if DAMAGE in line]
+    return f"line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))}" if lines else None
 
 
 def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedEntries:
@@ -319,32 +395,29 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
         return ParsedEntries(None, [], [])
     lines = page.text.split("\n")
     blocks = _blocks(lines, page.body_start)
-    builder = _EntryBuilder(page, options or ParseOptions())
+    n_meta = sum(b.is_meta() for b in blocks)
+    # an entry lacks metadata (flag no_metadata) on a page that is mostly detailed (a detailed entry is
+    # 3 paragraphs): one stray metadata-like paragraph must not flag every entry of a compact page
+    builder = _EntryBuilder(page, options or ParseOptions(), mostly_detailed=4 * n_meta > len(blocks))
     builder.run(blocks)
-    layout = "detailed" if any(b.is_meta() for b in blocks) else "compact"
+    builder.close()
+    layout = "detailed" if n_meta else "compact"
     entries, duplicates = _split_duplicates(builder.entries)
     return ParsedEntries(layout, entries, builder.rejects + duplicates)
 
 
 def _split_duplicates(entries: list[dict]) -> tuple[list[dict], list[dict]]:
-    """The same title (by key) and abstract twice on one page: the later one is a duplicate_on_page reject.
+    """The same abstract twice on one page: the later entry is a duplicate_on_page reject.
 
-    Only entries that share their exact abstract with another entry can be duplicates, so title keys are
-    computed for those alone (a per-page Arrow call on every page cost more than the rest of parsing)."""
-    abstracts: dict[str, int] = {}
-    for e in entries:
-        abstracts[e["abstract"]] = abstracts.get(e["abstract"], 0) + 1
-    shared = [e for e in entries if abstracts[e["abstract"]] > 1]
-    if not shared:
-        return entries, []
-    shared_keys = text_keys([e["title"] for e in shared]).to_pylist()
-    keys = dict(zip((id(e) for e in shared), shared_keys, strict=True))
-    first: dict[tuple[str, str], int] = {}
+    A page lists each paper once, so a repeated abstract is a repeated entry, or a chimera that a
+    duplicated block of lines made (one paper's title over another's abstract). Entries without an
+    abstract repeat when their title and date line do."""
+    first: dict[object, int] = {}
     kept, rejects = [], []
     for e in entries:
-        k = (keys.get(id(e), ""), e["abstract"])
-        if id(e) not in keys or k not in first:
-            first.setdefault(k, e["position"])
+        k = e["abstract"] if e["abstract"] is not None else (e["title"], e["published_date_raw"])
+        if k not in first:
+            first[k] = e["position"]
             kept.append(e)
             continue
         rejects.append(
@@ -356,7 +429,7 @@ def _split_duplicates(entries: list[dict]) -> tuple[list[dict], list[dict]]:
                 "line_start": e["line_start"],
                 "line_end": e["line_end"],
                 "reason": "duplicate_on_page",
-                "detail": f"same title and abstract as position {first[k]} on this page",
+                "detail": f"same abstract as position {first[k]} on this page",
                 "excerpt": excerpt(e["title"]),
             }
         )

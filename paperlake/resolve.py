@@ -236,6 +236,9 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
 def resolve(
     sightings: pd.DataFrame, registry: Registry | None = None, rules: MatchRules | None = None
 ) -> Resolution:
+    if (bare := sightings["abstract"].isna()).any():
+        rest = resolve(sightings[~bare], registry, rules) if not bare.all() else None
+        return attach_without_abstract(rest, sightings[bare], registry)
     rules = rules or MatchRules()
     s, records = build_records(sightings)
     scored = score_pairs(records, candidate_pairs(records, rules), rules)
@@ -247,6 +250,36 @@ def resolve(
     )
     papers = survive(s, new_registry.aliases)
     return Resolution(s, papers, matches.drop(columns=["i", "j"]).reset_index(drop=True), new_registry)
+
+
+def attach_without_abstract(
+    resolution: Resolution | None, bare: pd.DataFrame, registry: Registry | None = None
+) -> Resolution:
+    """Sightings that printed no abstract (flag no_abstract) never enter blocking or scoring, where a title
+    alone must not merge. One joins a paper only on strong evidence: the same title key and the same
+    published date as the sightings of exactly one paper; otherwise the sightings sharing its title key
+    and date form their own paper (id from both, so it is stable across runs). Papers made of such
+    sightings alone have an empty abstract."""
+    if resolution is None:  # every sighting lacks an abstract
+        empty = pd.DataFrame(columns=["title_key", "published_date", "paper_id"])
+        resolution = Resolution(empty, pd.DataFrame(), pd.DataFrame(), registry or Registry())
+    s = resolution.sightings
+    bare = bare.assign(title_key=_keys(bare["title"]), abstract_key="")
+    seen = s.dropna(subset=["published_date"]).drop_duplicates(["title_key", "published_date", "paper_id"])
+    seen = seen[["title_key", "published_date", "paper_id"]]
+    one = seen[seen.groupby(["title_key", "published_date"])["paper_id"].transform("size") == 1]
+    bare = bare.merge(one, on=["title_key", "published_date"], how="left")
+    dates = bare["published_date"].astype(str)
+    bare["record_id"] = [short_hash(t, "", d) for t, d in zip(bare["title_key"], dates, strict=True)]
+    own = bare["paper_id"].isna()
+    bare.loc[own, "paper_id"] = [
+        "p_" + short_hash(t, "", d, length=12)
+        for t, d in zip(bare["title_key"][own], dates[own], strict=True)
+    ]
+    sightings = pd.concat([s, bare], ignore_index=True) if len(s) else bare
+    papers = survive(sightings, resolution.registry.aliases)
+    papers["abstract"] = papers["abstract"].fillna("")
+    return Resolution(sightings, papers, resolution.matches, resolution.registry)
 
 
 def _chronological(sightings: pd.DataFrame) -> pd.DataFrame:

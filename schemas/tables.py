@@ -12,6 +12,7 @@ PAGE_STATUSES = ("ok", "partial", "rejected")
 LAYOUTS = ("compact", "detailed")
 PAGE_DATE_SOURCES = ("printed", "content", "filename", "mtime")
 REJECT_KINDS = ("file", "entry")
+SIGHTING_FLAGS = ("no_abstract", "no_metadata")
 MAX_TITLE_CHARS = 1_000
 
 DATE = {"sql": "DATE"}
@@ -85,7 +86,9 @@ class Pages(_Contract):
         description="Evidence for the page's year: printed, filename, content, mtime",
     )
     encoding: Series[str] = pa.Field(
-        nullable=True, metadata=TEXT, description="Encoding the bytes were decoded with"
+        nullable=True,
+        metadata=TEXT,
+        description="Encoding the bytes were decoded with, then damage found: 'utf-8; 2 bytes cut at end'",
     )
     n_bytes: Series[int] = pa.Field(ge=0, metadata=INT, description="File size in bytes")
     n_lines: Series[int] = pa.Field(ge=0, metadata=INT, description="Lines in the decoded file")
@@ -122,7 +125,10 @@ class Sightings(_Contract):
         description="Title as printed (NFC, HTML entities decoded)",
     )
     abstract: Series[str] = pa.Field(
-        str_length={"min_value": 1}, metadata=TEXT, description="Abstract as printed"
+        nullable=True,
+        str_length={"min_value": 1},
+        metadata=TEXT,
+        description="Abstract as printed; null when the entry printed none (flag no_abstract)",
     )
     authors_count: Series[pd.Int64Dtype] = pa.Field(
         nullable=True, ge=1, metadata=INT, description="'N authors' of the detailed layout"
@@ -142,6 +148,13 @@ class Sightings(_Contract):
     )
     page_date: Series[pd.Timestamp] = pa.Field(nullable=True, metadata=DATE, description="Date of the page")
     has_metadata: Series[bool] = pa.Field(metadata=BOOL, description="Entry had the detailed metadata lines")
+    flag: Series[str] = pa.Field(
+        nullable=True,
+        isin=SIGHTING_FLAGS,
+        metadata=TEXT,
+        description="Why a valid entry is incomplete: no_abstract (title and metadata, no abstract line), "
+        "no_metadata (no metadata lines on a detailed page); null when complete",
+    )
 
     @pa.dataframe_check(description="line_end >= line_start")
     def lines_ordered(cls, df: pd.DataFrame) -> pd.Series:

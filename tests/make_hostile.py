@@ -18,10 +18,33 @@ def seed(name: str) -> bytes:
     return next(SAMPLE.glob(f"{name}_*.txt")).read_bytes()
 
 
+def head(data: bytes, before_title: str) -> bytes:
+    """The capture up to (not including) the entry with this title: a small real page."""
+    return data[: data.index(b"\n\n" + before_title.encode())]
+
+
 def files() -> dict[str, bytes]:
     s000, s001, s004 = seed("000"), seed("001"), seed("004")
     text001 = s001.decode("utf-8")
+    five = head(s001, "GeDi: Generative")  # header + 4 detailed entries, with • and ·
+    compact = head(s000, "Improving Visual Commonsense")  # header + 4 compact entries, ASCII only
     return {
+        # damaged downloads (issue 10): the damage costs its entry, never a neighbour
+        "cut_mid_character.txt": head(s001, "Small Language Models Learn")
+        + "\n\nA Cut Title\n\nHalf an abstract — and".encode()[:-5],  # 2 of the em dash's 3 bytes
+        "cut_mid_abstract.txt": compact[: compact.index(b" addresses this limitation")],
+        "invalid_bytes.txt": five.replace(b"hallucinated content", b"halluc\xff\xfeinated content"),
+        "nul_run.txt": five.replace(b"Training language", b"Training\x00" * 40 + b" language"),
+        "cp1252_splice.txt": five.replace(b"Training language", "naïve “café” –".encode("cp1252")),
+        "stray_bytes_ascii.txt": compact.replace(
+            b"source code generation", b"source \xb6\x88\x95 generation"
+        ),
+        # a detailed entry whose abstract line is missing; its paper is in utf16.txt (same date)
+        "no_abstract.txt": page_text(
+            "The Importance of Being Scalable: Improving the Speed and Accuracy of Neural Network "
+            "Interatomic Potentials Across Chemical Domains\n\n  • 2 authors\n·\nOct 31, 2024",
+            DETAILED,
+        ).encode(),
         "crlf_tabs_trailing.txt": s000.decode().replace("\n", "\t  \r\n").encode(),
         "bom_utf8.txt": b"\xef\xbb\xbf" + seed("002"),
         "utf16.txt": s004.decode().encode("utf-16"),

@@ -4,6 +4,7 @@ every file has a pages row with the expected status, every entry is a sighting o
 import unicodedata
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from paperlake.config import Paths
@@ -18,7 +19,7 @@ EXPECTED = {
     "same_bytes_as_bom_utf8.txt": ("ok", 49, []),
     "utf16.txt": ("ok", 70, []),
     "cp1252_windows.txt": ("ok", 1, []),
-    "latin1_fallback.txt": ("ok", 1, []),
+    "latin1_fallback.txt": ("rejected", 0, ["invalid_bytes"]),  # a C1 control byte holds no text
     "mojibake.txt": ("ok", 1, []),
     "html_entities.txt": ("ok", 1, []),
     "nfd_unicode.txt": ("ok", 1, []),
@@ -27,11 +28,19 @@ EXPECTED = {
     "image.png": ("rejected", 0, ["binary_content"]),
     "README.md": ("rejected", 0, ["not_a_capture"]),
     "huge_line.txt": ("rejected", 0, ["not_a_capture"]),
-    "truncated.txt": ("partial", 2, ["missing_abstract"]),
+    "truncated.txt": ("partial", 2, ["truncated_entry"]),
     "oversized_title.txt": ("partial", 1, ["oversized_field"]),
     "missing_fields.txt": ("partial", 1, ["bad_date", "missing_abstract", "orphan_metadata"]),
     "duplicate_entry.txt": ("partial", 1, ["duplicate_on_page"]),
     "no_page_date.txt": ("partial", 1, ["missing_abstract"]),
+    # damaged downloads: the damage costs its own entry, never a neighbour
+    "cut_mid_character.txt": ("partial", 3, ["truncated_entry"]),
+    "cut_mid_abstract.txt": ("partial", 2, ["truncated_entry"]),
+    "invalid_bytes.txt": ("partial", 3, ["invalid_bytes"]),
+    "nul_run.txt": ("partial", 3, ["invalid_bytes"]),
+    "cp1252_splice.txt": ("partial", 3, ["invalid_bytes"]),
+    "stray_bytes_ascii.txt": ("partial", 3, ["invalid_bytes"]),
+    "no_abstract.txt": ("ok", 2, []),
 }
 
 
@@ -68,7 +77,9 @@ def test_text_is_clean_nfc_whatever_the_encoding(hostile_tables):
     pages = hostile_tables["pages"].set_index("source_file")
     assert pages.loc["utf16.txt", "encoding"] == "utf-16"
     assert pages.loc["cp1252_windows.txt", "encoding"] == "cp1252"
-    assert pages.loc["latin1_fallback.txt", "encoding"] == "latin-1"
+    assert pages.loc["latin1_fallback.txt", "encoding"] == "cp1252; 1 undefined byte on line 13"
+    assert pages.loc["cut_mid_character.txt", "encoding"] == "utf-8; 2 bytes cut at end"
+    assert pages.loc["invalid_bytes.txt", "encoding"] == "utf-8; 2 invalid bytes on line 23"
     assert pages.loc["mojibake.txt", "encoding"] == "utf-8+mojibake-repaired"
     assert pages.loc["same_bytes_as_bom_utf8.txt", "duplicate_of"] == "bom_utf8.txt"
     s = hostile_tables["sightings"].set_index("source_file")
@@ -78,8 +89,18 @@ def test_text_is_clean_nfc_whatever_the_encoding(hostile_tables):
     assert s.loc["html_entities.txt", "title"] == "Q&A <Models>: Entities"
     titles = hostile_tables["sightings"]["title"]
     assert not titles.str.contains("\t|  |Ã|â€", regex=True).any()
-    # the same paper on seven hostile pages is one paper; the Latin-1 and entity pages print the same
-    # 80-word abstract under other titles, so resolution merges them too (similar title, identical abstract)
+    # the same paper on seven hostile pages is one paper; the entity page prints the same 80-word
+    # abstract under another title, so resolution merges it too (similar title, identical abstract)
     papers = hostile_tables["papers"].set_index("title")
     assert papers.loc["Café – naïve Title", "n_sightings"] == 9
     assert "Q&A <Models>: Entities" in papers.loc["Café – naïve Title", "title_variants"]
+
+
+def test_entry_without_abstract_is_a_flagged_sighting_of_its_paper(hostile_tables):
+    """no_abstract.txt prints a utf16.txt paper's title and metadata without its abstract: same title
+    key and published date, one candidate, so it joins that paper and keeps its abstract."""
+    s = hostile_tables["sightings"]
+    bare = s[s["source_file"] == "no_abstract.txt"].set_index("flag")
+    assert pd.isna(bare.loc["no_abstract", "abstract"])
+    paper = hostile_tables["papers"].set_index("paper_id").loc[bare.loc["no_abstract", "paper_id"]]
+    assert paper["n_sightings"] == 2 and paper["abstract"].startswith("Scaling has been critical")

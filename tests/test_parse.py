@@ -1,12 +1,13 @@
 """The parser on the five real captures and on hand-written pages covering both layouts and bad input."""
 
+import pandas as pd
 import pytest
 
 from paperlake.ingest import process_page, read_raw
 from paperlake.parse import parse_entries, read_page
 from tests.conftest import SAMPLE, SEED_ENTRIES, SHARED_SEEDS, page_text
 
-COMPACT = "A Compact Title\n\nAn abstract long enough to be an abstract. " + "Words " * 60
+COMPACT = "A Compact Title\n\nAn abstract long enough to be an abstract. " + "Words " * 60 + "The end."
 DETAILED = (
     "A Detailed Title\n\nThe abstract of a detailed entry. "
     + "More " * 60
@@ -68,6 +69,7 @@ def test_both_layouts_on_one_handwritten_page():
 def test_yearless_entry_dates_take_the_page_year_or_the_year_before():
     early = DETAILED.replace("Oct 22, 2024 7", "Dec 30 4")
     same = DETAILED.replace("A Detailed Title", "Another Title").replace("Oct 22, 2024 7", "Jan 2")
+    same = same.replace("The abstract of", "Another abstract of")
     page = read_page(page_text(early, same, date="Jan 3").encode(), "2026-01-03_capture.txt")
     assert page.page_date_source == "filename" and str(page.page_date) == "2026-01-03"
     dates = [str(e["published_date"]) for e in parse_entries(page).entries]
@@ -90,8 +92,55 @@ def test_truncated_file_keeps_complete_entries():
     cut = full[: full.index("The abstract of a detailed")]
     tables = process_page(read_page(cut.encode(), "cut.txt"))
     assert tables.sightings["title"].tolist() == ["A Compact Title"]
-    assert tables.rejects["reason"].tolist() == ["missing_abstract"]
+    assert tables.rejects[["reason", "line_start"]].values.tolist() == [["truncated_entry", 17]]
     assert tables.pages.iloc[0]["status"] == "partial"
+
+
+@pytest.mark.parametrize(
+    ("cut_after", "kept"),
+    [
+        ("The abstract of a detailed entry. More More", ["A Compact Title"]),  # mid-sentence: truncated
+        ("  • 3 authors\n", ["A Compact Title"]),  # metadata block stops before its date
+        ("Oct 22, 2024 7", ["A Compact Title", "A Detailed Title"]),  # the whole file
+    ],
+)
+def test_last_entry_of_a_cut_file_is_truncated_never_a_silent_sighting(cut_after: str, kept: list[str]):
+    full = page_text(COMPACT, DETAILED)
+    cut = full[: full.index(cut_after) + len(cut_after)]
+    tables = process_page(read_page(cut.encode(), "cut.txt"))
+    assert tables.sightings["title"].tolist() == kept
+    assert tables.rejects["reason"].tolist() == ["truncated_entry"] * (2 - len(kept))
+
+
+def test_compact_page_whose_last_abstract_ends_in_a_link_is_complete():
+    linked = COMPACT + "Code: https://github.com/o/r"
+    tables = process_page(
+        read_page(page_text(COMPACT.replace("A Compact", "First"), linked).encode(), "l.txt")
+    )
+    assert tables.sightings["abstract"].str.endswith("https://github.com/o/r").tolist() == [False, True]
+    assert tables.rejects.empty
+
+
+def test_entry_without_abstract_is_a_flagged_sighting_with_its_metadata():
+    no_abstract = "A Bare Title\n\n  • 11 authors\n·\nOct 3 12"
+    tables = process_page(read_page(page_text(COMPACT, no_abstract, DETAILED).encode(), "bare.txt"))
+    assert tables.rejects.empty
+    s = tables.sightings.set_index("title")
+    bare = s.loc["A Bare Title"]
+    assert pd.isna(bare["abstract"]) and bare["flag"] == "no_abstract"
+    assert (bare["authors_count"], bare["upvotes"], str(bare["published_date"].date())) == (
+        11,
+        12,
+        "2025-10-03",
+    )
+    assert s.loc["A Detailed Title", "flag"] is None and s.loc["A Compact Title", "flag"] == "no_metadata"
+
+
+def test_abstract_and_metadata_without_a_title_is_rejected():
+    orphan = DETAILED.split("\n\n", 1)[1]  # abstract, then metadata
+    tables = process_page(read_page(page_text(orphan, DETAILED).encode(), "notitle.txt"))
+    assert tables.rejects["reason"].tolist() == ["missing_title"]
+    assert tables.sightings["title"].tolist() == ["A Detailed Title"]
 
 
 def test_broken_metadata_and_orphan_metadata_are_rejected():

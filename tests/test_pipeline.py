@@ -134,7 +134,7 @@ def test_bad_files_are_quarantined_and_removed_files_retracted(tmp_path):
         assert (cut_page["n_valid"], cut_page["n_rejected"], cut_page["status"]) == (0, 1, "rejected")
         assert cut_page["encoding"] == "cp1252"
         cut_reject = rejects[rejects["source_file"] == "sub/cut.txt"].iloc[0]
-        assert (cut_reject["reason"], cut_reject["line_start"]) == ("missing_abstract", 13)
+        assert (cut_reject["reason"], cut_reject["line_start"]) == ("truncated_entry", 13)
         assert (pages["n_entries"] == pages["n_valid"] + pages["n_rejected"]).all()
         # remove a file: its rows leave every table on the next run
         (raw / "004_948de80309261307.txt").unlink()
