@@ -3,7 +3,7 @@
 import duckdb
 import pandas as pd
 
-from paperlake.cli import WHY_SQL
+from paperlake.cli import _why_sql
 from paperlake.frames import frame
 from paperlake.ingest import process_page, read_raw
 from paperlake.match import WEIGHTS
@@ -297,7 +297,7 @@ def test_matches_keep_each_field_and_explain_a_paper():
     con = duckdb.connect()
     con.register("matches", res.matches)
     con.register("sightings", res.sightings)
-    rel = con.execute(WHY_SQL, {"p": pid})
+    rel = con.execute(_why_sql(), {"p": pid})
     cols = [d[0] for d in rel.description]
     why = [dict(zip(cols, row, strict=True)) for row in rel.fetchall()]
     assert why[0]["decision"] == "merged" and why[0]["abstract"] == "exact +18"
@@ -305,13 +305,25 @@ def test_matches_keep_each_field_and_explain_a_paper():
     assert why[-1]["other_paper"] == res.sightings.set_index("sighting_id").loc["s3", "paper_id"]
 
 
-def test_a_null_abstract_is_missing_evidence_not_a_merge():
-    """A sighting without an abstract (issue 10 makes them valid) scores without crashing; its pairs carry
-    `abstract_missing` and are left to the rule that attaches such sightings."""
-    rows = frame([_s(1, "Alpha Paper", ABSTRACT, published="2025-01-01"), _s(2, "Alpha Paper")], Sightings)
-    rows["published_date"] = pd.Timestamp("2025-01-01")
-    rows.loc[1, "abstract"] = None
+def test_a_null_abstract_joins_only_on_title_and_date_with_one_candidate():
+    """A sighting without an abstract never enters scoring (a title alone must not merge): it joins the
+    one paper with the same title key and published date, else it stays a paper of its own."""
+    rows = frame(
+        [
+            _s(1, "Alpha Paper", ABSTRACT, published="2025-01-01"),
+            _s(2, "Alpha Paper"),
+            _s(3, "alpha paper"),
+        ],
+        Sightings,
+    )
+    rows["published_date"] = [
+        pd.Timestamp("2025-01-01"),
+        pd.Timestamp("2025-01-01"),
+        pd.Timestamp("2025-02-01"),
+    ]
+    rows.loc[[1, 2], "abstract"] = None
     res = resolve(rows)
-    assert res.sightings["paper_id"].nunique() == 2
-    m = res.matches.iloc[0]
-    assert (m["abstract_agreement"], m["rule"], m["merged"]) == ("missing", "abstract_missing", False)
+    paper = res.sightings.set_index("sighting_id")["paper_id"]
+    assert paper["s2"] == paper["s1"]  # same title key, same date, one candidate
+    assert paper["s3"] != paper["s1"]  # another date: no evidence it is the same paper
+    assert res.matches.empty  # the bare sightings were never scored against anything
