@@ -108,8 +108,14 @@ def open_lake(paths: Paths, read_only: bool = False, snapshot: int | None = None
 
 
 def _ensure(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    """Create the table from `schema`, or add the columns a newer contract has (a lake written by an
+    older paperlake keeps working; old rows read the new columns as null)."""
     con.register("_empty", schema.empty_table())
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for name, sql_type, *_ in con.execute("DESCRIBE _empty").fetchall():
+        if name not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
     con.unregister("_empty")
 
 
@@ -124,7 +130,7 @@ def replace_rows(
             _ensure(con, name, rows.schema)
             con.execute(f"DELETE FROM {name} WHERE {column} IN (SELECT unnest($k::VARCHAR[]))", {"k": keys})
             con.register("_rows", rows)
-            con.execute(f"INSERT INTO {name} SELECT * FROM _rows")
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rows")
             con.unregister("_rows")
         con.execute("COMMIT")
     except BaseException:
@@ -168,10 +174,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def read(
     con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where: str = "", params=None
 ) -> pa.Table:
-    """A lake table (or the empty table of `schema` when it does not exist yet) as Arrow."""
+    """A lake table's columns of `schema` as Arrow (empty when the table does not exist yet; a column
+    the table lacks, written by an older paperlake, reads as null)."""
     if not table_exists(con, table):
         return schema.empty_table()
-    return con.execute(f"SELECT * FROM {table} {where}", params or {}).to_arrow_table().cast(schema)
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    cols = ", ".join(f'"{f.name}"' if f.name in have else f'NULL AS "{f.name}"' for f in schema)
+    return con.execute(f"SELECT {cols} FROM {table} {where}", params or {}).to_arrow_table().cast(schema)
 
 
 def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys: list[str]) -> int:
@@ -194,7 +203,7 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys:
         if touched:
             con.execute(f"DELETE FROM {table} x WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})")
             con.execute(
-                f"INSERT INTO {table} SELECT {cols} FROM _new x "
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _new x "
                 f"WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})"
             )
         con.execute("COMMIT")
