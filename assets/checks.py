@@ -9,13 +9,15 @@ from pandera.errors import SchemaErrors
 
 from assets.metadata import md_table
 from assets.warehouse import current_keys
+from paperlake import lake
 from paperlake.audit import conservation_problems, reference_problems
 from paperlake.config import TABLES
-from paperlake.pipeline import read_main
+from paperlake.pipeline import main_table, read_main
 from pipelines.resources import PaperlakeResource
 from schemas import CONTRACT
 
 EXAMPLES = 10
+AUDITED = ("pages", "sightings", "rejects")
 
 
 def _result(problems: pd.DataFrame, **meta) -> dg.AssetCheckResult:
@@ -53,15 +55,19 @@ def entries_conserved(
     context: dg.AssetCheckExecutionContext, paperlake: PaperlakeResource
 ) -> dg.AssetCheckResult:
     """Files in = pages rows; per page and in total, entries found = valid sightings + rejected entries."""
-    paths = paperlake.paths()
-    pages, sightings, rejects = (read_main(paths, t) for t in ("pages", "sightings", "rejects"))
-    problems = conservation_problems(pages, sightings, rejects, current_keys(context))
+    with lake.open_lake(paperlake.paths(), read_only=True) as con:
+        problems = conservation_problems(con, current_keys(context), *(main_table(t) for t in AUDITED))
+        files, entries, valid, rejected = con.sql(
+            f"""SELECT count(*), sum(n_entries), (SELECT count(*) FROM {main_table("sightings")}),
+                       (SELECT count(*) FROM {main_table("rejects")} WHERE kind = 'entry')
+                FROM {main_table("pages")}"""
+        ).fetchone()
     return _result(
         problems,
-        files=len(pages),
-        entries=int(pages["n_entries"].sum()),
-        valid=len(sightings),
-        rejected=int((rejects["kind"] == "entry").sum()),
+        files=files,
+        entries=int(entries or 0),
+        valid=valid,
+        rejected=rejected,
         offending_files=sorted(problems["source_file"].unique().tolist())[:EXAMPLES],
     )
 
@@ -69,8 +75,8 @@ def entries_conserved(
 @dg.asset_check(asset="out_sightings", additional_deps=["out_papers"], blocking=True)
 def sightings_reference_papers(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
     """Every sighting's paper_id exists in papers, and papers.n_sightings counts them exactly."""
-    paths = paperlake.paths()
-    return _result(reference_problems(read_main(paths, "sightings"), read_main(paths, "papers")))
+    with lake.open_lake(paperlake.paths(), read_only=True) as con:
+        return _result(reference_problems(con, main_table("sightings"), main_table("papers")))
 
 
 @dg.asset_check(asset="out_rejects", additional_deps=["out_pages"], blocking=False)

@@ -1,59 +1,63 @@
-"""Whole-table invariants, as pure functions returning the offending rows (empty = holds)."""
+"""Whole-table invariants as SQL over a DuckDB connection, returning the offending rows (empty = holds).
 
+SQL, not pandas: the audit runs on the lake's tables before every publish, and aggregating 570,000
+sightings in DuckDB takes a fraction of a second where loading them into pandas took seconds. The
+table arguments name tables or views on `con` (the lake's `lake.main.*`, or registered frames in tests).
+"""
+
+import duckdb
 import pandas as pd
 
 
 def conservation_problems(
-    pages: pd.DataFrame, sightings: pd.DataFrame, rejects: pd.DataFrame, keys: list[str]
+    con: duckdb.DuckDBPyConnection,
+    keys: list[str],
+    pages: str = "pages",
+    sightings: str = "sightings",
+    rejects: str = "rejects",
 ) -> pd.DataFrame:
     """Files in = pages rows; per page n_entries = n_valid + n_rejected, and both match the tables."""
-    problems: list[dict] = []
-    listed = set(pages["source_file"])
-    problems += [{"source_file": k, "problem": "file has no pages row"} for k in sorted(set(keys) - listed)]
-    problems += [
-        {"source_file": k, "problem": "pages row for a file that is not a partition"}
-        for k in sorted(listed - set(keys))
-    ]
-    valid = sightings.groupby("source_file").size()
-    rejected = rejects[rejects["kind"] == "entry"].groupby("source_file").size()
-    p = pages.set_index("source_file")
-    got_valid = valid.reindex(p.index, fill_value=0)
-    got_rejected = rejected.reindex(p.index, fill_value=0)
-    for f in p.index[p["n_entries"] != p["n_valid"] + p["n_rejected"]]:
-        problems.append({"source_file": f, "problem": "n_entries != n_valid + n_rejected"})
-    for f in p.index[got_valid != p["n_valid"]]:
-        problems.append(
-            {"source_file": f, "problem": f"{got_valid[f]} sightings rows, n_valid {p.at[f, 'n_valid']}"}
-        )
-    for f in p.index[got_rejected != p["n_rejected"]]:
-        problems.append(
-            {
-                "source_file": f,
-                "problem": f"{got_rejected[f]} entry rejects, n_rejected {p.at[f, 'n_rejected']}",
-            }
-        )
-    orphans = (set(valid.index) | set(rejected.index)) - listed
-    problems += [{"source_file": f, "problem": "rows for a file with no pages row"} for f in sorted(orphans)]
-    return pd.DataFrame(problems, columns=["source_file", "problem"])
+    return con.execute(
+        f"""
+        WITH p AS (SELECT source_file, n_entries, n_valid, n_rejected FROM {pages}),
+        v AS (SELECT source_file, count(*) AS n FROM {sightings} GROUP BY ALL),
+        r AS (SELECT source_file, count(*) AS n FROM {rejects} WHERE kind = 'entry' GROUP BY ALL),
+        k AS (SELECT unnest($keys::VARCHAR[]) AS source_file)
+        SELECT source_file, 'file has no pages row' AS problem FROM k ANTI JOIN p USING (source_file)
+        UNION ALL SELECT source_file, 'pages row for a file that is not a partition'
+            FROM p ANTI JOIN k USING (source_file)
+        UNION ALL SELECT source_file, 'n_entries != n_valid + n_rejected'
+            FROM p WHERE n_entries != n_valid + n_rejected
+        UNION ALL SELECT source_file, format('{{}} sightings rows, n_valid {{}}', coalesce(v.n, 0), n_valid)
+            FROM p LEFT JOIN v USING (source_file) WHERE coalesce(v.n, 0) != n_valid
+        UNION ALL SELECT source_file,
+                format('{{}} entry rejects, n_rejected {{}}', coalesce(r.n, 0), n_rejected)
+            FROM p LEFT JOIN r USING (source_file) WHERE coalesce(r.n, 0) != n_rejected
+        UNION ALL SELECT source_file, 'rows for a file with no pages row'
+            FROM (SELECT source_file FROM v UNION SELECT source_file FROM r) ANTI JOIN p USING (source_file)
+        ORDER BY source_file, problem
+        """,
+        {"keys": keys},
+    ).df()
 
 
-def reference_problems(sightings: pd.DataFrame, papers: pd.DataFrame) -> pd.DataFrame:
-    """Every sighting points at an existing paper and every paper's n_sightings matches its sightings."""
-    problems: list[dict] = []
-    missing = sightings[~sightings["paper_id"].isin(papers["paper_id"])]
-    problems += [
-        {"paper_id": pid, "problem": f"sighting {sid} points at no paper"}
-        for sid, pid in zip(missing["sighting_id"], missing["paper_id"], strict=True)
-    ]
-    distinct = sightings.drop_duplicates(["page_id", "position"])  # same content under two names: once
-    counts = distinct.groupby("paper_id").size().reindex(papers["paper_id"], fill_value=0)
-    bad = papers.set_index("paper_id")["n_sightings"] != counts
-    problems += [
-        {
-            "paper_id": pid,
-            "problem": f"n_sightings {papers.set_index('paper_id').at[pid, 'n_sightings']}"
-            f" but {counts[pid]} sightings",
-        }
-        for pid in bad[bad].index
-    ]
-    return pd.DataFrame(problems, columns=["paper_id", "problem"])
+def reference_problems(
+    con: duckdb.DuckDBPyConnection, sightings: str = "sightings", papers: str = "papers"
+) -> pd.DataFrame:
+    """Every sighting points at an existing paper and every paper's n_sightings matches its sightings
+    (the same content under two file names counts once)."""
+    return con.execute(
+        f"""
+        SELECT paper_id, format('sighting {{}} points at no paper', sighting_id) AS problem
+            FROM {sightings} ANTI JOIN {papers} USING (paper_id)
+        UNION ALL SELECT paper_id,
+                format('n_sightings {{}} but {{}} sightings', n_sightings, coalesce(c.n, 0))
+            FROM {papers} LEFT JOIN (
+                SELECT paper_id, count(*) AS n FROM (
+                    SELECT min(paper_id) AS paper_id FROM {sightings} GROUP BY page_id, position
+                ) GROUP BY ALL
+            ) c USING (paper_id)
+            WHERE coalesce(c.n, 0) != n_sightings
+        ORDER BY paper_id, problem
+        """
+    ).df()

@@ -1,5 +1,6 @@
 """The Pandera contract quarantines bad rows; audits catch broken counts; UI previews escape markup."""
 
+import duckdb
 import pandas as pd
 
 from assets.metadata import md_escape, md_table, table_schema
@@ -27,24 +28,35 @@ def test_quarantine_moves_failing_rows_with_the_failed_check():
     assert failed.loc[2, "reason"] == "schema:row:published_not_after_page"
 
 
+def _con(**frames: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name, df in frames.items():
+        con.register(name, df)
+    return con
+
+
 def test_conservation_audit_names_the_offending_file():
     t = _seed()
     pages, sightings, rejects = t.pages, t.sightings, t.rejects
     key = pages.iloc[0]["source_file"]
-    assert conservation_problems(pages, sightings, rejects, [key]).empty
-    broken = conservation_problems(pages, sightings.iloc[1:], rejects, [key, "ghost.txt"])
-    assert set(broken["source_file"]) == {key, "ghost.txt"}
-    lying = pages.assign(n_rejected=1)
-    assert "n_entries != n_valid + n_rejected" in set(
-        conservation_problems(lying, sightings, rejects, [key])["problem"]
+    assert conservation_problems(_con(pages=pages, sightings=sightings, rejects=rejects), [key]).empty
+    broken = conservation_problems(
+        _con(pages=pages, sightings=sightings.iloc[1:], rejects=rejects), [key, "ghost.txt"]
     )
+    assert set(broken["source_file"]) == {key, "ghost.txt"}
+    assert f"{len(sightings) - 1} sightings rows, n_valid {len(sightings)}" in set(broken["problem"])
+    lying = pages.assign(n_rejected=1)
+    problems = conservation_problems(_con(pages=lying, sightings=sightings, rejects=rejects), [key])
+    assert "n_entries != n_valid + n_rejected" in set(problems["problem"])
 
 
 def test_reference_audit():
     s = _seed().sightings.assign(paper_id="p_1")
     papers = pd.DataFrame({"paper_id": ["p_1"], "n_sightings": [len(s)]})
-    assert reference_problems(s, papers).empty
-    assert len(reference_problems(s.assign(paper_id="p_2"), papers)) == len(s) + 1
+    assert reference_problems(_con(sightings=s, papers=papers)).empty
+    assert len(reference_problems(_con(sightings=s.assign(paper_id="p_2"), papers=papers))) == len(s) + 1
+    twice = pd.concat([s, s.assign(source_file="copy.txt")])  # same content under two names: once
+    assert reference_problems(_con(sightings=twice, papers=papers)).empty
 
 
 def test_markdown_preview_escapes_titles():
