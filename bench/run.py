@@ -104,16 +104,18 @@ def query_latency(paths: Paths) -> dict[str, float]:
     queries = {
         "top-k": "SELECT * FROM top_papers LIMIT 10",
         "full-text search": "SELECT paper_id, title FROM search_papers('reasoning') LIMIT 20",
-        "point lookup": "SELECT * FROM papers WHERE paper_id = (SELECT max(paper_id) FROM papers)",
+        "point lookup": "SELECT * FROM papers WHERE paper_id = $id",  # a paper_id, as `paperlake show`
     }
     out = {}
     with connect_readonly(paths) as con:
+        pid = {"id": con.sql("SELECT max(paper_id) FROM papers").fetchone()[0]}
         for name, sql in queries.items():
-            con.sql(sql).fetchall()
+            args = pid if "$id" in sql else {}
+            con.execute(sql, args).fetchall()
             times = []
             for _ in range(30):
                 t = time.perf_counter()
-                con.sql(sql).fetchall()
+                con.execute(sql, args).fetchall()
                 times.append((time.perf_counter() - t) * 1000)
             out[name] = round(statistics.median(times), 2)
     return out
@@ -224,7 +226,8 @@ def main() -> None:
             )
         )
     for name, ms in r["query_median_ms"].items():
-        lines.append(f"| query: {name} (median) | {ms} ms | target ≤ 100 ms |")
+        target = 20 if name == "point lookup" else 100
+        lines.append(f"| query: {name} (median) | {ms} ms | target ≤ {target} ms |")
     for label in ("full_build_runs", "one_new_file_runs"):
         lines += ["", f"{label.replace('_', ' ')}:"]
         lines += [
