@@ -1,7 +1,8 @@
 """A tiny progress channel from long loops to whoever is watching (the CLI's progress bar).
 
-Assets run in-process under `paperlake run`, so a module-level listener is enough; with no listener
-(the daemon, tests) reporting costs one function call.
+Assets run in-process in the pipeline process that `paperlake run` supervises, which forwards what its
+listener hears to the CLI's progress bar over a pipe; with no listener (the daemon, tests) reporting
+costs one function call.
 """
 
 from collections.abc import Callable
