@@ -6,6 +6,7 @@
   and the reader never fails.
 """
 
+import fcntl
 import os
 import random
 import shutil
@@ -60,6 +61,21 @@ def _assert_readable(paths: Paths) -> None:
         assert {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES} == served
 
 
+def _assert_writer_gone(paths: Paths, within: float = 3.0) -> None:
+    """The pipeline process that `paperlake run` supervised dies with it: the writer lock is free soon."""
+    lock = paths.state_dir / "writer.lock"
+    deadline = time.perf_counter() + within
+    while True:
+        with lock.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.perf_counter() < deadline, "the run went on after its supervisor was killed"
+        time.sleep(0.1)
+
+
 def _landing(tmp_path: Path, copies: int) -> Path:
     """The sample plus `copies` renamed copies (distinct bytes): a run long enough to interrupt."""
     raw = tmp_path / "raw"
@@ -88,6 +104,7 @@ def test_sigkill_during_runs_leaves_readable_tables_and_next_run_completes(tmp_p
         time.sleep(rng.uniform(0.3, duration))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        _assert_writer_gone(paths)
         _assert_readable(paths)
     final = subprocess.run([CLI, "run"], env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stdout + final.stderr
