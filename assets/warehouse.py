@@ -8,10 +8,11 @@ writer asset is in one pool (run granularity, limit 1) and takes the output fold
 """
 
 import dagster as dg
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from assets.ingest import core_sightings
-from assets.metadata import md_table, table_metadata, table_schema
+from assets.metadata import PREVIEW_ROWS, md_table, table_metadata, table_schema
 from paperlake import lake, pipeline
 from paperlake.config import TABLES
 from paperlake.db import connect_readonly
@@ -91,12 +92,17 @@ def _table_spec(table: str, deps: list) -> dg.AssetSpec:
     )
 
 
-def _table_result(table: str, df: pd.DataFrame) -> dg.MaterializeResult:
+def _table_result(table: str, rows: pa.Table) -> dg.MaterializeResult:
+    """Metadata from the rows just written, not a re-read: count, schema, preview (papers: most sighted
+    first), and for some tables the counts by a column."""
     preview, count_by, _ = PUBLISHED[table]
-    meta = table_metadata(df, CONTRACT[table], preview, pipeline.main_table(table))
+    if table == "papers":
+        rows = rows.sort_by([("n_sightings", "descending"), ("paper_id", "ascending")])
+    head = rows.slice(0, PREVIEW_ROWS).to_pandas()
+    meta = table_metadata(head, CONTRACT[table], preview, pipeline.main_table(table), rows.num_rows)
     if count_by:
-        counts = df[count_by].value_counts()
-        meta[f"by_{count_by}"] = dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()})
+        counts = sorted(pc.value_counts(rows[count_by]).to_pylist(), key=lambda c: -c["counts"])
+        meta[f"by_{count_by}"] = dg.MetadataValue.json({str(c["values"]): c["counts"] for c in counts})
     return dg.MaterializeResult(asset_key=f"out_{table}", metadata=meta)
 
 
@@ -120,7 +126,7 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     folder) and write pages, rejects, sightings, matches and upvote_history into the lake."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        res, retracted = pipeline.resolve_all(paths, current_keys(context))
+        res, retracted, written = pipeline.resolve_all(paths, current_keys(context))
     if retracted:
         context.log.info(f"retracted rows of {len(retracted)} removed file(s): {retracted[:10]}")
     top = res.papers.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
@@ -139,7 +145,7 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
         },
     )
     for table in RESOLVED:
-        yield _table_result(table, pipeline.read_main(paths, table))
+        yield _table_result(table, written[table])
 
 
 @dg.multi_asset(
@@ -154,10 +160,7 @@ def out_papers(paperlake: PaperlakeResource):
     with lake.writer_lock(paths):
         tables = pipeline.publish_papers(paths)
     for table in ENRICHED:
-        df = tables[table]
-        if table == "papers":
-            df = df.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
-        yield _table_result(table, df)
+        yield _table_result(table, tables[table])
 
 
 @dg.asset(

@@ -447,7 +447,7 @@ def sql(
 ) -> None:
     """The `duckdb` shell on the published version, read-only, extensions loaded by path (search_papers
     works). Extra arguments go to duckdb, e.g. `paperlake sql -c "SELECT count(*) FROM papers"`."""
-    from paperlake.db import extension_path, sql_str, version_statements
+    from paperlake.db import load_statement, version_statements
 
     paths = Paths.from_env()
     shell = Path(sys.executable).with_name("duckdb")
@@ -456,7 +456,7 @@ def sql(
     if as_of is None:
         if not paths.duckdb_path.exists():
             _fail(f"no warehouse at {paths.duckdb_path}: run `make run` (or `paperlake run`) first")
-        statements = [f"LOAD {sql_str(str(extension_path('fts')))}"]
+        statements = [load_statement("fts")]
         target = ["-readonly", str(paths.duckdb_path)]
     else:
         if as_of not in _lake_or_fail(paths):

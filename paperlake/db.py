@@ -20,17 +20,17 @@ def extension_path(name: str) -> Path:
     return Path(str(root / f"{name}.duckdb_extension"))
 
 
-def fts_extension_path() -> Path:
-    return extension_path("fts")
-
-
 def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def load_statement(name: str) -> str:
+    return f"LOAD {sql_str(str(extension_path(name)))}"
+
+
 def load(con: duckdb.DuckDBPyConnection, *names: str) -> None:
     for name in names:
-        con.execute(f"LOAD {sql_str(str(extension_path(name)))}")
+        con.execute(load_statement(name))
 
 
 def open_db(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:

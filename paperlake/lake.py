@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from paperlake.config import Paths
 from paperlake.db import LAKE as ALIAS
-from paperlake.db import extension_path, open_db, sql_str
+from paperlake.db import load_statement, open_db, sql_str
 
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 VERSIONS = f"{ALIAS}.meta.versions"
@@ -63,7 +63,7 @@ def attach_statements(paths: Paths, read_only: bool = False, snapshot: int | Non
     remote = paths.lake_data_path.startswith("s3://")
     if remote:
         names.append("httpfs")
-    stmts = [f"LOAD {sql_str(str(extension_path(n)))}" for n in names]
+    stmts = [load_statement(n) for n in names]
     if remote:
         stmts.append(_s3_secret_sql())
     opts = [f"DATA_PATH {sql_str(paths.lake_data_path)}"]

@@ -17,22 +17,16 @@ import pyarrow as pa_arrow
 from paperlake import lake
 from paperlake.config import TABLES, LandingError, Paths
 from paperlake.enrich import enrich, paper_links, paper_topics
-from paperlake.frames import arrow_schema, conform, from_arrow, to_arrow
+from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, raw_page_from_record, read_raw
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
 from paperlake.warehouse import SORT_KEYS, build_serving, served_version
 from schemas import (
     CONTRACT,
-    Matches,
     Pages,
-    PaperLinks,
-    Papers,
-    PaperTopics,
     Rejects,
-    ResolvedSightings,
     Sightings,
-    UpvoteHistory,
 )
 
 A = lake.ALIAS
@@ -129,7 +123,8 @@ def write_parsed(con: duckdb.DuckDBPyConnection, keys: list[str], tables: dict[s
 def unstaged(paths: Paths, keys: list[str]) -> set[str]:
     """Keys with no pages row in the lake (never ingested, or the lake was wiped)."""
     with lake.open_lake(paths) as con:
-        have = set(lake.read(con, PAGES, arrow_schema(Pages)).column("source_file").to_pylist())
+        files = lake.read(con, PAGES, pa_arrow.schema([("source_file", pa_arrow.string())]))
+    have = set(files.column("source_file").to_pylist())
     return set(keys) - have
 
 
@@ -160,11 +155,11 @@ def _sync(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> pa_ar
 
 def resolve_all(
     paths: Paths, keys: list[str], rules: MatchRules | None = None
-) -> tuple[Resolution, list[str]]:
+) -> tuple[Resolution, list[str], dict[str, pa_arrow.Table]]:
     """Retract the rows of files that are no longer in `keys`, resolve every current file's sightings into
     papers, and write pages, rejects, sightings, matches and upvote_history to the lake's main tables
     (only the rows that changed). The id registry is kept between runs so that paper_ids stay stable.
-    Returns the resolution and the retracted files."""
+    Returns the resolution, the retracted files and each written table's rows (as Arrow)."""
     with lake.open_lake(paths) as con:
         retracted = lake.delete_keys(con, [RAW, *STAGED], keys)
         staged = {t: from_arrow(lake.read(con, t, arrow_schema(m)), m) for t, m in STAGED.items()}
@@ -177,12 +172,15 @@ def resolve_all(
                 REGISTRY_ALIASES: res.registry.aliases,
             },
         )
-        _sync(con, "pages", mark_duplicate_pages(staged[PAGES]))
-        _sync(con, "rejects", staged[REJECTS])
-        _sync(con, "sightings", conform(res.sightings, ResolvedSightings))
-        _sync(con, "matches", conform(res.matches, Matches))
-        _sync(con, "upvote_history", conform(upvote_history(res.sightings), UpvoteHistory))
-    return res, retracted
+        frames = {
+            "pages": mark_duplicate_pages(staged[PAGES]),
+            "rejects": staged[REJECTS],
+            "sightings": res.sightings,
+            "matches": res.matches,
+            "upvote_history": upvote_history(res.sightings),
+        }
+        written = {table: _sync(con, table, df) for table, df in frames.items()}
+    return res, retracted, written
 
 
 def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
@@ -194,19 +192,18 @@ def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
     return pages.assign(duplicate_of=canonical.where(dup, None))
 
 
-def publish_papers(paths: Paths) -> dict[str, pd.DataFrame]:
-    """Enrich the resolved papers; write papers, paper_links and paper_topics to the lake's main tables."""
+def publish_papers(paths: Paths) -> dict[str, pa_arrow.Table]:
+    """Enrich the resolved papers; write papers, paper_links and paper_topics to the lake's main tables.
+    Returns each table's rows as written."""
     with lake.open_lake(paths) as con:
         core = con.sql(f"SELECT * FROM {PAPERS_CORE}").df()
         enriched = enrich(core.sort_values("paper_id").reset_index(drop=True))
-        out = {
-            "papers": conform(enriched, Papers),
-            "paper_links": conform(paper_links(enriched), PaperLinks),
-            "paper_topics": conform(paper_topics(enriched), PaperTopics),
+        frames = {
+            "papers": enriched,
+            "paper_links": paper_links(enriched),
+            "paper_topics": paper_topics(enriched),
         }
-        for table, df in out.items():
-            _sync(con, table, df)
-    return out
+        return {table: _sync(con, table, df) for table, df in frames.items()}
 
 
 def read_staged(paths: Paths, table: str) -> pd.DataFrame:
