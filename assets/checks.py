@@ -51,12 +51,10 @@ def contract_check(table: str) -> dg.AssetChecksDefinition:
 
 
 @dg.asset_check(asset="out_pages", additional_deps=["out_sightings", "out_rejects"], blocking=True)
-def entries_conserved(
-    context: dg.AssetCheckExecutionContext, paperlake: PaperlakeResource
-) -> dg.AssetCheckResult:
+def entries_conserved(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
     """Files in = pages rows; per page and in total, entries found = valid sightings + rejected entries."""
     with lake.open_lake(paperlake.paths(), read_only=True) as con:
-        problems = conservation_problems(con, current_keys(context), *(main_table(t) for t in AUDITED))
+        problems = conservation_problems(con, current_keys(paperlake), *(main_table(t) for t in AUDITED))
         files, entries, valid, rejected = con.sql(
             f"""SELECT count(*), sum(n_entries), (SELECT count(*) FROM {main_table("sightings")}),
                        (SELECT count(*) FROM {main_table("rejects")} WHERE kind = 'entry')

@@ -1,20 +1,23 @@
-"""Per-file assets: one partition per raw capture, many partitions per run (single-run backfills)."""
+"""The landing folder (an observable source: its observation is the file manifest) and the per-day
+ingestion asset (one partition per landing day, many days per run: single-run backfills)."""
 
 import functools
+import hashlib
 from collections import Counter
 
 import dagster as dg
+import pandas as pd
 
-from assets.metadata import PREVIEW_ROWS, table_metadata
-from paperlake import lake, pipeline, progress
+from assets.metadata import PREVIEW_ROWS, md_table, table_metadata
+from paperlake import lake, landing, pipeline, progress
 from paperlake.frames import frame
 from paperlake.parallel import map_batches
-from pipelines.partitions import raw_files
+from pipelines.partitions import CHANGED_ONLY_TAG, landing_days
 from pipelines.resources import WRITER_POOL, PaperlakeResource
-from schemas import Sightings
+from schemas import Pages, Sightings
 
 PROGRESS_EVERY = 0.1
-RAW_BATCH = 500  # files read per batch: a few tens of MB of decoded text in memory per worker
+STATUS_ROWS = 50  # files listed by name in the run's metadata (the rest are counted)
 
 
 def _progress(context: dg.AssetExecutionContext, i: int, n: int, what: str) -> None:
@@ -24,72 +27,101 @@ def _progress(context: dg.AssetExecutionContext, i: int, n: int, what: str) -> N
         context.log.info(f"{what}: {i}/{n} files ({100 * i // n}%)")
 
 
-@dg.asset(
-    partitions_def=raw_files,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="ingest",
-    kinds={"python", "ducklake"},
-    pool=WRITER_POOL,
+@dg.multi_observable_source_asset(
+    specs=[
+        dg.AssetSpec(
+            "raw_captures",
+            group_name="ingest",
+            kinds={"folder"},
+            description="The landing folder of raw captures: observed, never copied.",
+        )
+    ]
 )
-def raw_pages(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """Each raw file read as bytes and decoded (BOM, UTF-8, cp1252, Latin-1), its header and page date read.
-
-    Files that are binary, empty or not a capture are kept with a reject reason, never dropped. A range of
-    files is split into batches over `paperlake.workers` processes; each batch's pages replace that
-    file's rows in the lake's staging.raw_pages in one commit."""
-    paths, keys = paperlake.paths(), context.partition_keys
-    decode = functools.partial(pipeline.decode_files, paths.raw_dir, options=paperlake.options())
-    by_reason: Counter[str] = Counter()
-    done = 0
-    with lake.writer_lock(paths), lake.open_lake(paths) as con:
-        for batch, decoded in map_batches(decode, keys, RAW_BATCH, paperlake.n_workers()):
-            by_reason.update(pipeline.write_raw(con, decoded).values())
-            by_reason["ok (retained)"] += len(batch) - decoded.num_rows
-            done += len(batch)
-            _progress(context, done, len(keys), "decoded")
-    return dg.MaterializeResult(metadata={"files": len(keys), "outcome": dg.MetadataValue.json(+by_reason)})
+def raw_captures(paperlake: PaperlakeResource):
+    """The manifest (files, bytes, landing days) and its digest as data version: a new, changed or removed
+    file is a new version of the source."""
+    now = landing.manifest(paperlake.paths().raw_dir)
+    digest = hashlib.sha256(repr(sorted(now.items())).encode()).hexdigest()[:16]
+    by_day = Counter(f.day for f in now.values())
+    yield dg.ObserveResult(
+        asset_key="raw_captures",
+        data_version=dg.DataVersion(digest),
+        metadata={
+            "files": len(now),
+            "bytes": sum(f.size for f in now.values()),
+            "landing_days": len(by_day),
+            "latest_days": dg.MetadataValue.json(dict(sorted(by_day.items())[-10:])),
+        },
+    )
 
 
 @dg.asset(
-    partitions_def=raw_files,
+    partitions_def=landing_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[raw_pages],
+    deps=[raw_captures],
     group_name="ingest",
     kinds={"python", "pandera", "ducklake"},
     pool=WRITER_POOL,
 )
 def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """Entries parsed from each page and validated against the Sightings contract; failures quarantined.
+    """The captures of each landing day read, decoded, parsed and validated against the Sightings contract;
+    failures quarantined, every file's status (ok / partial / rejected) in the pages table.
 
-    Each batch of files replaces those files' rows in the lake's staging pages, sightings and rejects in
-    one commit. Batches are validated together, over `paperlake.workers` processes."""
-    paths, keys = paperlake.paths(), context.partition_keys
-    parse = functools.partial(pipeline.parse_files, paths, options=paperlake.options())
+    Runs from the sensor or `paperlake run` parse only the day's new or changed files; a re-run of a day
+    parses all of them. Each batch replaces its files' rows in the lake's staging tables in one commit;
+    batches run over `paperlake.workers` processes."""
+    paths = paperlake.paths()
+    changed_only = context.run.tags.get(CHANGED_ONLY_TAG) == "true"
+    now = landing.manifest(paths.raw_dir)
+    parse = functools.partial(pipeline.ingest_files, paths, options=paperlake.options())
     totals: Counter[str] = Counter()
-    done, preview = 0, None
+    statuses: list = []
+    preview = None
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
-        for batch, tables in map_batches(parse, keys, pipeline.CORE_BATCH, paperlake.n_workers()):
+        pipeline.drop_raw_copy(con)
+        todo, gone = pipeline.day_work(
+            con, now, set(context.partition_keys), changed_only, paperlake.retain_removed_files
+        )
+        pipeline.retract_staged(con, gone)
+        done = 0
+        for batch, tables in map_batches(parse, todo, pipeline.CORE_BATCH, paperlake.n_workers()):
             pipeline.write_parsed(con, batch, tables)
             pages = tables[pipeline.PAGES].to_pandas()
             totals.update(pages[["n_entries", "n_valid", "n_rejected"]].sum().astype(int).to_dict())
+            totals.update(f"status_{s}" for s in pages["status"])
+            statuses.append(pages[pages["status"] != "ok"])
             for page in pages[pages["status"] != "ok"].itertuples():
                 context.log.warning(f"{page.source_file}: status {page.status}, {page.n_rejected} rejected")
             if preview is None:
                 preview = tables[pipeline.SIGHTINGS].slice(0, PREVIEW_ROWS).to_pandas()
             done += len(batch)
-            _progress(context, done, len(keys), "parsed")
+            _progress(context, done, len(todo), "parsed")
     meta = table_metadata(
         preview if preview is not None else frame([], Sightings),
         Sightings,
         ["source_file", "position", "title", "published_date", "upvotes"],
         pipeline.SIGHTINGS,
     )
+    meta.pop("dagster/row_count", None)  # the rows this run wrote are not the table's count
+    not_ok = [df for df in statuses if len(df)]
     meta.update(
         {
-            "dagster/row_count": totals["n_valid"],
-            "files": len(keys),
+            "files_parsed": len(todo),
+            "files_retracted": len(gone),
+            "changed_only": changed_only,
             "entries": totals["n_entries"],
+            "valid": totals["n_valid"],
             "rejected": totals["n_rejected"],
+            "file_status": dg.MetadataValue.json(
+                {k[7:]: v for k, v in totals.items() if k.startswith("status_")}
+            ),
+            "files_not_ok": dg.MetadataValue.md(
+                md_table(
+                    pd.concat(not_ok) if not_ok else frame([], Pages),
+                    ["source_file", "status", "n_valid", "n_rejected", "encoding"],
+                    rows=STATUS_ROWS,
+                )
+            ),
         }
     )
     return dg.MaterializeResult(metadata=meta)

@@ -13,10 +13,9 @@ import pyarrow.compute as pc
 
 from assets.ingest import core_sightings
 from assets.metadata import PREVIEW_ROWS, md_table, table_metadata, table_schema
-from paperlake import lake, pipeline
+from paperlake import lake, pipeline, state
 from paperlake.config import TABLES
 from paperlake.db import connect_readonly
-from pipelines.partitions import raw_files
 from pipelines.resources import WRITER_POOL, PaperlakeResource
 from schemas import CONTRACT
 
@@ -27,9 +26,10 @@ FROM papers ORDER BY n_sightings DESC, upvotes_max DESC NULLS LAST, title LIMIT 
 """
 
 
-def current_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[str]:
-    """The files that exist now: a removed file's partition is deleted, so its rows are retracted."""
-    return list(context.instance.get_dynamic_partitions(raw_files.name))
+def current_keys(paperlake: PaperlakeResource) -> list[str]:
+    """The files the warehouse holds now: a file removed from the landing folder has its rows retracted
+    (unless removed files are retained)."""
+    return state.current_files(paperlake.paths(), paperlake.retain_removed_files)
 
 
 # table → (preview columns, column counted in the metadata or None, description)
@@ -126,7 +126,7 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     folder) and write pages, rejects, sightings, matches and upvote_history into the lake."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        res, retracted, written = pipeline.resolve_all(paths, current_keys(context))
+        res, retracted, written = pipeline.resolve_all(paths, current_keys(paperlake))
     if retracted:
         context.log.info(f"retracted rows of {len(retracted)} removed file(s): {retracted[:10]}")
     top = res.papers.sort_values(["n_sightings", "paper_id"], ascending=[False, True])

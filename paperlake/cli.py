@@ -144,13 +144,18 @@ def run(
     full: bool = typer.Option(False, "--full", help="Re-read every file, not only new and changed ones"),
 ) -> None:
     """Materialise every asset through Dagster on the landing folder, then print counts and a sample query."""
-    from pipelines.run import ensure_dagster_home
-
+    started = time.perf_counter()
     paths = Paths.from_env()
     _check_out_dir(paths)
+    if not full and (version := _nothing_new(paths)) is not None:
+        console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}")
+        console.print(f"  nothing new: the landing folder is unchanged and version {version} is published")
+        _summary(paths, time.perf_counter() - started)
+        return
+    from pipelines.run import ensure_dagster_home  # Dagster is imported only when there is work
+
     home = ensure_dagster_home()
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")
-    started = time.perf_counter()
     flags = [f for f, on in (("--verbose", verbose), ("--full", full)) if on]
     outcome = SimpleNamespace(**_supervise(paths, flags, home))
     outcome.success = all(outcome.runs.values()) and not outcome.failed_checks
@@ -170,8 +175,26 @@ def run(
     )
     if not outcome.success:
         _fail("the pipeline did not complete: see the run in `make ui`", code=1)
+    _summary(paths, elapsed)
+
+
+def _nothing_new(paths: Paths) -> int | None:
+    """The published version when a run would have nothing to do (checked without importing Dagster)."""
+    from paperlake.config import LandingError, retain_removed_from_env
+    from paperlake.state import up_to_date
+
+    try:
+        return up_to_date(paths, retain_removed_from_env())
+    except LandingError as exc:
+        _fail(str(exc), code=2)
+    raise AssertionError  # unreachable: _fail raises
+
+
+def _summary(paths: Paths, elapsed: float) -> None:
+    """Row counts of the published version and the sample query."""
     with _connect(paths) as con:
-        counts = Table(title=f"{outcome.files} files in {elapsed:.1f}s")
+        files = con.sql("SELECT count(*) FROM pages").fetchone()[0]
+        counts = Table(title=f"{files} files in {elapsed:.1f}s")
         counts.add_column("table")
         counts.add_column("rows", justify="right")
         for t in TABLES:

@@ -76,3 +76,11 @@ class Paths:
     @property
     def duckdb_path(self) -> Path:
         return self.out_dir / "paperlake.duckdb"
+
+
+RETAIN_REMOVED_ENV = "PAPERLAKE_RETAIN_REMOVED"
+
+
+def retain_removed_from_env() -> bool:
+    """PAPERLAKE_RETAIN_REMOVED=1: a file deleted from the landing folder keeps its rows."""
+    return os.environ.get(RETAIN_REMOVED_ENV, "").strip().lower() in ("1", "true", "yes")

@@ -2,7 +2,7 @@
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +11,6 @@ from paperlake.frames import frame
 from paperlake.parse import ParseOptions, RawPage, parse_entries, read_page
 from paperlake.validate import quarantine
 from schemas import Pages, Rejects, Sightings
-
-STAGED_FIELDS = [f.name for f in fields(RawPage)]
 
 
 @dataclass
@@ -57,15 +55,6 @@ def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> 
             detail=f"{type(exc).__name__}: {exc.strerror or exc}",
         )
     return read_page(data, source, mtime)
-
-
-def raw_page_from_record(rec: dict) -> RawPage:
-    values = {k: rec.get(k) for k in STAGED_FIELDS}
-    if isinstance(values.get("page_date"), dt.datetime | pd.Timestamp):
-        values["page_date"] = values["page_date"].date()
-    if values.get("page_date") is not None and pd.isna(values["page_date"]):
-        values["page_date"] = None
-    return RawPage(**values)
 
 
 def _file_reject(page: RawPage) -> dict:

@@ -221,23 +221,30 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def main_changed_since(con: duckdb.DuckDBPyConnection, version: int) -> bool:
-    """Whether any commit after snapshot `version` touched a table of the main schema (read from the
-    snapshots' change sets and DuckLake's metadata tables, not from the data)."""
+    """Whether any commit after snapshot `version` touched a table of the main schema."""
+    return changed_since(con, version, ("main",))
+
+
+def changed_since(con: duckdb.DuckDBPyConnection, version: int, schemas: tuple[str, ...]) -> bool:
+    """Whether any commit after snapshot `version` touched a table of `schemas` (read from the snapshots'
+    change sets and DuckLake's metadata tables, not from the data)."""
     meta = f"__ducklake_metadata_{ALIAS}"
     ids = {
         str(r[0])
         for r in con.execute(
             f"SELECT t.table_id FROM {meta}.ducklake_table t JOIN {meta}.ducklake_schema s USING (schema_id) "
-            "WHERE s.schema_name = 'main'"
+            "WHERE s.schema_name IN (SELECT unnest($s::VARCHAR[]))",
+            {"s": list(schemas)},
         ).fetchall()
     }
+    prefixes = tuple(f"{s}." for s in schemas)
     later = con.execute(
         f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > $v", {"v": version}
     ).fetchall()
     for (changes,) in later:
         for kind, values in changes.items():
             named = kind.startswith(("tables_created", "tables_dropped", "tables_altered"))
-            if any(v.startswith("main.") if named else v in ids for v in values):
+            if any(v.startswith(prefixes) if named else v in ids for v in values):
                 return True
     return False
 

@@ -1,26 +1,26 @@
 """The pipeline's steps as plain functions over paths: what each Dagster asset calls, and what tests call.
 
 Every step writes into the lake (paperlake.lake); nothing is visible to readers until `publish`:
-  landing files → decode (batches) → staging.raw_pages → parse + validate (batches) → staging.pages /
-  sightings / rejects (a file's rows replaced) → resolve → main.pages, sightings, rejects, matches,
+  landing files (manifest per landing day) → read + decode + parse + validate (batches) → staging.pages /
+  sightings / rejects / files (a file's rows replaced) → resolve → main.pages, sightings, rejects, matches,
   upvote_history → enrich → main.papers, paper_links, paper_topics → audit (checks) → publish
 """
 
 import json
-from dataclasses import asdict
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
 
-from paperlake import lake
-from paperlake.config import TABLES, LandingError, Paths
+from paperlake import lake, landing
+from paperlake.config import TABLES, Paths
 from paperlake.enrich import enrich, paper_links, paper_topics
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
-from paperlake.ingest import process_pages, raw_page_from_record, read_raw
+from paperlake.ingest import process_pages, read_raw
+from paperlake.landing import FileState
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
+from paperlake.state import FILES, FILES_SCHEMA, ingested_state
 from paperlake.warehouse import SORT_KEYS, build_serving, served_version
 from schemas import (
     CONTRACT,
@@ -42,90 +42,69 @@ def main_table(table: str) -> str:
     return f"{A}.main.{table}"
 
 
-def landing_files(raw_dir: Path) -> dict[str, Path]:
-    """Partition key (posix path relative to raw_dir) → file, for every regular, non-hidden file.
-
-    Hidden files and folders (a leading '.') are editor and download temp files by convention and are
-    not captures; everything else is read, and a non-capture becomes a rejected page.
-    """
-    if not raw_dir.exists():
-        raise LandingError(f"landing folder does not exist: {raw_dir}")
-    if not raw_dir.is_dir():
-        raise LandingError(f"landing folder is not a folder: {raw_dir}")
-    out: dict[str, Path] = {}
-    try:
-        for path in sorted(raw_dir.rglob("*")):
-            rel = path.relative_to(raw_dir)
-            if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-                continue
-            out[rel.as_posix()] = path
-    except PermissionError as exc:
-        raise LandingError(f"landing folder is not readable: {exc.filename or raw_dir}") from exc
-    return out
+def day_work(
+    con: duckdb.DuckDBPyConnection,
+    now: dict[str, FileState],
+    days: set[str],
+    changed_only: bool,
+    keep_removed: bool,
+) -> tuple[list[str], list[str]]:
+    """(files to parse, files to retract) for a run over landing `days`: the new or changed files of those
+    days (all their files unless `changed_only`), and their ingested files that left the folder. A file
+    that moved to another day (touched) is parsed by that day's run, never retracted by this one."""
+    ingested = ingested_state(con)
+    mine = {k: f for k, f in now.items() if f.day in days}
+    parse = sorted(k for k, f in mine.items() if not changed_only or ingested.get(k) != f)
+    gone = [] if keep_removed else sorted(k for k, f in ingested.items() if f.day in days and k not in now)
+    return parse, gone
 
 
-def decode_files(raw_dir: Path, keys: list[str], options: ParseOptions | None = None) -> pa_arrow.Table:
-    """Read and decode the landing files of `keys` that exist (a worker's unit of work); a file that is
-    gone is skipped, so a retained removed file keeps its staged page."""
-    pages = [read_raw(raw_dir / k, raw_dir, options) for k in keys if (raw_dir / k).exists()]
-    return pa_arrow.Table.from_pylist([asdict(p) for p in pages], schema=_RAW_SCHEMA)
-
-
-def write_raw(con: duckdb.DuckDBPyConnection, decoded: pa_arrow.Table) -> dict[str, str]:
-    """Replace the staged pages of the decoded files; returns file → outcome ('ok' or its reject reason)."""
-    keys = decoded.column("source_file").to_pylist()
-    lake.replace_rows(con, {RAW: decoded}, keys)
-    return {k: r or "ok" for k, r in zip(keys, decoded.column("reason").to_pylist(), strict=True)}
-
-
-_RAW_SCHEMA = pa_arrow.schema(
-    [
-        ("page_id", pa_arrow.string()),
-        ("source_file", pa_arrow.string()),
-        ("n_bytes", pa_arrow.int64()),
-        ("encoding", pa_arrow.string()),
-        ("text", pa_arrow.large_string()),
-        ("body_start", pa_arrow.int64()),
-        ("page_date", pa_arrow.date32()),
-        ("page_date_raw", pa_arrow.string()),
-        ("page_date_source", pa_arrow.string()),
-        ("reason", pa_arrow.string()),
-        ("detail", pa_arrow.string()),
-        ("excerpt", pa_arrow.string()),
-        ("n_lines", pa_arrow.int64()),
-    ]
-)
-
-
-def parse_files(
+def ingest_files(
     paths: Paths, keys: list[str], options: ParseOptions | None = None
 ) -> dict[str, pa_arrow.Table]:
-    """Parse and validate one batch of staged pages together (a worker's unit of work): the batch's
-    pages, sightings and rejects rows, keyed by the staging table they replace rows in."""
-    with lake.open_lake(paths, read_only=True) as con:
-        recs = lake.read(
-            con, RAW, _RAW_SCHEMA, "WHERE source_file IN (SELECT unnest($k::VARCHAR[]))", {"k": keys}
-        )
-    by_key = {r["source_file"]: raw_page_from_record(r) for r in recs.to_pylist()}
-    tables = process_pages([by_key[k] for k in keys if k in by_key], options)
+    """Read, decode, parse and validate a batch of landing files (a worker's unit of work): the batch's
+    pages, sightings, rejects and files rows, keyed by the staging table they replace rows in. The bytes
+    are read here, once; no copy of the text is kept. A file that vanished is skipped."""
+    states, pages = [], []
+    for key in keys:
+        path = paths.raw_dir / key
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        states.append((key, landing.landing_day(key, st.st_mtime_ns), st.st_size, st.st_mtime_ns))
+        pages.append(read_raw(path, paths.raw_dir, options))
+    tables = process_pages(pages, options)
     return {
         PAGES: to_arrow(tables.pages, Pages),
         SIGHTINGS: to_arrow(tables.sightings, Sightings),
         REJECTS: to_arrow(tables.rejects, Rejects),
+        FILES: pa_arrow.Table.from_pylist(
+            [dict(zip(FILES_SCHEMA.names, s, strict=True)) for s in states], schema=FILES_SCHEMA
+        ),
     }
 
 
 def write_parsed(con: duckdb.DuckDBPyConnection, keys: list[str], tables: dict[str, pa_arrow.Table]) -> None:
-    """Replace the batch's files' rows in the three staging tables, in one commit."""
+    """Replace the batch's files' rows in the staging tables, in one commit (a file that vanished since
+    it was listed loses its rows, as a removed file does)."""
     lake.replace_rows(con, tables, keys)
 
 
-def unstaged(paths: Paths, keys: list[str]) -> set[str]:
-    """Keys with no pages row in the lake (never ingested, or the lake was wiped)."""
-    with lake.open_lake(paths) as con:
-        files = lake.read(con, PAGES, pa_arrow.schema([("source_file", pa_arrow.string())]))
-    have = set(files.column("source_file").to_pylist())
-    return set(keys) - have
+def retract_staged(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    """Files gone from the landing folder leave staging (resolution then retracts them from main)."""
+    if keys:
+        lake.replace_rows(con, {t: _empty(t) for t in (*STAGED, FILES)}, keys)
+
+
+def _empty(table: str) -> pa_arrow.Table:
+    return FILES_SCHEMA.empty_table() if table == FILES else arrow_schema(STAGED[table]).empty_table()
+
+
+def drop_raw_copy(con: duckdb.DuckDBPyConnection) -> None:
+    """Lakes written before issue 12 kept a decoded copy of every file in staging.raw_pages: drop it."""
+    if lake.table_exists(con, RAW):
+        con.execute(f"DROP TABLE {RAW}")
 
 
 def load_registry(con: duckdb.DuckDBPyConnection) -> Registry:
@@ -161,7 +140,7 @@ def resolve_all(
     (only the rows that changed). The id registry is kept between runs so that paper_ids stay stable.
     Returns the resolution, the retracted files and each written table's rows (as Arrow)."""
     with lake.open_lake(paths) as con:
-        retracted = lake.delete_keys(con, [RAW, *STAGED], keys)
+        retracted = lake.delete_keys(con, [*STAGED, FILES], keys)
         staged = {t: from_arrow(lake.read(con, t, arrow_schema(m)), m) for t, m in STAGED.items()}
         res = resolve(staged[SIGHTINGS], load_registry(con), rules)
         _replace_whole(

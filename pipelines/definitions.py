@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.checks import CHECKS
-from assets.ingest import core_sightings, raw_pages
+from assets.ingest import core_sightings, raw_captures
 from assets.report import out_report
 from assets.warehouse import core_papers, out_duckdb, out_papers
 from pipelines.jobs import ingest_job, lake_maintenance_job, warehouse_job
@@ -11,7 +11,7 @@ from pipelines.resources import PaperlakeResource, resource_from_env
 from pipelines.schedules import daily_warehouse, weekly_lake_maintenance
 from pipelines.sensors import automation_sensor, landing_sensor
 
-ASSETS = [raw_pages, core_sightings, core_papers, out_papers, out_duckdb, out_report]
+ASSETS = [raw_captures, core_sightings, core_papers, out_papers, out_duckdb, out_report]
 
 
 def build_defs(paperlake: PaperlakeResource) -> dg.Definitions:

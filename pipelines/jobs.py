@@ -1,19 +1,19 @@
-"""Jobs: per-file ingestion (partitioned, ranges in one run), the whole-table warehouse build (write →
+"""Jobs: per-day ingestion (partitioned, ranges of days in one run), the whole-table warehouse build (write →
 audit → publish), and the lake's maintenance (retention, small-file merging)."""
 
 import dagster as dg
 
-from assets.ingest import core_sightings, raw_pages
+from assets.ingest import core_sightings
 from paperlake import lake
 from pipelines.resources import WRITER_POOL, PaperlakeResource
 
-INGEST = dg.AssetSelection.assets(raw_pages, core_sightings)
+INGEST = dg.AssetSelection.assets(core_sightings)
 WAREHOUSE = dg.AssetSelection.groups("core", "warehouse", "reports") - INGEST
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=INGEST,
-    description="Decode, parse and validate a range of raw files in one run.",
+    description="Read, parse and validate the new or changed captures of a range of landing days in one run.",
 )
 warehouse_job = dg.define_asset_job(
     "warehouse_job",

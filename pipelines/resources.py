@@ -12,11 +12,11 @@ from paperlake.config import (
     OUT_DIR_ENV,
     RAW_DIR_ENV,
     Paths,
+    retain_removed_from_env,
 )
 from paperlake.parallel import default_workers
 from paperlake.parse import ParseOptions
 
-RETAIN_REMOVED_ENV = "PAPERLAKE_RETAIN_REMOVED"
 _DEFAULTS = ParseOptions()
 # Every asset that writes to the lake is in this pool; dagster.yaml limits it to one run.
 WRITER_POOL = "paperlake_writer"
@@ -35,6 +35,7 @@ class PaperlakeResource(dg.ConfigurableResource):
     catalog: str = ""  # the lake's catalog (PAPERLAKE_CATALOG): "" = SQLite under out_dir; postgres:…
     data_path: str = ""  # the lake's data files (PAPERLAKE_DATA_PATH): "" = under out_dir; s3://…
     keep_days: int = 30  # lake versions younger than this stay queryable (--as-of); the maintenance job
+    rebuild: bool = False  # True: re-resolve, re-enrich and re-publish everything (`paperlake run --full`)
     workers: int = 0  # processes for a partition range; 0: PAPERLAKE_WORKERS, else every usable core
 
     def paths(self) -> Paths:
@@ -59,7 +60,3 @@ def resource_from_env() -> PaperlakeResource:
         catalog=os.environ.get(CATALOG_ENV, ""),
         data_path=os.environ.get(DATA_PATH_ENV, ""),
     )
-
-
-def retain_removed_from_env() -> bool:
-    return os.environ.get(RETAIN_REMOVED_ENV, "").strip().lower() in ("1", "true", "yes")

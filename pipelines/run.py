@@ -1,8 +1,8 @@
 """Run the whole pipeline through Dagster from the command line (`make run`, `paperlake run`).
 
-The Dagster CLI cannot register dynamic partitions, so this registers one per landing file, runs
-ingestion for all of them as one partition-range run, then the warehouse job, against the instance in
-DAGSTER_HOME so the runs, checks and metadata show up in `make ui`.
+The Dagster CLI cannot register dynamic partitions, so this registers one per landing day, runs
+ingestion for the days with new, changed or removed files as day-range runs (only those files), then the
+warehouse job, against the instance in DAGSTER_HOME so the runs, checks and metadata show up in `make ui`.
 """
 
 import json
@@ -21,8 +21,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from paperlake import lake, landing
 from paperlake.config import LandingError, Paths
-from paperlake.pipeline import landing_files, unstaged
-from pipelines.partitions import not_materialized, raw_files
+from paperlake.state import landing_changes, up_to_date
+from pipelines.partitions import CHANGED_ONLY_TAG, landing_days, sync_days
 from pipelines.resources import PaperlakeResource
 
 DEFAULT_HOME = ".dagster"
@@ -56,20 +56,6 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def sync_partitions(
-    instance: dg.DagsterInstance, keys: list[str], retain_removed: bool = False
-) -> tuple[list[str], list[str]]:
-    """Register new landing files; delete the partitions of removed ones unless they are retained."""
-    registered = list(instance.get_dynamic_partitions(raw_files.name))
-    added = [k for k in keys if k not in set(registered)]
-    removed = [] if retain_removed else [k for k in registered if k not in set(keys)]
-    if added:
-        instance.add_dynamic_partitions(raw_files.name, added)
-    for key in removed:
-        instance.delete_dynamic_partition(raw_files.name, key)
-    return added, removed
-
-
 def _failed_checks(result: dg.ExecuteInProcessResult, severity: dg.AssetCheckSeverity) -> list[str]:
     evaluations = result.get_asset_check_evaluations()
     return sorted(e.asset_check_key.name for e in evaluations if not e.passed and e.severity == severity)
@@ -83,75 +69,85 @@ def run_pipeline(
     retain_removed: bool = False,
     full: bool = False,
 ) -> RunOutcome:
-    """Ingest the new and changed landing files (all of them with `full`) as partition-range runs, then
-    build the warehouse; both on `instance`. Unchanged files are not re-read: one new file costs its own
-    parse plus the warehouse build. One run at a time per output folder (a second one waits)."""
+    """Ingest the landing days with new, changed or removed files (only those files; with `full` every
+    day and every file) as day-range runs, then build the warehouse; both on `instance`. One new file
+    costs its own parse plus the incremental warehouse steps. One run at a time per output folder (a
+    second one waits)."""
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
-    keys = list(landing_files(paths.raw_dir))
-    if not keys:
-        raise LandingError(f"no captures in the landing folder {paths.raw_dir} (set PAPERLAKE_RAW_DIR)")
     with lake.writer_lock(paths, on_wait=lambda: log("waiting for another paperlake run to finish")):
-        return _run_locked(paths, instance, keys, log, verbose, retain_removed, full)
+        return _run_locked(paths, instance, log, verbose, retain_removed, full)
 
 
 def _run_locked(
-    paths: Paths,
-    instance: dg.DagsterInstance,
-    keys: list[str],
-    log,
-    verbose: bool,
-    retain_removed: bool,
-    full: bool,
+    paths: Paths, instance: dg.DagsterInstance, log, verbose: bool, retain_removed: bool, full: bool
 ) -> RunOutcome:
     from pipelines.definitions import build_defs  # after DAGSTER_HOME is settled
 
-    added, removed = sync_partitions(instance, keys, retain_removed)
-    outcome = RunOutcome(files=len(keys), added=added, removed=removed)
-    order = list(instance.get_dynamic_partitions(raw_files.name))
-    state_path = paths.state_dir / "landing_state.json"
-    previous = {} if full or not state_path.exists() else landing.load_state(state_path.read_text())
-    change = landing.diff(previous, {k: paths.raw_dir / k for k in keys})
-    current = [k for k in order if k in keys]
-    todo = set(change.new) | set(change.changed) | not_materialized(instance, current) | unstaged(paths, keys)
-    outcome.ingested = len(todo & set(order))
-    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    resource = PaperlakeResource(
-        raw_dir=str(paths.raw_dir),
-        out_dir=str(paths.out_dir),
-        catalog=paths.catalog or "",
-        data_path=paths.data_path or "",
-        retain_removed_files=retain_removed,
+    now, change = landing_changes(paths, keep_removed=retain_removed)
+    if not now:
+        raise LandingError(f"no captures in the landing folder {paths.raw_dir} (set PAPERLAKE_RAW_DIR)")
+    if not full and (version := up_to_date(paths, retain_removed)) is not None:
+        log(f"nothing new: {len(now)} files unchanged, version {version} is published")
+        return RunOutcome(files=len(now), added=[], removed=[])
+    days_now = {f.day for f in now.values()}
+    if retain_removed:
+        days_now |= set(instance.get_dynamic_partitions(landing_days.name))
+    sync_days(instance, days_now)
+    order = list(instance.get_dynamic_partitions(landing_days.name))
+    todo = set(order) if full else (set(change.days) | not_materialized(instance, order)) & set(order)
+    outcome = RunOutcome(
+        files=len(now),
+        added=change.new,
+        removed=change.removed,
+        ingested=len(now) if full else len(change.todo),
     )
-    defs = build_defs(resource)
-    ranges = landing.contiguous_ranges(order, todo)
-    for first, last in ranges:
-        log(f"ingest: {outcome.ingested} new or changed of {len(order)} files, range {first} … {last}")
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    defs = build_defs(build_resource(paths, retain_removed, full))
+    tags = {PID_TAG: str(os.getpid())}
+    for first, last in landing.contiguous_ranges(order, todo):
+        log(f"ingest: {outcome.ingested} new or changed files of {len(now)}, landing days {first} … {last}")
         ingest = defs.resolve_job_def("ingest_job").execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config=run_config,
             tags={
+                **tags,
                 ASSET_PARTITION_RANGE_START_TAG: first,
                 ASSET_PARTITION_RANGE_END_TAG: last,
-                PID_TAG: str(os.getpid()),
+                **({} if full else {CHANGED_ONLY_TAG: "true"}),
             },
         )
         outcome.runs["ingest_job"] = outcome.runs.get("ingest_job", True) and ingest.success
-    if outcome.runs.get("ingest_job", True):
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_path.with_suffix(".tmp")
-        tmp.write_text(landing.dump_state(change.state), encoding="utf-8")
-        os.replace(tmp, state_path)
     log("warehouse: resolve papers, write tables, audit, publish")
     warehouse = defs.resolve_job_def("warehouse_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=run_config, tags={PID_TAG: str(os.getpid())}
+        instance=instance, raise_on_error=False, run_config=run_config, tags=tags
     )
     outcome.runs["warehouse_job"] = warehouse.success
     outcome.failed_checks = _failed_checks(warehouse, dg.AssetCheckSeverity.ERROR)
     outcome.warned_checks = _failed_checks(warehouse, dg.AssetCheckSeverity.WARN)
     return outcome
+
+
+def build_resource(paths: Paths, retain_removed: bool = False, rebuild: bool = False) -> PaperlakeResource:
+    """The resource of a run on `paths` (the Definitions of `make ui` read theirs from the environment)."""
+    return PaperlakeResource(
+        raw_dir=str(paths.raw_dir),
+        out_dir=str(paths.out_dir),
+        catalog=paths.catalog or "",
+        data_path=paths.data_path or "",
+        retain_removed_files=retain_removed,
+        rebuild=rebuild,
+    )
+
+
+def not_materialized(instance: dg.DagsterInstance, days: list[str]) -> set[str]:
+    """Landing days whose core_sightings partition is not materialised (never run, or failed)."""
+    if not days:
+        return set()
+    status = instance.get_status_by_partition(dg.AssetKey("core_sightings"), days, landing_days) or {}
+    return {d for d in days if status.get(d) != dg.AssetPartitionStatus.MATERIALIZED}
 
 
 def cancel_runs_of(pid: int) -> None:
@@ -184,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     The CLI runs this in its own process group, so on Ctrl-C or SIGTERM it can kill the whole group at
     once: Dagster's in-process executor defers interrupts until a step ends, which could be minutes."""
     from paperlake import progress
-    from pipelines.resources import retain_removed_from_env
+    from paperlake.config import retain_removed_from_env
 
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     args = set(sys.argv[1:] if argv is None else argv)

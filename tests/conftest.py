@@ -13,7 +13,7 @@ SAMPLE = ROOT / "data" / "raw"
 SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
 PAGES = Path(__file__).parent / "pages"
 ASSETS = {  # every asset of the Definitions, as the UI and the code location must show them
-    "raw_pages",
+    "raw_captures",
     "core_sightings",
     "core_papers",
     "out_pages",

@@ -27,7 +27,8 @@ def test_definitions_load_with_groups_kinds_and_schemas():
         schema = graph.get(dg.AssetKey(f"out_{table}")).metadata["dagster/column_schema"]
         assert [c.name for c in schema.columns] == list(model.to_schema().columns)
         assert all(c.description for c in schema.columns)
-    assert graph.get(dg.AssetKey("raw_pages")).partitions_def.name == "raw_files"
+    assert graph.get(dg.AssetKey("core_sightings")).partitions_def.name == "landing_days"
+    assert graph.get(dg.AssetKey("raw_captures")).is_observable
     assert graph.get(dg.AssetKey("core_papers")).partitions_def is None
 
 

@@ -1,6 +1,7 @@
 """The whole pipeline materialised through Dagster (temporary instance and output), then queried in DuckDB."""
 
-import json
+import datetime as dt
+import os
 import shutil
 from functools import partial
 from pathlib import Path
@@ -9,16 +10,16 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from paperlake import lake, pipeline
+from paperlake import lake, landing, pipeline, state
 from paperlake.config import TABLES, Paths
 from paperlake.db import connect_readonly
 from paperlake.parallel import map_batches
-from paperlake.pipeline import landing_files, unstaged
 from paperlake.warehouse import read_table
 from pipelines.definitions import defs
+from pipelines.partitions import CHANGED_ONLY_TAG
 from pipelines.run import run_pipeline
 from schemas import Pages, Rejects, Sightings
-from tests.conftest import SAMPLE, SEED_ENTRIES
+from tests.conftest import SAMPLE
 
 
 def test_run_succeeds_with_every_check_passing(pipeline_run):
@@ -29,17 +30,16 @@ def test_run_succeeds_with_every_check_passing(pipeline_run):
     runs = instance.get_runs()
     assert {r.job_name for r in runs} == {"ingest_job", "warehouse_job"}
     ingest = next(r for r in runs if r.job_name == "ingest_job")
-    assert ingest.tags["dagster/asset_partition_range_start"] == "000_7cb6f7359ec6334f.txt"
-    assert ingest.tags["dagster/asset_partition_range_end"] == "004_948de80309261307.txt"
+    days = sorted({f.day for f in landing.manifest(SAMPLE).values()})
+    assert ingest.tags["dagster/asset_partition_range_start"] == days[0]
+    assert ingest.tags["dagster/asset_partition_range_end"] == days[-1]
     mat = instance.get_latest_materialization_event(dg.AssetKey("out_papers")).asset_materialization
     assert mat.metadata["dagster/row_count"].value == 266
     assert "dagster/column_schema" in mat.metadata
-    for key in ["000_7cb6f7359ec6334f.txt", "004_948de80309261307.txt"]:
-        assert instance.get_latest_materialization_event(dg.AssetKey("core_sightings")) is not None
-        status = instance.get_status_by_partition(
-            dg.AssetKey("core_sightings"), [key], defs.resolve_assets_def("core_sightings").partitions_def
-        )
-        assert str(status[key]) == "AssetPartitionStatus.MATERIALIZED"
+    status = instance.get_status_by_partition(
+        dg.AssetKey("core_sightings"), days, defs.resolve_assets_def("core_sightings").partitions_def
+    )
+    assert {str(s) for s in status.values()} == {"AssetPartitionStatus.MATERIALIZED"}
 
 
 def test_duckdb_views_hold_the_contract_counts(pipeline_run):
@@ -146,48 +146,77 @@ def test_bad_files_are_quarantined_and_removed_files_retracted(tmp_path):
         assert "004_948de80309261307.txt" not in set(read_table("pages", paths)["source_file"])
 
 
-def test_landing_sensor_registers_ranges_and_sees_changes(tmp_path, sample_copy):
+def _set_day(path: Path, day: str) -> None:
+    """Give a landing file the modification time of noon (UTC) on `day`: its landing day."""
+    stamp = dt.datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
+    os.utime(path, (stamp, stamp))
+
+
+def test_landing_days_come_from_the_path_else_the_modification_time():
+    noon = int(dt.datetime(2024, 3, 9, 12, tzinfo=dt.UTC).timestamp() * 1e9)
+    assert landing.landing_day("x.txt", noon) == "2024-03-09"
+    assert landing.landing_day("2024/05/12/x.txt", noon) == "2024-05-12"
+    assert landing.landing_day("hf_20240512_daily.txt", noon) == "2024-05-12"
+    assert landing.landing_day("2024-02-31_then_2024-02-29.txt", noon) == "2024-02-29"  # not a date, next
+    assert landing.landing_day("000_7cb6f7359ec6334f.txt", noon) == "2024-03-09"  # hex is not a date
+
+
+def test_landing_sensor_runs_only_the_days_that_changed(tmp_path, sample_copy):
     from pipelines.resources import PaperlakeResource
     from pipelines.sensors import landing_sensor
 
+    names = sorted(p.name for p in sample_copy.iterdir())
+    for i, name in enumerate(names):  # files 0-2 landed on one day, 3-4 on the next
+        _set_day(sample_copy / name, "2024-05-01" if i < 3 else "2024-05-02")
     resource = PaperlakeResource(raw_dir=str(sample_copy), out_dir=str(tmp_path / "out"))
     with dg.instance_for_test() as instance:
         ctx = dg.build_sensor_context(instance=instance, resources={"paperlake": resource})
         result = landing_sensor(ctx)
-        assert result.dynamic_partitions_requests[0].partition_keys == sorted(
-            p.name for p in sample_copy.iterdir()
-        )
-        assert len(result.run_requests) == 1  # five new files, one range run
+        assert result.dynamic_partitions_requests[0].partition_keys == ["2024-05-01", "2024-05-02"]
+        assert len(result.run_requests) == 1  # five new files on two days: one run for the range
         req = result.run_requests[0]
-        assert (req.partition_key_range.start, req.partition_key_range.end) == (
-            "000_7cb6f7359ec6334f.txt",
-            "004_948de80309261307.txt",
-        )
-        instance.add_dynamic_partitions("raw_files", result.dynamic_partitions_requests[0].partition_keys)
-        # nothing changed: skip, same cursor
-        ctx2 = dg.build_sensor_context(
-            instance=instance, cursor=result.cursor, resources={"paperlake": resource}
-        )
-        assert landing_sensor(ctx2).run_requests == []
-        # one file changes (same name, new content), one is removed, one arrives
-        changed = sample_copy / "002_e8016f024cf684e5.txt"
+        assert (req.partition_key_range.start, req.partition_key_range.end) == ("2024-05-01", "2024-05-02")
+        assert req.tags[CHANGED_ONLY_TAG] == "true"
+        # the same change seen again asks for the same run (its run key dedupes it while it is queued)
+        assert landing_sensor(ctx).run_requests[0].run_key == req.run_key
+        outcome = run_pipeline(Paths(sample_copy, tmp_path / "out"), instance=instance, log=lambda _m: None)
+        assert outcome.success and outcome.ingested == 5
+        assert landing_sensor(ctx).run_requests == []  # the run and the sensor share one landing state
+        # one file of day 2 changes, one file of day 1 is removed, a file lands on a new day
+        changed = sample_copy / names[4]
         changed.write_bytes(changed.read_bytes() + b"\n")
-        (sample_copy / "003_d2538b47dc31753c.txt").unlink()
-        (sample_copy / "005_new.txt").write_bytes((SAMPLE / "000_7cb6f7359ec6334f.txt").read_bytes())
-        ctx3 = dg.build_sensor_context(
-            instance=instance, cursor=result.cursor, resources={"paperlake": resource}
-        )
-        r3 = landing_sensor(ctx3)
+        _set_day(changed, "2024-05-02")
+        (sample_copy / names[0]).unlink()
+        (sample_copy / "005_new.txt").write_bytes((SAMPLE / names[1]).read_bytes())
+        _set_day(sample_copy / "005_new.txt", "2024-05-07")
+        r3 = landing_sensor(ctx)
         ranges = sorted((r.partition_key_range.start, r.partition_key_range.end) for r in r3.run_requests)
-        assert ranges == [
-            ("002_e8016f024cf684e5.txt", "002_e8016f024cf684e5.txt"),
-            ("005_new.txt", "005_new.txt"),
-        ]
+        assert ranges == [("2024-05-01", "2024-05-07")]  # days in partition order: 05-01, 05-02, 05-07
         kinds = {type(r).__name__: r.partition_keys for r in r3.dynamic_partitions_requests}
-        assert kinds == {
-            "AddDynamicPartitionsRequest": ["005_new.txt"],
-            "DeleteDynamicPartitionsRequest": ["003_d2538b47dc31753c.txt"],
-        }
+        assert kinds == {"AddDynamicPartitionsRequest": ["2024-05-07"]}
+        # `paperlake run` parses exactly the changed and the new file, and retracts the removed one
+        again = run_pipeline(Paths(sample_copy, tmp_path / "out"), instance=instance, log=lambda _m: None)
+        assert again.success and again.ingested == 2 and again.removed == [names[0]]
+        ingest = instance.get_latest_materialization_event(
+            dg.AssetKey("core_sightings")
+        ).asset_materialization
+        assert ingest.metadata["files_parsed"].value + ingest.metadata["files_retracted"].value <= 3
+        pages = read_table("pages", Paths(sample_copy, tmp_path / "out"))
+        assert sorted(pages["source_file"]) == sorted([*names[1:], "005_new.txt"])
+
+
+def test_a_rerun_of_a_day_reparses_all_its_files(tmp_path, sample_copy):
+    paths = Paths(sample_copy, tmp_path / "out")
+    with dg.instance_for_test() as instance:
+        assert run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False).success
+        from pipelines.definitions import build_defs
+        from pipelines.run import build_resource
+
+        day = next(iter(landing.manifest(sample_copy).values())).day
+        job = build_defs(build_resource(paths)).resolve_job_def("ingest_job")
+        assert job.execute_in_process(instance=instance, partition_key=day).success
+        mat = instance.get_latest_materialization_event(dg.AssetKey("core_sightings")).asset_materialization
+        assert mat.metadata["files_parsed"].value == 5 and not mat.metadata["changed_only"].value
 
 
 def test_missing_landing_folder_is_a_clear_error(tmp_path):
@@ -205,7 +234,7 @@ def test_sensor_does_not_redo_what_make_run_ingested(pipeline_run):
     resource = PaperlakeResource(raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir))
     result = landing_sensor(dg.build_sensor_context(instance=instance, resources={"paperlake": resource}))
     assert result.run_requests == [] and result.dynamic_partitions_requests == []
-    assert len(json.loads(result.cursor)) == 5  # the files are now known to the sensor
+    assert "no change in 5 files" in result.skip_reason
 
 
 def test_same_content_under_two_names_counts_once_and_removed_files_can_be_retained(tmp_path, sample_copy):
@@ -246,17 +275,13 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE, raw)
     shutil.copytree(hostile, raw / "hostile")
-    keys = sorted(landing_files(raw))
+    keys = sorted(landing.landing_files(raw))
     frames = {}
     for workers in (1, 2):
         paths = Paths(raw, tmp_path / f"out{workers}")
-        assert unstaged(paths, keys) == set(keys)
+        assert state.landing_changes(paths)[1].new == keys
         with lake.open_lake(paths) as con:
-            outcomes = {}
-            for _, decoded in map_batches(partial(pipeline.decode_files, raw), keys, 3, workers):
-                outcomes.update(pipeline.write_raw(con, decoded))
-            assert sorted(outcomes) == keys and outcomes["hostile/image.png"] == "binary_content"
-            for batch, tables in map_batches(partial(pipeline.parse_files, paths), keys, 3, workers):
+            for batch, tables in map_batches(partial(pipeline.ingest_files, paths), keys, 3, workers):
                 pipeline.write_parsed(con, batch, tables)
         frames[workers] = {
             stage: pipeline.read_staged(paths, stage).sort_values(list(model.to_schema().columns)[:2])
@@ -266,12 +291,13 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
                 (pipeline.REJECTS, Rejects),
             )
         }
-        assert sorted(frames[workers][pipeline.PAGES]["source_file"]) == keys
-        assert unstaged(paths, keys) == set()
-        assert unstaged(paths, [*keys, "new.txt"]) == {"new.txt"}
+        pages = frames[workers][pipeline.PAGES].set_index("source_file")
+        assert sorted(pages.index) == keys and pages.loc["hostile/image.png", "status"] == "rejected"
+        assert state.landing_changes(paths)[1].empty
+        (raw / "new.txt").write_bytes(b"x")
+        assert state.landing_changes(paths)[1].new == ["new.txt"]
+        (raw / "new.txt").unlink()
     for stage in frames[1]:
         pd.testing.assert_frame_equal(
             frames[1][stage].reset_index(drop=True), frames[2][stage].reset_index(drop=True)
         )
-    sightings = frames[2][pipeline.SIGHTINGS]
-    assert (sightings["source_file"].isin(SEED_ENTRIES)).sum() == sum(SEED_ENTRIES.values())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from paperlake import landing
 from tests.conftest import ROOT, SAMPLE
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
@@ -122,10 +123,9 @@ def test_instance_in_postgres(postgres, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert time.perf_counter() - started < 300
     assert _psql(postgres, "SELECT count(*) FROM runs WHERE status = 'SUCCESS'") == "2"
-    assert (
-        _psql(postgres, "SELECT count(*) FROM dynamic_partitions WHERE partitions_def_name = 'raw_files'")
-        == "5"
-    )
+    assert _psql(
+        postgres, "SELECT count(*) FROM dynamic_partitions WHERE partitions_def_name = 'landing_days'"
+    ) == str(len({f.day for f in landing.manifest(SAMPLE).values()}))
     assert (
         int(
             _psql(

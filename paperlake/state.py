@@ -1,0 +1,64 @@
+"""What the lake holds of the landing folder, and whether a run has anything to do.
+
+Light on imports (no pandas, scikit-learn or Dagster): `paperlake run` answers "nothing new" from here in
+well under the time it takes to import Dagster.
+"""
+
+import duckdb
+import pyarrow as pa_arrow
+
+from paperlake import lake, landing
+from paperlake.config import Paths
+from paperlake.landing import FileState, LandingDiff
+
+FILES = f"{lake.ALIAS}.staging.files"  # per ingested file: the size, mtime and landing day it was parsed from
+FILES_SCHEMA = pa_arrow.schema(
+    [
+        ("source_file", pa_arrow.string()),
+        ("day", pa_arrow.string()),
+        ("n_bytes", pa_arrow.int64()),
+        ("mtime_ns", pa_arrow.int64()),
+    ]
+)
+
+
+def ingested_state(con: duckdb.DuckDBPyConnection) -> dict[str, FileState]:
+    """What the lake holds for each ingested file: the size, mtime and landing day it was parsed from."""
+    rows = lake.read(con, FILES, FILES_SCHEMA).to_pylist()
+    return {r["source_file"]: FileState(r["n_bytes"], r["mtime_ns"], r["day"]) for r in rows}
+
+
+def landing_changes(paths: Paths, keep_removed: bool = False) -> tuple[dict[str, FileState], LandingDiff]:
+    """The landing folder now and how it differs from what the lake ingested: the one landing state that
+    the sensor, `paperlake run` and the ingest asset share."""
+    now = landing.manifest(paths.raw_dir)
+    try:
+        with lake.open_lake(paths, read_only=True) as con:
+            ingested = ingested_state(con)
+    except FileNotFoundError:  # no lake yet: everything is new
+        ingested = {}
+    return now, landing.diff(ingested, now, keep_removed)
+
+
+def current_files(paths: Paths, keep_removed: bool = False) -> list[str]:
+    """The files the warehouse holds: those in the landing folder (plus every ingested file when removed
+    files are retained). Resolution retracts the rows of any other file."""
+    now, change = landing_changes(paths)
+    return sorted(set(now) | set(change.removed if keep_removed else ()))
+
+
+def up_to_date(paths: Paths, keep_removed: bool = False) -> int | None:
+    """The published version when nothing is left to do: no landing change, no commit to the staging or
+    main tables since that version was published, and the serving file holds it. Else None."""
+    from paperlake.warehouse import served_version  # pandas: only when a serving file exists
+
+    if not paths.duckdb_path.exists():
+        return None
+    _, change = landing_changes(paths, keep_removed)
+    if not change.empty:
+        return None
+    with lake.open_lake(paths, read_only=True) as con:
+        last = lake.last_version(con)
+        if last is None or lake.changed_since(con, last, ("staging", "main")):
+            return None
+    return last if served_version(paths) == last else None
