@@ -1,27 +1,72 @@
-"""Blocking asset checks on whole tables: the Pandera contract, count conservation, references.
+"""The audit: blocking asset checks on what the run wrote, before anything is published.
 
-They audit the lake's main tables as the run wrote them, before anything is published: a failure stops
-`out_duckdb` (publish), so readers stay on the previous version; the metadata shows examples."""
+The lake's main tables are audited as the run wrote them: a failed blocking check stops `out_duckdb`
+(publish), so readers stay on the previous version; the metadata shows examples. Costs follow the
+change: Pandera examines the rows inserted or updated since the last published version (the lake's
+change feed; every row on the first run), and the rules that need whole tables (uniqueness, count
+conservation, references, reject rates) are SQL aggregates. All eleven checks run in one step."""
 
 import dagster as dg
+import duckdb
 import pandas as pd
 from pandera.errors import SchemaErrors
 
 from assets.metadata import md_table
 from assets.warehouse import current_keys
 from paperlake import lake
-from paperlake.audit import conservation_problems, reference_problems
+from paperlake.audit import conservation_problems, duplicate_problems, reference_problems, unique_columns
 from paperlake.config import TABLES
-from paperlake.pipeline import main_table, read_main
+from paperlake.frames import arrow_schema, from_arrow
+from paperlake.pipeline import main_table
 from pipelines.resources import PaperlakeResource
 from schemas import CONTRACT
 
 EXAMPLES = 10
-AUDITED = ("pages", "sightings", "rejects")
+PROBLEM_COLUMNS = ["column", "check", "failure_case", "index"]
 
 
-def _result(problems: pd.DataFrame, **meta) -> dg.AssetCheckResult:
+def _spec(name: str, table: str, description: str, deps=(), blocking: bool = True) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name, asset=f"out_{table}", additional_deps=list(deps), blocking=blocking, description=description
+    )
+
+
+SPECS = [
+    *(
+        _spec(
+            f"{t}_contract",
+            t,
+            f"The rows of `{t}` written since the last published version satisfy the Pandera model "
+            f"{CONTRACT[t].__name__}; its unique columns are unique over the whole table.",
+        )
+        for t in TABLES
+    ),
+    _spec(
+        "entries_conserved",
+        "pages",
+        "Files in = pages rows; per page and in total, entries found = valid sightings + rejected entries.",
+        ["out_sightings", "out_rejects"],
+    ),
+    _spec(
+        "sightings_reference_papers",
+        "sightings",
+        "Every sighting's paper_id exists in papers, and papers.n_sightings counts them exactly.",
+        ["out_papers"],
+    ),
+    _spec(
+        "reject_rate",
+        "rejects",
+        "Warns when the share of rejected entries (or of rejected files) exceeds `max_reject_rate`.",
+        ["out_pages"],
+        blocking=False,
+    ),
+]
+
+
+def _result(check: str, table: str, problems: pd.DataFrame, **meta) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        asset_key=f"out_{table}",
+        check_name=check,
         passed=problems.empty,
         metadata={
             "failures": len(problems),
@@ -31,36 +76,36 @@ def _result(problems: pd.DataFrame, **meta) -> dg.AssetCheckResult:
     )
 
 
-def contract_check(table: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=f"out_{table}",
-        name=f"{table}_contract",
-        blocking=True,
-        description=f"Every row of `{table}` satisfies the Pandera model {CONTRACT[table].__name__}.",
-    )
-    def _check(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
-        df = read_main(paperlake.paths(), table)
-        try:
-            CONTRACT[table].validate(df, lazy=True)
-            problems = pd.DataFrame(columns=["column", "check", "failure_case", "index"])
-        except SchemaErrors as exc:
-            problems = exc.failure_cases[["column", "check", "failure_case", "index"]]
-        return _result(problems, rows=len(df))
-
-    return _check
-
-
-@dg.asset_check(asset="out_pages", additional_deps=["out_sightings", "out_rejects"], blocking=True)
-def entries_conserved(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
-    """Files in = pages rows; per page and in total, entries found = valid sightings + rejected entries."""
-    with lake.open_lake(paperlake.paths(), read_only=True) as con:
-        problems = conservation_problems(con, current_keys(paperlake), *(main_table(t) for t in AUDITED))
-        files, entries, valid, rejected = con.sql(
-            f"""SELECT count(*), sum(n_entries), (SELECT count(*) FROM {main_table("sightings")}),
-                       (SELECT count(*) FROM {main_table("rejects")} WHERE kind = 'entry')
-                FROM {main_table("pages")}"""
-        ).fetchone()
+def _contract(con: duckdb.DuckDBPyConnection, table: str, since: int | None) -> dg.AssetCheckResult:
+    model, name = CONTRACT[table], main_table(table)
+    rows, whole = lake.rows_changed_since(con, name, arrow_schema(model), since)
+    df = from_arrow(rows, model)
+    try:
+        model.validate(df, lazy=True)
+        problems = pd.DataFrame(columns=PROBLEM_COLUMNS)
+    except SchemaErrors as exc:
+        problems = exc.failure_cases[PROBLEM_COLUMNS]
+    dupes = duplicate_problems(con, name, unique_columns(model))
     return _result(
+        f"{table}_contract",
+        table,
+        pd.concat([dupes, problems]) if len(dupes) else problems,
+        rows_examined=len(df),
+        examined="every row" if whole else f"rows changed since version {since}",
+    )
+
+
+def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dg.AssetCheckResult:
+    pages, sightings, rejects = (main_table(t) for t in ("pages", "sightings", "rejects"))
+    problems = conservation_problems(con, keys, pages, sightings, rejects)
+    files, entries, valid, rejected = con.sql(
+        f"""SELECT count(*), sum(n_entries), (SELECT count(*) FROM {sightings}),
+                   (SELECT count(*) FROM {rejects} WHERE kind = 'entry')
+            FROM {pages}"""
+    ).fetchone()
+    return _result(
+        "entries_conserved",
+        "pages",
         problems,
         files=files,
         entries=int(entries or 0),
@@ -70,35 +115,50 @@ def entries_conserved(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset="out_sightings", additional_deps=["out_papers"], blocking=True)
-def sightings_reference_papers(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
-    """Every sighting's paper_id exists in papers, and papers.n_sightings counts them exactly."""
-    with lake.open_lake(paperlake.paths(), read_only=True) as con:
-        return _result(reference_problems(con, main_table("sightings"), main_table("papers")))
-
-
-@dg.asset_check(asset="out_rejects", additional_deps=["out_pages"], blocking=False)
-def reject_rate(paperlake: PaperlakeResource) -> dg.AssetCheckResult:
-    """Warns when the share of rejected entries (or of rejected files) exceeds `max_reject_rate`."""
-    paths = paperlake.paths()
-    pages, rejects = read_main(paths, "pages"), read_main(paths, "rejects")
-    entry_rate = rejected_share(int(pages["n_rejected"].sum()), int(pages["n_entries"].sum()))
-    file_rate = rejected_share(int((pages["status"] == "rejected").sum()), len(pages))
-    top = rejects["reason"].value_counts().head(EXAMPLES)
+def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> dg.AssetCheckResult:
+    n_rejected, n_entries, files_rejected, files = con.sql(
+        f"""SELECT coalesce(sum(n_rejected), 0), coalesce(sum(n_entries), 0),
+                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {main_table("pages")}"""
+    ).fetchone()
+    top = con.sql(
+        f"""SELECT reason, count(*) AS n FROM {main_table("rejects")}
+            GROUP BY reason ORDER BY n DESC, reason LIMIT {EXAMPLES}"""
+    ).fetchall()
+    entry_rate, file_rate = rejected_share(n_rejected, n_entries), rejected_share(files_rejected, files)
     return dg.AssetCheckResult(
-        passed=max(entry_rate, file_rate) <= paperlake.max_reject_rate,
+        asset_key="out_rejects",
+        check_name="reject_rate",
+        passed=max(entry_rate, file_rate) <= threshold,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "entry_reject_rate": entry_rate,
             "file_reject_rate": file_rate,
-            "threshold": paperlake.max_reject_rate,
-            "top_reasons": dg.MetadataValue.json({str(k): int(v) for k, v in top.items()}),
+            "threshold": threshold,
+            "top_reasons": dg.MetadataValue.json({str(r): int(n) for r, n in top}),
         },
     )
+
+
+@dg.multi_asset_check(specs=SPECS, name="audit")
+def audit(paperlake: PaperlakeResource):
+    """Every check of the warehouse tables, in one step (a Dagster step costs events, and the checks
+    share one connection to the lake)."""
+    keys = current_keys(paperlake)
+    with lake.open_lake(paperlake.paths(), read_only=True) as con:
+        since = lake.last_version(con)
+        for table in TABLES:
+            yield _contract(con, table, since)
+        yield _conservation(con, keys)
+        yield _result(
+            "sightings_reference_papers",
+            "sightings",
+            reference_problems(con, main_table("sightings"), main_table("papers")),
+        )
+        yield _reject_rate(con, paperlake.max_reject_rate)
 
 
 def rejected_share(rejected: int, total: int) -> float:
     return rejected / total if total else 0.0
 
 
-CHECKS = [*(contract_check(t) for t in TABLES), entries_conserved, sightings_reference_papers, reject_rate]
+CHECKS = [audit]

@@ -7,6 +7,7 @@ table arguments name tables or views on `con` (the lake's `lake.main.*`, or regi
 
 import duckdb
 import pandas as pd
+import pandera.pandas as pa
 
 
 def conservation_problems(
@@ -61,3 +62,20 @@ def reference_problems(
         ORDER BY paper_id, problem
         """
     ).df()
+
+
+def unique_columns(model: type[pa.DataFrameModel]) -> list[str]:
+    """The columns the contract declares unique."""
+    return [name for name, col in model.to_schema().columns.items() if col.unique]
+
+
+def duplicate_problems(con: duckdb.DuckDBPyConnection, table: str, cols: list[str]) -> pd.DataFrame:
+    """Values of `cols` held by more than one row of the whole table (a check a subset cannot make)."""
+    parts = [
+        f"SELECT '{c}' AS column, 'unique' AS check, {c}::VARCHAR AS failure_case, count(*) AS index "
+        f"FROM {table} GROUP BY {c} HAVING count(*) > 1"
+        for c in cols
+    ]
+    if not parts:
+        return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+    return con.execute(" UNION ALL ".join(parts) + " LIMIT 100").df()

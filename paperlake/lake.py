@@ -216,6 +216,27 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys:
         con.execute("DROP TABLE IF EXISTS _changed")
 
 
+def rows_changed_since(
+    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, since: int | None
+) -> tuple[pa.Table, bool]:
+    """The rows of `table` inserted or updated after snapshot `since` (DuckLake's change feed), or every
+    row when `since` is None or the feed cannot answer (the table is newer than `since`). Returns the
+    rows and whether they are the whole table."""
+    if since is not None:
+        catalog, schema_name, name = table.split(".")
+        cols = ", ".join(f'"{f.name}"' for f in schema)
+        try:
+            rows = con.execute(
+                f"SELECT {cols} FROM ducklake_table_changes($c, $s, $t, $a, $b) "
+                "WHERE change_type IN ('insert', 'update_postimage')",
+                {"c": catalog, "s": schema_name, "t": name, "a": since + 1, "b": current_snapshot(con)},
+            ).to_arrow_table()
+            return rows.cast(schema), False
+        except duckdb.Error:
+            pass
+    return read(con, table, schema), True
+
+
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0])
 
