@@ -6,7 +6,7 @@ from assets.checks import CHECKS
 from assets.ingest import core_sightings, raw_captures
 from assets.report import out_report
 from assets.warehouse import core_papers, out_duckdb, out_papers
-from pipelines.jobs import ingest_job, lake_maintenance_job, warehouse_job
+from pipelines.jobs import ingest_job, lake_maintenance_job, update_job, warehouse_job
 from pipelines.resources import PaperlakeResource, resource_from_env
 from pipelines.schedules import daily_warehouse, weekly_lake_maintenance
 from pipelines.sensors import automation_sensor, landing_sensor
@@ -19,7 +19,7 @@ def build_defs(paperlake: PaperlakeResource) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=CHECKS,
-        jobs=[ingest_job, warehouse_job, lake_maintenance_job],
+        jobs=[ingest_job, update_job, warehouse_job, lake_maintenance_job],
         sensors=[landing_sensor, automation_sensor],
         schedules=[daily_warehouse, weekly_lake_maintenance],
         resources={"paperlake": paperlake},

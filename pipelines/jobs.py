@@ -1,5 +1,6 @@
-"""Jobs: per-day ingestion (partitioned, ranges of days in one run), the whole-table warehouse build (write →
-audit → publish), and the lake's maintenance (retention, small-file merging)."""
+"""Jobs: per-day ingestion (partitioned, ranges of days in one run); ingestion and then the warehouse in
+one run (what the sensor and `paperlake run` launch); the whole-table warehouse build alone (write → audit
+→ publish; the schedule); and the lake's maintenance (retention, small-file merging)."""
 
 import dagster as dg
 
@@ -14,6 +15,12 @@ ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=INGEST,
     description="Read, parse and validate the new or changed captures of a range of landing days in one run.",
+)
+update_job = dg.define_asset_job(
+    "update_job",
+    selection=INGEST | WAREHOUSE,
+    description="The new or changed captures of a range of landing days, then the warehouse (resolve, "
+    "write, audit, publish): one run from landing to a published version.",
 )
 warehouse_job = dg.define_asset_job(
     "warehouse_job",

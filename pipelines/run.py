@@ -106,28 +106,43 @@ def _run_locked(
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     defs = build_defs(build_resource(paths, retain_removed, full))
     tags = {PID_TAG: str(os.getpid())}
-    for first, last in landing.contiguous_ranges(order, todo):
-        log(f"ingest: {outcome.ingested} new or changed files of {len(now)}, landing days {first} … {last}")
+    ranges = landing.contiguous_ranges(order, todo)
+    for first, last in ranges[:-1]:  # rare: days that are not consecutive in partition order
+        log(f"ingest: landing days {first} … {last}")
         ingest = defs.resolve_job_def("ingest_job").execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config=run_config,
-            tags={
-                **tags,
-                ASSET_PARTITION_RANGE_START_TAG: first,
-                ASSET_PARTITION_RANGE_END_TAG: last,
-                **({} if full else {CHANGED_ONLY_TAG: "true"}),
-            },
+            tags=_range(tags, first, last, full),
         )
         outcome.runs["ingest_job"] = outcome.runs.get("ingest_job", True) and ingest.success
-    log("warehouse: resolve papers, write tables, audit, publish")
-    warehouse = defs.resolve_job_def("warehouse_job").execute_in_process(
+    if ranges:  # the last range and the warehouse in one run (one run's bookkeeping, not two)
+        first, last = ranges[-1]
+        log(
+            f"{outcome.ingested} new or changed files of {len(now)} (landing days {first} … {last}), then "
+            "resolve, write, audit, publish"
+        )
+        job, tags = "update_job", _range(tags, first, last, full)
+    else:
+        log("warehouse: resolve papers, write tables, audit, publish")
+        job = "warehouse_job"
+    result = defs.resolve_job_def(job).execute_in_process(
         instance=instance, raise_on_error=False, run_config=run_config, tags=tags
     )
-    outcome.runs["warehouse_job"] = warehouse.success
-    outcome.failed_checks = _failed_checks(warehouse, dg.AssetCheckSeverity.ERROR)
-    outcome.warned_checks = _failed_checks(warehouse, dg.AssetCheckSeverity.WARN)
+    outcome.runs[job] = result.success
+    outcome.failed_checks = _failed_checks(result, dg.AssetCheckSeverity.ERROR)
+    outcome.warned_checks = _failed_checks(result, dg.AssetCheckSeverity.WARN)
     return outcome
+
+
+def _range(tags: dict[str, str], first: str, last: str, full: bool) -> dict[str, str]:
+    """Tags of a run over landing days first … last (only their new or changed files unless `full`)."""
+    return {
+        **tags,
+        ASSET_PARTITION_RANGE_START_TAG: first,
+        ASSET_PARTITION_RANGE_END_TAG: last,
+        **({} if full else {CHANGED_ONLY_TAG: "true"}),
+    }
 
 
 def build_resource(paths: Paths, retain_removed: bool = False, rebuild: bool = False) -> PaperlakeResource:

@@ -7,18 +7,19 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from paperlake import landing, state
 from paperlake.config import LandingError
-from pipelines.jobs import WAREHOUSE, ingest_job, warehouse_job
+from pipelines.jobs import WAREHOUSE, update_job, warehouse_job
 from pipelines.partitions import CHANGED_ONLY_TAG, landing_days
 from pipelines.resources import PaperlakeResource
 
 
 def days_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
-    """One run for a range of landing days (their new or changed files only). The run key is the change
-    itself, so a tick that sees the same change while the run is queued asks for nothing new."""
+    """One run for a range of landing days (their new or changed files only) and the warehouse after them.
+    The run key is the change itself, so a tick that sees the same change while the run is queued asks
+    for nothing new."""
     run_key = hashlib.sha256(f"{first}\x1f{last}\x1f{fingerprint}".encode()).hexdigest()[:20]
     return dg.RunRequest(
         run_key=run_key,
-        job_name=ingest_job.name,
+        job_name=update_job.name,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: first,
             ASSET_PARTITION_RANGE_END_TAG: last,
@@ -28,7 +29,7 @@ def days_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
 
 
 @dg.sensor(
-    jobs=[ingest_job, warehouse_job],
+    jobs=[update_job, warehouse_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

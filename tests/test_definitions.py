@@ -45,7 +45,7 @@ def test_checks_sensors_schedule_jobs():
     assert {s.name for s in defs.sensors} == {"landing_sensor", "warehouse_automation"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
     assert [s.name for s in defs.schedules] == ["daily_warehouse", "weekly_lake_maintenance"]
-    assert defs.resolve_job_def("ingest_job") and defs.resolve_job_def("warehouse_job")
+    assert all(defs.resolve_job_def(j) for j in ("ingest_job", "update_job", "warehouse_job"))
 
 
 def test_dagster_definitions_validate_cli(tmp_path):

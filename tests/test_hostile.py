@@ -55,7 +55,7 @@ def hostile_tables(tmp_path_factory):
     paths = Paths(HOSTILE, tmp_path_factory.mktemp("hostile_out"))
     with dg.instance_for_test() as instance:
         outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
-    assert outcome.runs == {"ingest_job": True, "warehouse_job": True} and outcome.failed_checks == []
+    assert outcome.runs == {"update_job": True} and outcome.failed_checks == []
     return {t: read_table(t, paths) for t in ("pages", "sightings", "rejects", "papers")}
 
 
