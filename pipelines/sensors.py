@@ -30,7 +30,7 @@ def days_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
 
 @dg.sensor(
     jobs=[update_job, warehouse_job],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=10,  # a tick is one stat per file and one small read of the lake
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeResource) -> dg.SensorResult:
