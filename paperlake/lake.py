@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -96,15 +97,40 @@ def attach(
         con.execute("COMMIT")
 
 
+_attached: dict[tuple, duckdb.DuckDBPyConnection] = {}
+_attaching = threading.Lock()
+
+
 @contextlib.contextmanager
 def open_lake(paths: Paths, read_only: bool = False, snapshot: int | None = None):
-    """A connection with the lake attached; closed on exit."""
-    con = open_db()
+    """A connection with the lake attached, closed on exit: a cursor on one database per process and
+    mode, so the extensions are loaded and the catalog attached once (~0.4 s a time, paid by every step
+    of a run before). A cursor sees every commit, including other processes' (DuckLake reads the catalog
+    per transaction); temporary tables and registered frames stay per cursor."""
+    key = (os.getpid(), paths.lake_catalog, paths.lake_data_path, read_only, snapshot)
+    with _attaching:
+        base = _attached.get(key)
+        if base is not None and not _catalog_exists(paths):  # the lake was wiped: attach afresh
+            _attached.pop(key).close()
+            base = None
+        if base is None:
+            base = open_db()
+            try:
+                attach(base, paths, read_only, snapshot)
+            except BaseException:
+                base.close()
+                raise
+            _attached[key] = base
+        con = base.cursor()
     try:
-        attach(con, paths, read_only, snapshot)
         yield con
     finally:
         con.close()
+
+
+def _catalog_exists(paths: Paths) -> bool:
+    catalog = paths.lake_catalog
+    return not catalog.startswith("sqlite:") or Path(catalog.split(":", 1)[1]).exists()
 
 
 def _ensure(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
