@@ -107,16 +107,30 @@ def _records(con: duckdb.DuckDBPyConnection, where: str, params: dict) -> pd.Dat
     return df.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, date_as_object=False)
 
 
+def select(con: duckdb.DuckDBPyConnection, table: str, model, where: str, params: dict) -> pd.DataFrame:
+    """Rows of a table the state check found (no existence or column look-ups: each costs a catalog
+    query), typed by the model."""
+    schema = arrow_schema(model)
+    cols = ", ".join(f'"{c}"' for c in schema.names)
+    rows = con.execute(f"SELECT {cols} FROM {table} WHERE {where}", params).to_arrow_table()
+    return from_arrow(rows.cast(schema), model)
+
+
+def has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every table an incremental resolution reads exists (one catalog query)."""
+    want = {
+        t.split(".", 1)[1] for t in [RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()]
+    }
+    have = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": A}
+    ).fetchall()
+    return want <= {r[0] for r in have}
+
+
 def _sightings(con: duckdb.DuckDBPyConnection, where: str, params: dict, files: list[str]) -> pd.DataFrame:
     """Resolved sightings of unchanged files matching `where`."""
-    rows = lake.read(
-        con,
-        MAIN["sightings"],
-        arrow_schema(ResolvedSightings),
-        f"WHERE ({where}) AND source_file NOT IN (SELECT unnest($files::VARCHAR[]))",
-        {**params, "files": files},
-    )
-    return from_arrow(rows, ResolvedSightings)
+    where = f"({where}) AND NOT {_in('source_file', 'files')}"
+    return select(con, MAIN["sightings"], ResolvedSightings, where, {**params, "files": files})
 
 
 def changed_files(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -156,7 +170,7 @@ def _db_counts(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.Series:
             f"WHERE {_in(col, f'k{n}')} GROUP BY {col}"
         )
     df = con.execute(" UNION ALL ".join(parts), params).df()
-    return df.set_index(["kind", "key"])["n"] if len(df) else pd.Series(dtype=int)
+    return df.astype({"n": int}).set_index(["kind", "key"])["n"]
 
 
 def _count(keys: pd.DataFrame) -> pd.Series:
@@ -214,14 +228,8 @@ def _matches(
 ) -> pd.DataFrame:
     """Stored matches with a record in `record_ids`."""
     merged = "merged AND " if merged_only else ""
-    rows = lake.read(
-        con,
-        MAIN["matches"],
-        arrow_schema(CONTRACT["matches"]),
-        f"WHERE {merged}({_in('record_a', 'r')} OR {_in('record_b', 'r')})",
-        {"r": record_ids},
-    )
-    return from_arrow(rows, CONTRACT["matches"])
+    where = f"{merged}({_in('record_a', 'r')} OR {_in('record_b', 'r')})"
+    return select(con, MAIN["matches"], CONTRACT["matches"], where, {"r": record_ids})
 
 
 class Fallback(Exception):
@@ -229,15 +237,11 @@ class Fallback(Exception):
 
 
 def _staged_sightings(con: duckdb.DuckDBPyConnection, files: list[str]) -> pd.DataFrame:
-    where = f"WHERE {_in('source_file', 'f')}"
-    rows = lake.read(con, STAGING["sightings"], arrow_schema(Sightings), where, {"f": files})
-    return ordered(from_arrow(rows, Sightings))
+    return ordered(select(con, STAGING["sightings"], Sightings, _in("source_file", "f"), {"f": files}))
 
 
 def _resolved_sightings(con: duckdb.DuckDBPyConnection, files: list[str]) -> pd.DataFrame:
-    where = f"WHERE {_in('source_file', 'f')}"
-    rows = lake.read(con, MAIN["sightings"], arrow_schema(ResolvedSightings), where, {"f": files})
-    return from_arrow(rows, ResolvedSightings)
+    return select(con, MAIN["sightings"], ResolvedSightings, _in("source_file", "f"), {"f": files})
 
 
 @dataclass
@@ -381,7 +385,7 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     gone_pairs = _ids(t_ids | set(k_registry["record_id"]) | k_ids)
     con.execute("BEGIN")
     try:
-        delta = write_core(con, core_arrow(core), _ids(papers))
+        delta = _write_core(con, core_arrow(core), _ids(papers))
         _delete_insert(
             con,
             MAIN["sightings"],
@@ -472,9 +476,8 @@ def core_arrow(core: pd.DataFrame) -> pa.Table:
     return rows.append_column("title_key", pa.array(core["title_key"].tolist(), type=pa.string()))
 
 
-def write_core(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str] | None = None) -> Delta:
-    """Make papers_core hold `rows` for `papers` (None: for every paper), writing only the rows that
-    changed; returns which papers changed and which left."""
+def core_delta(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str] | None = None) -> Delta:
+    """Which of `papers` (None: all) differ between `rows` and papers_core, and which left it."""
     con.register("_core", rows)
     con.execute(f"CREATE TABLE IF NOT EXISTS {PAPERS_CORE} AS SELECT * FROM _core LIMIT 0")
     scope = "TRUE" if papers is None else _in("paper_id", "p")
@@ -486,9 +489,18 @@ def write_core(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str]
         params,
     ).fetchall()
     stored = con.execute(f"SELECT paper_id FROM {PAPERS_CORE} WHERE {scope}", params).fetchall()
-    delta = Delta({r[0] for r in changed}, {r[0] for r in stored} - set(rows.column("paper_id").to_pylist()))
-    gone = _ids(delta.changed_papers | delta.removed_papers)
-    con.execute(f"DELETE FROM {PAPERS_CORE} WHERE {_in('paper_id', 'p')}", {"p": gone})
+    con.unregister("_core")
+    return Delta({r[0] for r in changed}, {r[0] for r in stored} - set(rows.column("paper_id").to_pylist()))
+
+
+def _write_core(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str]) -> Delta:
+    """Replace the papers_core rows of `papers` that changed."""
+    delta = core_delta(con, rows, papers)
+    con.execute(
+        f"DELETE FROM {PAPERS_CORE} WHERE {_in('paper_id', 'p')}",
+        {"p": _ids(delta.changed_papers | delta.removed_papers)},
+    )
+    con.register("_core", rows)
     con.execute(
         f"INSERT INTO {PAPERS_CORE} BY NAME SELECT * FROM _core WHERE {_in('paper_id', 'p')}",
         {"p": _ids(delta.changed_papers)},

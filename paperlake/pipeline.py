@@ -179,8 +179,7 @@ def resolve_all(
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> incremental.Delta:
-    state = [incremental.RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *incremental.MAIN.values()]
-    if full or not all(lake.table_exists(con, t) for t in state):
+    if full or not incremental.has_state(con):
         return _resolve_full(con, rules)
     files = incremental.changed_files(con)
     if not files:
@@ -199,12 +198,12 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
     res = resolve(sightings, load_registry(con), rules)
     with_abstract = sightings[sightings["abstract"].notna()]
     records = incremental.record_rows(with_abstract, rules)[1]
-    con.execute("BEGIN")
-    delta = incremental.write_core(con, incremental.core_arrow(res.papers))
-    con.execute("COMMIT")
+    core = incremental.core_arrow(res.papers)
+    delta = incremental.core_delta(con, core)
     _replace_whole(
         con,
         {
+            PAPERS_CORE: core,
             incremental.RECORDS: incremental.records_arrow(records),
             REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
                 res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
@@ -235,9 +234,9 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
         {"f": files},
     ).fetchall()
     same = {"f": files, "p": [r[0] for r in page_ids if r[0]]}
-    where = f"WHERE {in_files} OR page_id IN (SELECT unnest($p::VARCHAR[]))"
-    pages = mark_duplicate_pages(from_arrow(lake.read(con, PAGES, arrow_schema(Pages), where, same), Pages))
-    rejects = lake.read(con, REJECTS, arrow_schema(Rejects), f"WHERE {in_files}", {"f": files})
+    where = f"{in_files} OR page_id IN (SELECT unnest($p::VARCHAR[]))"
+    pages = mark_duplicate_pages(incremental.select(con, PAGES, Pages, where, same))
+    rejects = to_arrow(incremental.select(con, REJECTS, Rejects, in_files, {"f": files}), Rejects)
     con.execute("BEGIN")
     for table, rows, gone in (
         ("pages", to_arrow(pages, Pages), sorted({*files, *pages["source_file"]})),
@@ -251,16 +250,14 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Row counts for the asset metadata, counted in SQL."""
-    counts = {
-        t: int(con.sql(f"SELECT count(*) FROM {main_table(t)}").fetchone()[0]) for t in incremental.MAIN
-    }
-    counts["papers"] = int(con.sql(f"SELECT count(*) FROM {PAPERS_CORE}").fetchone()[0])
-    merged, title_only = con.sql(
-        f"SELECT count(*) FILTER (merged), count(*) FILTER (rule = 'title_only_rejected') "
-        f"FROM {main_table('matches')}"
-    ).fetchone()
-    return counts | {"merged_pairs": int(merged), "title_only_rejected_pairs": int(title_only)}
+    """Row counts for the asset metadata, counted in SQL (one query)."""
+    counts = {t: f"(SELECT count(*) FROM {main_table(t)})" for t in incremental.MAIN}
+    counts["papers"] = f"(SELECT count(*) FROM {PAPERS_CORE})"
+    matches = f"FROM {main_table('matches')}"
+    counts["merged_pairs"] = f"(SELECT count(*) {matches} WHERE merged)"
+    counts["title_only_rejected_pairs"] = f"(SELECT count(*) {matches} WHERE rule = 'title_only_rejected')"
+    row = con.execute(f"SELECT {', '.join(counts.values())}").fetchone()
+    return dict(zip(counts, map(int, row), strict=True))
 
 
 def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:

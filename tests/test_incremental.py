@@ -4,7 +4,6 @@ Two lakes see the same landing folder: A resolves incrementally after every step
 everything (full=True). After each step every main table, papers_core and the registry of A equal B's.
 """
 
-import random
 import shutil
 import sys
 from pathlib import Path
@@ -73,11 +72,9 @@ def _entry(title: str, abstract: str) -> str:
     return f"{title}\n\n{abstract}"
 
 
-def _reword(text: str, every: int, seed: int) -> str:
-    """Every `every`-th word replaced by another word of the text (a revised abstract)."""
-    words = text.split(" ")
-    rng = random.Random(seed)
-    return " ".join(rng.choice(words) + "x" if i % every == 0 else w for i, w in enumerate(words))
+def _reword(text: str, every: int) -> str:
+    """Every `every`-th word changed (a revised abstract; every 12th is a subset of every 6th)."""
+    return " ".join("q" * len(w) if i % every == 0 else w for i, w in enumerate(text.split(" ")))
 
 
 def _seed_entry() -> tuple[str, str]:
@@ -91,7 +88,8 @@ def _seed_entry() -> tuple[str, str]:
 def _papers_titled(paths: Paths, title: str) -> list[tuple[str, list[str]]]:
     with lake.open_lake(paths, read_only=True) as con:
         return con.execute(
-            f"SELECT paper_id, merged_ids FROM {pipeline.PAPERS_CORE} WHERE title = $t ORDER BY 1", {"t": title}
+            f"SELECT paper_id, merged_ids FROM {pipeline.PAPERS_CORE} WHERE title = $t ORDER BY 1",
+            {"t": title},
         ).fetchall()
 
 
@@ -103,58 +101,64 @@ def _strip_abstracts(text: str, n: int) -> str:
     return "\n\n".join(b for k, b in enumerate(blocks) if k + 1 not in meta[:n])
 
 
+def _attached_bare(paths: Paths, source_file: str) -> int:
+    """Sightings of `source_file` without an abstract that joined a paper seen with one."""
+    s = f"{lake.ALIAS}.main.sightings"
+    with lake.open_lake(paths, read_only=True) as con:
+        return con.execute(
+            f"SELECT count(*) FROM {s} b WHERE b.source_file = $f AND b.abstract IS NULL AND EXISTS "
+            f"(SELECT 1 FROM {s} o WHERE o.paper_id = b.paper_id AND o.abstract IS NOT NULL)",
+            {"f": source_file},
+        ).fetchone()[0]
+
+
 def test_incremental_equals_full_after_every_change(tmp_path):
     lakes = Lakes(tmp_path)
-    # seeds
+    corpus = Corpus(12, entries_per_file=20, sightings_per_paper=4, seed=7, lookalikes=0.4)
+    pages = [corpus.page(k) for k in range(12)]
     seeds = sorted(p.name for p in SAMPLE.iterdir())[:3]
     for name in seeds:
         shutil.copy(SAMPLE / name, lakes.raw / name)
-    lakes.step(seeds)
-    # generated files with look-alikes, added in two batches
-    corpus = Corpus(24, entries_per_file=20, sightings_per_paper=4, seed=7, lookalikes=0.4)
-    pages = [corpus.page(k) for k in range(24)]
-    first = [lakes.write(name, text) for name, text, _ in pages[:12]]
-    lakes.step(first)
-    lakes.step([lakes.write(name, text) for name, text, _ in pages[12:]])
+    first = [lakes.write(name, text) for name, text, _ in pages[:8]]
+    lakes.step([*seeds, *first])
 
-    # two versions of one paper too far apart to merge, then the version between them merges them
+    # generated files with look-alikes, and two versions of one paper too far apart to merge
     title, abstract = _seed_entry()
-    far, near = _reword(abstract, 6, 1), None
-    near = " ".join(w if i % 12 else f for i, (w, f) in enumerate(zip(abstract.split(" "), far.split(" "))))
+    far, near = _reword(abstract, 6), _reword(abstract, 12)
     v1 = lakes.write("v1.txt", page_text(_entry(title, abstract), date="Mar 3"))
     v3 = lakes.write("v3.txt", page_text(_entry(title, far), date="Mar 5"))
-    lakes.step([v1, v3])
+    lakes.step([*(lakes.write(name, text) for name, text, _ in pages[8:]), v1, v3])
     apart = _papers_titled(lakes.a, title)
     assert len(apart) == 2
+
+    # the version between them merges the two papers (the later id becomes an alias)
     v2 = lakes.write("v2.txt", page_text(_entry(title, near), date="Mar 4"))
     res = lakes.step([v2])
     merged = _papers_titled(lakes.a, title)
-    assert len(merged) == 1 and merged[0][1], "the bridging version merges the two papers (an alias)"
-    assert {p for p, _ in apart} - {merged[0][0]} <= set(merged[0][1])
-    assert res.removed_papers == {p for p, _ in apart} - {merged[0][0]}
+    assert len(merged) == 1 and set(merged[0][1]) == {p for p, _ in apart} - {merged[0][0]}
+    assert res.removed_papers == set(merged[0][1])
 
-    # a changed file: another page's entries under an existing name
-    changed = first[3]
-    lakes.write(changed, pages[5][1])
-    lakes.step([changed])
-    # the bridging file removed: the paper splits again
-    (lakes.raw / v2).unlink()
-    lakes.step([])
-    assert len(_papers_titled(lakes.a, title)) == 2
-    # the same bytes under a second name
-    lakes.step([lakes.write("copy_of_v1.txt", (lakes.raw / v1).read_text(encoding="utf-8"))])
-    # sightings without an abstract
+    # a changed file, the same bytes under a second name, sightings without an abstract, and the
+    # title printed with so many abstracts that its block exceeds max_block: its pairs (v1-v2-v3) go
+    changed = lakes.write(first[3], pages[5][1])
+    copy = lakes.write("copy_of_v1.txt", (lakes.raw / v1).read_text(encoding="utf-8"))
     detailed = next(text for _, text, _ in pages if "\n·\n" in text)
-    lakes.step([lakes.write("bare.txt", _strip_abstracts(detailed, 4))])
-    # a title printed with more abstracts than max_block allows: the title block stops pairing
-    crowd = [_entry(title, _reword(abstract, 2, s)) for s in range(RULES.max_block)]
-    lakes.step([lakes.write("crowd.txt", page_text(*crowd, date="Mar 6"))])
+    bare = lakes.write("bare.txt", _strip_abstracts(detailed, 4))
+    crowd = [_entry(title, _reword(abstract, 2 + s)) for s in range(RULES.max_block)]
+    lakes.step([changed, copy, bare, lakes.write("crowd.txt", page_text(*crowd, date="Mar 6"))])
+    assert len(_papers_titled(lakes.a, title)) == 3 + RULES.max_block
+    assert _attached_bare(lakes.a, bare) > 0
+
+    # the crowd leaves: v1-v2-v3 are one paper again, with their earliest id
     (lakes.raw / "crowd.txt").unlink()
     lakes.step([])
-    # removing a generated file and a seed
-    for name in (first[0], seeds[0]):
+    assert [p for p, _ in _papers_titled(lakes.a, title)] == [merged[0][0]]
+
+    # the bridging file, a generated file and a seed removed: the paper splits again
+    for name in (v2, first[0], seeds[0]):
         (lakes.raw / name).unlink()
     lakes.step([])
+    assert len(_papers_titled(lakes.a, title)) == 2
 
 
 def test_nothing_changed_writes_nothing(tmp_path):
