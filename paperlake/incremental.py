@@ -24,13 +24,16 @@ import pandas as pd
 import pyarrow as pa
 
 from paperlake import lake
+from paperlake.db import sql_str
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
+from paperlake.match import short_names
 from paperlake.normalize import short_hash
 from paperlake.resolve import (
     BLOCK_FLAGS,
     MatchRules,
     Registry,
     abstract_blocks,
+    aggregate_records,
     assign_ids,
     attach_ids,
     bare_record_ids,
@@ -84,10 +87,14 @@ def record_rows(sightings: pd.DataFrame, rules: MatchRules) -> tuple[pd.DataFram
     """Sightings with an abstract (ordered) → (sightings with keys and record_id, records with hashed
     block keys), as `build_records` defines them."""
     s, records = build_records(sightings)
+    return s, _with_blocks(records, rules)
+
+
+def _with_blocks(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
     head, tail = abstract_blocks(records["abstract_key"], rules.block_words)
     hashed = [[short_hash(k) if k else "" for k in col] for col in (head, tail)]
     records = records.assign(title=records["title_key"], abstract_head=hashed[0], abstract_tail=hashed[1])
-    return s, records.drop(columns="title")[RECORD_SCHEMA.names]
+    return records.drop(columns="title")[RECORD_SCHEMA.names]
 
 
 def records_arrow(records: pd.DataFrame) -> pa.Table:
@@ -102,8 +109,12 @@ def _in(column: str, param: str) -> str:
     return f"{column} IN (SELECT unnest(${param}::VARCHAR[]))"
 
 
-def _records(con: duckdb.DuckDBPyConnection, where: str, params: dict) -> pd.DataFrame:
-    df = con.execute(f"SELECT * FROM {RECORDS} WHERE {where}", params).to_arrow_table().cast(RECORD_SCHEMA)
+def _records(con: duckdb.DuckDBPyConnection, where: str, params: dict, wide: bool = False) -> pd.DataFrame:
+    """Stored records; without `wide` the abstract key (the one wide column, read in full by any
+    query that selects it) is left null."""
+    cols = "*" if wide else "* EXCLUDE (abstract_key), NULL::VARCHAR AS abstract_key"
+    df = con.execute(f"SELECT {cols} FROM {RECORDS} WHERE {where}", params).to_arrow_table()
+    df = df.select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
     return df.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, date_as_object=False)
 
 
@@ -128,9 +139,31 @@ def has_state(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _sightings(con: duckdb.DuckDBPyConnection, where: str, params: dict, files: list[str]) -> pd.DataFrame:
-    """Resolved sightings of unchanged files matching `where`."""
+    """Resolved sightings of unchanged files matching `where`, without their abstract (null: the
+    column is most of the table's bytes; `flag` says which printed none, `_abstracts` fetches them)."""
+    schema = arrow_schema(ResolvedSightings)
+    cols = ", ".join(f'NULL::VARCHAR AS "{c}"' if c == "abstract" else f'"{c}"' for c in schema.names)
     where = f"({where}) AND NOT {_in('source_file', 'files')}"
-    return select(con, MAIN["sightings"], ResolvedSightings, where, {**params, "files": files})
+    rows = con.execute(f"SELECT {cols} FROM {MAIN['sightings']} WHERE {where}", {**params, "files": files})
+    return from_arrow(rows.to_arrow_table().cast(schema), ResolvedSightings)
+
+
+def _abstracts(con: duckdb.DuckDBPyConnection, sightings: pd.DataFrame) -> pd.Series:
+    """The abstracts of stored sightings (one scan of the abstract column)."""
+    keys = pa.Table.from_pandas(sightings[["source_file", "position"]], preserve_index=False)
+    con.register("_want", keys)
+    got = con.execute(
+        f"SELECT s.source_file, s.position, s.abstract FROM {MAIN['sightings']} s "
+        "SEMI JOIN _want w ON s.source_file = w.source_file AND s.position = w.position"
+    ).df()
+    con.unregister("_want")
+    index = pd.MultiIndex.from_frame(got[["source_file", "position"]])
+    found = pd.Series(got["abstract"].values, index=index, dtype=object)
+    return pd.Series(
+        found.reindex(pd.MultiIndex.from_frame(sightings[["source_file", "position"]])).values,
+        index=sightings.index,
+        dtype=object,
+    )
 
 
 def changed_files(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -177,14 +210,20 @@ def _count(keys: pd.DataFrame) -> pd.Series:
     return keys.groupby(["kind", "key"]).size()
 
 
-def _members(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame, post_a: pd.DataFrame, a_ids: list[str]):
+def _members(
+    con: duckdb.DuckDBPyConnection,
+    keys: pd.DataFrame,
+    post_a: pd.DataFrame,
+    a_ids: list[str],
+    wide: bool = False,
+):
     """Records (after the change) holding any of the block keys: stored ones outside A, and A's."""
     params = {"a": a_ids}
     conds = []
     for n, kind in enumerate(KINDS):
         params[f"k{n}"] = _ids(keys.loc[keys["kind"] == kind, "key"])
         conds.append(_in(_column(kind), f"k{n}"))
-    stored = _records(con, f"({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}", params)
+    stored = _records(con, f"({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}", params, wide)
     mine = _block_keys(post_a).merge(keys[["kind", "key"]].drop_duplicates(), on=["kind", "key"])
     return pd.concat([stored, post_a[post_a["record_id"].isin(mine["record_id"])]], ignore_index=True)
 
@@ -236,12 +275,13 @@ class Fallback(Exception):
     """The change cannot be applied locally (a new id is held by another paper): resolve everything."""
 
 
+def _of_files(files: list[str]) -> str:
+    """A literal list, so that the per-file min/max statistics can skip data files."""
+    return f"source_file IN ({', '.join(map(sql_str, files))})"
+
+
 def _staged_sightings(con: duckdb.DuckDBPyConnection, files: list[str]) -> pd.DataFrame:
-    return ordered(select(con, STAGING["sightings"], Sightings, _in("source_file", "f"), {"f": files}))
-
-
-def _resolved_sightings(con: duckdb.DuckDBPyConnection, files: list[str]) -> pd.DataFrame:
-    return select(con, MAIN["sightings"], ResolvedSightings, _in("source_file", "f"), {"f": files})
+    return ordered(select(con, STAGING["sightings"], Sightings, _of_files(files), {}))
 
 
 @dataclass
@@ -261,16 +301,18 @@ class _Records:
 def _changed_records(
     con: duckdb.DuckDBPyConnection, files: list[str], new_abs: pd.DataFrame, old_s: pd.DataFrame, rules
 ) -> _Records:
-    """A, each record recomputed from all of its sightings (the unchanged files' and the new ones)."""
+    """A, each record recomputed from all of its sightings (the unchanged files', keyed by the stored
+    record, and the new ones)."""
     new_abs = record_rows(new_abs, rules)[0] if len(new_abs) else new_abs.assign(record_id=None)
-    ids = _ids([*old_s.loc[old_s["abstract"].notna(), "record_id"], *new_abs["record_id"]])
+    ids = _ids([*old_s.loc[old_s["flag"] != "no_abstract", "record_id"], *new_abs["record_id"]])
+    old = _records(con, _in("record_id", "r"), {"r": ids}, wide=True)
     rest = _sightings(con, _in("record_id", "r"), {"r": ids}, files)
-    both = pd.concat([rest, new_abs], ignore_index=True).drop(
-        columns=["record_id", "paper_id"], errors="ignore"
-    )
-    post = record_rows(ordered(both[Sightings.to_schema().columns.keys()]), rules)[1] if len(both) else None
-    old = _records(con, _in("record_id", "r"), {"r": ids})
-    return _Records(ids, old.iloc[:0] if post is None else post, old, new_abs)
+    rest = rest.merge(old[["record_id", "title_key", "abstract_key"]], on="record_id")
+    both = ordered(pd.concat([rest, new_abs], ignore_index=True))
+    if both.empty:
+        return _Records(ids, old.iloc[:0], old, new_abs)
+    post = _with_blocks(aggregate_records(both.assign(name=short_names(both["title"]))), rules)
+    return _Records(ids, post, old, new_abs)
 
 
 def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules):
@@ -282,24 +324,24 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules
     sizes = pd.DataFrame({"before": before, "after": before.add(delta, fill_value=0)}).fillna(0)
     touched = sizes[sizes.min(axis=1) <= rules.max_block].reset_index()[["kind", "key"]]
     t_recs = pd.concat([_members(con, touched, a.post, a.ids), a.post]).drop_duplicates("record_id")
-    t_ids = set(a.ids) | set(t_recs["record_id"])
+    t_ids = set(a.ids) | set(t_recs["record_id"])  # (narrow: only their block keys are needed)
     t_keys = _block_keys(t_recs).drop_duplicates(["kind", "key"])
     after = _db_counts(con, t_keys).add(delta, fill_value=0)
     valid = after[(after >= 2) & (after <= rules.max_block)].reset_index()[["kind", "key"]]
-    blocks = _earliest_first(_members(con, valid, a.post, a.ids))
+    blocks = _earliest_first(_members(con, valid, a.post, a.ids, wide=True))
     pairs = _pairs(blocks, valid, t_ids)
     if pairs.empty:
-        return t_ids, None
-    return t_ids, score_pairs(blocks, pairs, rules).drop(columns=["i", "j"])
+        return t_ids, None, blocks
+    return t_ids, score_pairs(blocks, pairs, rules).drop(columns=["i", "j"]), blocks
 
 
 def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: MatchRules) -> Delta:
     """Resolve the changed `files` against the stored state and write every affected row, in one commit."""
     new_s = _staged_sightings(con, files)
-    old_s = _resolved_sightings(con, files)
+    old_s = _sightings(con, _of_files(files), {}, [])
     has_abs = new_s["abstract"].notna()
     a = _changed_records(con, files, new_s[has_abs], old_s, rules)
-    t_ids, scored = _scored_pairs(con, a, rules)
+    t_ids, scored, blocks = _scored_pairs(con, a, rules)
 
     # K: the old papers of T and of the records T merges with, re-clustered; ids as a full run gives
     seeds = set(t_ids)
@@ -315,7 +357,7 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     stored_k = _records(
         con, f"{_in('record_id', 'r')} AND NOT {_in('record_id', 'a')}", {"r": _ids(k_ids), "a": a.ids}
     )
-    k_recs = _earliest_first(pd.concat([stored_k, a.post], ignore_index=True))
+    k_recs = _with_abstract_keys(con, pd.concat([stored_k, a.post], ignore_index=True), [blocks, a.post])
     old_pairs = _matches(con, _ids(t_ids | set(k_registry["record_id"])))
     kept_pairs = old_pairs[~(old_pairs["record_a"].isin(t_ids) | old_pairs["record_b"].isin(t_ids))]
     pairs = pd.concat([kept_pairs, scored], ignore_index=True) if scored is not None else kept_pairs
@@ -353,7 +395,7 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
         {"r": bare_record_ids(bare_keys["title_key"], bare_keys["published_date"])},
         files,
     )
-    bare_old = bare_old[bare_old["abstract"].isna()].assign(old_paper=lambda d: d["paper_id"])
+    bare_old = bare_old[bare_old["flag"] == "no_abstract"].assign(old_paper=lambda d: d["paper_id"])
     seen = _seen(con, bare_keys, s_k, a, files)
     bare_post = attach_ids(seen, ordered(pd.concat([bare_old, new_s[~has_abs]], ignore_index=True)))
 
@@ -368,9 +410,12 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     moved = pd.concat([s_k, bare_post], ignore_index=True)
     rest = _sightings(con, _in("paper_id", "p"), {"p": _ids(papers)}, files)
     rest = rest.merge(moved[["source_file", "position"]], how="left", indicator=True)
-    rest = rest[rest.pop("_merge") == "left_only"].assign(title_key=lambda d: text_key_series(d["title"]))
+    rest = rest[rest.pop("_merge") == "left_only"]
+    rest = rest.assign(title_key=text_key_series(rest["title"]), old_paper=rest["paper_id"])
     work = ordered(pd.concat([moved, rest], ignore_index=True))
     work = work[work["paper_id"].isin(papers)]
+    stored = ~work["source_file"].isin(files) & (work["flag"] != "no_abstract")
+    work.loc[stored, "abstract"] = _abstracts(con, work[stored])
     core = survive(work, registry.aliases) if len(work) else pd.DataFrame(columns=["paper_id"])
     core["abstract"] = core["abstract"].fillna("")
 
@@ -381,7 +426,7 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     pairs = pairs.assign(
         paper_a=pairs["record_a"].map(pair_papers), paper_b=pairs["record_b"].map(pair_papers)
     )
-    written = moved[moved["source_file"].isin(files) | (moved["paper_id"] != moved["old_paper"])]
+    written = work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
     gone_pairs = _ids(t_ids | set(k_registry["record_id"]) | k_ids)
     con.execute("BEGIN")
     try:
@@ -431,6 +476,19 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
         con.execute("ROLLBACK")
         raise
     return delta
+
+
+def _with_abstract_keys(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, known: list[pd.DataFrame]):
+    """Records earliest first with their abstract keys (new ids hash them): from the frames already
+    read, else read (only a split's records can lack one)."""
+    keys = pd.concat(known).drop_duplicates("record_id").set_index("record_id")["abstract_key"]
+    records = records.assign(abstract_key=records["record_id"].map(keys))
+    missing = _ids(records.loc[records["abstract_key"].isna(), "record_id"])
+    if missing:
+        more = _records(con, _in("record_id", "r"), {"r": missing}, wide=True)
+        more = more.set_index("record_id")["abstract_key"]
+        records["abstract_key"] = records["abstract_key"].fillna(records["record_id"].map(more))
+    return _earliest_first(records)
 
 
 def _seen(con, keys: pd.DataFrame, s_k: pd.DataFrame, a: _Records, files: list[str]) -> pd.DataFrame:

@@ -84,7 +84,12 @@ def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         short_hash(t, a or "") for t, a in zip(pairs["title_key"], pairs["abstract_key"], strict=True)
     ]
     s = s.merge(pairs, on=["title_key", "abstract_key"], how="left")
-    records = (
+    return s.drop(columns="name"), aggregate_records(s)
+
+
+def aggregate_records(s: pd.DataFrame) -> pd.DataFrame:
+    """One row per record of sightings with record_id, title_key, abstract_key and name (earliest first)."""
+    return (
         s.groupby("record_id", sort=False)
         .agg(
             title_key=("title_key", "first"),
@@ -97,7 +102,6 @@ def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         .sort_values(["first_seen", "record_id"], na_position="last", kind="stable")
         .reset_index(drop=True)
     )
-    return s.drop(columns="name"), records
 
 
 def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str, max_block: int) -> pd.DataFrame:
