@@ -552,18 +552,12 @@ def core_delta(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str]
 
 
 def _write_core(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str]) -> Delta:
-    """Replace the papers_core rows of `papers` that changed."""
-    delta = core_delta(con, rows, papers)
-    con.execute(
-        f"DELETE FROM {PAPERS_CORE} WHERE {_in('paper_id', 'p')}",
-        {"p": _ids(delta.changed_papers | delta.removed_papers)},
-    )
-    con.register("_core", rows)
-    con.execute(
-        f"INSERT INTO {PAPERS_CORE} BY NAME SELECT * FROM _core WHERE {_in('paper_id', 'p')}",
-        {"p": _ids(delta.changed_papers)},
-    )
-    con.unregister("_core")
+    """Replace the papers_core rows of `papers`: each is recomputed, so each counts as changed (comparing
+    with the stored rows would read their abstracts, the widest column)."""
+    stored = con.execute(f"SELECT paper_id FROM {PAPERS_CORE} WHERE {_in('paper_id', 'p')}", {"p": papers})
+    now = set(rows.column("paper_id").to_pylist())
+    delta = Delta(now, {r[0] for r in stored.fetchall()} - now)
+    _delete_insert(con, PAPERS_CORE, rows, _in("paper_id", "p"), {"p": papers})
     return delta
 
 
