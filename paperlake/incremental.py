@@ -416,7 +416,9 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     work = work[work["paper_id"].isin(papers)]
     stored = ~work["source_file"].isin(files) & (work["flag"] != "no_abstract")
     work.loc[stored, "abstract"] = _abstracts(con, work[stored])
-    core = survive(work, registry.aliases) if len(work) else pd.DataFrame(columns=["paper_id"])
+    core = (
+        survive(work, registry.aliases) if len(work) else pd.DataFrame(columns=[*CORE_COLUMNS, "title_key"])
+    )
     core["abstract"] = core["abstract"].fillna("")
 
     pair_papers = pd.concat(

@@ -162,6 +162,7 @@ def test_incremental_equals_full_after_every_change(tmp_path):
 
 
 def test_nothing_changed_writes_nothing(tmp_path):
+    """A run with no landing change makes no lake snapshot."""
     lakes = Lakes(tmp_path)
     seeds = sorted(p.name for p in SAMPLE.iterdir())[:2]
     for name in seeds:
@@ -174,6 +175,9 @@ def test_nothing_changed_writes_nothing(tmp_path):
     with lake.open_lake(lakes.a, read_only=True) as con:
         assert lake.current_snapshot(con) == before
     assert (res.changed_papers, res.removed_papers, res.retracted) == (set(), set(), [])
+    # a file with no sightings (not a capture) changes pages and rejects only
+    res = lakes.step([lakes.write("notes.md", "# notes\n\nnot a capture\n")])
+    assert (res.changed_papers, res.removed_papers) == (set(), set())
 
 
 def test_a_broken_incremental_step_is_caught(tmp_path, monkeypatch):
