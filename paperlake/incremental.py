@@ -15,6 +15,8 @@ tables (`sightings` carry record_id and paper_id, `matches` every scored pair). 
   * Papers (survivorship), upvote history and the matches' paper ids are recomputed for the papers
     whose sightings or aliases changed, from all of their sightings.
 Sightings are ordered by (source_file, position) in both paths, so "first non-null" is deterministic.
+A run that cannot stay local (a newly minted id held by a paper outside K, possible only when a split
+reused a hash) raises `Fallback` and the caller resolves everything.
 """
 
 from dataclasses import dataclass, field
@@ -262,12 +264,9 @@ def _paper_of(con: duckdb.DuckDBPyConnection, record_ids: list[str]) -> pd.Serie
     return pd.Series(df["paper_id"].values, index=df["record_id"].values, dtype=object)
 
 
-def _matches(
-    con: duckdb.DuckDBPyConnection, record_ids: list[str], merged_only: bool = False
-) -> pd.DataFrame:
+def _matches(con: duckdb.DuckDBPyConnection, record_ids: list[str]) -> pd.DataFrame:
     """Stored matches with a record in `record_ids`."""
-    merged = "merged AND " if merged_only else ""
-    where = f"{merged}({_in('record_a', 'r')} OR {_in('record_b', 'r')})"
+    where = f"{_in('record_a', 'r')} OR {_in('record_b', 'r')}"
     return select(con, MAIN["matches"], CONTRACT["matches"], where, {"r": record_ids})
 
 
