@@ -126,26 +126,25 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     folder) and write pages, rejects, sightings, matches and upvote_history into the lake."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        res, retracted, written = pipeline.resolve_all(paths, current_keys(paperlake))
-    if retracted:
-        context.log.info(f"retracted rows of {len(retracted)} removed file(s): {retracted[:10]}")
-    top = res.papers.sort_values(["n_sightings", "paper_id"], ascending=[False, True])
+        res = pipeline.resolve_all(paths, current_keys(paperlake), full=paperlake.rebuild)
+    if res.retracted:
+        context.log.info(f"retracted rows of {len(res.retracted)} removed file(s): {res.retracted[:10]}")
+    c = res.counts
     yield dg.MaterializeResult(
         asset_key="core_papers",
         metadata={
-            "dagster/row_count": len(res.papers),
-            "sightings": len(res.sightings),
-            "merged_sightings": len(res.sightings) - len(res.papers),
-            "merged_pairs": int(res.matches["merged"].sum()),
-            "rejected_title_only_pairs": int((res.matches["rule"] == "title_only_rejected").sum()),
-            "retracted_files": len(retracted),
-            "preview": dg.MetadataValue.md(
-                md_table(top, ["paper_id", "title", "n_sightings", "upvotes_max"])
-            ),
+            "dagster/row_count": c["papers"],
+            "sightings": c["sightings"],
+            "merged_sightings": c["sightings"] - c["papers"],
+            "merged_pairs": c["merged_pairs"],
+            "rejected_title_only_pairs": c["title_only_rejected_pairs"],
+            "retracted_files": len(res.retracted),
+            "changed_papers": len(res.changed_papers),
+            "removed_papers": len(res.removed_papers),
         },
     )
     for table in RESOLVED:
-        yield _table_result(table, written[table])
+        yield dg.MaterializeResult(asset_key=f"out_{table}", metadata={"dagster/row_count": c[table]})
 
 
 @dg.multi_asset(

@@ -7,19 +7,20 @@ Every step writes into the lake (paperlake.lake); nothing is visible to readers 
 """
 
 import json
+from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
 
-from paperlake import lake, landing
+from paperlake import incremental, lake, landing
 from paperlake.config import TABLES, Paths
 from paperlake.enrich import enrich, paper_links, paper_topics
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, read_raw
 from paperlake.landing import FileState
 from paperlake.parse import ParseOptions
-from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
+from paperlake.resolve import MatchRules, Registry, resolve, upvote_history
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
 from paperlake.warehouse import SORT_KEYS, build_serving, served_version
 from schemas import (
@@ -116,13 +117,13 @@ def load_registry(con: duckdb.DuckDBPyConnection) -> Registry:
     )
 
 
-def _replace_whole(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame]) -> None:
-    """Resolution outputs that are re-derived in full each run, replaced together in one commit."""
+def _replace_whole(con: duckdb.DuckDBPyConnection, tables: dict[str, pa_arrow.Table]) -> None:
+    """State re-derived in full by a full resolution, replaced together in one commit."""
     con.execute("BEGIN")
-    for name, df in tables.items():
-        con.register("_df", pa_arrow.Table.from_pandas(df, preserve_index=False))
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _df")
-        con.unregister("_df")
+    for name, rows in tables.items():
+        con.register("_rows", rows)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _rows")
+        con.unregister("_rows")
     con.execute("COMMIT")
 
 
@@ -132,34 +133,111 @@ def _sync(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> pa_ar
     return rows
 
 
+@dataclass
+class Resolved:
+    """What a resolution changed (enrichment recomputes only these papers) and counts for metadata."""
+
+    changed_papers: set[str]  # papers_core rows inserted or changed
+    removed_papers: set[str]  # papers_core rows deleted
+    retracted: list[str]  # files that left the landing folder
+    counts: dict[str, int]  # papers, sightings, merged_pairs, title_only_rejected_pairs, and main tables
+
+
 def resolve_all(
-    paths: Paths, keys: list[str], rules: MatchRules | None = None
-) -> tuple[Resolution, list[str], dict[str, pa_arrow.Table]]:
-    """Retract the rows of files that are no longer in `keys`, resolve every current file's sightings into
-    papers, and write pages, rejects, sightings, matches and upvote_history to the lake's main tables
-    (only the rows that changed). The id registry is kept between runs so that paper_ids stay stable.
-    Returns the resolution, the retracted files and each written table's rows (as Arrow)."""
+    paths: Paths, keys: list[str], rules: MatchRules | None = None, full: bool = False
+) -> Resolved:
+    """Retract the rows of files that are no longer in `keys`, resolve sightings into papers with stable
+    ids (the registry is kept between runs) and write pages, rejects, sightings, matches and
+    upvote_history to the lake's main tables. By default only the files whose staged page changed since
+    the last resolution are resolved (`paperlake.incremental`, same result); `full` re-resolves all."""
+    rules = rules or MatchRules()
     with lake.open_lake(paths) as con:
         retracted = lake.delete_keys(con, [*STAGED, FILES], keys)
-        staged = {t: from_arrow(lake.read(con, t, arrow_schema(m)), m) for t, m in STAGED.items()}
-        res = resolve(staged[SIGHTINGS], load_registry(con), rules)
-        _replace_whole(
-            con,
-            {
-                PAPERS_CORE: res.papers,
-                REGISTRY_RECORDS: res.registry.records,
-                REGISTRY_ALIASES: res.registry.aliases,
-            },
-        )
-        frames = {
-            "pages": mark_duplicate_pages(staged[PAGES]),
-            "rejects": staged[REJECTS],
-            "sightings": res.sightings,
-            "matches": res.matches,
-            "upvote_history": upvote_history(res.sightings),
-        }
-        written = {table: _sync(con, table, df) for table, df in frames.items()}
-    return res, retracted, written
+        delta = _resolve(con, rules, full)
+        counts = _counts(con)
+    return Resolved(delta.changed_papers, delta.removed_papers, retracted, counts)
+
+
+def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> incremental.Delta:
+    if full or not incremental.has_state(con):
+        return _resolve_full(con, rules)
+    files = incremental.changed_files(con)
+    if not files:
+        return incremental.Delta()
+    try:
+        delta = incremental.resolve_changed(con, files, rules)
+    except incremental.Fallback:
+        return _resolve_full(con, rules)
+    _write_files(con, files)  # last: a run killed before it resolves these files again
+    return delta
+
+
+def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremental.Delta:
+    staged = {t: from_arrow(lake.read(con, t, arrow_schema(m)), m) for t, m in STAGED.items()}
+    sightings = incremental.ordered(staged[SIGHTINGS])
+    res = resolve(sightings, load_registry(con), rules)
+    with_abstract = sightings[sightings["abstract"].notna()]
+    records = incremental.record_rows(with_abstract, rules)[1]
+    core = incremental.core_arrow(res.papers)
+    delta = incremental.core_delta(con, core)
+    _replace_whole(
+        con,
+        {
+            PAPERS_CORE: core,
+            incremental.RECORDS: incremental.records_arrow(records),
+            REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
+                res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
+            ),
+            REGISTRY_ALIASES: pa_arrow.Table.from_pandas(
+                res.registry.aliases, schema=incremental.ALIAS_SCHEMA, preserve_index=False
+            ),
+        },
+    )
+    frames = {
+        "pages": mark_duplicate_pages(staged[PAGES]),
+        "rejects": staged[REJECTS],
+        "sightings": res.sightings,
+        "matches": res.matches,
+        "upvote_history": upvote_history(res.sightings),
+    }
+    for table, df in frames.items():
+        _sync(con, table, df)
+    return delta
+
+
+def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """The changed files' pages (and every page with the same bytes, for duplicate_of) and rejects."""
+    in_files = "source_file IN (SELECT unnest($f::VARCHAR[]))"
+    page_ids = con.execute(
+        f"SELECT page_id FROM {PAGES} WHERE {in_files} UNION SELECT page_id FROM {main_table('pages')} "
+        f"WHERE {in_files}",
+        {"f": files},
+    ).fetchall()
+    same = {"f": files, "p": [r[0] for r in page_ids if r[0]]}
+    where = f"{in_files} OR page_id IN (SELECT unnest($p::VARCHAR[]))"
+    pages = mark_duplicate_pages(incremental.select(con, PAGES, Pages, where, same))
+    rejects = to_arrow(incremental.select(con, REJECTS, Rejects, in_files, {"f": files}), Rejects)
+    con.execute("BEGIN")
+    for table, rows, gone in (
+        ("pages", to_arrow(pages, Pages), sorted({*files, *pages["source_file"]})),
+        ("rejects", rejects, files),
+    ):
+        con.execute(f"DELETE FROM {main_table(table)} WHERE {in_files}", {"f": gone})
+        con.register("_rows", rows)
+        con.execute(f"INSERT INTO {main_table(table)} BY NAME SELECT * FROM _rows")
+        con.unregister("_rows")
+    con.execute("COMMIT")
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row counts for the asset metadata, counted in SQL (one query)."""
+    counts = {t: f"(SELECT count(*) FROM {main_table(t)})" for t in incremental.MAIN}
+    counts["papers"] = f"(SELECT count(*) FROM {PAPERS_CORE})"
+    matches = f"FROM {main_table('matches')}"
+    counts["merged_pairs"] = f"(SELECT count(*) {matches} WHERE merged)"
+    counts["title_only_rejected_pairs"] = f"(SELECT count(*) {matches} WHERE rule = 'title_only_rejected')"
+    row = con.execute(f"SELECT {', '.join(counts.values())}").fetchone()
+    return dict(zip(counts, map(int, row), strict=True))
 
 
 def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:

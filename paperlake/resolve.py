@@ -61,7 +61,7 @@ class Resolution:
     registry: Registry
 
 
-def _keys(values: pd.Series) -> pd.Series:
+def text_key_series(values: pd.Series) -> pd.Series:
     """Vectorised text keys, computed once per distinct value (a null stays null)."""
     codes, uniq = pd.factorize(values)  # a null is code -1: the appended None
     keys = text_keys(pa.array(uniq, type=pa.string())).to_pylist()
@@ -75,8 +75,8 @@ def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sightings with title_key/abstract_key/record_id, and one row per record (earliest first) with the
     fields the evidence compares (first non-null over the record's sightings)."""
     s = sightings.assign(
-        title_key=_keys(sightings["title"]),
-        abstract_key=_keys(sightings["abstract"]),
+        title_key=text_key_series(sightings["title"]),
+        abstract_key=text_key_series(sightings["abstract"]),
         name=short_names(sightings["title"]),
     )
     pairs = s[["title_key", "abstract_key"]].drop_duplicates()
@@ -84,7 +84,12 @@ def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         short_hash(t, a or "") for t, a in zip(pairs["title_key"], pairs["abstract_key"], strict=True)
     ]
     s = s.merge(pairs, on=["title_key", "abstract_key"], how="left")
-    records = (
+    return s.drop(columns="name"), aggregate_records(s)
+
+
+def aggregate_records(s: pd.DataFrame) -> pd.DataFrame:
+    """One row per record of sightings with record_id, title_key, abstract_key and name (earliest first)."""
+    return (
         s.groupby("record_id", sort=False)
         .agg(
             title_key=("title_key", "first"),
@@ -97,7 +102,6 @@ def build_records(sightings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         .sort_values(["first_seen", "record_id"], na_position="last", kind="stable")
         .reset_index(drop=True)
     )
-    return s.drop(columns="name"), records
 
 
 def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str, max_block: int) -> pd.DataFrame:
@@ -117,9 +121,9 @@ def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str, max_block:
 BLOCK_FLAGS = {"title": 1, "abstract_head": 2, "abstract_tail": 4}
 
 
-def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
-    n = rules.block_words
-    keys = records["abstract_key"].fillna("").tolist()
+def abstract_blocks(abstract_keys: pd.Series, n: int) -> tuple[pd.Series, pd.Series]:
+    """The first and the last `n` words of each abstract key ('' when it has fewer than `n` words)."""
+    keys = abstract_keys.fillna("").tolist()
     long_enough = [k.count(" ") >= n - 1 for k in keys]
     head = pd.Series(
         [" ".join(k.split(" ", n)[:n]) if ok else "" for k, ok in zip(keys, long_enough, strict=True)]
@@ -127,6 +131,11 @@ def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
     tail = pd.Series(
         [" ".join(k.rsplit(" ", n)[-n:]) if ok else "" for k, ok in zip(keys, long_enough, strict=True)]
     )
+    return head, tail
+
+
+def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    head, tail = abstract_blocks(records["abstract_key"], rules.block_words)
     found = pd.concat(
         [
             _pairs_within(records, records["title_key"], "title", rules.max_block),
@@ -264,22 +273,37 @@ def attach_without_abstract(
         empty = pd.DataFrame(columns=["title_key", "published_date", "paper_id"])
         resolution = Resolution(empty, pd.DataFrame(), pd.DataFrame(), registry or Registry())
     s = resolution.sightings
-    bare = bare.assign(title_key=_keys(bare["title"]), abstract_key="")
-    seen = s.dropna(subset=["published_date"]).drop_duplicates(["title_key", "published_date", "paper_id"])
-    seen = seen[["title_key", "published_date", "paper_id"]]
-    one = seen[seen.groupby(["title_key", "published_date"])["paper_id"].transform("size") == 1]
-    bare = bare.merge(one, on=["title_key", "published_date"], how="left")
-    dates = bare["published_date"].astype(str)
-    bare["record_id"] = [short_hash(t, "", d) for t, d in zip(bare["title_key"], dates, strict=True)]
-    own = bare["paper_id"].isna()
-    bare.loc[own, "paper_id"] = [
-        "p_" + short_hash(t, "", d, length=12)
-        for t, d in zip(bare["title_key"][own], dates[own], strict=True)
-    ]
+    bare = attach_ids(s, bare)
     sightings = pd.concat([s, bare], ignore_index=True) if len(s) else bare
     papers = survive(sightings, resolution.registry.aliases)
     papers["abstract"] = papers["abstract"].fillna("")
     return Resolution(sightings, papers, resolution.matches, resolution.registry)
+
+
+def bare_record_ids(title_keys: pd.Series, published: pd.Series) -> list[str]:
+    """The record id of sightings without an abstract: their title key and published date."""
+    dates = published.astype(str)
+    return [short_hash(t, "", d) for t, d in zip(title_keys, dates, strict=True)]
+
+
+def attach_ids(resolved: pd.DataFrame, bare: pd.DataFrame) -> pd.DataFrame:
+    """`bare` with title_key, abstract_key '', record_id and paper_id: the paper of the resolved sightings
+    (title_key, published_date, paper_id) that alone share its title key and date, else its own."""
+    bare = bare.assign(title_key=text_key_series(bare["title"]), abstract_key="")
+    seen = resolved.dropna(subset=["published_date"])
+    seen = seen.drop_duplicates(["title_key", "published_date", "paper_id"])
+    seen = seen[["title_key", "published_date", "paper_id"]]
+    one = seen[seen.groupby(["title_key", "published_date"])["paper_id"].transform("size") == 1]
+    bare = bare.drop(columns=["record_id", "paper_id"], errors="ignore")
+    bare = bare.merge(one, on=["title_key", "published_date"], how="left")
+    bare["record_id"] = bare_record_ids(bare["title_key"], bare["published_date"])
+    own = bare["paper_id"].isna()
+    dates = bare["published_date"].astype(str)
+    bare.loc[own, "paper_id"] = [
+        "p_" + short_hash(t, "", d, length=12)
+        for t, d in zip(bare["title_key"][own], dates[own], strict=True)
+    ]
+    return bare
 
 
 def _chronological(sightings: pd.DataFrame) -> pd.DataFrame:

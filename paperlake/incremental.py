@@ -1,0 +1,582 @@
+"""Incremental entity resolution: resolve only what the files changed since the last resolution touch,
+with the same result as resolving every sighting again (`paperlake.resolve.resolve` with the registry).
+
+Stored state (staging schema): `records` (one row per record: its keys, hashed abstract head/tail block
+keys, first_seen and the fields the evidence compares), the id registry, `papers_core`, and the main
+tables (`sightings` carry record_id and paper_id, `matches` every scored pair). Why the result is exact:
+  * A changed file changes the records it had or has (A). A block whose size before or after is within
+    `max_block` may gain or lose pairs, so every record in it (T) has its pairs re-found, with block
+    sizes counted over all records; a pair with neither record in T keeps its blocks, fields and order.
+  * Clusters can only change where a pair of T changed: the old papers of T and of the records merged
+    with T (K) are re-clustered with their merged pairs, and ids are assigned as in a full run (records
+    earliest first, the registry and aliases); every other paper keeps its records and id.
+  * Sightings without an abstract attach by (title key, published date); only the keys of sightings
+    whose paper changed are re-attached.
+  * Papers (survivorship), upvote history and the matches' paper ids are recomputed for the papers
+    whose sightings or aliases changed, from all of their sightings.
+Sightings are ordered by (source_file, position) in both paths, so "first non-null" is deterministic.
+A run that cannot stay local (a newly minted id held by a paper outside K, possible only when a split
+reused a hash) raises `Fallback` and the caller resolves everything.
+"""
+
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from paperlake import lake
+from paperlake.db import sql_str
+from paperlake.frames import arrow_schema, from_arrow, to_arrow
+from paperlake.match import short_names
+from paperlake.normalize import short_hash
+from paperlake.resolve import (
+    BLOCK_FLAGS,
+    MatchRules,
+    Registry,
+    abstract_blocks,
+    aggregate_records,
+    assign_ids,
+    attach_ids,
+    bare_record_ids,
+    build_records,
+    cluster,
+    score_pairs,
+    survive,
+    text_key_series,
+    upvote_history,
+)
+from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
+
+A = lake.ALIAS
+STAGING = {t: f"{A}.staging.{t}" for t in ("pages", "sightings", "rejects")}
+RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
+    f"{A}.staging.{t}" for t in ("records", "papers_core", "registry_records", "registry_aliases")
+)
+MAIN = {t: f"{A}.main.{t}" for t in ("pages", "sightings", "rejects", "matches", "upvote_history")}
+KINDS = list(BLOCK_FLAGS)  # title, abstract_head, abstract_tail: the record columns holding block keys
+RECORD_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("title_key", pa.string()),
+        ("abstract_key", pa.string()),
+        ("abstract_head", pa.string()),
+        ("abstract_tail", pa.string()),
+        ("first_seen", pa.date32()),
+        ("name", pa.string()),
+        ("published_date", pa.date32()),
+        ("authors_count", pa.int64()),
+        ("organization", pa.string()),
+    ]
+)
+_PAGE_COLS = [c for c in arrow_schema(Pages).names if c != "duplicate_of"]
+
+
+@dataclass
+class Delta:
+    """What one resolution changed: papers_core rows inserted or changed, and removed."""
+
+    changed_papers: set[str] = field(default_factory=set)
+    removed_papers: set[str] = field(default_factory=set)
+
+
+def ordered(sightings: pd.DataFrame) -> pd.DataFrame:
+    """Sightings in (source_file, position) order: the order "first" means in both paths."""
+    return sightings.sort_values(["source_file", "position"], kind="stable").reset_index(drop=True)
+
+
+def record_rows(sightings: pd.DataFrame, rules: MatchRules) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sightings with an abstract (ordered) → (sightings with keys and record_id, records with hashed
+    block keys), as `build_records` defines them."""
+    s, records = build_records(sightings)
+    return s, _with_blocks(records, rules)
+
+
+def _with_blocks(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    head, tail = abstract_blocks(records["abstract_key"], rules.block_words)
+    hashed = [[short_hash(k) if k else "" for k in col] for col in (head, tail)]
+    records = records.assign(title=records["title_key"], abstract_head=hashed[0], abstract_tail=hashed[1])
+    return records.drop(columns="title")[RECORD_SCHEMA.names]
+
+
+def records_arrow(records: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(records[RECORD_SCHEMA.names], schema=RECORD_SCHEMA, preserve_index=False)
+
+
+def _ids(values) -> list[str]:
+    return sorted({v for v in values if isinstance(v, str)})
+
+
+def _in(column: str, param: str) -> str:
+    return f"{column} IN (SELECT unnest(${param}::VARCHAR[]))"
+
+
+def _records(con: duckdb.DuckDBPyConnection, where: str, params: dict, wide: bool = False) -> pd.DataFrame:
+    """Stored records; without `wide` the abstract key (the one wide column, read in full by any
+    query that selects it) is left null."""
+    cols = "*" if wide else "* EXCLUDE (abstract_key), NULL::VARCHAR AS abstract_key"
+    df = con.execute(f"SELECT {cols} FROM {RECORDS} WHERE {where}", params).to_arrow_table()
+    df = df.select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
+    return df.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, date_as_object=False)
+
+
+def select(con: duckdb.DuckDBPyConnection, table: str, model, where: str, params: dict) -> pd.DataFrame:
+    """Rows of a table the state check found (no existence or column look-ups: each costs a catalog
+    query), typed by the model."""
+    schema = arrow_schema(model)
+    cols = ", ".join(f'"{c}"' for c in schema.names)
+    rows = con.execute(f"SELECT {cols} FROM {table} WHERE {where}", params).to_arrow_table()
+    return from_arrow(rows.cast(schema), model)
+
+
+def has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every table an incremental resolution reads exists (one catalog query)."""
+    want = {
+        t.split(".", 1)[1] for t in [RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()]
+    }
+    have = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": A}
+    ).fetchall()
+    return want <= {r[0] for r in have}
+
+
+def _sightings(con: duckdb.DuckDBPyConnection, where: str, params: dict, files: list[str]) -> pd.DataFrame:
+    """Resolved sightings of unchanged files matching `where`, without their abstract (null: the
+    column is most of the table's bytes; `flag` says which printed none, `_abstracts` fetches them)."""
+    schema = arrow_schema(ResolvedSightings)
+    cols = ", ".join(f'NULL::VARCHAR AS "{c}"' if c == "abstract" else f'"{c}"' for c in schema.names)
+    where = f"({where}) AND NOT {_in('source_file', 'files')}"
+    rows = con.execute(f"SELECT {cols} FROM {MAIN['sightings']} WHERE {where}", {**params, "files": files})
+    return from_arrow(rows.to_arrow_table().cast(schema), ResolvedSightings)
+
+
+def _abstracts(con: duckdb.DuckDBPyConnection, sightings: pd.DataFrame) -> pd.Series:
+    """The abstracts of stored sightings (one scan of the abstract column)."""
+    keys = pa.Table.from_pandas(sightings[["source_file", "position"]], preserve_index=False)
+    con.register("_want", keys)
+    got = con.execute(
+        f"SELECT s.source_file, s.position, s.abstract FROM {MAIN['sightings']} s "
+        "SEMI JOIN _want w ON s.source_file = w.source_file AND s.position = w.position"
+    ).df()
+    con.unregister("_want")
+    index = pd.MultiIndex.from_frame(got[["source_file", "position"]])
+    found = pd.Series(got["abstract"].values, index=index, dtype=object)
+    return pd.Series(
+        found.reindex(pd.MultiIndex.from_frame(sightings[["source_file", "position"]])).values,
+        index=sightings.index,
+        dtype=object,
+    )
+
+
+def changed_files(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Files whose staged page row differs from the one the last resolution wrote (new, changed, gone)."""
+    cols = ", ".join(f'"{c}"' for c in _PAGE_COLS)
+    p, m = STAGING["pages"], MAIN["pages"]
+    rows = con.execute(
+        f"SELECT DISTINCT source_file FROM ((SELECT {cols} FROM {p} EXCEPT ALL SELECT {cols} FROM {m}) "
+        f"UNION ALL (SELECT {cols} FROM {m} EXCEPT ALL SELECT {cols} FROM {p}))"
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def _block_keys(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (record, non-empty block key)."""
+    parts = [
+        pd.DataFrame({"record_id": records["record_id"], "kind": kind, "key": records[col]})
+        for kind, col in zip(KINDS, ["title_key", "abstract_head", "abstract_tail"], strict=True)
+    ]
+    keys = pd.concat(parts, ignore_index=True)
+    return keys[keys["key"].notna() & (keys["key"].str.len() > 0)]
+
+
+def _column(kind: str) -> str:
+    return "title_key" if kind == "title" else kind
+
+
+def _db_counts(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.Series:
+    """(kind, key) → number of stored records with that block key."""
+    parts = []
+    params = {}
+    for n, kind in enumerate(KINDS):
+        col = _column(kind)
+        params[f"k{n}"] = _ids(keys.loc[keys["kind"] == kind, "key"])
+        parts.append(
+            f"SELECT '{kind}' AS kind, {col} AS key, count(*) AS n FROM {RECORDS} "
+            f"WHERE {_in(col, f'k{n}')} GROUP BY {col}"
+        )
+    df = con.execute(" UNION ALL ".join(parts), params).df()
+    return df.astype({"n": int}).set_index(["kind", "key"])["n"]
+
+
+def _count(keys: pd.DataFrame) -> pd.Series:
+    return keys.groupby(["kind", "key"]).size()
+
+
+def _members(
+    con: duckdb.DuckDBPyConnection,
+    keys: pd.DataFrame,
+    post_a: pd.DataFrame,
+    a_ids: list[str],
+    wide: bool = False,
+):
+    """Records (after the change) holding any of the block keys: stored ones outside A, and A's."""
+    params = {"a": a_ids}
+    conds = []
+    for n, kind in enumerate(KINDS):
+        params[f"k{n}"] = _ids(keys.loc[keys["kind"] == kind, "key"])
+        conds.append(_in(_column(kind), f"k{n}"))
+    stored = _records(con, f"({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}", params, wide)
+    mine = _block_keys(post_a).merge(keys[["kind", "key"]].drop_duplicates(), on=["kind", "key"])
+    return pd.concat([stored, post_a[post_a["record_id"].isin(mine["record_id"])]], ignore_index=True)
+
+
+def _earliest_first(records: pd.DataFrame) -> pd.DataFrame:
+    return (
+        records.drop_duplicates("record_id")
+        .sort_values(["first_seen", "record_id"], na_position="last", kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def _pairs(records: pd.DataFrame, valid: pd.DataFrame, t_ids: set[str]) -> pd.DataFrame:
+    """Candidate pairs (i < j, earliest-first index) within the valid blocks with a record of T, each
+    naming every block that found it (as `candidate_pairs` does)."""
+    keys = _block_keys(records).merge(valid, on=["kind", "key"])
+    keys = keys.assign(i=keys["record_id"].map(pd.Series(records.index, index=records["record_id"])))
+    m = keys.merge(keys, on=["kind", "key"], suffixes=("_a", "_b"))
+    m = m[(m["i_a"] < m["i_b"]) & (m["record_id_a"].isin(t_ids) | m["record_id_b"].isin(t_ids))]
+    flags = m["kind"].map(BLOCK_FLAGS)
+    per_pair = flags.groupby([m["i_a"].astype(int), m["i_b"].astype(int)]).sum()
+    names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
+    return pd.DataFrame(
+        {
+            "i": per_pair.index.get_level_values(0).astype(int),
+            "j": per_pair.index.get_level_values(1).astype(int),
+            "block": per_pair.map(names).values,
+        }
+    )
+
+
+def _paper_of(con: duckdb.DuckDBPyConnection, record_ids: list[str]) -> pd.Series:
+    df = con.execute(
+        f"SELECT record_id, paper_id FROM {REGISTRY_RECORDS} WHERE {_in('record_id', 'r')}", {"r": record_ids}
+    ).df()
+    return pd.Series(df["paper_id"].values, index=df["record_id"].values, dtype=object)
+
+
+def _matches(con: duckdb.DuckDBPyConnection, record_ids: list[str]) -> pd.DataFrame:
+    """Stored matches with a record in `record_ids`."""
+    where = f"{_in('record_a', 'r')} OR {_in('record_b', 'r')}"
+    return select(con, MAIN["matches"], CONTRACT["matches"], where, {"r": record_ids})
+
+
+class Fallback(Exception):
+    """The change cannot be applied locally (a new id is held by another paper): resolve everything."""
+
+
+def _of_files(files: list[str]) -> str:
+    """A literal list, so that the per-file min/max statistics can skip data files."""
+    return f"source_file IN ({', '.join(map(sql_str, files))})"
+
+
+def _staged_sightings(con: duckdb.DuckDBPyConnection, files: list[str]) -> pd.DataFrame:
+    return ordered(select(con, STAGING["sightings"], Sightings, _of_files(files), {}))
+
+
+@dataclass
+class _Records:
+    """The records A the changed files had or have: after the change (post) and as stored (old)."""
+
+    ids: list[str]
+    post: pd.DataFrame
+    old: pd.DataFrame
+    sightings: pd.DataFrame  # the changed files' sightings with an abstract, with record_id
+
+    @property
+    def removed(self) -> set[str]:
+        return set(self.ids) - set(self.post["record_id"])
+
+
+def _changed_records(
+    con: duckdb.DuckDBPyConnection, files: list[str], new_abs: pd.DataFrame, old_s: pd.DataFrame, rules
+) -> _Records:
+    """A, each record recomputed from all of its sightings (the unchanged files', keyed by the stored
+    record, and the new ones)."""
+    new_abs = record_rows(new_abs, rules)[0] if len(new_abs) else new_abs.assign(record_id=None)
+    ids = _ids([*old_s.loc[old_s["flag"] != "no_abstract", "record_id"], *new_abs["record_id"]])
+    old = _records(con, _in("record_id", "r"), {"r": ids}, wide=True)
+    rest = _sightings(con, _in("record_id", "r"), {"r": ids}, files)
+    rest = rest.merge(old[["record_id", "title_key", "abstract_key"]], on="record_id")
+    both = ordered(pd.concat([rest, new_abs], ignore_index=True))
+    if both.empty:
+        return _Records(ids, old.iloc[:0], old, new_abs)
+    post = _with_blocks(aggregate_records(both.assign(name=short_names(both["title"]))), rules)
+    return _Records(ids, post, old, new_abs)
+
+
+def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules):
+    """T (A and the records sharing a block with A that is or was small enough to pair) and the scored
+    pairs with a record in T, over block sizes counted on all records."""
+    a_keys = pd.concat([_block_keys(a.old), _block_keys(a.post)]).drop_duplicates(["kind", "key"])
+    delta = _count(_block_keys(a.post)).sub(_count(_block_keys(a.old)), fill_value=0)
+    before = _db_counts(con, a_keys)
+    sizes = pd.DataFrame({"before": before, "after": before.add(delta, fill_value=0)}).fillna(0)
+    touched = sizes[sizes.min(axis=1) <= rules.max_block].reset_index()[["kind", "key"]]
+    t_recs = pd.concat([_members(con, touched, a.post, a.ids), a.post]).drop_duplicates("record_id")
+    t_ids = set(a.ids) | set(t_recs["record_id"])  # (narrow: only their block keys are needed)
+    t_keys = _block_keys(t_recs).drop_duplicates(["kind", "key"])
+    after = _db_counts(con, t_keys).add(delta, fill_value=0)
+    valid = after[(after >= 2) & (after <= rules.max_block)].reset_index()[["kind", "key"]]
+    blocks = _earliest_first(_members(con, valid, a.post, a.ids, wide=True))
+    pairs = _pairs(blocks, valid, t_ids)
+    if pairs.empty:
+        return t_ids, None, blocks
+    return t_ids, score_pairs(blocks, pairs, rules).drop(columns=["i", "j"]), blocks
+
+
+def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: MatchRules) -> Delta:
+    """Resolve the changed `files` against the stored state and write every affected row, in one commit."""
+    new_s = _staged_sightings(con, files)
+    old_s = _sightings(con, _of_files(files), {}, [])
+    has_abs = new_s["abstract"].notna()
+    a = _changed_records(con, files, new_s[has_abs], old_s, rules)
+    t_ids, scored, blocks = _scored_pairs(con, a, rules)
+
+    # K: the old papers of T and of the records T merges with, re-clustered; ids as a full run gives
+    seeds = set(t_ids)
+    if scored is not None:
+        hit = scored[scored["merged"]]
+        seeds |= set(hit["record_a"]) | set(hit["record_b"])
+    k_old_ids = set(_paper_of(con, _ids(seeds)).values)
+    k_registry = con.execute(
+        f"SELECT record_id, paper_id FROM {REGISTRY_RECORDS} WHERE {_in('paper_id', 'p')}",
+        {"p": _ids(k_old_ids)},
+    ).df()
+    k_ids = (set(k_registry["record_id"]) | set(a.post["record_id"])) - a.removed
+    stored_k = _records(
+        con, f"{_in('record_id', 'r')} AND NOT {_in('record_id', 'a')}", {"r": _ids(k_ids), "a": a.ids}
+    )
+    k_recs = _with_abstract_keys(con, pd.concat([stored_k, a.post], ignore_index=True), [blocks, a.post])
+    old_pairs = _matches(con, _ids(t_ids | set(k_registry["record_id"])))
+    kept_pairs = old_pairs[~(old_pairs["record_a"].isin(t_ids) | old_pairs["record_b"].isin(t_ids))]
+    pairs = pd.concat([kept_pairs, scored], ignore_index=True) if scored is not None else kept_pairs
+    edges = pairs[pairs["merged"].astype(bool)]
+    index = pd.Series(k_recs.index, index=k_recs["record_id"].values)
+    if not (edges["record_a"].isin(index.index) & edges["record_b"].isin(index.index)).all():
+        raise Fallback("a merged pair leaves the re-clustered papers")
+    graph = pd.DataFrame(
+        {"i": edges["record_a"].map(index), "j": edges["record_b"].map(index), "merged": True}
+    )
+    aliases = con.execute(f"SELECT old_id, paper_id FROM {REGISTRY_ALIASES}").df()
+    paper_of_record, registry = assign_ids(k_recs, cluster(len(k_recs), graph), Registry(k_registry, aliases))
+    fresh = _ids(set(paper_of_record.values) - k_old_ids)
+    taken = f"SELECT count(*) FROM {REGISTRY_RECORDS} WHERE {_in('paper_id', 'p')}"
+    if con.execute(taken, {"p": fresh}).fetchone()[0]:
+        raise Fallback("a new paper id is held by another paper")
+    alias_change = pd.concat([aliases, registry.aliases]).drop_duplicates(keep=False)
+
+    # sightings whose paper may change: those of K's records, and those without an abstract sharing
+    # a (title key, published date) with them or with the changed files
+    s_k = pd.concat(
+        [_sightings(con, _in("record_id", "r"), {"r": _ids(k_ids)}, files), a.sightings], ignore_index=True
+    )
+    s_k = s_k.assign(
+        old_paper=s_k["paper_id"],
+        paper_id=s_k["record_id"].map(paper_of_record),
+        title_key=text_key_series(s_k["title"]),
+    )
+    old_s = old_s.assign(title_key=text_key_series(old_s["title"]))
+    new_bare = new_s[~has_abs].assign(title_key=text_key_series(new_s.loc[~has_abs, "title"]))
+    bare_keys = pd.concat([s_k, old_s, new_bare])[["title_key", "published_date"]].drop_duplicates()
+    bare_old = _sightings(
+        con,
+        _in("record_id", "r"),
+        {"r": bare_record_ids(bare_keys["title_key"], bare_keys["published_date"])},
+        files,
+    )
+    bare_old = bare_old[bare_old["flag"] == "no_abstract"].assign(old_paper=lambda d: d["paper_id"])
+    seen = _seen(con, bare_keys, s_k, a, files)
+    bare_post = attach_ids(seen, ordered(pd.concat([bare_old, new_s[~has_abs]], ignore_index=True)))
+
+    papers = (
+        k_old_ids
+        | set(paper_of_record.values)
+        | set(alias_change["paper_id"])
+        | set(bare_old["old_paper"])
+        | set(bare_post["paper_id"])
+        | set(old_s["paper_id"])
+    )
+    moved = pd.concat([s_k, bare_post], ignore_index=True)
+    rest = _sightings(con, _in("paper_id", "p"), {"p": _ids(papers)}, files)
+    rest = rest.merge(moved[["source_file", "position"]], how="left", indicator=True)
+    rest = rest[rest.pop("_merge") == "left_only"]
+    rest = rest.assign(title_key=text_key_series(rest["title"]), old_paper=rest["paper_id"])
+    work = ordered(pd.concat([moved, rest], ignore_index=True))
+    work = work[work["paper_id"].isin(papers)]
+    stored = ~work["source_file"].isin(files) & (work["flag"] != "no_abstract")
+    work.loc[stored, "abstract"] = _abstracts(con, work[stored])
+    core = (
+        survive(work, registry.aliases) if len(work) else pd.DataFrame(columns=[*CORE_COLUMNS, "title_key"])
+    )
+    core["abstract"] = core["abstract"].fillna("")
+
+    pair_papers = pd.concat(
+        [_paper_of(con, _ids(set(pairs["record_a"]) | set(pairs["record_b"]))), paper_of_record]
+    )
+    pair_papers = pair_papers[~pair_papers.index.duplicated(keep="last")]
+    pairs = pairs.assign(
+        paper_a=pairs["record_a"].map(pair_papers), paper_b=pairs["record_b"].map(pair_papers)
+    )
+    written = work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
+    gone_pairs = _ids(t_ids | set(k_registry["record_id"]) | k_ids)
+    con.execute("BEGIN")
+    try:
+        delta = _write_core(con, core_arrow(core), _ids(papers))
+        _delete_insert(
+            con,
+            MAIN["sightings"],
+            to_arrow(written, ResolvedSightings),
+            f"{_in('source_file', 'f')} OR EXISTS (SELECT 1 FROM _keys k WHERE k.source_file = t.source_file "
+            "AND k.position = t.position)",
+            {"f": files},
+            keys=pa.Table.from_pandas(written[["source_file", "position"]], preserve_index=False),
+        )
+        _delete_insert(
+            con,
+            MAIN["matches"],
+            to_arrow(pairs, CONTRACT["matches"]),
+            f"{_in('record_a', 'r')} OR {_in('record_b', 'r')}",
+            {"r": gone_pairs},
+        )
+        _delete_insert(
+            con,
+            MAIN["upvote_history"],
+            to_arrow(upvote_history(work), CONTRACT["upvote_history"]),
+            _in("paper_id", "p"),
+            {"p": _ids(papers)},
+        )
+        _delete_insert(con, RECORDS, records_arrow(a.post), _in("record_id", "r"), {"r": a.ids})
+        _delete_insert(
+            con,
+            REGISTRY_RECORDS,
+            pa.Table.from_pandas(registry.records, preserve_index=False),
+            _in("record_id", "r"),
+            {"r": _ids(set(k_registry["record_id"]) | set(a.ids))},
+        )
+        changed_aliases = _ids(alias_change["old_id"])
+        new_aliases = registry.aliases[registry.aliases["old_id"].isin(changed_aliases)]
+        _delete_insert(
+            con,
+            REGISTRY_ALIASES,
+            pa.Table.from_pandas(new_aliases, schema=ALIAS_SCHEMA, preserve_index=False),
+            _in("old_id", "o"),
+            {"o": changed_aliases},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return delta
+
+
+def _with_abstract_keys(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, known: list[pd.DataFrame]):
+    """Records earliest first with their abstract keys (new ids hash them): from the frames already
+    read, else read (only a split's records can lack one)."""
+    keys = pd.concat(known).drop_duplicates("record_id").set_index("record_id")["abstract_key"]
+    records = records.assign(abstract_key=records["record_id"].map(keys))
+    missing = _ids(records.loc[records["abstract_key"].isna(), "record_id"])
+    if missing:
+        more = _records(con, _in("record_id", "r"), {"r": missing}, wide=True)
+        more = more.set_index("record_id")["abstract_key"]
+        records["abstract_key"] = records["abstract_key"].fillna(records["record_id"].map(more))
+    return _earliest_first(records)
+
+
+def _seen(con, keys: pd.DataFrame, s_k: pd.DataFrame, a: _Records, files: list[str]) -> pd.DataFrame:
+    """Sightings with an abstract (after the change) with a title key of `keys`: K's, and the others'
+    as stored."""
+    stored = _records(
+        con,
+        f"{_in('title_key', 't')} AND NOT {_in('record_id', 'a')}",
+        {"t": _ids(keys["title_key"]), "a": a.ids},
+    )
+    others = _sightings(
+        con, _in("record_id", "r"), {"r": _ids(set(stored["record_id"]) - set(s_k["record_id"]))}, files
+    )
+    others = others.assign(title_key=text_key_series(others["title"]))
+    return pd.concat([s_k, others], ignore_index=True)
+
+
+ALIAS_SCHEMA = pa.schema([("old_id", pa.string()), ("paper_id", pa.string())])
+REGISTRY_SCHEMA = pa.schema([("record_id", pa.string()), ("paper_id", pa.string())])
+CORE_COLUMNS = [
+    "paper_id",
+    "title",
+    "abstract",
+    "authors_count",
+    "organization",
+    "published_date",
+    "upvotes",
+    "upvotes_max",
+    "upvotes_growth_per_day",
+    "first_seen",
+    "last_seen",
+    "n_sightings",
+    "n_records",
+    "title_variants",
+    "merged_ids",
+]
+
+
+def core_arrow(core: pd.DataFrame) -> pa.Table:
+    """papers_core rows with the papers contract's types (and the title key enrichment reads)."""
+    # the enrichment columns are not selected; abstract_words only needs a non-null placeholder
+    rows = to_arrow(core.assign(abstract_words=0), CONTRACT["papers"]).select(CORE_COLUMNS)
+    return rows.append_column("title_key", pa.array(core["title_key"].tolist(), type=pa.string()))
+
+
+def core_delta(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str] | None = None) -> Delta:
+    """Which of `papers` (None: all) differ between `rows` and papers_core, and which left it."""
+    con.register("_core", rows)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {PAPERS_CORE} AS SELECT * FROM _core LIMIT 0")
+    scope = "TRUE" if papers is None else _in("paper_id", "p")
+    params = {} if papers is None else {"p": papers}
+    cols = ", ".join(f'"{c}"' for c in rows.column_names)
+    changed = con.execute(
+        f"SELECT DISTINCT paper_id FROM (SELECT {cols} FROM _core EXCEPT ALL "
+        f"SELECT {cols} FROM {PAPERS_CORE} WHERE {scope})",
+        params,
+    ).fetchall()
+    stored = con.execute(f"SELECT paper_id FROM {PAPERS_CORE} WHERE {scope}", params).fetchall()
+    con.unregister("_core")
+    return Delta({r[0] for r in changed}, {r[0] for r in stored} - set(rows.column("paper_id").to_pylist()))
+
+
+def _write_core(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str]) -> Delta:
+    """Replace the papers_core rows of `papers`: each is recomputed, so each counts as changed (comparing
+    with the stored rows would read their abstracts, the widest column)."""
+    stored = con.execute(f"SELECT paper_id FROM {PAPERS_CORE} WHERE {_in('paper_id', 'p')}", {"p": papers})
+    now = set(rows.column("paper_id").to_pylist())
+    delta = Delta(now, {r[0] for r in stored.fetchall()} - now)
+    _delete_insert(con, PAPERS_CORE, rows, _in("paper_id", "p"), {"p": papers})
+    return delta
+
+
+def _delete_insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pa.Table,
+    where: str,
+    params: dict,
+    keys: pa.Table | None = None,
+) -> None:
+    """Delete the rows matching `where` (table alias t; `_keys` holds `keys`), insert `rows`."""
+    if keys is not None:
+        con.register("_keys", keys)
+    con.execute(f"DELETE FROM {table} t WHERE {where}", params)
+    if rows.num_rows:
+        con.register("_rows", rows)
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+        con.unregister("_rows")
+    if keys is not None:
+        con.unregister("_keys")
