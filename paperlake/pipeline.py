@@ -21,7 +21,7 @@ from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, raw_page_from_record, read_raw
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, Resolution, resolve, upvote_history
-from paperlake.warehouse import SORT_KEYS, build_serving, served_version
+from paperlake.warehouse import SORT_KEYS, publish_serving, served_version
 from schemas import (
     CONTRACT,
     Pages,
@@ -221,7 +221,8 @@ def read_main(paths: Paths, table: str) -> pd.DataFrame:
 
 def publish(paths: Paths, run_id: str) -> tuple[int, dict[str, int]]:
     """Make the audited state visible: the lake's current snapshot becomes a published version, and the
-    serving file is rebuilt from exactly that snapshot and swapped in. Returns (version, row counts).
+    serving file is brought to exactly that snapshot (the served file plus the changes since, or a full
+    build) and swapped in. Returns (version, row counts).
     When no main table changed since the last published version, that version stays (no new one)."""
     with lake.open_lake(paths) as con:
         last = lake.last_version(con)
@@ -235,6 +236,6 @@ def publish(paths: Paths, run_id: str) -> tuple[int, dict[str, int]]:
             return last, counts
         version = lake.current_snapshot(con)
         counts = {t: int(con.sql(f"SELECT count(*) FROM {main_table(t)}").fetchone()[0]) for t in TABLES}
-        build_serving(paths, version, run_id)
+        publish_serving(paths, version, run_id, counts)
         lake.record_version(con, version, run_id, counts)
     return version, counts

@@ -6,13 +6,17 @@ it serves. It is built beside the old one and swapped in with os.replace, so a r
 version or the new one, never a mix.
 """
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
-from paperlake import lake
+from paperlake import changes, fulltext, lake
 from paperlake.config import TABLES, Paths
 from paperlake.db import load, open_db, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow
@@ -56,8 +60,36 @@ def _order(table: str) -> str:
     return ", ".join(f"{k} NULLS FIRST" for k in SORT_KEYS[table])
 
 
+def publish_serving(paths: Paths, version: int, run_id: str, counts: dict[str, int]) -> str:
+    """Bring paperlake.duckdb to lake snapshot `version` (whose tables hold `counts` rows): a copy of the
+    served file plus the changes since its version when DuckLake's change feed can say what they are,
+    else a full build; either is swapped in whole. Returns how it was built ('incremental from N', or
+    'full' and why)."""
+    with _swap(paths) as tmp:
+        built = "full: nothing served yet"
+        if (since := _served(paths)) is not None:
+            shutil.copyfile(paths.duckdb_path, tmp)
+            try:
+                built = _update(tmp, paths, since, version, run_id, counts)
+            except duckdb.Error as exc:
+                built = f"full: the increment from {since} failed ({exc})"
+        if not built.startswith("incremental"):
+            Path(tmp).unlink(missing_ok=True)
+            _build(tmp, paths, version, run_id, built)
+    return built
+
+
 def build_serving(paths: Paths, version: int, run_id: str) -> Path:
-    """Build paperlake.duckdb from lake snapshot `version` in a temp file, then swap it in."""
+    """Build paperlake.duckdb from lake snapshot `version` in full, then swap it in."""
+    with _swap(paths) as tmp:
+        _build(tmp, paths, version, run_id, "full")
+    return paths.duckdb_path
+
+
+@contextlib.contextmanager
+def _swap(paths: Paths) -> Iterator[str]:
+    """A temp file beside the serving file, moved over it (os.replace: readers see the old file or the
+    new one, never a mix) when the block succeeds, removed when it fails."""
     paths.out_dir.mkdir(parents=True, exist_ok=True)
     for stale in paths.out_dir.glob(".paperlake.*.duckdb*"):  # left by a killed run
         stale.unlink(missing_ok=True)
@@ -65,48 +97,118 @@ def build_serving(paths: Paths, version: int, run_id: str) -> Path:
     os.close(fd)
     os.unlink(tmp)  # duckdb wants to create the file itself
     try:
-        con = open_db(tmp)
-        try:
-            lake.attach(con, paths, read_only=True, snapshot=version)
-            for table in TABLES:
-                model = CONTRACT[table]
-                cols = ", ".join(columns(model))
-                source = f"{lake.ALIAS}.main.{table}"
-                con.execute(f"CREATE TABLE {table} AS SELECT {cols} FROM {source} ORDER BY {_order(table)}")
-                con.execute(f"COMMENT ON TABLE {table} IS {sql_str((model.__doc__ or '').strip())}")
-                for name, spec in columns(model).items():
-                    con.execute(f"COMMENT ON COLUMN {table}.{name} IS {sql_str(spec['description'])}")
-            con.execute("CREATE UNIQUE INDEX papers_paper_id ON papers (paper_id)")
-            con.execute(
-                f"CREATE TABLE {SERVING_VERSION} AS SELECT $v::BIGINT AS version, now() AS published_at, "
-                "$r::VARCHAR AS run_id",
-                {"v": version, "r": run_id},
-            )
-            con.execute(f"COMMENT ON TABLE {SERVING_VERSION} IS 'The lake version this file serves'")
-            con.execute(f"DETACH {lake.ALIAS}")
-            load(con, "fts")
-            con.execute("CREATE TABLE papers_text AS SELECT paper_id, title, abstract FROM papers")
-            con.execute(
-                "PRAGMA create_fts_index('papers_text', 'paper_id', 'title', 'abstract', overwrite=1)"
-            )
-            con.execute("""
-                CREATE MACRO search_papers(q) AS TABLE
-                SELECT p.*, s.score FROM (
-                    SELECT paper_id, fts_main_papers_text.match_bm25(paper_id, q) AS score FROM papers_text
-                ) s JOIN papers p USING (paper_id)
-                WHERE s.score IS NOT NULL ORDER BY s.score DESC
-            """)
-            for name, comment, sql in CONVENIENCE_VIEWS:
-                con.execute(f"CREATE VIEW {name} AS {sql}")
-                con.execute(f"COMMENT ON VIEW {name} IS {sql_str(comment)}")
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+        yield tmp
         os.replace(tmp, paths.duckdb_path)
     finally:
         for leftover in (tmp, tmp + ".wal"):
             Path(leftover).unlink(missing_ok=True)
-    return paths.duckdb_path
+
+
+def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> None:
+    con = open_db(tmp)
+    try:
+        lake.attach(con, paths, read_only=True, snapshot=version)
+        for table in TABLES:
+            model = CONTRACT[table]
+            cols = ", ".join(columns(model))
+            source = f"{lake.ALIAS}.main.{table}"
+            con.execute(f"CREATE TABLE {table} AS SELECT {cols} FROM {source} ORDER BY {_order(table)}")
+            con.execute(f"COMMENT ON TABLE {table} IS {sql_str((model.__doc__ or '').strip())}")
+            for name, spec in columns(model).items():
+                con.execute(f"COMMENT ON COLUMN {table}.{name} IS {sql_str(spec['description'])}")
+        con.execute("CREATE UNIQUE INDEX papers_paper_id ON papers (paper_id)")
+        con.execute(f"DETACH {lake.ALIAS}")
+        con.execute(
+            f"CREATE TABLE {SERVING_VERSION} (version BIGINT, published_at TIMESTAMP WITH TIME ZONE, "
+            "run_id VARCHAR, built VARCHAR)"
+        )
+        comment = "The lake version this file serves, and how it was built"
+        con.execute(f"COMMENT ON TABLE {SERVING_VERSION} IS {sql_str(comment)}")
+        _stamp(con, version, run_id, built)
+        load(con, "fts")
+        fulltext.create(con)
+        for name, comment, sql in CONVENIENCE_VIEWS:
+            con.execute(f"CREATE VIEW {name} AS {sql}")
+            con.execute(f"COMMENT ON VIEW {name} IS {sql_str(comment)}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def _stamp(con: duckdb.DuckDBPyConnection, version: int, run_id: str, built: str) -> None:
+    con.execute(f"DELETE FROM {SERVING_VERSION}")
+    stamp = {"v": version, "r": run_id, "b": built}
+    con.execute(f"INSERT INTO {SERVING_VERSION} VALUES ($v, now(), $r, $b)", stamp)
+
+
+def _update(tmp: str, paths: Paths, since: int, until: int, run_id: str, counts: dict[str, int]) -> str:
+    """Apply the lake's changes from snapshot `since` to `until` to `tmp`, a copy of the served file.
+    Returns 'incremental from <since>', or why it could not (the copy is then left half-done)."""
+    con = open_db(tmp)
+    try:
+        if not _current_layout(con):
+            return "full: the served file has an older layout"
+        lake.attach(con, paths, read_only=True, snapshot=until)
+        tables = changes.changed_tables(con, since, until)
+        if tables is None:
+            return f"full: snapshot {since} expired or a table's schema changed"
+        load(con, "fts")
+        for table in tables:
+            cols = list(columns(CONTRACT[table]))
+            changes.net_rows(con, table, since, until, cols)
+            _apply(con, table, cols)
+            if table == "papers":
+                fulltext.update(con, "_old", "_new")
+        con.execute(f"DETACH {lake.ALIAS}")
+        have = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        if have != counts:  # a safety net: never serve an increment that does not add up
+            return f"full: the increment from {since} gave {have}, the lake has {counts}"
+        _stamp(con, until, run_id, f"incremental from {since}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return f"incremental from {since}"
+
+
+def _apply(con: duckdb.DuckDBPyConnection, table: str, cols: list[str]) -> None:
+    """Replace the rows of `_old` by those of `_new` in `table`: the rows sharing a key with either are
+    taken out, and put back less `_old` plus `_new` (a multiset difference, so duplicate rows and
+    changed rows count right)."""
+    keys = SORT_KEYS[table]
+    on = " AND ".join(f't."{k}" IS NOT DISTINCT FROM k."{k}"' for k in keys)
+    key_cols = ", ".join(f'"{k}"' for k in keys)
+    select = ", ".join(f'"{c}"' for c in cols)
+    touched = f"EXISTS (SELECT 1 FROM _keys k WHERE {on})"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT {key_cols}
+        FROM (SELECT {key_cols} FROM _old UNION ALL SELECT {key_cols} FROM _new)""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _kept AS
+        SELECT {select} FROM {table} t WHERE {touched} EXCEPT ALL SELECT {select} FROM _old""")
+    con.execute(f"DELETE FROM {table} t WHERE {touched}")
+    con.execute(f"INSERT INTO {table} ({select}) SELECT * FROM _kept UNION ALL SELECT {select} FROM _new")
+    for temp in ("_keys", "_kept"):
+        con.execute(f"DROP TABLE {temp}")
+
+
+def _current_layout(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the served file has this paperlake's tables and columns (else it is rebuilt in full)."""
+    have: dict[str, list[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' ORDER BY table_name, column_index"
+    ).fetchall():
+        have.setdefault(table, []).append(column)
+    want = {t: list(columns(CONTRACT[t])) for t in TABLES}
+    want[SERVING_VERSION] = ["version", "published_at", "run_id", "built"]
+    want[fulltext.TEXT] = ["paper_id", *fulltext.FIELDS]
+    return all(have.get(t) == cols for t, cols in want.items())
+
+
+def _served(paths: Paths) -> int | None:
+    """The served version, or None when there is no readable serving file to start from."""
+    try:
+        return served_version(paths)
+    except duckdb.Error:
+        return None
 
 
 def served_version(paths: Paths) -> int | None:
@@ -118,9 +220,9 @@ def served_version(paths: Paths) -> int | None:
 
 
 def read_table(table: str, paths: Paths) -> pd.DataFrame:
-    """A published table (the serving file's copy) as a frame with the contract's types."""
+    """A published table (the serving file's copy) in key order, as a frame with the contract's types."""
     with open_db(str(paths.duckdb_path), read_only=True) as con:
-        arrow = con.execute(f"SELECT * FROM {table}").to_arrow_table()
+        arrow = con.execute(f"SELECT * FROM {table} ORDER BY {_order(table)}").to_arrow_table()
     return from_arrow(arrow.cast(arrow_schema(CONTRACT[table])), CONTRACT[table])
 
 
