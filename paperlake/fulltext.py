@@ -9,15 +9,16 @@ document count; the ids the rows carry are arbitrary).
 
 import duckdb
 
-TEXT = "papers_text"  # the indexed copy of papers(paper_id, title, abstract)
+from paperlake.db import sql_str
+
 FIELDS = ("title", "abstract")
 STEMMER = "porter"
-FTS = f"fts_main_{TEXT}"
+FTS = "fts_main_papers"
 
 SEARCH_MACRO = f"""
     CREATE OR REPLACE MACRO search_papers(q) AS TABLE
     SELECT p.*, s.score FROM (
-        SELECT paper_id, {FTS}.match_bm25(paper_id, q) AS score FROM {TEXT}
+        SELECT paper_id, {FTS}.match_bm25(paper_id, q) AS score FROM papers
     ) s JOIN papers p USING (paper_id)
     WHERE s.score IS NOT NULL ORDER BY s.score DESC
 """
@@ -25,32 +26,35 @@ SEARCH_MACRO = f"""
 
 def create(con: duckdb.DuckDBPyConnection) -> None:
     """Index every paper (fts loaded, `papers` in place) and define `search_papers(q)`."""
-    con.execute(f"CREATE OR REPLACE TABLE {TEXT} AS SELECT paper_id, {', '.join(FIELDS)} FROM papers")
     fields = ", ".join(f"'{f}'" for f in FIELDS)
-    con.execute(f"PRAGMA create_fts_index('{TEXT}', 'paper_id', {fields}, stemmer='{STEMMER}', overwrite=1)")
+    con.execute(f"PRAGMA create_fts_index('papers', 'paper_id', {fields}, stemmer='{STEMMER}', overwrite=1)")
     con.execute(SEARCH_MACRO)
 
 
-def update(con: duckdb.DuckDBPyConnection, old: str, new: str) -> int:
-    """Re-index the papers whose text changed between `old` (the papers rows an increment removed) and
-    `new` (the rows it added), both tables or views over papers' columns. Returns the papers re-indexed."""
+def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> int:
+    """Re-index the papers an increment changes, before it is applied to `papers`: `gone` are the ids
+    whose rows it removes, temp table `_new` holds the rows it adds. Returns the papers re-indexed."""
     text = ", ".join(["paper_id", *FIELDS])
+    ids = ", ".join(sql_str(i) for i in gone) or "NULL"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_old AS
+        SELECT {text} FROM papers WHERE paper_id IN ({ids})""")  # literal ids: an index scan
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_gone AS
-        SELECT paper_id FROM (SELECT {text} FROM {old} EXCEPT SELECT {text} FROM {new})""")
+        SELECT paper_id FROM (SELECT {text} FROM _fts_old EXCEPT SELECT {text} FROM _new)""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_docs AS
         SELECT (SELECT coalesce(max(docid), -1) FROM {FTS}.docs) + row_number() OVER (ORDER BY paper_id)
                AS docid, *
-        FROM (SELECT {text} FROM {new} EXCEPT SELECT {text} FROM {old})""")
-    n = con.execute("SELECT (SELECT count(*) FROM _fts_gone) + (SELECT count(*) FROM _fts_docs)")
-    n = n.fetchone()[0]
+        FROM (SELECT {text} FROM _new EXCEPT SELECT {text} FROM _fts_old)""")
+    n = con.execute("SELECT (SELECT count(*) FROM _fts_gone) + (SELECT count(*) FROM _fts_docs)").fetchone()[
+        0
+    ]
     if n:
         _remove(con)
         _add(con)
         con.execute(f"DELETE FROM {FTS}.dict WHERE df = 0")
         con.execute(f"DELETE FROM {FTS}.stats")
         con.execute(f"INSERT INTO {FTS}.stats SELECT count(docid), sum(len) / count(len) FROM {FTS}.docs")
-    con.execute("DROP TABLE _fts_gone")
-    con.execute("DROP TABLE _fts_docs")
+    for temp in ("_fts_old", "_fts_gone", "_fts_docs"):
+        con.execute(f"DROP TABLE {temp}")
     return int(n)
 
 
@@ -64,7 +68,6 @@ def _remove(con: duckdb.DuckDBPyConnection) -> None:
         ) g WHERE d.termid = g.termid""")
     for table in ("terms", "docs"):
         con.execute(f"DELETE FROM {FTS}.{table} WHERE docid IN (SELECT docid FROM _fts_gone_ids)")
-    con.execute(f"DELETE FROM {TEXT} WHERE paper_id IN (SELECT paper_id FROM _fts_gone)")
     con.execute("DROP TABLE _fts_gone_ids")
 
 
@@ -89,6 +92,4 @@ def _add(con: duckdb.DuckDBPyConnection) -> None:
         SELECT w.docid, w.fieldid, d.termid FROM _fts_words w JOIN {FTS}.dict d USING (term)""")
     con.execute(f"""INSERT INTO {FTS}.docs SELECT d.docid, d.paper_id, count(w.term)
         FROM _fts_docs d LEFT JOIN _fts_words w USING (docid) GROUP BY ALL""")
-    fields = ", ".join(FIELDS)
-    con.execute(f"INSERT INTO {TEXT} SELECT paper_id, {fields} FROM _fts_docs")
     con.execute("DROP TABLE _fts_words")
