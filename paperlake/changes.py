@@ -8,20 +8,33 @@ cancel out. Snapshots expired in between do not matter, and neither does merging
 and their values outlive both (tried with `lake.maintain`, and tested).
 """
 
+from typing import NamedTuple
+
 import duckdb
 
 from paperlake.config import TABLES
 from paperlake.db import LAKE
 
 _SCHEMA_CHANGES = ("tables_created", "tables_dropped", "tables_altered", "schemas_dropped")
+_ADDED_ONLY = {"tables_inserted_into", "inlined_insert"}
+_REMOVED = "('delete', 'update_preimage')"
 
 
-def changed_tables(con: duckdb.DuckDBPyConnection, since: int, until: int) -> list[str] | None:
-    """Main tables whose rows changed after snapshot `since` up to `until` (the lake attached at
-    `until`), or None when the change feed cannot say: `since` has expired, or a main table was created,
-    dropped or altered in between (a schema change)."""
+class Feed(NamedTuple):
+    """The commits after a served snapshot: `start`..`until`, and the main tables whose rows they
+    changed, each with whether a row may have been removed (else rows were only added)."""
+
+    start: int
+    until: int
+    tables: dict[str, bool]
+
+
+def feed(con: duckdb.DuckDBPyConnection, since: int, until: int) -> Feed | None:
+    """The changes after snapshot `since` up to `until`, or None when the change feed cannot say what
+    they are: `since` has expired, or a main table was created, dropped or altered (a schema change)."""
     snapshots = con.execute(
-        f"SELECT snapshot_id, changes FROM {LAKE}.snapshots() WHERE snapshot_id >= $a AND snapshot_id <= $b",
+        f"SELECT snapshot_id, changes FROM {LAKE}.snapshots() WHERE snapshot_id >= $a AND snapshot_id <= $b "
+        "ORDER BY snapshot_id",
         {"a": since, "b": until},
     ).fetchall()
     if not snapshots or snapshots[0][0] != since:
@@ -33,47 +46,50 @@ def changed_tables(con: duckdb.DuckDBPyConnection, since: int, until: int) -> li
                 WHERE s.schema_name = 'main' AND t.end_snapshot IS NULL"""
         ).fetchall()
     )
-    changed: set[str] = set()
+    removed: dict[str, bool] = {}
     for _, changes in snapshots[1:]:
         for kind, values in changes.items():
             if kind.startswith(_SCHEMA_CHANGES):
                 if any(v.startswith("main.") or v in ids for v in values):
                     return None
-            else:
-                changed.update(ids[v] for v in values if v in ids)
-    return [t for t in TABLES if t in changed]
+                continue
+            for table in (ids[v] for v in values if v in ids):
+                removed[table] = removed.get(table, False) or kind not in _ADDED_ONLY
+    start = snapshots[1][0] if len(snapshots) > 1 else until
+    return Feed(start, until, {t: removed[t] for t in TABLES if t in removed})
 
 
 def net_rows(
-    con: duckdb.DuckDBPyConnection, table: str, keys: list[str], cols: list[str], since: int, until: int
+    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: list[str], cols: list[str]
 ) -> None:
-    """Temp tables `_gone` (the key of each row of main.`table` at `since` that is gone at `until`) and
-    `_new` (the rows at `until` that were not there at `since`). The removed rows' other columns are
-    never read: in a big data file they would cost a scan of it (1.5 s for papers at 92k rows)."""
-    start = con.execute(
-        f"SELECT min(snapshot_id) FROM {LAKE}.snapshots() WHERE snapshot_id > $a", {"a": since}
-    ).fetchone()[0]
-    feed = f"{LAKE}.main.table_changes('{table}', {int(start)}, {int(until)})"
+    """Temp tables `_gone` (the key of each row of main.`table` that the changes removed) and `_new` (the
+    rows they added). The removed rows' other columns are never read: in a big data file they would
+    cost a scan of it (1.5 s for papers at 92k rows). A table that only had rows added needs one read."""
+    source = f"{LAKE}.main.table_changes('{table}', {changes.start}, {changes.until})"
     key_cols = ", ".join(f'"{k}"' for k in keys)
+    select = ", ".join(f'"{c}"' for c in cols)
+    if not changes.tables[table]:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT {key_cols} FROM {table} LIMIT 0")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT {select} FROM {source}")
+        return
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _feed AS
         SELECT rowid, snapshot_id, {key_cols}, added,
                row_number() OVER (PARTITION BY rowid ORDER BY snapshot_id, added) AS first_change,
                row_number() OVER (PARTITION BY rowid ORDER BY snapshot_id DESC, added DESC) AS last_change
-        FROM (SELECT *, change_type NOT IN ('delete', 'update_preimage') AS added FROM {feed})""")
+        FROM (SELECT *, change_type NOT IN {_REMOVED} AS added FROM {source})""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _gone AS
         SELECT {key_cols} FROM _feed WHERE first_change = 1 AND NOT added""")
-    select = ", ".join(f'"{c}"' for c in cols)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS SELECT {select} FROM {feed}
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS SELECT {select} FROM {source}
         SEMI JOIN (SELECT rowid, snapshot_id FROM _feed WHERE last_change = 1 AND added)
             USING (rowid, snapshot_id)
-        WHERE change_type NOT IN ('delete', 'update_preimage')""")
+        WHERE change_type NOT IN {_REMOVED}""")
     con.execute("DROP TABLE _feed")
 
 
 def apply(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], cols: list[str]) -> bool:
-    """Replace the rows of `_gone`'s keys by those of `_new` in `table` (the served copy, at `since`).
-    Returns False, having changed nothing, when a key lost only some of its rows: then which rows
-    went cannot be told by key (the lake's writers replace all of a key's rows, so it does not happen)."""
+    """Replace the rows of `_gone`'s keys by those of `_new` in `table` (the served copy). Returns
+    False, having changed nothing, when a key lost only some of its rows: which ones cannot be told
+    by key (the lake's writers replace all of a key's rows, so it does not happen)."""
     on = " AND ".join(f't."{k}" IS NOT DISTINCT FROM g."{k}"' for k in keys)
     key_cols = ", ".join(f'"{k}"' for k in keys)
     touched = f"EXISTS (SELECT 1 FROM _gone g WHERE {on})"

@@ -9,7 +9,7 @@ document count; the ids the rows carry are arbitrary).
 
 import duckdb
 
-from paperlake.db import sql_str
+from paperlake.db import load, sql_str
 
 FIELDS = ("title", "abstract")
 STEMMER = "porter"
@@ -60,20 +60,19 @@ def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> int:
 
 def _remove(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the gone papers' documents and term rows; their terms' document frequencies go down."""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_gone_ids AS
-        SELECT docid FROM {FTS}.docs WHERE name IN (SELECT paper_id FROM _fts_gone)""")
+    docids = con.execute(f"SELECT docid FROM {FTS}.docs WHERE name IN (SELECT paper_id FROM _fts_gone)")
+    gone = ", ".join(str(r[0]) for r in docids.fetchall()) or "NULL"  # literal: skips row groups
     con.execute(f"""UPDATE {FTS}.dict d SET df = d.df - g.n FROM (
-            SELECT termid, count(DISTINCT docid) AS n FROM {FTS}.terms
-            WHERE docid IN (SELECT docid FROM _fts_gone_ids) GROUP BY termid
+            SELECT termid, count(DISTINCT docid) AS n FROM {FTS}.terms WHERE docid IN ({gone}) GROUP BY termid
         ) g WHERE d.termid = g.termid""")
     for table in ("terms", "docs"):
-        con.execute(f"DELETE FROM {FTS}.{table} WHERE docid IN (SELECT docid FROM _fts_gone_ids)")
-    con.execute("DROP TABLE _fts_gone_ids")
+        con.execute(f"DELETE FROM {FTS}.{table} WHERE docid IN ({gone})")
 
 
 def _add(con: duckdb.DuckDBPyConnection) -> None:
     """Tokenize the new papers as create_fts_index does (a non-empty token that is not a stopword,
     stemmed); new terms get fresh ids."""
+    load(con, "fts")
     fields = " UNION ALL ".join(
         f"SELECT docid, (SELECT fieldid FROM {FTS}.fields WHERE field = '{f}') AS fieldid, "
         f"unnest({FTS}.tokenize({f})) AS w FROM _fts_docs"

@@ -236,6 +236,6 @@ def publish(paths: Paths, run_id: str) -> tuple[int, dict[str, int]]:
             return last, counts
         version = lake.current_snapshot(con)
         counts = {t: int(con.sql(f"SELECT count(*) FROM {main_table(t)}").fetchone()[0]) for t in TABLES}
-        publish_serving(paths, version, run_id, counts)
+        publish_serving(con, paths, version, run_id, counts)
         lake.record_version(con, version, run_id, counts)
     return version, counts

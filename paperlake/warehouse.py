@@ -38,6 +38,7 @@ PAPERS_INDEX_SQL = f"CREATE UNIQUE INDEX {PAPERS_INDEX} ON papers (paper_id)"
 # Sightings are stored in paper order: a paper's abstract, repeated in each of its sightings, then
 # compresses (sightings 476 → 180 MB at 10,000 files: less to copy at each publish).
 STORED_ORDER = {"sightings": "paper_id, source_file, position"}
+_COPY = "serving_copy"  # the copy being brought forward, attached to the lake's connection
 
 
 CONVENIENCE_VIEWS = [
@@ -65,17 +66,19 @@ def _order(table: str) -> str:
     return ", ".join(f"{k} NULLS FIRST" for k in SORT_KEYS[table])
 
 
-def publish_serving(paths: Paths, version: int, run_id: str, counts: dict[str, int]) -> str:
-    """Bring paperlake.duckdb to lake snapshot `version` (whose tables hold `counts` rows): a copy of the
-    served file plus the changes since its version when DuckLake's change feed can say what they are,
-    else a full build; either is swapped in whole. Returns how it was built ('incremental from N', or
-    'full' and why)."""
+def publish_serving(
+    con: duckdb.DuckDBPyConnection, paths: Paths, version: int, run_id: str, counts: dict[str, int]
+) -> str:
+    """Bring paperlake.duckdb to lake snapshot `version`, the current one of the lake attached to `con`
+    (its tables hold `counts` rows): a copy of the served file plus the changes since its version when
+    DuckLake's change feed can say what they are, else a full build; either is swapped in whole.
+    Returns how it was built ('incremental from N', or 'full: ' and why)."""
     with _swap(paths) as tmp:
         built = "full: nothing served yet"
         if (since := _served(paths)) is not None:
             shutil.copyfile(paths.duckdb_path, tmp)
             try:
-                built = _update(tmp, paths, since, version, run_id, counts)
+                built = _update(con, tmp, since, version, run_id, counts)
             except duckdb.Error as exc:
                 built = f"full: the increment from {since} failed ({exc})"
         if not built.startswith("incremental"):
@@ -147,22 +150,25 @@ def _stamp(con: duckdb.DuckDBPyConnection, version: int, run_id: str, built: str
     con.execute(f"INSERT INTO {SERVING_VERSION} VALUES ($v, now(), $r, $b)", stamp)
 
 
-def _update(tmp: str, paths: Paths, since: int, until: int, run_id: str, counts: dict[str, int]) -> str:
-    """Apply the lake's changes from snapshot `since` to `until` to `tmp`, a copy of the served file.
+def _update(
+    con: duckdb.DuckDBPyConnection, tmp: str, since: int, until: int, run_id: str, counts: dict[str, int]
+) -> str:
+    """Apply the lake's changes from snapshot `since` to `until` to `tmp`, a copy of the served file,
+    attached to `con` (which has the lake and its extensions loaded: no second start-up).
     Returns 'incremental from <since>', or why it could not (the copy is then left half-done)."""
-    con = open_db(tmp)
+    con.execute(f"ATTACH {sql_str(tmp)} AS {_COPY}")
+    con.execute(f"USE {_COPY}")
     try:
         if not _current_layout(con):
             return "full: the served file has an older layout"
-        lake.attach(con, paths, read_only=True, snapshot=until)
-        tables = changes.changed_tables(con, since, until)
-        if tables is None:
+        feed = changes.feed(con, since, until)
+        if feed is None:
             return f"full: snapshot {since} expired or a table's schema changed"
-        load(con, "fts")
         con.execute("SET index_scan_percentage = 1")  # the changed papers' old text: by index
-        for table in tables:
+        con.execute("SET threads = 1")  # small work: a second thread costs more than it brings
+        for table in feed.tables:
             keys, cols = SORT_KEYS[table], list(columns(CONTRACT[table]))
-            changes.net_rows(con, table, keys, cols, since, until)
+            changes.net_rows(con, feed, table, keys, cols)
             if table == "papers":
                 fulltext.update(con, [r[0] for r in con.execute("SELECT paper_id FROM _gone").fetchall()])
                 con.execute(f"DROP INDEX {PAPERS_INDEX}")  # kept, its checkpoint costs seconds
@@ -170,29 +176,31 @@ def _update(tmp: str, paths: Paths, since: int, until: int, run_id: str, counts:
                 return f"full: some rows of {table} changed under an unchanged key"
             if table == "papers":
                 con.execute(PAPERS_INDEX_SQL)
-        con.execute(f"DETACH {lake.ALIAS}")
         have = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
         if have != counts:  # a safety net: never serve an increment that does not add up
             return f"full: the increment from {since} gave {have}, the lake has {counts}"
         _stamp(con, until, run_id, f"incremental from {since}")
-        con.execute("CHECKPOINT")
+        con.execute(f"CHECKPOINT {_COPY}")
     finally:
-        con.close()
+        con.execute("RESET index_scan_percentage")
+        con.execute("RESET threads")
+        con.execute("USE memory")
+        con.execute(f"DETACH {_COPY}")
     return f"incremental from {since}"
 
 
 def _current_layout(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the served file has this paperlake's tables and columns (else it is rebuilt in full)."""
-    have: dict[str, list[str]] = {}
-    for table, column in con.execute(
-        "SELECT schema_name || '.' || table_name, column_name FROM duckdb_columns() "
-        "WHERE database_name = current_database() ORDER BY ALL"
-    ).fetchall():
-        have.setdefault(table, []).append(column)
-    want = {f"main.{t}": sorted(columns(CONTRACT[t])) for t in TABLES}
-    want[f"main.{SERVING_VERSION}"] = sorted(["version", "published_at", "run_id", "built"])
-    want[f"{fulltext.FTS}.docs"] = ["docid", "len", "name"]
-    return all(have.get(t) == cols for t, cols in want.items())
+    want = {t: columns(CONTRACT[t]) for t in TABLES}
+    want[SERVING_VERSION] = ["version", "published_at", "run_id", "built"]
+    want[f"{fulltext.FTS}.docs"] = ["docid", "name", "len"]
+    try:
+        return all(
+            [r[1] for r in con.execute(f"PRAGMA table_info('{_COPY}.{t}')").fetchall()] == list(cols)
+            for t, cols in want.items()
+        )
+    except duckdb.CatalogException:
+        return False
 
 
 def _served(paths: Paths) -> int | None:
