@@ -6,10 +6,15 @@
   full build of the same lake snapshot, and says which version it serves.
 * When the change feed cannot say what changed (the served snapshot expired, an older file layout), the
   file is built in full.
-* A publish killed half-way leaves the previous file in place, and the next one completes.
+* A publish killed half-way leaves the previous file in place (and its searches), and the next one
+  brings it forward.
 """
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +23,10 @@ from paperlake import fulltext, lake, pipeline
 from paperlake.config import TABLES, Paths
 from paperlake.db import load, open_db
 from paperlake.warehouse import SERVING_VERSION, build_serving
-from tests.conftest import SAMPLE
+from tests.conftest import ROOT, SAMPLE
 
 FTS = fulltext.FTS
+M = f"{lake.ALIAS}.main"
 # the index as content, independent of the arbitrary doc and term ids it carries
 INDEX = {
     "terms": f"""SELECT d.name, f.field, dict.term FROM {{db}}{FTS}.terms t
@@ -148,3 +154,74 @@ def test_incremental_publish_equals_a_full_build(published, tmp_path):
         assert _served(paths) == (version, step.__name__, f"incremental from {previous}")
         _assert_equals_full_build(paths, version, tmp_path / step.__name__)
         previous = version
+
+
+def _forget_a_file(paths: Paths) -> None:
+    """Rows written straight into the lake (quicker than a run): one file's page, sightings and upvote
+    history gone, and three of its papers with their topics and links."""
+    source = "000_7cb6f7359ec6334f.txt"
+    with lake.open_lake(paths) as con:
+        papers = con.execute(
+            f"SELECT DISTINCT paper_id FROM {M}.sightings WHERE source_file = $s ORDER BY 1 LIMIT 3",
+            {"s": source},
+        ).fetchall()
+        con.execute("BEGIN")
+        for table in ("pages", "sightings", "upvote_history"):
+            con.execute(f"DELETE FROM {M}.{table} WHERE source_file = $s", {"s": source})
+        for table in ("papers", "paper_topics", "paper_links"):
+            con.execute(
+                f"DELETE FROM {M}.{table} WHERE paper_id IN (SELECT unnest($p))",
+                {"p": [p for (p,) in papers]},
+            )
+        con.execute("COMMIT")
+
+
+KILL_AFTER_PAPERS = """
+import os, signal, sys
+from pathlib import Path
+from paperlake import changes, pipeline
+from paperlake.config import Paths
+
+real = changes.apply
+def apply_then_die(con, table, *args):
+    done = real(con, table, *args)
+    if table == "papers":  # half-way: papers applied to the copy, the index rebuilt, more tables to go
+        os.kill(os.getpid(), signal.SIGKILL)
+    return done
+changes.apply = apply_then_die
+pipeline.publish(Paths(Path(sys.argv[1]), Path(sys.argv[2])), "killed")
+"""
+
+
+def test_a_killed_publish_leaves_the_previous_file(published, tmp_path):
+    paths = published
+    before, hits = _served(paths), _search(paths.duckdb_path, FIXED_QUERIES)
+    _forget_a_file(paths)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_PAPERS, str(paths.raw_dir), str(paths.out_dir)], env=env
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert list(paths.out_dir.glob(".paperlake.*.duckdb"))  # the half-done copy, never swapped in
+    assert _served(paths) == before and _search(paths.duckdb_path, FIXED_QUERIES) == hits
+    version = _publish(paths, "after the kill")
+    assert _served(paths)[2] == f"incremental from {before[0]}"
+    assert not list(paths.out_dir.glob(".paperlake.*.duckdb"))
+    _assert_equals_full_build(paths, version, tmp_path / "full")
+
+
+def test_full_build_when_the_change_feed_cannot_say(published, tmp_path):
+    paths = published
+    served = _served(paths)[0]
+    _forget_a_file(paths)
+    with lake.open_lake(paths) as con:  # what maintenance never does to the published snapshot
+        con.execute(f"CALL ducklake_expire_snapshots('{lake.ALIAS}', versions => [{served}])")
+    version = _publish(paths, "expired")
+    assert _served(paths)[2] == f"full: snapshot {served} expired or a table's schema changed"
+    with open_db(str(paths.duckdb_path)) as con:  # a file written by an earlier paperlake
+        con.execute(f"ALTER TABLE {SERVING_VERSION} DROP COLUMN built")
+    with lake.open_lake(paths) as con:
+        con.execute(f"DELETE FROM {M}.pages WHERE source_file = '001_0e521db46ed8cd94.txt'")
+    version = _publish(paths, "older layout")
+    assert _served(paths)[2] == "full: the served file has an older layout"
+    _assert_equals_full_build(paths, version, tmp_path / "full")
