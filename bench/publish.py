@@ -88,8 +88,15 @@ def write_one_file(paths: Paths) -> None:
 
 
 def timed_publish(paths: Paths, profile: bool) -> int:
-    real_open, real_copy = lake.open_db, shutil.copyfile
+    real_open, real_copy, real_serving = lake.open_db, shutil.copyfile, pipeline.publish_serving
     copied: list[float] = []
+    serving: list[float] = []
+
+    def publish_serving(*a, **k):
+        t = time.perf_counter()
+        built = real_serving(*a, **k)
+        serving.append(time.perf_counter() - t)
+        return built
 
     def copy(*a, **k):
         t = time.perf_counter()
@@ -97,7 +104,7 @@ def timed_publish(paths: Paths, profile: bool) -> int:
         copied.append(time.perf_counter() - t)
 
     lake.open_db = lambda *a, **k: Traced(real_open(*a, **k))
-    shutil.copyfile = copy
+    shutil.copyfile, pipeline.publish_serving = copy, publish_serving
     prof = cProfile.Profile() if profile else None
     t, c = time.perf_counter(), time.process_time()
     if prof:
@@ -106,12 +113,12 @@ def timed_publish(paths: Paths, profile: bool) -> int:
     if prof:
         prof.disable()
     wall, cpu = time.perf_counter() - t, time.process_time() - c
-    lake.open_db, shutil.copyfile = real_open, real_copy
+    lake.open_db, shutil.copyfile, pipeline.publish_serving = real_open, real_copy, real_serving
     with open_db(str(paths.duckdb_path), read_only=True) as con:
         built = con.sql(f"SELECT built FROM {warehouse.SERVING_VERSION}").fetchone()[0]
     size = paths.duckdb_path.stat().st_size / 1e6
     print(f"publish {version}: {wall:.2f} s wall, {cpu:.2f} s CPU ({built}); serving file {size:.0f} MB")
-    print(f"  copy {sum(copied):.2f} s, SQL {sum(s for s, _ in CALLS):.2f} s; slowest statements:")
+    print(f"  of which the serving file {sum(serving):.2f} s (copy {sum(copied):.2f} s); slowest statements:")
     for seconds, sql in sorted(CALLS, reverse=True)[:12]:
         print(f"  {seconds:6.3f} s  {sql}")
     if prof:
