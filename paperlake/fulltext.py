@@ -31,9 +31,10 @@ def create(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SEARCH_MACRO)
 
 
-def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> int:
+def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> None:
     """Re-index the papers an increment changes, before it is applied to `papers`: `gone` are the ids
-    whose rows it removes, temp table `_new` holds the rows it adds. Returns the papers re-indexed."""
+    whose rows it removes, temp table `_new` holds the rows it adds. Only a changed title or abstract
+    costs tokenizing; the index statistics follow when any document changed."""
     text = ", ".join(["paper_id", *FIELDS])
     ids = ", ".join(sql_str(i) for i in gone) or "NULL"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_old AS
@@ -44,10 +45,7 @@ def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> int:
         SELECT (SELECT coalesce(max(docid), -1) FROM {FTS}.docs) + row_number() OVER (ORDER BY paper_id)
                AS docid, *
         FROM (SELECT {text} FROM _new EXCEPT SELECT {text} FROM _fts_old)""")
-    n = con.execute("SELECT (SELECT count(*) FROM _fts_gone) + (SELECT count(*) FROM _fts_docs)").fetchone()[
-        0
-    ]
-    if n:
+    if any(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("_fts_gone", "_fts_docs")):
         _remove(con)
         _add(con)
         con.execute(f"DELETE FROM {FTS}.dict WHERE df = 0")
@@ -55,7 +53,6 @@ def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> int:
         con.execute(f"INSERT INTO {FTS}.stats SELECT count(docid), sum(len) / count(len) FROM {FTS}.docs")
     for temp in ("_fts_old", "_fts_gone", "_fts_docs"):
         con.execute(f"DROP TABLE {temp}")
-    return int(n)
 
 
 def _remove(con: duckdb.DuckDBPyConnection) -> None:
