@@ -175,12 +175,14 @@ def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) 
     that snapshot and swapped in. Runs only when every blocking check passed."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        version, counts = pipeline.publish(paths, context.run.run_id)
+        version, counts = pipeline.publish(paths, context.run.run_id, full=paperlake.rebuild)
     with connect_readonly(paths) as con:
         sample = con.sql(SAMPLE_QUERY).df()
+        built = con.sql("SELECT built FROM paperlake_version ORDER BY version DESC LIMIT 1").fetchone()[0]
     return dg.MaterializeResult(
         metadata={
             "version": version,
+            "built": built,  # 'incremental from N' (the served file plus the changes since) or 'full: why'
             "run_id": context.run.run_id,
             "path": dg.MetadataValue.path(str(paths.duckdb_path)),
             "table_counts": dg.MetadataValue.json(counts),

@@ -391,7 +391,7 @@ def status() -> None:
     _print_last_runs()
     with _connect(Paths.from_env()) as con:
         _emit(
-            con.sql("SELECT version, published_at, run_id FROM paperlake_version"),
+            con.sql("SELECT * FROM paperlake_version"),  # version, published_at, run_id, built
             Format.table,
             "published version served",
         )

@@ -22,7 +22,7 @@ from paperlake.landing import FileState
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, resolve, upvote_history
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
-from paperlake.warehouse import SORT_KEYS, build_serving, served_version
+from paperlake.warehouse import SORT_KEYS, build_serving, publish_serving, served_version
 from schemas import (
     CONTRACT,
     Pages,
@@ -276,10 +276,12 @@ def read_main(paths: Paths, table: str) -> pd.DataFrame:
     return from_arrow(rows, CONTRACT[table])
 
 
-def publish(paths: Paths, run_id: str) -> tuple[int, dict[str, int]]:
+def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[str, int]]:
     """Make the audited state visible: the lake's current snapshot becomes a published version, and the
-    serving file is rebuilt from exactly that snapshot and swapped in. Returns (version, row counts).
-    When no main table changed since the last published version, that version stays (no new one)."""
+    serving file is brought to exactly that snapshot (the served file plus the changes since, or a full
+    build) and swapped in. Returns (version, row counts).
+    When no main table changed since the last published version, that version stays (no new one).
+    `full` rebuilds the serving file from the snapshot instead (`paperlake run --full`)."""
     with lake.open_lake(paths) as con:
         last = lake.last_version(con)
         unchanged = last is not None and not lake.main_changed_since(con, last)
@@ -292,6 +294,9 @@ def publish(paths: Paths, run_id: str) -> tuple[int, dict[str, int]]:
             return last, counts
         version = lake.current_snapshot(con)
         counts = {t: int(con.sql(f"SELECT count(*) FROM {main_table(t)}").fetchone()[0]) for t in TABLES}
-        build_serving(paths, version, run_id)
+        if full:
+            build_serving(paths, version, run_id)
+        else:
+            publish_serving(con, paths, version, run_id, counts)
         lake.record_version(con, version, run_id, counts)
     return version, counts

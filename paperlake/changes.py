@@ -1,0 +1,103 @@
+"""What changed in the lake's main tables between two snapshots (DuckLake's change feed), applied to a
+copy of the serving file.
+
+`table_changes` lists every row a snapshot inserted, deleted or updated, with DuckLake's row id. The net
+change from snapshot `since` to `until` is, per row id: gone if its first change removed it (it was there
+at `since`), new if its last change added it (it is there at `until`); rows added and removed in between
+cancel out. Snapshots expired in between do not matter, and neither does merging of data files: row ids
+and their values outlive both (tried with `lake.maintain`, and tested).
+"""
+
+from typing import NamedTuple
+
+import duckdb
+
+from paperlake.config import TABLES
+from paperlake.db import LAKE
+
+_SCHEMA_CHANGES = ("tables_created", "tables_dropped", "tables_altered", "schemas_dropped")
+_ADDED_ONLY = {"tables_inserted_into", "inlined_insert"}
+_REMOVED = "('delete', 'update_preimage')"
+
+
+class Feed(NamedTuple):
+    """The commits after a served snapshot: `start`..`until`, and the main tables whose rows they
+    changed, each with whether a row may have been removed (else rows were only added)."""
+
+    start: int
+    until: int
+    tables: dict[str, bool]
+
+
+def feed(con: duckdb.DuckDBPyConnection, since: int, until: int) -> Feed | None:
+    """The changes after snapshot `since` up to `until`, or None when the change feed cannot say what
+    they are: `since` has expired, or a main table was created, dropped or altered (a schema change)."""
+    snapshots = con.execute(
+        f"SELECT snapshot_id, changes FROM {LAKE}.snapshots() WHERE snapshot_id >= $a AND snapshot_id <= $b "
+        "ORDER BY snapshot_id",
+        {"a": since, "b": until},
+    ).fetchall()
+    if not snapshots or snapshots[0][0] != since:
+        return None
+    ids = dict(
+        con.execute(
+            f"""SELECT t.table_id::VARCHAR, t.table_name FROM __ducklake_metadata_{LAKE}.ducklake_table t
+                JOIN __ducklake_metadata_{LAKE}.ducklake_schema s USING (schema_id)
+                WHERE s.schema_name = 'main' AND t.end_snapshot IS NULL"""
+        ).fetchall()
+    )
+    removed: dict[str, bool] = {}
+    for _, changes in snapshots[1:]:
+        for kind, values in changes.items():
+            if kind.startswith(_SCHEMA_CHANGES):
+                if any(v.startswith("main.") or v in ids for v in values):
+                    return None
+                continue
+            for table in (ids[v] for v in values if v in ids):
+                removed[table] = removed.get(table, False) or kind not in _ADDED_ONLY
+    start = snapshots[1][0] if len(snapshots) > 1 else until
+    return Feed(start, until, {t: removed[t] for t in TABLES if t in removed})
+
+
+def net_rows(
+    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: list[str], cols: list[str]
+) -> None:
+    """Temp tables `_gone` (the key of each row of main.`table` that the changes removed) and `_new` (the
+    rows they added). The removed rows' other columns are never read: in a big data file they would
+    cost a scan of it (1.5 s for papers at 92k rows). A table that only had rows added needs one read."""
+    source = f"{LAKE}.main.table_changes('{table}', {changes.start}, {changes.until})"
+    key_cols = ", ".join(f'"{k}"' for k in keys)
+    select = ", ".join(f'"{c}"' for c in cols)
+    if not changes.tables[table]:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT {key_cols} FROM {table} LIMIT 0")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT {select} FROM {source}")
+        return
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _feed AS
+        SELECT rowid, snapshot_id, {key_cols}, added,
+               row_number() OVER (PARTITION BY rowid ORDER BY snapshot_id, added) AS first_change,
+               row_number() OVER (PARTITION BY rowid ORDER BY snapshot_id DESC, added DESC) AS last_change
+        FROM (SELECT *, change_type NOT IN {_REMOVED} AS added FROM {source})""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _gone AS
+        SELECT {key_cols} FROM _feed WHERE first_change = 1 AND NOT added""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS SELECT {select} FROM {source}
+        SEMI JOIN (SELECT rowid, snapshot_id FROM _feed WHERE last_change = 1 AND added)
+            USING (rowid, snapshot_id)
+        WHERE change_type NOT IN {_REMOVED}""")
+    con.execute("DROP TABLE _feed")
+
+
+def apply(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], cols: list[str]) -> bool:
+    """Replace the rows of `_gone`'s keys by those of `_new` in `table` (the served copy). Returns
+    False, having changed nothing, when a key lost only some of its rows: which ones cannot be told
+    by key (the lake's writers replace all of a key's rows, so it does not happen)."""
+    on = " AND ".join(f't."{k}" IS NOT DISTINCT FROM g."{k}"' for k in keys)
+    key_cols = ", ".join(f'"{k}"' for k in keys)
+    touched = f"EXISTS (SELECT 1 FROM _gone g WHERE {on})"
+    served = f"SELECT {key_cols}, count(*) AS n FROM {table} t WHERE {touched} GROUP BY ALL"
+    gone = f"SELECT {key_cols}, count(*) AS n FROM _gone GROUP BY ALL"
+    if con.execute(f"SELECT count(*) FROM (({gone}) EXCEPT ({served}))").fetchone()[0]:
+        return False
+    con.execute(f"DELETE FROM {table} t WHERE {touched}")
+    select = ", ".join(f'"{c}"' for c in cols)
+    con.execute(f"INSERT INTO {table} ({select}) SELECT {select} FROM _new")
+    return True
