@@ -53,8 +53,10 @@ A = lake.ALIAS
 FIT, VOCAB, POSTINGS, STATE = (f"{A}.staging.enrich_{t}" for t in ("fit", "vocab", "postings", "papers"))
 ENRICHED = ("papers", "paper_links", "paper_topics")
 REFIT_SHARE = 0.25  # refit once this share of the fitted papers changed: idf drift stays bounded
-CONTENT_HASH = "md5(concat_ws(chr(31), c.title, c.abstract))"  # what enrichment reads
-ROW_HASH = "md5(to_json(c)::VARCHAR)"  # what main.papers copies
+# DuckDB's 64-bit hash: 12x faster than md5 here. Should a DuckDB upgrade change it, every paper reads as
+# changed and the next run refits (REFIT_SHARE): slow once, never wrong.
+CONTENT_HASH = "hash(c.title, c.abstract)"  # what enrichment reads
+ROW_HASH = "hash(c)"  # the whole papers_core row: what main.papers copies
 
 
 @dataclass
@@ -173,8 +175,8 @@ def _state_rows(ids, content_hash, row_hash, kw, keywords, related, scores) -> p
     return pa.table(
         {
             "paper_id": pa.array(list(ids), pa.string()),
-            "content_hash": pa.array(list(content_hash), pa.string()),
-            "row_hash": pa.array(list(row_hash), pa.string()),
+            "content_hash": pa.array(list(content_hash), pa.uint64()),
+            "row_hash": pa.array(list(row_hash), pa.uint64()),
             "kw_topics": pa.array([json.dumps(sc) for sc in kw], pa.string()),
             "keywords": pa.array(list(keywords), pa.list_(pa.string())),
             "related": pa.array(list(related), pa.list_(pa.string())),

@@ -38,12 +38,12 @@ def _main(paths: Paths, table: str) -> pd.DataFrame:
     return df.sort_values(list(df.columns[:2])).reset_index(drop=True)
 
 
-@pytest.fixture
-def grown(tmp_path: Path, monkeypatch) -> tuple[Paths, list[enrich_index.Published]]:
-    """A lake built in full from the seeds and 6 generated pages, then 12 increments: 8 generated pages
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Paths, list[enrich_index.Published]]:
+    """A lake built in full from the seeds and 6 generated pages, then 10 increments: 8 generated pages
     added one at a time (new papers, new sightings of known ones, edited abstracts and titles: the
     generator's hard cases), a seed changed, a seed and a generated page removed."""
-    monkeypatch.setattr(enrich_index, "REFIT_SHARE", 1.0)  # a small lake would refit: test the increments
+    tmp_path = tmp_path_factory.mktemp("grown")
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE, raw)
     corpus = Corpus(14, seed=7, lookalikes=0.3)
@@ -51,6 +51,12 @@ def grown(tmp_path: Path, monkeypatch) -> tuple[Paths, list[enrich_index.Publish
     for name, text, _ in pages[:6]:
         (raw / name).write_text(text, encoding="utf-8")
     paths = Paths(raw_dir=raw, out_dir=tmp_path / "out")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(enrich_index, "REFIT_SHARE", 1.0)  # this small a lake would refit: test the increments
+        return paths, _grow(paths, raw, pages)
+
+
+def _grow(paths: Paths, raw: Path, pages: list) -> list[enrich_index.Published]:
     runs = [_run(paths, *pipeline.landing_files(raw))]
     for name, text, _ in pages[6:]:
         (raw / name).write_text(text, encoding="utf-8")
@@ -61,7 +67,7 @@ def grown(tmp_path: Path, monkeypatch) -> tuple[Paths, list[enrich_index.Publish
     seed[0].unlink()
     (raw / pages[3][0]).unlink()
     runs.append(_run(paths))
-    return paths, runs
+    return runs
 
 
 def test_incremental_equals_full_on_the_exact_columns(grown):
