@@ -6,9 +6,10 @@ an increment needs in lake tables, so it works with any catalog and data path:
 
   staging.enrich_fit       one row: papers fitted on, whether vectors are pruned, papers changed since
   staging.enrich_vocab     term_id, term, idf, df of that fit: frozen until the next full build
-  staging.enrich_postings  term_id, paper_id, weight: each paper's similarity vector (an inverted index)
-  staging.enrich_papers    paper_id, content_hash (title + abstract), row_hash (the papers_core row),
-                           kw_topics (keyword topic scores, JSON), keywords, related, related_scores
+  staging.enrich_postings  term_id, doc, weight: each paper's similarity vector (an inverted index; doc
+                           is an integer per paper, so the index joins and groups integers)
+  staging.enrich_papers    paper_id, doc, content_hash (title + abstract), row_hash (the papers_core
+                           row), kw_topics (keyword topic scores, JSON), keywords, related, related_scores
 
 An increment finds the papers whose papers_core row changed by hash (only among `changed` when the
 caller knows them), recomputes the content-only columns of those rows, vectorises the papers whose
@@ -80,15 +81,22 @@ def publish(
     fit = _fit(con)
     if full or fit is None or not lake.table_exists(con, f"{A}.main.papers"):
         return _full(con, core)
-    diff = _diff(con, core, changed)
+    _snapshot(con, core)
+    diff = _diff(con, changed)
     drift = fit["changed_since"] + len(diff.content) + len(diff.removed)
     if drift > REFIT_SHARE * max(fit["papers"], 1):
         return _full(con, core)
-    return _increment(con, core, fit, diff)
+    return _increment(con, fit, diff)
 
 
 def _fit(con: duckdb.DuckDBPyConnection) -> dict | None:
-    if not all(lake.table_exists(con, t) for t in (FIT, VOCAB, POSTINGS, STATE)):
+    names = [t.split(".", 2)[2] for t in (FIT, VOCAB, POSTINGS, STATE)]
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = $a AND schema_name = 'staging' "
+        "AND table_name IN (SELECT unnest($n::VARCHAR[]))",
+        {"a": A, "n": names},
+    ).fetchone()[0]
+    if have < len(names):
         return None
     row = con.execute(f"SELECT papers, pruned, changed_since FROM {FIT}").fetchone()
     return None if row is None else {"papers": row[0], "pruned": row[1], "changed_since": row[2]}
@@ -98,19 +106,27 @@ def _main(table: str) -> str:
     return f"{A}.main.{table}"
 
 
-def _read_core(con: duckdb.DuckDBPyConnection, core: str, ids: list[str] | None) -> pd.DataFrame:
-    """papers_core rows (all, or of `ids`) sorted by paper_id, with their two hashes as _ch and _rh."""
-    where = "" if ids is None else "WHERE c.paper_id IN (SELECT unnest($ids::VARCHAR[]))"
+def _snapshot(con: duckdb.DuckDBPyConnection, core: str) -> None:
+    """papers_core with its two hashes (_ch, _rh) in a temp table: the lake's copy is scanned once."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _core AS "
+        f"SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c"
+    )
+
+
+def _read_core(con: duckdb.DuckDBPyConnection, ids: list[str] | None = None) -> pd.DataFrame:
+    """The snapshot's rows (all, or of `ids`) sorted by paper_id."""
+    where = "" if ids is None else "WHERE paper_id IN (SELECT unnest($ids::VARCHAR[]))"
     df = con.execute(
-        f"SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c {where} ORDER BY c.paper_id",
-        {} if ids is None else {"ids": ids},
+        f"SELECT * FROM _core {where} ORDER BY paper_id", {} if ids is None else {"ids": ids}
     ).df()
     return df.reset_index(drop=True)
 
 
 def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     """Fit everything as `paperlake.enrich.enrich` does; write the main tables (diff) and the state."""
-    papers = _read_core(con, core, None)
+    _snapshot(con, core)
+    papers = _read_core(con)
     hashes = papers.pop("_ch"), papers.pop("_rh")
     kw = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
     model = fit_text(papers)
@@ -121,7 +137,8 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     for table, arrow in rows.items():
         lake.sync_table(con, _main(table), arrow, SORT_KEYS[table])
     vec = model.vectors.tocoo()
-    state = _state_rows(ids, hashes[0], hashes[1], kw, model.keywords, model.related, model.scores)
+    docs = np.arange(len(ids))
+    state = _state_rows(ids, docs, hashes[0], hashes[1], kw, model.keywords, model.related, model.scores)
     con.execute("BEGIN")
     try:
         _replace(con, FIT, pa.table({"papers": [len(ids)], "pruned": [model.pruned], "changed_since": [0]}))
@@ -143,7 +160,7 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
             pa.table(
                 {
                     "term_id": pa.array(vec.col, pa.int32()),
-                    "paper_id": pa.array(np.asarray(ids, dtype=object)[vec.row], pa.string()),
+                    "doc": pa.array(docs[vec.row], pa.int32()),
                     "weight": pa.array(vec.data, pa.float32()),
                 }
             ),
@@ -171,10 +188,11 @@ def _rows(enriched: pd.DataFrame) -> dict[str, pa.Table]:
     return {t: to_arrow(df, CONTRACT[t]) for t, df in frames.items()}
 
 
-def _state_rows(ids, content_hash, row_hash, kw, keywords, related, scores) -> pa.Table:
+def _state_rows(ids, docs, content_hash, row_hash, kw, keywords, related, scores) -> pa.Table:
     return pa.table(
         {
             "paper_id": pa.array(list(ids), pa.string()),
+            "doc": pa.array(list(docs), pa.int32()),
             "content_hash": pa.array(list(content_hash), pa.uint64()),
             "row_hash": pa.array(list(row_hash), pa.uint64()),
             "kw_topics": pa.array([json.dumps(sc) for sc in kw], pa.string()),
@@ -195,26 +213,25 @@ class Diff:
     removed: set[str]
 
 
-def _diff(con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None) -> Diff:
-    """Compare papers_core's hashes (of `changed` only, when given) with the stored ones, in SQL."""
+def _diff(con: duckdb.DuckDBPyConnection, changed: set[str] | None) -> Diff:
+    """Compare the snapshot's hashes (of `changed` only, when given) with the stored ones, in SQL."""
     where = "" if changed is None else "WHERE c.paper_id IN (SELECT unnest($ids::VARCHAR[]))"
     rows = con.execute(
-        f"""SELECT c.paper_id, s.content_hash IS DISTINCT FROM {CONTENT_HASH} AS content
-            FROM {core} c LEFT JOIN {STATE} s USING (paper_id) {where}
-            {"AND" if where else "WHERE"} s.row_hash IS DISTINCT FROM {ROW_HASH}""",
+        f"""SELECT c.paper_id, s.content_hash IS DISTINCT FROM c._ch AS content
+            FROM _core c LEFT JOIN {STATE} s USING (paper_id) {where}
+            {"AND" if where else "WHERE"} s.row_hash IS DISTINCT FROM c._rh""",
         {} if changed is None else {"ids": sorted(changed)},
     ).fetchall()
     gone = con.execute(
-        f"SELECT paper_id FROM {STATE} s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {core} c WHERE c.paper_id = s.paper_id)"
+        f"SELECT paper_id FROM {STATE} s WHERE paper_id NOT IN (SELECT paper_id FROM _core)"
     ).fetchall()
     return Diff({r[0] for r in rows}, {r[0] for r in rows if r[1]}, {r[0] for r in gone})
 
 
 def vectorise(
-    con: duckdb.DuckDBPyConnection, papers: pd.DataFrame, pruned: bool
+    con: duckdb.DuckDBPyConnection, papers: pd.DataFrame, docs: list[int], pruned: bool
 ) -> tuple[list[list[str]], pa.Table]:
-    """Each paper's keywords and similarity vector (term_id, paper_id, weight rows) under the stored
+    """Each paper's keywords and similarity vector (term_id, doc, weight rows) under the stored
     vocabulary and idf: sublinear tf x idf, L2-normalised, as the fit computed them; pruned like the fit
     (terms some other fitted paper shares, the PRUNED_TERMS heaviest, renormalised) when it was."""
     analyse = TfidfVectorizer(**TFIDF).build_analyzer()
@@ -227,8 +244,8 @@ def vectorise(
             {"t": terms},
         ).fetchall()
     }
-    keywords, cols = [], {"term_id": [], "paper_id": [], "weight": []}
-    for pid, tf in zip(papers["paper_id"], counts, strict=True):
+    keywords, cols = [], {"term_id": [], "doc": [], "weight": []}
+    for doc, tf in zip(docs, counts, strict=True):
         row = sorted(
             (
                 (vocab[t][0], (1 + math.log(n)) * vocab[t][1], vocab[t][2])
@@ -246,100 +263,130 @@ def vectorise(
             norm = math.sqrt(sum(w * w for _, w, _ in row)) or 1.0
         for term_id, w, _ in row:
             cols["term_id"].append(term_id)
-            cols["paper_id"].append(pid)
+            cols["doc"].append(doc)
             cols["weight"].append(w / norm)
     vectors = pa.table(
         {
             "term_id": pa.array(cols["term_id"], pa.int32()),
-            "paper_id": pa.array(cols["paper_id"], pa.string()),
+            "doc": pa.array(cols["doc"], pa.int32()),
             "weight": pa.array(cols["weight"], pa.float32()),
         }
     )
     return keywords, vectors
 
 
-def _increment(con: duckdb.DuckDBPyConnection, core: str, fit: dict, diff: Diff) -> Published:
+def _increment(con: duckdb.DuckDBPyConnection, fit: dict, diff: Diff) -> Published:
     """Recompute only what the changed and removed papers touch; write it by key in one commit."""
     if not diff.rows and not diff.removed:
         return Published({t: _empty(t) for t in ENRICHED}, _counts(con), False)
-    content = sorted(diff.content)
-    new = _read_core(con, core, content)
+    new = _read_core(con, sorted(diff.content))
     kw_new = dict(
         zip(new["paper_id"], topic_scores(new["title"].tolist(), new["abstract"].tolist()), strict=True)
     )
-    keywords_new, vectors = vectorise(con, new, fit["pruned"])
+    first = con.execute(f"SELECT coalesce(max(doc) + 1, 0) FROM {STATE}").fetchone()[0]
+    new_docs = dict(zip(new["paper_id"], range(first, first + len(new)), strict=True))
+    keywords_new, vectors = vectorise(con, new, list(new_docs.values()), fit["pruned"])
     gone = sorted(diff.content | diff.removed)
-    refill = {
+    gone_docs = [
         r[0]
         for r in con.execute(
-            f"SELECT paper_id FROM {STATE} WHERE list_has_any(related, $g) "
+            f"SELECT doc FROM {STATE} WHERE paper_id IN (SELECT unnest($g::VARCHAR[]))", {"g": gone}
+        ).fetchall()
+    ]
+    refill = dict(
+        con.execute(
+            f"SELECT paper_id, doc FROM {STATE} WHERE list_has_any(related, $g) "
             "AND paper_id NOT IN (SELECT unnest($g::VARCHAR[]))",
             {"g": gone},
         ).fetchall()
-    }
-    tops, entering = _related(con, vectors, sorted(refill), gone, diff.content)
-    stored = _stored(con, set(diff.rows) | refill | set(entering), diff.content)
+    )
+    tops, entering = _related(con, vectors, new_docs, refill, gone, gone_docs)
+    stored = _stored(con, set(diff.rows) | set(refill) | set(entering), diff.content)
     related = {pid: (s["related"], s["related_scores"]) for pid, s in stored.items()}
-    related |= {pid: tops.get(pid, ([], [])) for pid in diff.content | refill}
+    related |= {pid: tops.get(pid, ([], [])) for pid in diff.content | set(refill)}
     merged = _merge(related, entering)
-    affected = sorted(diff.rows | refill | merged)
+    affected = sorted(diff.rows | set(refill) | merged)
     known = _kw_topics(con, {p for pid in affected for p in related[pid][0]} - diff.content) | kw_new
-    papers = _read_core(con, core, affected)
+    papers = _read_core(con, affected)
     hashes = papers.pop("_ch"), papers.pop("_rh")
     ids = papers["paper_id"].tolist()
     kw = [kw_new[p] if p in kw_new else stored[p]["kw_topics"] for p in ids]
     keywords = dict(zip(new["paper_id"], keywords_new, strict=True))
     kws = [keywords[p] if p in keywords else stored[p]["keywords"] for p in ids]
     rel = [related[p][0] for p in ids]
+    docs = [new_docs[p] if p in new_docs else stored[p]["doc"] for p in ids]
     enriched = assemble(papers, inherit_topics(kw, rel, known), kws, rel)
     rows = _rows(enriched)
-    state = _state_rows(ids, hashes[0], hashes[1], kw, kws, rel, [related[p][1] for p in ids])
-    _write(con, rows, state, vectors, gone, sorted(set(affected) | diff.removed), len(gone))
+    state = _state_rows(ids, docs, hashes[0], hashes[1], kw, kws, rel, [related[p][1] for p in ids])
+    _write(con, rows, state, vectors, gone_docs, sorted(set(affected) | diff.removed), len(gone))
     return Published(rows, _counts(con), False)
 
 
 def _related(
-    con: duckdb.DuckDBPyConnection, vectors: pa.Table, refill: list[str], gone: list[str], content: set[str]
+    con: duckdb.DuckDBPyConnection,
+    vectors: pa.Table,
+    new_docs: dict[str, int],
+    refill: dict[str, int],
+    gone: list[str],
+    gone_docs: list[int],
 ) -> tuple[dict[str, tuple[list[str], list[float]]], dict[str, list[tuple[str, float]]]]:
     """Top related papers of the new vectors and of the `refill` papers (from their stored vectors)
     against the index without the `gone` papers plus the new vectors; and, per stored paper outside
     those, the new papers that may enter its list (pairs above its fifth score)."""
     con.register("_new", vectors)
+    con.register(
+        "_new_ids",
+        pa.table(
+            {
+                "doc": pa.array(list(new_docs.values()), pa.int32()),
+                "paper_id": pa.array(list(new_docs), pa.string()),
+            }
+        ),
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ids AS
+            SELECT doc, paper_id FROM {STATE} WHERE paper_id NOT IN (SELECT unnest($g::VARCHAR[]))
+            UNION ALL SELECT * FROM _new_ids""",
+        {"g": gone},
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pairs AS
             WITH idx AS (
-                SELECT term_id, paper_id, weight FROM {POSTINGS}
-                WHERE paper_id NOT IN (SELECT unnest($g::VARCHAR[]))
+                SELECT * FROM {POSTINGS} WHERE doc NOT IN (SELECT unnest($gd::INTEGER[]))
                 UNION ALL SELECT * FROM _new),
             q AS (
                 SELECT * FROM _new UNION ALL
-                SELECT term_id, paper_id, weight FROM {POSTINGS}
-                WHERE paper_id IN (SELECT unnest($r::VARCHAR[])))
-            SELECT q.paper_id AS a, idx.paper_id AS b, sum(q.weight * idx.weight)::FLOAT AS s
-            FROM q JOIN idx USING (term_id) WHERE q.paper_id <> idx.paper_id
-            GROUP BY ALL HAVING s >= {MIN_RELATED_SIMILARITY}""",
-        {"g": gone, "r": refill},
+                SELECT * FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))),
+            pairs AS (
+                SELECT q.doc AS a, idx.doc AS b, sum(q.weight * idx.weight)::FLOAT AS s
+                FROM q JOIN idx USING (term_id) WHERE q.doc <> idx.doc
+                GROUP BY ALL HAVING s >= {MIN_RELATED_SIMILARITY})
+            SELECT pairs.*, ia.paper_id AS a_id, ib.paper_id AS b_id
+            FROM pairs JOIN _ids ia ON ia.doc = pairs.a JOIN _ids ib ON ib.doc = pairs.b""",
+        {"r": list(refill.values()), "gd": gone_docs},
     )
     con.unregister("_new")
+    con.unregister("_new_ids")
     tops = {
         a: (list(b), [float(x) for x in s])
         for a, b, s in con.execute(
-            f"""SELECT a, list(b ORDER BY s DESC, b), list(s ORDER BY s DESC, b) FROM (
+            f"""SELECT a_id, list(b_id ORDER BY s DESC, b_id), list(s ORDER BY s DESC, b_id) FROM (
                     SELECT * FROM _pairs
-                    QUALIFY row_number() OVER (PARTITION BY a ORDER BY s DESC, b) <= {RELATED})
-                GROUP BY a"""
+                    QUALIFY row_number() OVER (PARTITION BY a ORDER BY s DESC, b_id) <= {RELATED})
+                GROUP BY a_id"""
         ).fetchall()
     }
     entering: dict[str, list[tuple[str, float]]] = {}
     for b, a, s in con.execute(
-        f"""SELECT p.b, p.a, p.s FROM _pairs p JOIN {STATE} st ON st.paper_id = p.b
-            WHERE p.a IN (SELECT unnest($c::VARCHAR[])) AND p.b NOT IN (SELECT unnest($q::VARCHAR[]))
+        f"""SELECT p.b_id, p.a_id, p.s FROM _pairs p JOIN {STATE} st ON st.doc = p.b
+            WHERE p.a IN (SELECT unnest($n::INTEGER[])) AND p.b NOT IN (SELECT unnest($r::INTEGER[]))
               AND (len(st.related) < {RELATED} OR p.s > st.related_scores[{RELATED}]
-                   OR (p.s = st.related_scores[{RELATED}] AND p.a < st.related[{RELATED}]))""",
-        {"c": sorted(content), "q": sorted(content | set(refill))},
+                   OR (p.s = st.related_scores[{RELATED}] AND p.a_id < st.related[{RELATED}]))""",
+        {"n": list(new_docs.values()), "r": list(refill.values())},
     ).fetchall():
         entering.setdefault(b, []).append((a, float(s)))
     con.execute("DROP TABLE _pairs")
+    con.execute("DROP TABLE _ids")
     return tops, entering
 
 
@@ -366,12 +413,13 @@ def _stored(con: duckdb.DuckDBPyConnection, ids: set[str], skip: set[str]) -> di
     """The state rows of `ids` (except `skip`, whose state is being recomputed)."""
     want = sorted(ids - skip)
     out = {}
-    for pid, kw, keywords, rel, scores in con.execute(
-        f"SELECT paper_id, kw_topics, keywords, related, related_scores FROM {STATE} "
+    for pid, doc, kw, keywords, rel, scores in con.execute(
+        f"SELECT paper_id, doc, kw_topics, keywords, related, related_scores FROM {STATE} "
         "WHERE paper_id IN (SELECT unnest($ids::VARCHAR[]))",
         {"ids": want},
     ).fetchall():
         out[pid] = {
+            "doc": doc,
             "kw_topics": json.loads(kw),
             "keywords": list(keywords),
             "related": list(rel),
@@ -393,7 +441,7 @@ def _write(
     rows: dict[str, pa.Table],
     state: pa.Table,
     vectors: pa.Table,
-    gone: list[str],
+    gone_docs: list[int],
     keys: list[str],
     changes: int,
 ) -> None:
@@ -401,7 +449,7 @@ def _write(
     the three main tables have the `keys` papers' rows deleted and the given rows inserted."""
     con.execute("BEGIN")
     try:
-        _delete_insert(con, POSTINGS, gone, vectors)
+        _delete_insert(con, POSTINGS, gone_docs, vectors, "doc")
         _delete_insert(con, STATE, keys, state)
         for table, arrow in rows.items():
             _delete_insert(con, _main(table), keys, arrow)
@@ -412,8 +460,10 @@ def _write(
         raise
 
 
-def _delete_insert(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], rows: pa.Table) -> None:
-    con.execute(f"DELETE FROM {table} WHERE paper_id IN (SELECT unnest($k::VARCHAR[]))", {"k": keys})
+def _delete_insert(
+    con: duckdb.DuckDBPyConnection, table: str, keys: list, rows: pa.Table, column: str = "paper_id"
+) -> None:
+    con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest($k))", {"k": keys})
     if rows.num_rows:
         con.register("_rows", rows)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
