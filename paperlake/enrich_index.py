@@ -81,12 +81,11 @@ def publish(
     fit = _fit(con)
     if full or fit is None or not lake.table_exists(con, f"{A}.main.papers"):
         return _full(con, core)
-    _snapshot(con, core)
-    diff = _diff(con, changed)
+    diff = _diff(con, core, changed)
     drift = fit["changed_since"] + len(diff.content) + len(diff.removed)
     if drift > REFIT_SHARE * max(fit["papers"], 1):
         return _full(con, core)
-    return _increment(con, fit, diff)
+    return _increment(con, core, fit, diff)
 
 
 def _fit(con: duckdb.DuckDBPyConnection) -> dict | None:
@@ -106,27 +105,27 @@ def _main(table: str) -> str:
     return f"{A}.main.{table}"
 
 
-def _snapshot(con: duckdb.DuckDBPyConnection, core: str) -> None:
-    """papers_core with its two hashes (_ch, _rh) in a temp table: the lake's copy is scanned once."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _core AS "
-        f"SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c"
-    )
-
-
-def _read_core(con: duckdb.DuckDBPyConnection, ids: list[str] | None = None) -> pd.DataFrame:
-    """The snapshot's rows (all, or of `ids`) sorted by paper_id."""
-    where = "" if ids is None else "WHERE paper_id IN (SELECT unnest($ids::VARCHAR[]))"
-    df = con.execute(
-        f"SELECT * FROM _core {where} ORDER BY paper_id", {} if ids is None else {"ids": ids}
-    ).df()
-    return df.reset_index(drop=True)
+def _read_core(con: duckdb.DuckDBPyConnection, core: str, ids: list[str] | None = None) -> pd.DataFrame:
+    """papers_core rows (all, or of `ids`: those already in the _changed temp table are taken from it)
+    sorted by paper_id, with their two hashes as _ch and _rh."""
+    if ids is None:
+        sql, params = f"SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c", {}
+    else:
+        have = {r[0] for r in con.execute("SELECT paper_id FROM _changed").fetchall()}
+        sql = "SELECT * EXCLUDE (_content) FROM _changed WHERE paper_id IN (SELECT unnest($ids::VARCHAR[]))"
+        params = {"ids": ids}
+        if extra := sorted(set(ids) - have):
+            sql += (
+                f" UNION ALL SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c "
+                "WHERE c.paper_id IN (SELECT unnest($extra::VARCHAR[]))"
+            )
+            params["extra"] = extra
+    return con.execute(f"SELECT * FROM ({sql}) ORDER BY paper_id", params).df().reset_index(drop=True)
 
 
 def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     """Fit everything as `paperlake.enrich.enrich` does; write the main tables (diff) and the state."""
-    _snapshot(con, core)
-    papers = _read_core(con)
+    papers = _read_core(con, core)
     hashes = papers.pop("_ch"), papers.pop("_rh")
     kw = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
     model = fit_text(papers)
@@ -213,17 +212,21 @@ class Diff:
     removed: set[str]
 
 
-def _diff(con: duckdb.DuckDBPyConnection, changed: set[str] | None) -> Diff:
-    """Compare the snapshot's hashes (of `changed` only, when given) with the stored ones, in SQL."""
-    where = "" if changed is None else "WHERE c.paper_id IN (SELECT unnest($ids::VARCHAR[]))"
-    rows = con.execute(
-        f"""SELECT c.paper_id, s.content_hash IS DISTINCT FROM c._ch AS content
-            FROM _core c LEFT JOIN {STATE} s USING (paper_id) {where}
-            {"AND" if where else "WHERE"} s.row_hash IS DISTINCT FROM c._rh""",
+def _diff(con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None) -> Diff:
+    """Compare papers_core's hashes (of `changed` only, when given) with the stored ones, in SQL, keeping
+    the changed rows in the _changed temp table: papers_core is scanned once."""
+    where = "" if changed is None else "c.paper_id IN (SELECT unnest($ids::VARCHAR[])) AND"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _changed AS
+            SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh,
+                   s.content_hash IS DISTINCT FROM {CONTENT_HASH} AS _content
+            FROM {core} c LEFT JOIN {STATE} s USING (paper_id)
+            WHERE {where} s.row_hash IS DISTINCT FROM {ROW_HASH}""",
         {} if changed is None else {"ids": sorted(changed)},
-    ).fetchall()
+    )
+    rows = con.execute("SELECT paper_id, _content FROM _changed").fetchall()
     gone = con.execute(
-        f"SELECT paper_id FROM {STATE} s WHERE paper_id NOT IN (SELECT paper_id FROM _core)"
+        f"SELECT paper_id FROM {STATE} WHERE paper_id NOT IN (SELECT paper_id FROM {core})"
     ).fetchall()
     return Diff({r[0] for r in rows}, {r[0] for r in rows if r[1]}, {r[0] for r in gone})
 
@@ -275,11 +278,11 @@ def vectorise(
     return keywords, vectors
 
 
-def _increment(con: duckdb.DuckDBPyConnection, fit: dict, diff: Diff) -> Published:
+def _increment(con: duckdb.DuckDBPyConnection, core: str, fit: dict, diff: Diff) -> Published:
     """Recompute only what the changed and removed papers touch; write it by key in one commit."""
     if not diff.rows and not diff.removed:
         return Published({t: _empty(t) for t in ENRICHED}, _counts(con), False)
-    new = _read_core(con, sorted(diff.content))
+    new = _read_core(con, core, sorted(diff.content))
     kw_new = dict(
         zip(new["paper_id"], topic_scores(new["title"].tolist(), new["abstract"].tolist()), strict=True)
     )
@@ -307,7 +310,7 @@ def _increment(con: duckdb.DuckDBPyConnection, fit: dict, diff: Diff) -> Publish
     merged = _merge(related, entering)
     affected = sorted(diff.rows | set(refill) | merged)
     known = _kw_topics(con, {p for pid in affected for p in related[pid][0]} - diff.content) | kw_new
-    papers = _read_core(con, affected)
+    papers = _read_core(con, core, affected)
     hashes = papers.pop("_ch"), papers.pop("_rh")
     ids = papers["paper_id"].tolist()
     kw = [kw_new[p] if p in kw_new else stored[p]["kw_topics"] for p in ids]
@@ -349,21 +352,26 @@ def _related(
             UNION ALL SELECT * FROM _new_ids""",
         {"g": gone},
     )
+    # the usual increment only adds papers: then no stored vector is queried and none is left out, and
+    # the index is scanned once, unfiltered
+    params = {"r": list(refill.values())} if refill else {}
+    params |= {"gd": gone_docs} if gone_docs else {}
+    refill_sql = f"UNION ALL SELECT * FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))"
+    gone_sql = "WHERE doc NOT IN (SELECT unnest($gd::INTEGER[]))"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pairs AS
             WITH idx AS (
-                SELECT * FROM {POSTINGS} WHERE doc NOT IN (SELECT unnest($gd::INTEGER[]))
+                SELECT * FROM {POSTINGS} {gone_sql if gone_docs else ""}
                 UNION ALL SELECT * FROM _new),
             q AS (
-                SELECT * FROM _new UNION ALL
-                SELECT * FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))),
+                SELECT * FROM _new {refill_sql if refill else ""}),
             pairs AS (
                 SELECT q.doc AS a, idx.doc AS b, sum(q.weight * idx.weight)::FLOAT AS s
                 FROM q JOIN idx USING (term_id) WHERE q.doc <> idx.doc
                 GROUP BY ALL HAVING s >= {MIN_RELATED_SIMILARITY})
             SELECT pairs.*, ia.paper_id AS a_id, ib.paper_id AS b_id
             FROM pairs JOIN _ids ia ON ia.doc = pairs.a JOIN _ids ib ON ib.doc = pairs.b""",
-        {"r": list(refill.values()), "gd": gone_docs},
+        params,
     )
     con.unregister("_new")
     con.unregister("_new_ids")
