@@ -132,6 +132,7 @@ def main() -> None:
     t = time.perf_counter()
     pipeline.publish_papers(paths, full=True)
     result = {"papers_start": len(core) - len(held_ids), "full_build_s": round(time.perf_counter() - t, 2)}
+    print(result, flush=True)
     times, touched, known = [], set(), sorted(set(core["paper_id"]) - set(held_ids))
     for i in range(args.increments):
         add = held_ids[i * HOLD : (i + 1) * HOLD]
@@ -143,6 +144,7 @@ def main() -> None:
         t = time.perf_counter()
         pub = pipeline.publish_papers(paths, changed=None if i % 10 == 0 else changed)
         times.append(time.perf_counter() - t)
+        print(f"increment {i}: {times[-1]:.2f} s, {pub.rows['papers'].num_rows} papers written", flush=True)
         assert not pub.full, f"increment {i} refit"
         touched |= set(pub.rows["papers"].column("paper_id").to_pylist())
     final = _core(paths)
@@ -151,7 +153,8 @@ def main() -> None:
     exact_cols = [c for c in inc.columns if c not in TFIDF_COLUMNS]
     want = from_arrow(to_arrow(full.reset_index(), Papers), Papers).set_index("paper_id")
     pd.testing.assert_frame_equal(inc[exact_cols], want[exact_cols])
-    sample = sorted(touched | set(rng.sample(sorted(full.index), min(args.sample, len(full)))))
+    present = set(full.index)
+    sample = sorted((touched & present) | set(rng.sample(sorted(present), min(args.sample, len(present)))))
     exact = _exact_top(final, sample)
     new_ids = [p for p in held_ids if p in full.index]
     result |= {
