@@ -72,7 +72,6 @@ def _grow(paths: Paths, raw: Path, pages: list) -> list[enrich_index.Published]:
 
 def test_incremental_equals_full_on_the_exact_columns(grown):
     paths, runs = grown
-    print("RUNS", [(r.full, r.rows["papers"].num_rows, r.counts["papers"]) for r in runs])
     assert runs[0].full and not any(r.full for r in runs[1:])
     assert all(r.rows["papers"].num_rows < r.counts["papers"] for r in runs[1:])  # by key, not whole
     full = _full(paths)
@@ -94,5 +93,4 @@ def test_related_after_increments_stays_close_to_a_full_refit(grown):
     full = _full(paths).set_index("paper_id")["related"]
     inc = _main(paths, "papers").set_index("paper_id")["related"]
     overlap = sum(len(set(inc[p]) & set(full[p])) for p in full.index) / sum(len(full[p]) for p in full.index)
-    print("OVERLAP", overlap)
     assert overlap >= 0.9, overlap
