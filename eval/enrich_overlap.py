@@ -31,11 +31,8 @@ from paperlake.enrich import (
     MIN_RELATED_SIMILARITY,
     RELATED,
     TFIDF,
-    assemble,
     documents,
-    fit_text,
-    inherit_topics,
-    topic_scores,
+    enrich,
 )
 from paperlake.frames import from_arrow, to_arrow
 from schemas import Papers
@@ -85,14 +82,6 @@ def _apply(paths: Paths, add: list[str], upvote: list[str], edit: str, remove: l
         )
         con.execute(f"DELETE FROM {CORE} WHERE paper_id IN (SELECT unnest($r::VARCHAR[]))", {"r": remove})
         con.execute("COMMIT")
-
-
-def _full_enrichment(core: pd.DataFrame):
-    kw = topic_scores(core["title"].tolist(), core["abstract"].tolist())
-    model = fit_text(core)
-    ids = core["paper_id"].tolist()
-    scores = inherit_topics(kw, model.related, dict(zip(ids, kw, strict=True)))
-    return assemble(core, scores, model.keywords, model.related)
 
 
 def _exact_top(core: pd.DataFrame, sample: list[str]) -> dict[str, list[str]]:
@@ -148,7 +137,7 @@ def main() -> None:
         assert not pub.full, f"increment {i} refit"
         touched |= set(pub.rows["papers"].column("paper_id").to_pylist())
     final = _core(paths)
-    full = _full_enrichment(final).set_index("paper_id")
+    full = enrich(final).set_index("paper_id")
     inc = pipeline.read_main(paths, "papers").set_index("paper_id").loc[full.index]
     exact_cols = [c for c in inc.columns if c not in TFIDF_COLUMNS]
     want = from_arrow(to_arrow(full.reset_index(), Papers), Papers).set_index("paper_id")

@@ -202,13 +202,14 @@ def enrich(papers: pd.DataFrame) -> pd.DataFrame:
 
 def enrich_fitted(
     papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX
-) -> tuple[pd.DataFrame, "TextModel"]:
-    """`enrich`, also returning the fitted text model (what an incremental run keeps as its index)."""
+) -> tuple[pd.DataFrame, list[dict[str, float]], "TextModel"]:
+    """`enrich`, also returning each paper's keyword topic scores (before inheritance) and the fitted
+    text model: what an incremental run keeps (paperlake.enrich_index)."""
     scores = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
     model = fit_text(papers, exact_max)
     ids = papers["paper_id"].tolist()
     inherited = inherit_topics(scores, model.related, dict(zip(ids, scores, strict=True)))
-    return assemble(papers, inherited, model.keywords, model.related), model
+    return assemble(papers, inherited, model.keywords, model.related), scores, model
 
 
 def assemble(

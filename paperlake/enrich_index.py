@@ -40,7 +40,7 @@ from paperlake.enrich import (
     TFIDF,
     assemble,
     documents,
-    fit_text,
+    enrich_fitted,
     inherit_topics,
     paper_links,
     paper_topics,
@@ -127,11 +127,8 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     """Fit everything as `paperlake.enrich.enrich` does; write the main tables (diff) and the state."""
     papers = _read_core(con, core)
     hashes = papers.pop("_ch"), papers.pop("_rh")
-    kw = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
-    model = fit_text(papers)
+    enriched, kw, model = enrich_fitted(papers)
     ids = papers["paper_id"].tolist()
-    scores = inherit_topics(kw, model.related, dict(zip(ids, kw, strict=True)))
-    enriched = assemble(papers, scores, model.keywords, model.related)
     rows = _rows(enriched)
     for table, arrow in rows.items():
         lake.sync_table(con, _main(table), arrow, SORT_KEYS[table])
