@@ -92,14 +92,16 @@ def _table_spec(table: str, deps: list) -> dg.AssetSpec:
     )
 
 
-def _table_result(table: str, rows: pa.Table) -> dg.MaterializeResult:
+def _table_result(table: str, rows: pa.Table, count: int | None = None) -> dg.MaterializeResult:
     """Metadata from the rows just written, not a re-read: count, schema, preview (papers: most sighted
     first), and for some tables the counts by a column."""
     preview, count_by, _ = PUBLISHED[table]
     if table == "papers":
         rows = rows.sort_by([("n_sightings", "descending"), ("paper_id", "ascending")])
     head = rows.slice(0, PREVIEW_ROWS).to_pandas()
-    meta = table_metadata(head, CONTRACT[table], preview, pipeline.main_table(table), rows.num_rows)
+    meta = table_metadata(
+        head, CONTRACT[table], preview, pipeline.main_table(table), rows.num_rows if count is None else count
+    )
     if count_by:
         counts = sorted(pc.value_counts(rows[count_by]).to_pylist(), key=lambda c: -c["counts"])
         meta[f"by_{count_by}"] = dg.MetadataValue.json({str(c["values"]): c["counts"] for c in counts})
@@ -157,9 +159,9 @@ def out_papers(paperlake: PaperlakeResource):
     paper_links and paper_topics into the lake."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        tables = pipeline.publish_papers(paths)
+        published = pipeline.publish_papers(paths, full=paperlake.rebuild)
     for table in ENRICHED:
-        yield _table_result(table, tables[table])
+        yield _table_result(table, published.rows[table], published.counts[table])
 
 
 @dg.asset(

@@ -1,6 +1,7 @@
 """Enrichment v1: links, GitHub repos, short names, topics and word counts from titles and abstracts."""
 
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -76,6 +77,13 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "representations": (r"representations?", r"embeddings?", r"latent"),
 }
 INHERITED_TOPIC_SCORE = 0.1  # a paper with no keyword hit takes its related papers' commonest topic
+KEYWORDS = 5
+RELATED = 5
+MIN_RELATED_SIMILARITY = 0.01  # above noise: at least some shared informative terms
+SIMILARITY_CHUNK = 2048
+EXACT_SIMILARITY_MAX = 20_000  # papers; above this, related papers come from pruned sparse vectors
+PRUNED_TERMS = 96  # heaviest shared terms kept per paper: 91% of the exact top-5 similarity at 92k papers
+PRUNED_CHUNK = 4096
 # RE2 patterns for Arrow's vectorised matcher: linear time, one pass per topic over all papers
 _TOPIC_RE2 = {t: "(?i)(?:" + "|".join(p) + ")" for t, p in TOPICS.items()}
 
@@ -189,11 +197,28 @@ def classify_link(url: str) -> str:
 
 def enrich(papers: pd.DataFrame) -> pd.DataFrame:
     """Add links, github_repos, has_code, short_name, topics, keywords, related and abstract_words."""
+    return enrich_fitted(papers)[0]
+
+
+def enrich_fitted(
+    papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX
+) -> tuple[pd.DataFrame, list[dict[str, float]], "TextModel"]:
+    """`enrich`, also returning each paper's keyword topic scores (before inheritance) and the fitted
+    text model: what an incremental run keeps (paperlake.enrich_index)."""
+    scores = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
+    model = fit_text(papers, exact_max)
+    ids = papers["paper_id"].tolist()
+    inherited = inherit_topics(scores, model.related, dict(zip(ids, scores, strict=True)))
+    return assemble(papers, inherited, model.keywords, model.related), scores, model
+
+
+def assemble(
+    papers: pd.DataFrame, scores: list[dict[str, float]], keywords: list[list[str]], related: list[list[str]]
+) -> pd.DataFrame:
+    """The papers with their enrichment columns: the content-only ones computed here, the corpus-dependent
+    ones (topic scores after inheritance, keywords, related) given."""
     links = papers["abstract"].map(extract_links)
     repos = links.map(github_repos)
-    scores = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
-    keywords, related = text_similarity(papers)
-    scores = inherit_topics(scores, related, papers["paper_id"].tolist())
     return papers.assign(
         links=links,
         github_repos=repos,
@@ -206,9 +231,11 @@ def enrich(papers: pd.DataFrame) -> pd.DataFrame:
     ).assign(_topic_scores=scores)
 
 
-def inherit_topics(scores: list[dict[str, float]], related: list[list[str]], ids: list[str]) -> list[dict]:
-    """Papers without a keyword hit take the most common topic of their related papers (low score)."""
-    by_id = dict(zip(ids, scores, strict=True))
+def inherit_topics(
+    scores: list[dict[str, float]], related: list[list[str]], by_id: dict[str, dict[str, float]]
+) -> list[dict]:
+    """Papers without a keyword hit take the most common topic of their related papers (low score);
+    `by_id` holds the related papers' keyword scores."""
     out = []
     for sc, rel in zip(scores, related, strict=True):
         if not sc:
@@ -243,59 +270,102 @@ def paper_topics(papers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["paper_id", "topic", "score"])
 
 
-KEYWORDS = 5
-RELATED = 5
-MIN_RELATED_SIMILARITY = 0.01  # above noise: at least some shared informative terms
-SIMILARITY_CHUNK = 2048
-EXACT_SIMILARITY_MAX = 20_000  # papers; above this, related papers come from pruned sparse vectors
-PRUNED_TERMS = 96  # heaviest shared terms kept per paper: 91% of the exact top-5 similarity at 92k papers
-PRUNED_CHUNK = 4096
+TFIDF = {
+    "stop_words": "english",
+    "ngram_range": (1, 2),
+    "min_df": 1,
+    "max_df": 0.5,
+    "sublinear_tf": True,
+    "token_pattern": r"(?u)\b[a-zA-Z][a-zA-Z0-9-]{2,}\b",
+    "dtype": np.float32,
+}
+
+
+@dataclass
+class TextModel:
+    """The fitted TF-IDF of a corpus: vocabulary (column order), idf and document frequency per term;
+    per paper its similarity vector (a row of `vectors`: the whole TF-IDF row up to exact_max papers,
+    pruned past it), keywords, related papers and their similarity scores."""
+
+    terms: np.ndarray
+    idf: np.ndarray
+    df: np.ndarray
+    vectors: sp.csr_matrix
+    pruned: bool
+    keywords: list[list[str]]
+    related: list[list[str]]
+    scores: list[list[float]]
+
+
+def documents(papers: pd.DataFrame) -> list[str]:
+    """The text a paper is weighted on: its title counts twice."""
+    return (papers["title"] + ". " + papers["title"] + ". " + papers["abstract"]).tolist()
 
 
 def text_similarity(
     papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX
 ) -> tuple[list[list[str]], list[list[str]]]:
-    """TF-IDF over title + abstract: the top keywords of each paper and its most similar papers.
+    """TF-IDF over title + abstract: the top keywords of each paper and its most similar papers."""
+    model = fit_text(papers, exact_max)
+    return model.keywords, model.related
+
+
+def fit_text(papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX) -> TextModel:
+    """Fit TF-IDF over the papers; keywords and related papers from it.
 
     Offline (scikit-learn, no model download); cosine similarities are computed in row chunks so memory
     stays at chunk x papers."""
     n = len(papers)
-    if n == 0:
-        return [], []
-    docs = (papers["title"] + ". " + papers["title"] + ". " + papers["abstract"]).tolist()
-    vec = TfidfVectorizer(
-        stop_words="english",
-        ngram_range=(1, 2),
-        min_df=1,
-        max_df=0.5,
-        sublinear_tf=True,
-        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]{2,}\b",
-        dtype=np.float32,
-    )
+    pruned = n > exact_max
+    vec = TfidfVectorizer(**TFIDF)
     try:
-        matrix = vec.fit_transform(docs)
+        matrix = vec.fit_transform(documents(papers)) if n else None
     except ValueError:  # every document empty after stop words
-        return [[] for _ in range(n)], [[] for _ in range(n)]
+        matrix = None
+    if matrix is None:
+        empty = np.array([], dtype=object)
+        return TextModel(
+            empty,
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int64),
+            sp.csr_matrix((n, 0), dtype=np.float32),
+            pruned,
+            [[] for _ in range(n)],
+            [[] for _ in range(n)],
+            [[] for _ in range(n)],
+        )
     terms = vec.get_feature_names_out()
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    ids = papers["paper_id"].to_numpy()
+    if pruned:
+        vectors = prune(matrix, df)
+        related, scores = sparse_related(vectors, ids)
+    else:
+        vectors = matrix
+        related, scores = _top_related(
+            lambda lo, hi: (matrix[lo:hi] @ matrix.T).toarray(), n, ids, SIMILARITY_CHUNK
+        )
+    return TextModel(
+        terms, vec.idf_.astype(np.float32), df, vectors, pruned, row_keywords(matrix, terms), related, scores
+    )
+
+
+def row_keywords(matrix: sp.csr_matrix, terms: np.ndarray) -> list[list[str]]:
+    """Each row's KEYWORDS heaviest terms."""
     keywords = []
-    for row in range(n):
+    for row in range(matrix.shape[0]):
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         top = np.argsort(-matrix.data[start:end], kind="stable")[:KEYWORDS]
         keywords.append([str(terms[matrix.indices[start + k]]) for k in top])
-    ids = papers["paper_id"].to_numpy()
-    if n > exact_max:
-        return keywords, _pruned_related(matrix, ids)
-    return keywords, _top_related(
-        lambda lo, hi: (matrix[lo:hi] @ matrix.T).toarray(), n, ids, SIMILARITY_CHUNK
-    )
+    return keywords
 
 
-def _pruned_related(matrix: sp.csr_matrix, ids: np.ndarray) -> list[list[str]]:
+def prune(matrix: sp.csr_matrix, df: np.ndarray) -> sp.csr_matrix:
     """Related papers past exact_max papers: exact cosine is O(n^2) dense work (117 s at 92k papers with a
-    128-d LSA, which kept 14% of the exact neighbours). Instead drop terms no other paper has, keep each
-    paper's PRUNED_TERMS heaviest terms, renormalise, and take the top of a *sparse* product: 22 s at
-    92k papers, capturing 91% of the exact top-5 similarity there and 79% of the exact top 5 on the sample."""
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    128-d LSA, which kept 14% of the exact neighbours). Instead drop terms no other paper has (df < 2),
+    keep each paper's PRUNED_TERMS heaviest terms, renormalise, and take the top of a *sparse* product:
+    22 s at 92k papers, capturing 91% of the exact top-5 similarity there and 79% of the exact top 5 on
+    the sample."""
     shared = matrix.multiply((df >= 2).astype(np.float32)[None, :]).tocsr()
     shared.eliminate_zeros()
     indices, data, indptr = [], [], [0]
@@ -307,11 +377,20 @@ def _pruned_related(matrix: sp.csr_matrix, ids: np.ndarray) -> list[list[str]]:
         indices.append(cols)
         data.append(vals)
         indptr.append(indptr[-1] + len(cols))
-    pruned = normalize(
-        sp.csr_matrix((np.concatenate(data), np.concatenate(indices), np.asarray(indptr)), shape=shared.shape)
+    return normalize(
+        sp.csr_matrix(
+            (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
+            shape=shared.shape,
+            dtype=np.float32,
+        )
     )
+
+
+def sparse_related(pruned: sp.csr_matrix, ids: np.ndarray) -> tuple[list[list[str]], list[list[float]]]:
+    """Each row's RELATED most similar other rows (and their scores) from a chunked sparse product."""
     transposed = pruned.T.tocsr()
     related: list[list[str]] = []
+    scores: list[list[float]] = []
     for lo in range(0, pruned.shape[0], PRUNED_CHUNK):
         sims = (pruned[lo : lo + PRUNED_CHUNK] @ transposed).tocsr()
         for k in range(sims.shape[0]):
@@ -322,13 +401,17 @@ def _pruned_related(matrix: sp.csr_matrix, ids: np.ndarray) -> list[list[str]]:
             if len(cols) > RELATED:
                 top = np.argpartition(-vals, RELATED - 1)[:RELATED]
                 cols, vals = cols[top], vals[top]
-            related.append([pid for _, pid in sorted(zip(-vals, ids[cols].astype(str), strict=True))])
-    return related
+            ranked = sorted(zip(-vals, ids[cols].astype(str), strict=True))
+            related.append([pid for _, pid in ranked])
+            scores.append([float(-v) for v, _ in ranked])
+    return related, scores
 
 
-def _top_related(block, n: int, ids: np.ndarray, chunk: int) -> list[list[str]]:
-    """For each row, the RELATED most similar other rows, from similarity blocks of `chunk` rows."""
+def _top_related(block, n: int, ids: np.ndarray, chunk: int) -> tuple[list[list[str]], list[list[float]]]:
+    """For each row, the RELATED most similar other rows and their scores, from similarity blocks of
+    `chunk` rows."""
     related: list[list[str]] = []
+    scores: list[list[float]] = []
     take = min(RELATED, n - 1)
     for lo in range(0, n, chunk):
         sims = block(lo, min(lo + chunk, n))
@@ -336,9 +419,12 @@ def _top_related(block, n: int, ids: np.ndarray, chunk: int) -> list[list[str]]:
         sims[rows, lo + rows] = -1.0  # not itself
         if take <= 0:
             related += [[] for _ in rows]
+            scores += [[] for _ in rows]
             continue
         top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
         for k in rows:
             cand = sorted(top[k], key=lambda j, k=k: (-sims[k, j], ids[j]))
-            related.append([str(ids[j]) for j in cand if sims[k, j] >= MIN_RELATED_SIMILARITY])
-    return related
+            cand = [j for j in cand if sims[k, j] >= MIN_RELATED_SIMILARITY]
+            related.append([str(ids[j]) for j in cand])
+            scores.append([float(sims[k, j]) for j in cand])
+    return related, scores

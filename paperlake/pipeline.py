@@ -13,9 +13,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
 
-from paperlake import incremental, lake, landing
+from paperlake import enrich_index, incremental, lake, landing
 from paperlake.config import TABLES, Paths
-from paperlake.enrich import enrich, paper_links, paper_topics
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, read_raw
 from paperlake.landing import FileState
@@ -249,18 +248,15 @@ def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
     return pages.assign(duplicate_of=canonical.where(dup, None))
 
 
-def publish_papers(paths: Paths) -> dict[str, pa_arrow.Table]:
-    """Enrich the resolved papers; write papers, paper_links and paper_topics to the lake's main tables.
-    Returns each table's rows as written."""
+def publish_papers(
+    paths: Paths, changed: set[str] | None = None, full: bool = False
+) -> enrich_index.Published:
+    """Enrich the resolved papers into papers, paper_links and paper_topics: only the papers whose
+    papers_core row changed (all of `changed` when the caller knows them, else found by hash) and those
+    their change touches, unless `full` or the stored text index is missing or stale
+    (paperlake.enrich_index). Returns each table's rows as written and its row count."""
     with lake.open_lake(paths) as con:
-        core = con.sql(f"SELECT * FROM {PAPERS_CORE}").df()
-        enriched = enrich(core.sort_values("paper_id").reset_index(drop=True))
-        frames = {
-            "papers": enriched,
-            "paper_links": paper_links(enriched),
-            "paper_topics": paper_topics(enriched),
-        }
-        return {table: _sync(con, table, df) for table, df in frames.items()}
+        return enrich_index.publish(con, PAPERS_CORE, changed, full)
 
 
 def read_staged(paths: Paths, table: str) -> pd.DataFrame:

@@ -32,9 +32,20 @@ SEEDS = sorted(SEED_ENTRIES)
 # loaded by every Python process of the faulty run (sitecustomize on PYTHONPATH), the pipeline child too
 FAULT = """
 import paperlake.pipeline as pipeline
+from paperlake import lake
 
-real = pipeline.enrich
-pipeline.enrich = lambda papers: real(papers).iloc[1:]  # one paper lost: its sightings point nowhere
+real = pipeline.publish_papers
+
+
+def lose_a_paper(paths, *args, **kwargs):  # one paper lost after enrichment: its sightings point nowhere
+    written = real(paths, *args, **kwargs)
+    with lake.open_lake(paths) as con:
+        first = "(SELECT min(paper_id) FROM lake.main.papers)"
+        con.execute(f"DELETE FROM lake.main.papers WHERE paper_id = {first}")
+    return written
+
+
+pipeline.publish_papers = lose_a_paper
 """
 
 
