@@ -40,7 +40,9 @@ from paperlake.resolve import (
     attach_ids,
     bare_record_ids,
     build_records,
+    chronological,
     cluster,
+    longest_abstracts,
     score_pairs,
     survive,
     text_key_series,
@@ -50,8 +52,9 @@ from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
 
 A = lake.ALIAS
 STAGING = {t: f"{A}.staging.{t}" for t in ("pages", "sightings", "rejects")}
-RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
-    f"{A}.staging.{t}" for t in ("records", "papers_core", "registry_records", "registry_aliases")
+RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
+    f"{A}.staging.{t}"
+    for t in ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
 )
 MAIN = {t: f"{A}.main.{t}" for t in ("pages", "sightings", "rejects", "matches", "upvote_history")}
 KINDS = list(BLOCK_FLAGS)  # title, abstract_head, abstract_tail: the record columns holding block keys
@@ -67,6 +70,15 @@ RECORD_SCHEMA = pa.schema(
         ("published_date", pa.date32()),
         ("authors_count", pa.int64()),
         ("organization", pa.string()),
+    ]
+)
+ABSTRACT_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("source_file", pa.string()),
+        ("position", pa.int64()),
+        ("abstract_len", pa.int64()),
+        ("abstract", pa.string()),
     ]
 )
 _PAGE_COLS = [c for c in arrow_schema(Pages).names if c != "duplicate_of"]
@@ -90,6 +102,16 @@ def record_rows(sightings: pd.DataFrame, rules: MatchRules) -> tuple[pd.DataFram
     block keys), as `build_records` defines them."""
     s, records = build_records(sightings)
     return s, _with_blocks(records, rules)
+
+
+def record_abstracts(sightings: pd.DataFrame) -> pd.DataFrame:
+    """Each record's longest abstract and the sighting printing it, of ordered sightings with record_id
+    (stored, so that survivorship reads one abstract per record, not every sighting's)."""
+    return longest_abstracts(chronological(sightings), "record_id")[ABSTRACT_SCHEMA.names]
+
+
+def abstracts_arrow(winners: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(winners[ABSTRACT_SCHEMA.names], schema=ABSTRACT_SCHEMA, preserve_index=False)
 
 
 def _with_blocks(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
@@ -132,7 +154,8 @@ def select(con: duckdb.DuckDBPyConnection, table: str, model, where: str, params
 def has_state(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether every table an incremental resolution reads exists (one catalog query)."""
     want = {
-        t.split(".", 1)[1] for t in [RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()]
+        t.split(".", 1)[1]
+        for t in [RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()]
     }
     have = con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": A}
@@ -291,6 +314,7 @@ class _Records:
     post: pd.DataFrame
     old: pd.DataFrame
     sightings: pd.DataFrame  # the changed files' sightings with an abstract, with record_id
+    abstracts: pd.DataFrame  # post's longest abstracts (`record_abstracts`)
 
     @property
     def removed(self) -> set[str]:
@@ -307,11 +331,28 @@ def _changed_records(
     old = _records(con, _in("record_id", "r"), {"r": ids}, wide=True)
     rest = _sightings(con, _in("record_id", "r"), {"r": ids}, files)
     rest = rest.merge(old[["record_id", "title_key", "abstract_key"]], on="record_id")
-    both = ordered(pd.concat([rest, new_abs], ignore_index=True))
+    both = ordered(pd.concat([_with_longest(con, rest, ids, files), new_abs], ignore_index=True))
     if both.empty:
-        return _Records(ids, old.iloc[:0], old, new_abs)
+        return _Records(ids, old.iloc[:0], old, new_abs, pd.DataFrame(columns=ABSTRACT_SCHEMA.names))
     post = _with_blocks(aggregate_records(both.assign(name=short_names(both["title"]))), rules)
-    return _Records(ids, post, old, new_abs)
+    return _Records(ids, post, old, new_abs, record_abstracts(both))
+
+
+def _with_longest(con: duckdb.DuckDBPyConnection, rest: pd.DataFrame, ids: list[str], files: list[str]):
+    """The unchanged files' sightings of A with the abstracts that can still be their record's longest:
+    the stored longest, or, where that one's file changed, all of the record's (then read)."""
+    stored = con.execute(
+        f"SELECT record_id, source_file, position, abstract FROM {RECORD_ABSTRACTS} "
+        f"WHERE {_in('record_id', 'r')} AND NOT {_in('source_file', 'f')}",
+        {"r": ids, "f": files},
+    ).df()
+    rest = rest.drop(columns="abstract").merge(
+        stored.drop(columns="record_id"), on=["source_file", "position"], how="left"
+    )
+    lost = ~rest["record_id"].isin(stored["record_id"]).to_numpy()
+    if lost.any():
+        rest.loc[lost, "abstract"] = _abstracts(con, rest[lost]).values
+    return rest
 
 
 def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules):
@@ -413,8 +454,7 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     rest = rest.assign(title_key=text_key_series(rest["title"]), old_paper=rest["paper_id"])
     work = ordered(pd.concat([moved, rest], ignore_index=True))
     work = work[work["paper_id"].isin(papers)]
-    stored = ~work["source_file"].isin(files) & (work["flag"] != "no_abstract")
-    work.loc[stored, "abstract"] = _abstracts(con, work[stored])
+    work = _survivor_abstracts(con, work, files, a.abstracts)
     core = (
         survive(work, registry.aliases) if len(work) else pd.DataFrame(columns=[*CORE_COLUMNS, "title_key"])
     )
@@ -457,6 +497,9 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
         )
         _delete_insert(con, RECORDS, records_arrow(a.post), _in("record_id", "r"), {"r": a.ids})
         _delete_insert(
+            con, RECORD_ABSTRACTS, abstracts_arrow(a.abstracts), _in("record_id", "r"), {"r": a.ids}
+        )
+        _delete_insert(
             con,
             REGISTRY_RECORDS,
             pa.Table.from_pandas(registry.records, preserve_index=False),
@@ -477,6 +520,38 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
         con.execute("ROLLBACK")
         raise
     return delta
+
+
+def _survivor_abstracts(
+    con: duckdb.DuckDBPyConnection, work: pd.DataFrame, files: list[str], a_longest: pd.DataFrame
+) -> pd.DataFrame:
+    """`work` with the abstracts survivorship can pick: the changed files' (as staged) and, of the
+    stored sightings, each record's longest where it is as long as its paper's longest (only those
+    are read; the others cannot win, so they stay null)."""
+    at = ["source_file", "position"]
+    work = work.reset_index(drop=True)
+    stored = ~work["source_file"].isin(files).to_numpy()
+    recs = _ids(work.loc[stored & ~work["record_id"].isin(a_longest["record_id"]), "record_id"])
+    longest = con.execute(
+        f"SELECT record_id, source_file, position, abstract_len FROM {RECORD_ABSTRACTS} "
+        f"WHERE {_in('record_id', 'r')}",
+        {"r": recs},
+    ).df()
+    longest = pd.concat([longest, a_longest[longest.columns]], ignore_index=True)
+    work.loc[stored, "abstract"] = None
+    length = work[at].merge(longest, on=at, how="left")["abstract_len"].astype(float)
+    length = length.where(stored, work["abstract"].str.len())
+    want = stored & (length == length.groupby(work["paper_id"]).transform("max")).to_numpy()
+    texts = a_longest.set_index(at)["abstract"]
+    read = work.loc[want & ~work.set_index(at).index.isin(texts.index), "record_id"]
+    got = con.execute(
+        f"SELECT source_file, position, abstract FROM {RECORD_ABSTRACTS} WHERE {_in('record_id', 'r')}",
+        {"r": _ids(read)},
+    ).df()
+    texts = pd.concat([texts, got.set_index(at)["abstract"]])
+    texts = texts[~texts.index.duplicated()]
+    work.loc[want, "abstract"] = texts.reindex(pd.MultiIndex.from_frame(work.loc[want, at])).values
+    return work
 
 
 def _with_abstract_keys(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, known: list[pd.DataFrame]):

@@ -177,7 +177,7 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
     sightings = incremental.ordered(staged[SIGHTINGS])
     res = resolve(sightings, load_registry(con), rules)
     with_abstract = sightings[sightings["abstract"].notna()]
-    records = incremental.record_rows(with_abstract, rules)[1]
+    with_keys, records = incremental.record_rows(with_abstract, rules)
     core = incremental.core_arrow(res.papers)
     delta = incremental.core_delta(con, core)
     _replace_whole(
@@ -185,6 +185,9 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
         {
             PAPERS_CORE: core,
             incremental.RECORDS: incremental.records_arrow(records),
+            incremental.RECORD_ABSTRACTS: incremental.abstracts_arrow(
+                incremental.record_abstracts(with_keys)
+            ),
             REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
                 res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
             ),
