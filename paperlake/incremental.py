@@ -81,6 +81,7 @@ ABSTRACT_SCHEMA = pa.schema(
         ("abstract", pa.string()),
     ]
 )
+STORED = "temp.main.stored_sightings"
 _PAGE_COLS = [c for c in arrow_schema(Pages).names if c != "duplicate_of"]
 
 
@@ -107,7 +108,8 @@ def record_rows(sightings: pd.DataFrame, rules: MatchRules) -> tuple[pd.DataFram
 def record_abstracts(sightings: pd.DataFrame) -> pd.DataFrame:
     """Each record's longest abstract and the sighting printing it, of ordered sightings with record_id
     (stored, so that survivorship reads one abstract per record, not every sighting's)."""
-    return longest_abstracts(chronological(sightings), "record_id")[ABSTRACT_SCHEMA.names]
+    longest = longest_abstracts(chronological(sightings), "record_id")[ABSTRACT_SCHEMA.names]
+    return longest.astype({"abstract_len": "int64"})
 
 
 def abstracts_arrow(winners: pd.DataFrame) -> pa.Table:
@@ -164,12 +166,12 @@ def has_state(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _sightings(con: duckdb.DuckDBPyConnection, where: str, params: dict, files: list[str]) -> pd.DataFrame:
-    """Resolved sightings of unchanged files matching `where`, without their abstract (null: the
-    column is most of the table's bytes; `flag` says which printed none, `_abstracts` fetches them)."""
+    """Resolved sightings of unchanged files matching `where`, from the run's copy without their
+    abstract (null: the column is most of the table's bytes; `flag` says which printed none)."""
     schema = arrow_schema(ResolvedSightings)
     cols = ", ".join(f'NULL::VARCHAR AS "{c}"' if c == "abstract" else f'"{c}"' for c in schema.names)
     where = f"({where}) AND NOT {_in('source_file', 'files')}"
-    rows = con.execute(f"SELECT {cols} FROM {MAIN['sightings']} WHERE {where}", {**params, "files": files})
+    rows = con.execute(f"SELECT {cols} FROM {STORED} WHERE {where}", {**params, "files": files})
     return from_arrow(rows.to_arrow_table().cast(schema), ResolvedSightings)
 
 
@@ -314,7 +316,7 @@ class _Records:
     post: pd.DataFrame
     old: pd.DataFrame
     sightings: pd.DataFrame  # the changed files' sightings with an abstract, with record_id
-    abstracts: pd.DataFrame  # post's longest abstracts (`record_abstracts`)
+    abstracts: pd.DataFrame  # post's longest abstracts (`record_abstracts`; null: the stored one, unread)
 
     @property
     def removed(self) -> set[str]:
@@ -339,16 +341,14 @@ def _changed_records(
 
 
 def _with_longest(con: duckdb.DuckDBPyConnection, rest: pd.DataFrame, ids: list[str], files: list[str]):
-    """The unchanged files' sightings of A with the abstracts that can still be their record's longest:
-    the stored longest, or, where that one's file changed, all of the record's (then read)."""
+    """The unchanged files' sightings of A with what can still be their record's longest abstract: the
+    stored longest's length (its text is not read), or, where its file changed, all of the record's."""
     stored = con.execute(
-        f"SELECT record_id, source_file, position, abstract FROM {RECORD_ABSTRACTS} "
+        f"SELECT record_id, source_file, position, abstract_len FROM {RECORD_ABSTRACTS} "
         f"WHERE {_in('record_id', 'r')} AND NOT {_in('source_file', 'f')}",
         {"r": ids, "f": files},
     ).df()
-    rest = rest.drop(columns="abstract").merge(
-        stored.drop(columns="record_id"), on=["source_file", "position"], how="left"
-    )
+    rest = rest.merge(stored.drop(columns="record_id"), on=["source_file", "position"], how="left")
     lost = ~rest["record_id"].isin(stored["record_id"]).to_numpy()
     if lost.any():
         rest.loc[lost, "abstract"] = _abstracts(con, rest[lost]).values
@@ -376,7 +376,18 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules
 
 
 def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: MatchRules) -> Delta:
-    """Resolve the changed `files` against the stored state and write every affected row, in one commit."""
+    """Resolve the changed `files` against the stored state and write every affected row, in one commit.
+    The stored sightings are read once, without abstracts, into a temporary table the steps query."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {STORED} AS SELECT * EXCLUDE (abstract) FROM {MAIN['sightings']}"
+    )
+    try:
+        return _resolve_changed(con, files, rules)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {STORED}")
+
+
+def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: MatchRules) -> Delta:
     new_s = _staged_sightings(con, files)
     old_s = _sightings(con, _of_files(files), {}, [])
     has_abs = new_s["abstract"].notna()
@@ -467,7 +478,9 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     pairs = pairs.assign(
         paper_a=pairs["record_a"].map(pair_papers), paper_b=pairs["record_b"].map(pair_papers)
     )
-    written = work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
+    written = _moved_abstracts(
+        con, work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
+    )
     gone_pairs = _ids(t_ids | set(k_registry["record_id"]) | k_ids)
     con.execute("BEGIN")
     try:
@@ -496,8 +509,13 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
             {"p": _ids(papers)},
         )
         _delete_insert(con, RECORDS, records_arrow(a.post), _in("record_id", "r"), {"r": a.ids})
+        kept = a.abstracts["abstract"].isna()
         _delete_insert(
-            con, RECORD_ABSTRACTS, abstracts_arrow(a.abstracts), _in("record_id", "r"), {"r": a.ids}
+            con,
+            RECORD_ABSTRACTS,
+            abstracts_arrow(a.abstracts[~kept]),
+            _in("record_id", "r"),
+            {"r": _ids(set(a.ids) - set(a.abstracts.loc[kept, "record_id"]))},
         )
         _delete_insert(
             con,
@@ -542,16 +560,26 @@ def _survivor_abstracts(
     length = work[at].merge(longest, on=at, how="left")["abstract_len"].astype(float)
     length = length.where(stored, work["abstract"].str.len())
     want = stored & (length == length.groupby(work["paper_id"]).transform("max")).to_numpy()
-    texts = a_longest.set_index(at)["abstract"]
-    read = work.loc[want & ~work.set_index(at).index.isin(texts.index), "record_id"]
-    got = con.execute(
-        f"SELECT source_file, position, abstract FROM {RECORD_ABSTRACTS} WHERE {_in('record_id', 'r')}",
-        {"r": _ids(read)},
-    ).df()
-    texts = pd.concat([texts, got.set_index(at)["abstract"]])
-    texts = texts[~texts.index.duplicated()]
+    texts = a_longest.dropna(subset="abstract").set_index(at)["abstract"]
+    read = _ids(work.loc[want & ~work.set_index(at).index.isin(texts.index), "record_id"])
+    if read:  # the one read of the abstract column
+        got = con.execute(
+            f"SELECT source_file, position, abstract FROM {RECORD_ABSTRACTS} WHERE {_in('record_id', 'r')}",
+            {"r": read},
+        ).df()
+        texts = pd.concat([texts, got.set_index(at)["abstract"]])
     work.loc[want, "abstract"] = texts.reindex(pd.MultiIndex.from_frame(work.loc[want, at])).values
     return work
+
+
+def _moved_abstracts(con: duckdb.DuckDBPyConnection, written: pd.DataFrame) -> pd.DataFrame:
+    """Rewritten sightings with their abstracts: survivorship left the stored ones it cannot pick
+    unread, so those of sightings that move to another paper (a merge or split) are read here."""
+    gap = (written["abstract"].isna() & (written["flag"] != "no_abstract")).to_numpy()
+    if gap.any():
+        written = written.copy()
+        written.loc[gap, "abstract"] = _abstracts(con, written[gap]).values
+    return written
 
 
 def _with_abstract_keys(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, known: list[pd.DataFrame]):

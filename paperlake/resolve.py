@@ -317,9 +317,12 @@ def chronological(resolved: pd.DataFrame) -> pd.DataFrame:
 
 def longest_abstracts(s: pd.DataFrame, by: str) -> pd.DataFrame:
     """Per `by`, the sighting of chronological `s` with the longest abstract (the latest on ties): the
-    abstract survivorship keeps. Per record it is all a paper needs of the record's abstracts."""
-    s = s[s["abstract"].notna()]
-    s = s.assign(abstract_len=s["abstract"].str.len(), _at=range(len(s)))
+    abstract survivorship keeps. Per record it is all a paper needs of the record's abstracts. A known
+    `abstract_len` stands for an abstract not read."""
+    length = s["abstract"].str.len().astype(float)
+    if "abstract_len" in s:
+        length = s["abstract_len"].astype(float).fillna(length)
+    s = s.assign(abstract_len=length, _at=range(len(s)))[length.notna().to_numpy()]
     return (
         s.sort_values(["abstract_len", "_at"], kind="stable")
         .groupby(by, sort=True)

@@ -22,7 +22,10 @@ from generate import Corpus  # noqa: E402
 RULES = MatchRules(max_block=4)  # small, so that adding and removing records crosses the limit
 STATE = [  # every table a resolution writes (compared in a total order of all columns)
     *(f"main.{t}" for t in incremental.MAIN),
-    *(f"staging.{t}" for t in ("papers_core", "registry_records", "registry_aliases", "records")),
+    *(
+        f"staging.{t}"
+        for t in ("papers_core", "registry_records", "registry_aliases", "records", "record_abstracts")
+    ),
 ]
 
 
