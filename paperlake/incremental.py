@@ -153,16 +153,18 @@ def select(con: duckdb.DuckDBPyConnection, table: str, model, where: str, params
     return from_arrow(rows.cast(schema), model)
 
 
-def has_state(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether every table an incremental resolution reads exists (one catalog query)."""
-    want = {
-        t.split(".", 1)[1]
-        for t in [RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()]
-    }
+def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The lake's tables, qualified (one catalog query)."""
     have = con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": A}
     ).fetchall()
-    return want <= {r[0] for r in have}
+    return {f"{A}.{r[0]}" for r in have}
+
+
+def has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every table an incremental resolution reads exists."""
+    want = {RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()}
+    return want <= tables(con)
 
 
 def _sightings(con: duckdb.DuckDBPyConnection, where: str, params: dict, files: list[str]) -> pd.DataFrame:
@@ -243,14 +245,17 @@ def _members(
     post_a: pd.DataFrame,
     a_ids: list[str],
     wide: bool = False,
+    also: list[str] | None = None,
 ):
-    """Records (after the change) holding any of the block keys: stored ones outside A, and A's."""
-    params = {"a": a_ids}
+    """Records (after the change) holding any of the block keys: stored ones outside A, and A's; and
+    the stored rows of `also` (A's records whose abstract key is read here)."""
+    params = {"a": a_ids, "also": also or []}
     conds = []
     for n, kind in enumerate(KINDS):
         params[f"k{n}"] = _ids(keys.loc[keys["kind"] == kind, "key"])
         conds.append(_in(_column(kind), f"k{n}"))
-    stored = _records(con, f"({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}", params, wide)
+    where = f"(({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}) OR {_in('record_id', 'also')}"
+    stored = _records(con, where, params, wide)
     mine = _block_keys(post_a).merge(keys[["kind", "key"]].drop_duplicates(), on=["kind", "key"])
     return pd.concat([stored, post_a[post_a["record_id"].isin(mine["record_id"])]], ignore_index=True)
 
@@ -330,14 +335,25 @@ def _changed_records(
     record, and the new ones)."""
     new_abs = record_rows(new_abs, rules)[0] if len(new_abs) else new_abs.assign(record_id=None)
     ids = _ids([*old_s.loc[old_s["flag"] != "no_abstract", "record_id"], *new_abs["record_id"]])
-    old = _records(con, _in("record_id", "r"), {"r": ids}, wide=True)
+    old = _records(con, _in("record_id", "r"), {"r": ids})
     rest = _sightings(con, _in("record_id", "r"), {"r": ids}, files)
-    rest = rest.merge(old[["record_id", "title_key", "abstract_key"]], on="record_id")
+    rest = rest.merge(old[["record_id", "title_key"]], on="record_id").assign(abstract_key=None)
     both = ordered(pd.concat([_with_longest(con, rest, ids, files), new_abs], ignore_index=True))
     if both.empty:
         return _Records(ids, old.iloc[:0], old, new_abs, pd.DataFrame(columns=ABSTRACT_SCHEMA.names))
-    post = _with_blocks(aggregate_records(both.assign(name=short_names(both["title"]))), rules)
+    post = _post_records(aggregate_records(both.assign(name=short_names(both["title"]))), old, rules)
     return _Records(ids, post, old, new_abs, record_abstracts(both))
+
+
+def _post_records(records: pd.DataFrame, old: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    """A's records with block keys: a record seen only in unchanged files keeps its stored ones (its
+    abstract key, a wide column, is null until `_scored_pairs` reads it with the blocks)."""
+    unknown = records["abstract_key"].isna().to_numpy()
+    post = _with_blocks(records, rules)
+    stored = old.set_index("record_id")
+    for col in ("abstract_head", "abstract_tail"):
+        post.loc[unknown, col] = post.loc[unknown, "record_id"].map(stored[col]).values
+    return post
 
 
 def _with_longest(con: duckdb.DuckDBPyConnection, rest: pd.DataFrame, ids: list[str], files: list[str]):
@@ -368,7 +384,14 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules
     t_keys = _block_keys(t_recs).drop_duplicates(["kind", "key"])
     after = _db_counts(con, t_keys).add(delta, fill_value=0)
     valid = after[(after >= 2) & (after <= rules.max_block)].reset_index()[["kind", "key"]]
-    blocks = _earliest_first(_members(con, valid, a.post, a.ids, wide=True))
+    unknown = _ids(a.post.loc[a.post["abstract_key"].isna(), "record_id"])
+    members = _members(con, valid, a.post, a.ids, wide=True, also=unknown)
+    from_store = (members["record_id"].isin(unknown) & members["abstract_key"].notna()).to_numpy()
+    keys = members[from_store].set_index("record_id")["abstract_key"]
+    a.post["abstract_key"] = a.post["abstract_key"].fillna(a.post["record_id"].map(keys))
+    members = members[~from_store]
+    members = members.assign(abstract_key=members["abstract_key"].fillna(members["record_id"].map(keys)))
+    blocks = _earliest_first(members)
     pairs = _pairs(blocks, valid, t_ids)
     if pairs.empty:
         return t_ids, None, blocks

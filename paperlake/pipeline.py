@@ -152,10 +152,21 @@ def resolve_all(
     the last resolution are resolved (`paperlake.incremental`, same result); `full` re-resolves all."""
     rules = rules or MatchRules()
     with lake.open_lake(paths) as con:
-        retracted = lake.delete_keys(con, [*STAGED, FILES], keys)
+        retracted = _retract_gone(con, keys)
         delta = _resolve(con, rules, full)
         counts = _counts(con)
     return Resolved(delta.changed_papers, delta.removed_papers, retracted, counts)
+
+
+def _retract_gone(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[str]:
+    """Staged files no longer in `keys` (removed from the landing folder) leave staging. Every staged
+    file has a pages or files row, so reading their names finds them (not a scan of every table)."""
+    names = sorted(incremental.tables(con) & {PAGES, FILES})
+    union = " UNION ".join(f"SELECT source_file FROM {t}" for t in names)
+    staged = {r[0] for r in con.execute(union).fetchall()} if names else set()
+    gone = sorted(staged - set(keys))
+    retract_staged(con, gone)
+    return gone
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> incremental.Delta:

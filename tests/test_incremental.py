@@ -184,7 +184,7 @@ def test_nothing_changed_writes_nothing(tmp_path):
 
 def test_a_broken_incremental_step_is_caught(tmp_path, monkeypatch):
     """Without the stored neighbours of the changed records, pairs go missing: the comparison fails."""
-    monkeypatch.setattr(incremental, "_members", lambda con, keys, post_a, a_ids, wide=False: post_a)
+    monkeypatch.setattr(incremental, "_members", lambda con, keys, post_a, a_ids, **_: post_a)
     lakes = Lakes(tmp_path)
     corpus = Corpus(6, entries_per_file=20, sightings_per_paper=4, seed=7, lookalikes=0.4)
     pages = [corpus.page(k) for k in range(6)]
