@@ -40,7 +40,9 @@ from paperlake.resolve import (
     attach_ids,
     bare_record_ids,
     build_records,
+    chronological,
     cluster,
+    longest_abstracts,
     score_pairs,
     survive,
     text_key_series,
@@ -50,8 +52,9 @@ from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
 
 A = lake.ALIAS
 STAGING = {t: f"{A}.staging.{t}" for t in ("pages", "sightings", "rejects")}
-RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
-    f"{A}.staging.{t}" for t in ("records", "papers_core", "registry_records", "registry_aliases")
+RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
+    f"{A}.staging.{t}"
+    for t in ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
 )
 MAIN = {t: f"{A}.main.{t}" for t in ("pages", "sightings", "rejects", "matches", "upvote_history")}
 KINDS = list(BLOCK_FLAGS)  # title, abstract_head, abstract_tail: the record columns holding block keys
@@ -69,6 +72,16 @@ RECORD_SCHEMA = pa.schema(
         ("organization", pa.string()),
     ]
 )
+ABSTRACT_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("source_file", pa.string()),
+        ("position", pa.int64()),
+        ("abstract_len", pa.int64()),
+        ("abstract", pa.string()),
+    ]
+)
+STORED = "temp.main.stored_sightings"
 _PAGE_COLS = [c for c in arrow_schema(Pages).names if c != "duplicate_of"]
 
 
@@ -90,6 +103,17 @@ def record_rows(sightings: pd.DataFrame, rules: MatchRules) -> tuple[pd.DataFram
     block keys), as `build_records` defines them."""
     s, records = build_records(sightings)
     return s, _with_blocks(records, rules)
+
+
+def record_abstracts(sightings: pd.DataFrame) -> pd.DataFrame:
+    """Each record's longest abstract and the sighting printing it, of ordered sightings with record_id
+    (stored, so that survivorship reads one abstract per record, not every sighting's)."""
+    longest = longest_abstracts(chronological(sightings), "record_id")[ABSTRACT_SCHEMA.names]
+    return longest.astype({"abstract_len": "int64"})
+
+
+def abstracts_arrow(winners: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(winners[ABSTRACT_SCHEMA.names], schema=ABSTRACT_SCHEMA, preserve_index=False)
 
 
 def _with_blocks(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
@@ -129,24 +153,27 @@ def select(con: duckdb.DuckDBPyConnection, table: str, model, where: str, params
     return from_arrow(rows.cast(schema), model)
 
 
-def has_state(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether every table an incremental resolution reads exists (one catalog query)."""
-    want = {
-        t.split(".", 1)[1] for t in [RECORDS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()]
-    }
+def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The lake's tables, qualified (one catalog query)."""
     have = con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": A}
     ).fetchall()
-    return want <= {r[0] for r in have}
+    return {f"{A}.{r[0]}" for r in have}
+
+
+def has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every table an incremental resolution reads exists."""
+    want = {RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()}
+    return want <= tables(con)
 
 
 def _sightings(con: duckdb.DuckDBPyConnection, where: str, params: dict, files: list[str]) -> pd.DataFrame:
-    """Resolved sightings of unchanged files matching `where`, without their abstract (null: the
-    column is most of the table's bytes; `flag` says which printed none, `_abstracts` fetches them)."""
+    """Resolved sightings of unchanged files matching `where`, from the run's copy without their
+    abstract (null: the column is most of the table's bytes; `flag` says which printed none)."""
     schema = arrow_schema(ResolvedSightings)
     cols = ", ".join(f'NULL::VARCHAR AS "{c}"' if c == "abstract" else f'"{c}"' for c in schema.names)
     where = f"({where}) AND NOT {_in('source_file', 'files')}"
-    rows = con.execute(f"SELECT {cols} FROM {MAIN['sightings']} WHERE {where}", {**params, "files": files})
+    rows = con.execute(f"SELECT {cols} FROM {STORED} WHERE {where}", {**params, "files": files})
     return from_arrow(rows.to_arrow_table().cast(schema), ResolvedSightings)
 
 
@@ -218,14 +245,17 @@ def _members(
     post_a: pd.DataFrame,
     a_ids: list[str],
     wide: bool = False,
+    also: list[str] | None = None,
 ):
-    """Records (after the change) holding any of the block keys: stored ones outside A, and A's."""
-    params = {"a": a_ids}
+    """Records (after the change) holding any of the block keys: stored ones outside A, and A's; and
+    the stored rows of `also` (A's records whose abstract key is read here)."""
+    params = {"a": a_ids, "also": also or []}
     conds = []
     for n, kind in enumerate(KINDS):
         params[f"k{n}"] = _ids(keys.loc[keys["kind"] == kind, "key"])
         conds.append(_in(_column(kind), f"k{n}"))
-    stored = _records(con, f"({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}", params, wide)
+    where = f"(({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}) OR {_in('record_id', 'also')}"
+    stored = _records(con, where, params, wide)
     mine = _block_keys(post_a).merge(keys[["kind", "key"]].drop_duplicates(), on=["kind", "key"])
     return pd.concat([stored, post_a[post_a["record_id"].isin(mine["record_id"])]], ignore_index=True)
 
@@ -291,6 +321,7 @@ class _Records:
     post: pd.DataFrame
     old: pd.DataFrame
     sightings: pd.DataFrame  # the changed files' sightings with an abstract, with record_id
+    abstracts: pd.DataFrame  # post's longest abstracts (`record_abstracts`; null: the stored one, unread)
 
     @property
     def removed(self) -> set[str]:
@@ -304,14 +335,40 @@ def _changed_records(
     record, and the new ones)."""
     new_abs = record_rows(new_abs, rules)[0] if len(new_abs) else new_abs.assign(record_id=None)
     ids = _ids([*old_s.loc[old_s["flag"] != "no_abstract", "record_id"], *new_abs["record_id"]])
-    old = _records(con, _in("record_id", "r"), {"r": ids}, wide=True)
+    old = _records(con, _in("record_id", "r"), {"r": ids})
     rest = _sightings(con, _in("record_id", "r"), {"r": ids}, files)
-    rest = rest.merge(old[["record_id", "title_key", "abstract_key"]], on="record_id")
-    both = ordered(pd.concat([rest, new_abs], ignore_index=True))
+    rest = rest.merge(old[["record_id", "title_key"]], on="record_id").assign(abstract_key=None)
+    both = ordered(pd.concat([_with_longest(con, rest, ids, files), new_abs], ignore_index=True))
     if both.empty:
-        return _Records(ids, old.iloc[:0], old, new_abs)
-    post = _with_blocks(aggregate_records(both.assign(name=short_names(both["title"]))), rules)
-    return _Records(ids, post, old, new_abs)
+        return _Records(ids, old.iloc[:0], old, new_abs, pd.DataFrame(columns=ABSTRACT_SCHEMA.names))
+    post = _post_records(aggregate_records(both.assign(name=short_names(both["title"]))), old, rules)
+    return _Records(ids, post, old, new_abs, record_abstracts(both))
+
+
+def _post_records(records: pd.DataFrame, old: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    """A's records with block keys: a record seen only in unchanged files keeps its stored ones (its
+    abstract key, a wide column, is null until `_scored_pairs` reads it with the blocks)."""
+    unknown = records["abstract_key"].isna().to_numpy()
+    post = _with_blocks(records, rules)
+    stored = old.set_index("record_id")
+    for col in ("abstract_head", "abstract_tail"):
+        post.loc[unknown, col] = post.loc[unknown, "record_id"].map(stored[col]).values
+    return post
+
+
+def _with_longest(con: duckdb.DuckDBPyConnection, rest: pd.DataFrame, ids: list[str], files: list[str]):
+    """The unchanged files' sightings of A with what can still be their record's longest abstract: the
+    stored longest's length (its text is not read), or, where its file changed, all of the record's."""
+    stored = con.execute(
+        f"SELECT record_id, source_file, position, abstract_len FROM {RECORD_ABSTRACTS} "
+        f"WHERE {_in('record_id', 'r')} AND NOT {_in('source_file', 'f')}",
+        {"r": ids, "f": files},
+    ).df()
+    rest = rest.merge(stored.drop(columns="record_id"), on=["source_file", "position"], how="left")
+    lost = ~rest["record_id"].isin(stored["record_id"]).to_numpy()
+    if lost.any():
+        rest.loc[lost, "abstract"] = _abstracts(con, rest[lost]).values
+    return rest
 
 
 def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules):
@@ -327,7 +384,14 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules
     t_keys = _block_keys(t_recs).drop_duplicates(["kind", "key"])
     after = _db_counts(con, t_keys).add(delta, fill_value=0)
     valid = after[(after >= 2) & (after <= rules.max_block)].reset_index()[["kind", "key"]]
-    blocks = _earliest_first(_members(con, valid, a.post, a.ids, wide=True))
+    unknown = _ids(a.post.loc[a.post["abstract_key"].isna(), "record_id"])
+    members = _members(con, valid, a.post, a.ids, wide=True, also=unknown)
+    from_store = (members["record_id"].isin(unknown) & members["abstract_key"].notna()).to_numpy()
+    keys = members[from_store].set_index("record_id")["abstract_key"]
+    a.post["abstract_key"] = a.post["abstract_key"].fillna(a.post["record_id"].map(keys))
+    members = members[~from_store]
+    members = members.assign(abstract_key=members["abstract_key"].fillna(members["record_id"].map(keys)))
+    blocks = _earliest_first(members)
     pairs = _pairs(blocks, valid, t_ids)
     if pairs.empty:
         return t_ids, None, blocks
@@ -335,7 +399,18 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules
 
 
 def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: MatchRules) -> Delta:
-    """Resolve the changed `files` against the stored state and write every affected row, in one commit."""
+    """Resolve the changed `files` against the stored state and write every affected row, in one commit.
+    The stored sightings are read once, without abstracts, into a temporary table the steps query."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {STORED} AS SELECT * EXCLUDE (abstract) FROM {MAIN['sightings']}"
+    )
+    try:
+        return _resolve_changed(con, files, rules)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {STORED}")
+
+
+def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: MatchRules) -> Delta:
     new_s = _staged_sightings(con, files)
     old_s = _sightings(con, _of_files(files), {}, [])
     has_abs = new_s["abstract"].notna()
@@ -413,8 +488,7 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     rest = rest.assign(title_key=text_key_series(rest["title"]), old_paper=rest["paper_id"])
     work = ordered(pd.concat([moved, rest], ignore_index=True))
     work = work[work["paper_id"].isin(papers)]
-    stored = ~work["source_file"].isin(files) & (work["flag"] != "no_abstract")
-    work.loc[stored, "abstract"] = _abstracts(con, work[stored])
+    work = _survivor_abstracts(con, work, files, a.abstracts)
     core = (
         survive(work, registry.aliases) if len(work) else pd.DataFrame(columns=[*CORE_COLUMNS, "title_key"])
     )
@@ -427,7 +501,9 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
     pairs = pairs.assign(
         paper_a=pairs["record_a"].map(pair_papers), paper_b=pairs["record_b"].map(pair_papers)
     )
-    written = work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
+    written = _moved_abstracts(
+        con, work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
+    )
     gone_pairs = _ids(t_ids | set(k_registry["record_id"]) | k_ids)
     con.execute("BEGIN")
     try:
@@ -456,6 +532,14 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
             {"p": _ids(papers)},
         )
         _delete_insert(con, RECORDS, records_arrow(a.post), _in("record_id", "r"), {"r": a.ids})
+        kept = a.abstracts["abstract"].isna()
+        _delete_insert(
+            con,
+            RECORD_ABSTRACTS,
+            abstracts_arrow(a.abstracts[~kept]),
+            _in("record_id", "r"),
+            {"r": _ids(set(a.ids) - set(a.abstracts.loc[kept, "record_id"]))},
+        )
         _delete_insert(
             con,
             REGISTRY_RECORDS,
@@ -477,6 +561,48 @@ def resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Mat
         con.execute("ROLLBACK")
         raise
     return delta
+
+
+def _survivor_abstracts(
+    con: duckdb.DuckDBPyConnection, work: pd.DataFrame, files: list[str], a_longest: pd.DataFrame
+) -> pd.DataFrame:
+    """`work` with the abstracts survivorship can pick: the changed files' (as staged) and, of the
+    stored sightings, each record's longest where it is as long as its paper's longest (only those
+    are read; the others cannot win, so they stay null)."""
+    at = ["source_file", "position"]
+    work = work.reset_index(drop=True)
+    stored = ~work["source_file"].isin(files).to_numpy()
+    recs = _ids(work.loc[stored & ~work["record_id"].isin(a_longest["record_id"]), "record_id"])
+    longest = con.execute(
+        f"SELECT record_id, source_file, position, abstract_len FROM {RECORD_ABSTRACTS} "
+        f"WHERE {_in('record_id', 'r')}",
+        {"r": recs},
+    ).df()
+    longest = pd.concat([longest, a_longest[longest.columns]], ignore_index=True)
+    work.loc[stored, "abstract"] = None
+    length = work[at].merge(longest, on=at, how="left")["abstract_len"].astype(float)
+    length = length.where(stored, work["abstract"].str.len())
+    want = stored & (length == length.groupby(work["paper_id"]).transform("max")).to_numpy()
+    texts = a_longest.dropna(subset="abstract").set_index(at)["abstract"]
+    read = _ids(work.loc[want & ~work.set_index(at).index.isin(texts.index), "record_id"])
+    if read:  # the one read of the abstract column
+        got = con.execute(
+            f"SELECT source_file, position, abstract FROM {RECORD_ABSTRACTS} WHERE {_in('record_id', 'r')}",
+            {"r": read},
+        ).df()
+        texts = pd.concat([texts, got.set_index(at)["abstract"]])
+    work.loc[want, "abstract"] = texts.reindex(pd.MultiIndex.from_frame(work.loc[want, at])).values
+    return work
+
+
+def _moved_abstracts(con: duckdb.DuckDBPyConnection, written: pd.DataFrame) -> pd.DataFrame:
+    """Rewritten sightings with their abstracts: survivorship left the stored ones it cannot pick
+    unread, so those of sightings that move to another paper (a merge or split) are read here."""
+    gap = (written["abstract"].isna() & (written["flag"] != "no_abstract")).to_numpy()
+    if gap.any():
+        written = written.copy()
+        written.loc[gap, "abstract"] = _abstracts(con, written[gap]).values
+    return written
 
 
 def _with_abstract_keys(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, known: list[pd.DataFrame]):

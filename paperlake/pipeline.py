@@ -151,10 +151,21 @@ def resolve_all(
     the last resolution are resolved (`paperlake.incremental`, same result); `full` re-resolves all."""
     rules = rules or MatchRules()
     with lake.open_lake(paths) as con:
-        retracted = lake.delete_keys(con, [*STAGED, FILES], keys)
+        retracted = _retract_gone(con, keys)
         delta = _resolve(con, rules, full)
         counts = _counts(con)
     return Resolved(delta.changed_papers, delta.removed_papers, retracted, counts)
+
+
+def _retract_gone(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[str]:
+    """Staged files no longer in `keys` (removed from the landing folder) leave staging. Every staged
+    file has a pages or files row, so reading their names finds them (not a scan of every table)."""
+    names = sorted(incremental.tables(con) & {PAGES, FILES})
+    union = " UNION ".join(f"SELECT source_file FROM {t}" for t in names)
+    staged = {r[0] for r in con.execute(union).fetchall()} if names else set()
+    gone = sorted(staged - set(keys))
+    retract_staged(con, gone)
+    return gone
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> incremental.Delta:
@@ -176,7 +187,7 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
     sightings = incremental.ordered(staged[SIGHTINGS])
     res = resolve(sightings, load_registry(con), rules)
     with_abstract = sightings[sightings["abstract"].notna()]
-    records = incremental.record_rows(with_abstract, rules)[1]
+    with_keys, records = incremental.record_rows(with_abstract, rules)
     core = incremental.core_arrow(res.papers)
     delta = incremental.core_delta(con, core)
     _replace_whole(
@@ -184,6 +195,9 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
         {
             PAPERS_CORE: core,
             incremental.RECORDS: incremental.records_arrow(records),
+            incremental.RECORD_ABSTRACTS: incremental.abstracts_arrow(
+                incremental.record_abstracts(with_keys)
+            ),
             REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
                 res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
             ),

@@ -310,6 +310,27 @@ def _chronological(sightings: pd.DataFrame) -> pd.DataFrame:
     return sightings.sort_values(["page_date", "source_file", "position"], na_position="first", kind="stable")
 
 
+def chronological(resolved: pd.DataFrame) -> pd.DataFrame:
+    """Sightings (in (source_file, position) order) in page date order, a page seen twice counted once."""
+    return _chronological(resolved.drop_duplicates(["page_id", "position"])).reset_index(drop=True)
+
+
+def longest_abstracts(s: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Per `by`, the sighting of chronological `s` with the longest abstract (the latest on ties): the
+    abstract survivorship keeps. Per record it is all a paper needs of the record's abstracts. A known
+    `abstract_len` stands for an abstract not read."""
+    length = s["abstract"].str.len().astype(float)
+    if "abstract_len" in s:
+        length = s["abstract_len"].astype(float).fillna(length)
+    s = s.assign(abstract_len=length, _at=range(len(s)))[length.notna().to_numpy()]
+    return (
+        s.sort_values(["abstract_len", "_at"], kind="stable")
+        .groupby(by, sort=True)
+        .tail(1)
+        .drop(columns="_at")
+    )
+
+
 def upvote_history(sightings: pd.DataFrame) -> pd.DataFrame:
     """One row per paper and page date it was seen on, with the upvotes printed there (max over that
     day's pages; null when no page that day printed a count)."""
@@ -346,14 +367,13 @@ def _lists(df: pd.DataFrame, column: str) -> pd.Series:
 
 def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per paper_id from its sightings (columns of the papers contract before enrichment)."""
-    s = _chronological(resolved.drop_duplicates(["page_id", "position"])).reset_index(drop=True)
+    s = chronological(resolved)
     s["_order"] = range(len(s))
     g = s.groupby("paper_id", sort=True)
     variants = s.groupby(["paper_id", "title"], sort=False).agg(n=("_order", "size"), last=("_order", "max"))
     best_title = (
         variants.reset_index().sort_values(["paper_id", "n", "last"]).groupby("paper_id").last()["title"]
     )
-    longest = s.assign(_len=s["abstract"].str.len()).sort_values(["_len", "_order"])
     history = upvote_history(s)
     merged_ids = (
         aliases.groupby("paper_id")["old_id"].agg(sorted)
@@ -363,7 +383,7 @@ def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.D
     papers = pd.DataFrame(
         {
             "title": best_title,
-            "abstract": longest.groupby("paper_id")["abstract"].last(),
+            "abstract": longest_abstracts(s, "paper_id").set_index("paper_id")["abstract"],
             "authors_count": g["authors_count"].last(),
             "organization": g["organization"].last(),
             "published_date": g["published_date"].last(),

@@ -22,7 +22,10 @@ from generate import Corpus  # noqa: E402
 RULES = MatchRules(max_block=4)  # small, so that adding and removing records crosses the limit
 STATE = [  # every table a resolution writes (compared in a total order of all columns)
     *(f"main.{t}" for t in incremental.MAIN),
-    *(f"staging.{t}" for t in ("papers_core", "registry_records", "registry_aliases", "records")),
+    *(
+        f"staging.{t}"
+        for t in ("papers_core", "registry_records", "registry_aliases", "records", "record_abstracts")
+    ),
 ]
 
 
@@ -181,7 +184,7 @@ def test_nothing_changed_writes_nothing(tmp_path):
 
 def test_a_broken_incremental_step_is_caught(tmp_path, monkeypatch):
     """Without the stored neighbours of the changed records, pairs go missing: the comparison fails."""
-    monkeypatch.setattr(incremental, "_members", lambda con, keys, post_a, a_ids, wide=False: post_a)
+    monkeypatch.setattr(incremental, "_members", lambda con, keys, post_a, a_ids, **_: post_a)
     lakes = Lakes(tmp_path)
     corpus = Corpus(6, entries_per_file=20, sightings_per_paper=4, seed=7, lookalikes=0.4)
     pages = [corpus.page(k) for k in range(6)]
