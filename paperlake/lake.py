@@ -164,28 +164,6 @@ def replace_rows(
         raise
 
 
-def delete_keys(
-    con: duckdb.DuckDBPyConnection, tables: list[str], keep: list[str], column: str = "source_file"
-) -> list[str]:
-    """Delete the rows of files not in `keep` (removed from the landing folder); returns those files."""
-    existing = [t for t in tables if table_exists(con, t)]
-    gone: set[str] = set()
-    for t in existing:
-        rows = con.execute(
-            f"SELECT DISTINCT {column} FROM {t} WHERE {column} NOT IN (SELECT unnest($k::VARCHAR[]))",
-            {"k": keep},
-        ).fetchall()
-        gone.update(r[0] for r in rows)
-    if gone:
-        con.execute("BEGIN")
-        for t in existing:
-            con.execute(
-                f"DELETE FROM {t} WHERE {column} IN (SELECT unnest($g::VARCHAR[]))", {"g": sorted(gone)}
-            )
-        con.execute("COMMIT")
-    return sorted(gone)
-
-
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     catalog, schema, name = table.split(".")
     return bool(
