@@ -93,7 +93,7 @@ def run_steps(home: Path, runs: int) -> list[dict]:
             out.append(
                 {
                     "job": run.job_name,
-                    "seconds": round(stats.end_time - stats.start_time, 1),
+                    "seconds": round((stats.end_time or time.time()) - stats.start_time, 1),
                     "steps": dict(steps[:6]),
                 }
             )
@@ -172,11 +172,27 @@ def sensor_path(env: dict[str, str], work: Path, new_file: Path) -> dict:
         while served_version(paths) == before and time.perf_counter() - t < 600:
             time.sleep(0.2)
         latency = time.perf_counter() - t
+        runs = _finished_runs(work / "home", time.time() - latency - 5)
     finally:
         os.killpg(daemon.pid, 15)
         daemon.wait()
-    run = run_steps(work / "home", 1)[0]
-    return {"landing_to_published_s": round(latency, 1), "run": run}
+    return {"landing_to_published_s": round(latency, 1), "runs": runs}
+
+
+def _finished_runs(home: Path, since: float, wait_s: float = 120) -> list[dict]:
+    """The runs the daemon started after `since`, once they have all finished (their steps after publish,
+    the report, may still run when the new version is served)."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    t = time.perf_counter()
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        while time.perf_counter() - t < wait_s:
+            runs = [r for r in instance.get_run_records(limit=5) if (r.start_time or 0) >= since]
+            if runs and all(r.dagster_run.is_finished for r in runs):
+                break
+            time.sleep(0.5)
+    return run_steps(home, len(runs))
 
 
 def query_latency(paths: Paths) -> dict[str, float]:
@@ -267,6 +283,7 @@ def main() -> None:
     r["one_new_file_runs"] = run_steps(work / "home", 2)
     r["one_new_file_share_of_full"] = round(r["one_new_file_s"] / r["full_build_s"], 3)
     r["increments"] = increments(env, work / "raw", files)
+    (HERE / "results" / f"bench_{args.files}.partial.json").write_text(json.dumps(r, indent=2))
     r["sensor_path"] = sensor_path(env, work, HERE.parent / "data" / "raw" / "002_e8016f024cf684e5.txt")
     paths = Paths(work / "raw", work / "out")
     if args.compare_full:
@@ -301,7 +318,8 @@ def main() -> None:
         f"{r['increments']['one_removed_file_s']} s | target ≤ 10 s |",
         f"| a run with nothing new | {r['nothing_new_s']} s | target ≤ 3 s |",
         f"| one new file via the sensor under dagster-daemon: its run / landing to published | "
-        f"{r['sensor_path']['run']['seconds']} s / {r['sensor_path']['landing_to_published_s']} s | target "
+        f"{' + '.join(str(x['seconds']) for x in r['sensor_path']['runs'])} s / "
+        f"{r['sensor_path']['landing_to_published_s']} s | target "
         "≤ 10 s; the latter includes the wait for the sensor's next tick (every 10 s) |",
     ]
     res = r["resolution"]
@@ -319,12 +337,12 @@ def main() -> None:
     for name, ms in r["query_median_ms"].items():
         target = 20 if name == "point lookup" else 100
         lines.append(f"| query: {name} (median) | {ms} ms | target ≤ {target} ms |")
-    for label in ("full_build_runs", "one_new_file_runs"):
+    for label in ("full_build_runs", "one_new_file_runs", "sensor_path"):
         lines += ["", f"{label.replace('_', ' ')}:"]
         lines += [
             f"- {run['job']}: {run['seconds']} s; slowest steps "
             + ", ".join(f"{k} {v} s" for k, v in run["steps"].items())
-            for run in r[label]
+            for run in (r[label]["runs"] if label == "sensor_path" else r[label])
         ]
     (out / f"bench_{args.files}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -14,9 +14,14 @@ from pipelines.sensors import automation_sensor, landing_sensor
 ASSETS = [raw_captures, core_sightings, core_papers, out_papers, out_duckdb, out_report]
 
 
-def build_defs(paperlake: PaperlakeResource) -> dg.Definitions:
-    """Definitions bound to one configuration (tests and `paperlake run` pass their own paths)."""
+def build_defs(
+    paperlake: PaperlakeResource, executor: dg.ExecutorDefinition = dg.in_process_executor
+) -> dg.Definitions:
+    """Definitions bound to one configuration (tests and `paperlake run` pass their own paths). Runs
+    execute in one process by default: a daemon run otherwise starts a Python process per step (seconds
+    each, and every step would attach the lake again); the Kubernetes profile passes its own executor."""
     return dg.Definitions(
+        executor=executor,
         assets=ASSETS,
         asset_checks=CHECKS,
         jobs=[ingest_job, update_job, warehouse_job, lake_maintenance_job],

@@ -6,7 +6,6 @@ the default executor of every job without its own, so ingest_job, warehouse_job,
 schedule's runs, automation runs and ad-hoc materialisations from the UI all run on pods alike.
 """
 
-import dagster as dg
 from dagster_k8s import k8s_job_executor
 
 from pipelines.definitions import build_defs
@@ -34,4 +33,4 @@ K8S_EXECUTOR_CONFIG = {
 
 k8s_executor = k8s_job_executor.configured(K8S_EXECUTOR_CONFIG, name="paperlake_k8s")
 
-defs = dg.Definitions.merge(build_defs(resource_from_env()), dg.Definitions(executor=k8s_executor))
+defs = build_defs(resource_from_env(), executor=k8s_executor)
