@@ -345,6 +345,7 @@ def main() -> None:
             for run in (r[label]["runs"] if label == "sensor_path" else r[label])
         ]
     (out / f"bench_{args.files}.md").write_text("\n".join(lines) + "\n")
+    (out / f"bench_{args.files}.partial.json").unlink(missing_ok=True)
     print("\n".join(lines))
 
 
