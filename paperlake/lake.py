@@ -88,7 +88,12 @@ def attach(
             raise FileNotFoundError(f"no lake at {catalog_file}: run `paperlake run` first")
         catalog_file.parent.mkdir(parents=True, exist_ok=True)
     for stmt in attach_statements(paths, read_only, snapshot):
-        con.execute(stmt)
+        try:
+            con.execute(stmt)
+        except duckdb.InvalidInputException as exc:  # a PostgreSQL catalog with no lake in it yet
+            if read_only and "does not exist" in str(exc):
+                raise FileNotFoundError("no lake in the catalog yet: run `paperlake run` first") from exc
+            raise
     if not read_only:
         con.execute("BEGIN")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.staging")
