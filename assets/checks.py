@@ -13,11 +13,12 @@ from pandera.errors import SchemaErrors
 
 from assets.metadata import md_table
 from assets.warehouse import current_keys
-from paperlake import lake
+from paperlake import changes, lake
 from paperlake.audit import conservation_problems, duplicate_problems, reference_problems, unique_columns
 from paperlake.config import TABLES
 from paperlake.frames import arrow_schema, from_arrow
 from paperlake.pipeline import main_table
+from paperlake.warehouse import SORT_KEYS
 from pipelines.resources import PaperlakeResource
 from schemas import CONTRACT
 
@@ -76,9 +77,19 @@ def _result(check: str, table: str, problems: pd.DataFrame, **meta) -> dg.AssetC
     )
 
 
-def _contract(con: duckdb.DuckDBPyConnection, table: str, since: int | None) -> dg.AssetCheckResult:
+def _contract(
+    con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None, since: int | None
+) -> dg.AssetCheckResult:
+    """Pandera on the rows added since the published version (netted per row id, as publishing reads
+    them: paperlake.changes), or on every row when there is none or the change feed cannot say."""
     model, name = CONTRACT[table], main_table(table)
-    rows, whole = lake.rows_changed_since(con, name, arrow_schema(model), since)
+    schema = arrow_schema(model)
+    if feed is None:
+        rows = lake.read(con, name, schema)
+    elif table in feed.tables:
+        rows = changes.added_rows(con, feed, table, SORT_KEYS[table], schema.names).cast(schema)
+    else:
+        rows = schema.empty_table()
     df = from_arrow(rows, model)
     try:
         model.validate(df, lazy=True)
@@ -91,7 +102,7 @@ def _contract(con: duckdb.DuckDBPyConnection, table: str, since: int | None) -> 
         table,
         pd.concat([dupes, problems]) if len(dupes) else problems,
         rows_examined=len(df),
-        examined="every row" if whole else f"rows changed since version {since}",
+        examined="every row" if feed is None else f"rows changed since version {since}",
     )
 
 
@@ -146,8 +157,9 @@ def audit(paperlake: PaperlakeResource):
     keys = current_keys(paperlake)
     with lake.open_lake(paperlake.paths(), read_only=True) as con:
         since = lake.last_version(con)
+        feed = None if since is None else changes.feed(con, since, lake.current_snapshot(con))
         for table in TABLES:
-            yield _contract(con, table, since)
+            yield _contract(con, table, feed, since)
         yield _conservation(con, keys)
         yield _result(
             "sightings_reference_papers",

@@ -1,5 +1,5 @@
-"""What changed in the lake's main tables between two snapshots (DuckLake's change feed), applied to a
-copy of the serving file.
+"""What changed in the lake's main tables between two snapshots (DuckLake's change feed): what the audit
+examines and what publishing applies to a copy of the serving file.
 
 `table_changes` lists every row a snapshot inserted, deleted or updated, with DuckLake's row id. The net
 change from snapshot `since` to `until` is, per row id: gone if its first change removed it (it was there
@@ -11,6 +11,7 @@ and their values outlive both (tried with `lake.maintain`, and tested).
 from typing import NamedTuple
 
 import duckdb
+import pyarrow as pa
 
 from paperlake.config import TABLES
 from paperlake.db import LAKE
@@ -69,7 +70,7 @@ def net_rows(
     key_cols = ", ".join(f'"{k}"' for k in keys)
     select = ", ".join(f'"{c}"' for c in cols)
     if not changes.tables[table]:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT {key_cols} FROM {table} LIMIT 0")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT {key_cols} FROM {source} LIMIT 0")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS SELECT {select} FROM {source}")
         return
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _feed AS
@@ -84,6 +85,15 @@ def net_rows(
             USING (rowid, snapshot_id)
         WHERE change_type NOT IN {_REMOVED}""")
     con.execute("DROP TABLE _feed")
+
+
+def added_rows(
+    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: list[str], cols: list[str]
+) -> pa.Table:
+    """The rows of main.`table` that the changes added and that are still there (what the audit
+    examines): `net_rows`'s `_new`, as Arrow. `table` must be one of `changes.tables`."""
+    net_rows(con, changes, table, keys, cols)
+    return con.execute("SELECT * FROM _new").to_arrow_table()
 
 
 def apply(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], cols: list[str]) -> bool:

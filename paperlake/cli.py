@@ -171,7 +171,7 @@ def run(
         )
     console.print(
         f"  files: {outcome.files}, parsed this run: {outcome.ingested}, "
-        f"partitions +{len(outcome.added)} new, -{len(outcome.removed)} removed"
+        f"files +{len(outcome.added)} new, -{len(outcome.removed)} removed"
     )
     if not outcome.success:
         _fail("the pipeline did not complete: see the run in `make ui`", code=1)
@@ -181,10 +181,10 @@ def run(
 def _nothing_new(paths: Paths) -> int | None:
     """The published version when a run would have nothing to do (checked without importing Dagster)."""
     from paperlake.config import LandingError, retain_removed_from_env
-    from paperlake.state import up_to_date
+    from paperlake.state import landing_changes, up_to_date
 
     try:
-        return up_to_date(paths, retain_removed_from_env())
+        return up_to_date(paths, landing_changes(paths, retain_removed_from_env())[1])
     except LandingError as exc:
         _fail(str(exc), code=2)
     raise AssertionError  # unreachable: _fail raises

@@ -225,37 +225,8 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys:
         con.execute("DROP TABLE IF EXISTS _changed")
 
 
-def rows_changed_since(
-    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, since: int | None
-) -> tuple[pa.Table, bool]:
-    """The rows of `table` inserted or updated after snapshot `since` and still there (DuckLake's change
-    feed, netted per row id: the last change wins), or every row when `since` is None or the feed cannot
-    answer (the table is newer than `since`). Returns the rows and whether they are the whole table."""
-    if since is not None:
-        catalog, schema_name, name = table.split(".")
-        cols = ", ".join(f'"{f.name}"' for f in schema)
-        try:
-            rows = con.execute(
-                f"""SELECT {cols} FROM (
-                        SELECT *, change_type IN ('insert', 'update_postimage') AS added, row_number()
-                               OVER (PARTITION BY rowid ORDER BY snapshot_id DESC, added DESC) AS nth
-                        FROM ducklake_table_changes($c, $s, $t, $a, $b))
-                    WHERE nth = 1 AND added""",
-                {"c": catalog, "s": schema_name, "t": name, "a": since + 1, "b": current_snapshot(con)},
-            ).to_arrow_table()
-            return rows.cast(schema), False
-        except duckdb.Error:
-            pass
-    return read(con, table, schema), True
-
-
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0])
-
-
-def main_changed_since(con: duckdb.DuckDBPyConnection, version: int) -> bool:
-    """Whether any commit after snapshot `version` touched a table of the main schema."""
-    return changed_since(con, version, ("main",))
 
 
 def changed_since(con: duckdb.DuckDBPyConnection, version: int, schemas: tuple[str, ...]) -> bool:

@@ -294,7 +294,7 @@ def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[st
     `full` rebuilds the serving file from the snapshot instead (`paperlake run --full`)."""
     with lake.open_lake(paths) as con:
         last = lake.last_version(con)
-        unchanged = last is not None and not lake.main_changed_since(con, last)
+        unchanged = last is not None and not lake.changed_since(con, last, ("main",))
         if unchanged and paths.duckdb_path.exists() and served_version(paths) == last:
             counts = json.loads(
                 con.execute(

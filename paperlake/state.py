@@ -43,19 +43,18 @@ def landing_changes(paths: Paths, keep_removed: bool = False) -> tuple[dict[str,
 def current_files(paths: Paths, keep_removed: bool = False) -> list[str]:
     """The files the warehouse holds: those in the landing folder (plus every ingested file when removed
     files are retained). Resolution retracts the rows of any other file."""
+    if not keep_removed:
+        return sorted(landing.manifest(paths.raw_dir))
     now, change = landing_changes(paths)
-    return sorted(set(now) | set(change.removed if keep_removed else ()))
+    return sorted(set(now) | set(change.removed))
 
 
-def up_to_date(paths: Paths, keep_removed: bool = False) -> int | None:
-    """The published version when nothing is left to do: no landing change, no commit to the staging or
-    main tables since that version was published, and the serving file holds it. Else None."""
+def up_to_date(paths: Paths, change: LandingDiff) -> int | None:
+    """The published version when nothing is left to do: no landing `change`, no commit to the staging
+    or main tables since that version was published, and the serving file holds it. Else None."""
     from paperlake.warehouse import served_version  # pandas: only when a serving file exists
 
-    if not paths.duckdb_path.exists():
-        return None
-    _, change = landing_changes(paths, keep_removed)
-    if not change.empty:
+    if not change.empty or not paths.duckdb_path.exists():
         return None
     with lake.open_lake(paths, read_only=True) as con:
         last = lake.last_version(con)

@@ -88,7 +88,7 @@ def _run_locked(
     now, change = landing_changes(paths, keep_removed=retain_removed)
     if not now:
         raise LandingError(f"no captures in the landing folder {paths.raw_dir} (set PAPERLAKE_RAW_DIR)")
-    if not full and (version := up_to_date(paths, retain_removed)) is not None:
+    if not full and (version := up_to_date(paths, change)) is not None:
         log(f"nothing new: {len(now)} files unchanged, version {version} is published")
         return RunOutcome(files=len(now), added=[], removed=[])
     days_now = {f.day for f in now.values()}

@@ -33,7 +33,7 @@ def test_sync_table_writes_only_the_keys_that_changed(tmp_path):
         assert lake.sync_table(con, M, first, ["source_file", "position"]) == 4
         before = lake.current_snapshot(con)
         assert lake.sync_table(con, M, first, ["source_file", "position"]) == 0
-        assert not lake.main_changed_since(con, before)  # nothing written
+        assert not lake.changed_since(con, before, ("main",))  # nothing written
         second = _rows(("a", 1, "x"), ("a", 2, "Y"), ("c", 1, "w"), ("b", None, "n1"), ("b", None, "n2"))
         assert lake.sync_table(con, M, second, ["source_file", "position"]) == 3  # a#2, b#1 gone, c#1
         assert _all(con, M) == sorted((tuple(r.values()) for r in second.to_pylist()), key=str)
