@@ -12,14 +12,14 @@ import pandas as pd
 from pandera.errors import SchemaErrors
 
 from assets.metadata import md_table
-from assets.warehouse import current_keys
+from assets.papers import current_keys
+from assets.resources import PaperlakeResource
 from paperlake import changes, lake
 from paperlake.audit import conservation_problems, duplicate_problems, reference_problems, unique_columns
 from paperlake.config import TABLES
 from paperlake.frames import arrow_schema, from_arrow
-from paperlake.pipeline import main_table
+from paperlake.steps import main_table
 from paperlake.warehouse import SORT_KEYS
-from pipelines.resources import PaperlakeResource
 from schemas import CONTRACT
 
 EXAMPLES = 10
@@ -171,6 +171,3 @@ def audit(paperlake: PaperlakeResource):
 
 def rejected_share(rejected: int, total: int) -> float:
     return rejected / total if total else 0.0
-
-
-CHECKS = [audit]

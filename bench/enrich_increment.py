@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.generate import Corpus
-from paperlake import lake, pipeline
+from paperlake import lake, steps
 from paperlake.config import Paths
 
 
@@ -41,17 +41,17 @@ def main() -> None:
             (landing / f.name).symlink_to(f.resolve())
         paths = Paths(raw_dir=landing, out_dir=args.out)
         if not args.skip_full:
-            _timed("full enrichment (state build)", pipeline.publish_papers, paths, full=True)
-        _timed("no change", pipeline.publish_papers, paths)
+            _timed("full enrichment (state build)", steps.publish_papers, paths, full=True)
+        _timed("no change", steps.publish_papers, paths)
         name, text, _ = Corpus(len(list(landing.iterdir())), seed=1).page(args.page)
         (landing / name).write_text(text, encoding="utf-8")
         with lake.open_lake(paths) as con:
-            pipeline.write_parsed(con, [name], pipeline.ingest_files(paths, [name]))
-        _timed("resolve (not this step)", pipeline.resolve_all, paths, list(landing.landing_files(landing)))
+            steps.write_parsed(con, [name], steps.ingest_files(paths, [name]))
+        _timed("resolve (not this step)", steps.resolve_all, paths, list(landing.landing_files(landing)))
         prof = cProfile.Profile() if args.profile else None
         if prof:
             prof.enable()
-        pub = _timed("incremental enrichment", pipeline.publish_papers, paths)
+        pub = _timed("incremental enrichment", steps.publish_papers, paths)
         if prof:
             prof.disable()
             pstats.Stats(prof).sort_stats("cumulative").print_stats(30)

@@ -18,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from paperlake import fulltext, lake, pipeline, warehouse
+from paperlake import fulltext, lake, steps, warehouse
 from paperlake.config import TABLES, Paths
 from paperlake.db import load, open_db
 
@@ -88,7 +88,7 @@ def write_one_file(paths: Paths) -> None:
 
 
 def timed_publish(paths: Paths, profile: bool) -> int:
-    real_open, real_copy, real_serving = lake.open_db, shutil.copyfile, pipeline.publish_serving
+    real_open, real_copy, real_serving = lake.open_db, shutil.copyfile, steps.publish_serving
     copied: list[float] = []
     serving: list[float] = []
 
@@ -104,16 +104,16 @@ def timed_publish(paths: Paths, profile: bool) -> int:
         copied.append(time.perf_counter() - t)
 
     lake.open_db = lambda *a, **k: Traced(real_open(*a, **k))
-    shutil.copyfile, pipeline.publish_serving = copy, publish_serving
+    shutil.copyfile, steps.publish_serving = copy, publish_serving
     prof = cProfile.Profile() if profile else None
     t, c = time.perf_counter(), time.process_time()
     if prof:
         prof.enable()
-    version, _ = pipeline.publish(paths, "bench")
+    version, _ = steps.publish(paths, "bench")
     if prof:
         prof.disable()
     wall, cpu = time.perf_counter() - t, time.process_time() - c
-    lake.open_db, shutil.copyfile, pipeline.publish_serving = real_open, real_copy, real_serving
+    lake.open_db, shutil.copyfile, steps.publish_serving = real_open, real_copy, real_serving
     with open_db(str(paths.duckdb_path), read_only=True) as con:
         built = con.sql(f"SELECT built FROM {warehouse.SERVING_VERSION}").fetchone()[0]
     size = paths.duckdb_path.stat().st_size / 1e6

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from paperlake import lake, pipeline
+from paperlake import lake, steps
 from paperlake.config import Paths
 from paperlake.enrich import (
     MIN_RELATED_SIMILARITY,
@@ -39,7 +39,7 @@ from schemas import Papers
 
 HOLD, UPVOTED = 9, 50  # per increment: ~9 new papers and ~50 re-sighted ones per file at 10,000 files
 TFIDF_COLUMNS = ("keywords", "related", "topics")
-CORE = pipeline.PAPERS_CORE
+CORE = steps.PAPERS_CORE
 HELD = f"{lake.ALIAS}.staging.eval_held_out"
 
 
@@ -127,7 +127,7 @@ def main() -> None:
     held_ids = rng.sample(core["paper_id"].tolist(), HOLD * args.increments)
     _hold_out(paths, held_ids)
     t = time.perf_counter()
-    pipeline.publish_papers(paths, full=True)
+    steps.publish_papers(paths, full=True)
     result = {"papers_start": len(core) - len(held_ids), "full_build_s": round(time.perf_counter() - t, 2)}
     print(result, flush=True)
     times, touched, known = [], set(), sorted(set(core["paper_id"]) - set(held_ids))
@@ -139,14 +139,14 @@ def main() -> None:
         _apply(paths, add, upvote, edit, remove)
         changed = set(add) | set(upvote) | {edit}
         t = time.perf_counter()
-        pub = pipeline.publish_papers(paths, changed=None if i % 10 == 0 else changed)
+        pub = steps.publish_papers(paths, changed=None if i % 10 == 0 else changed)
         times.append(time.perf_counter() - t)
         print(f"increment {i}: {times[-1]:.2f} s, {pub.rows['papers'].num_rows} papers written", flush=True)
         assert not pub.full, f"increment {i} refit"
         touched |= set(pub.rows["papers"].column("paper_id").to_pylist())
     final = _core(paths)
     full = enrich(final).set_index("paper_id")
-    inc = pipeline.read_main(paths, "papers").set_index("paper_id").loc[full.index]
+    inc = steps.read_main(paths, "papers").set_index("paper_id").loc[full.index]
     exact_cols = [c for c in inc.columns if c not in TFIDF_COLUMNS]
     want = from_arrow(to_arrow(full.reset_index(), Papers), Papers).set_index("paper_id")
     pd.testing.assert_frame_equal(inc[exact_cols], want[exact_cols])

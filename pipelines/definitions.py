@@ -2,16 +2,15 @@
 
 import dagster as dg
 
-from assets.checks import CHECKS
-from assets.ingest import core_sightings, raw_captures
-from assets.report import out_report
-from assets.warehouse import core_papers, out_duckdb, out_papers
+import assets
+from assets.resources import PaperlakeResource, resource_from_env
 from pipelines.jobs import ingest_job, lake_maintenance_job, update_job, warehouse_job
-from pipelines.resources import PaperlakeResource, resource_from_env
 from pipelines.schedules import daily_warehouse, weekly_lake_maintenance
 from pipelines.sensors import automation_sensor, landing_sensor
 
-ASSETS = [raw_captures, core_sightings, core_papers, out_papers, out_duckdb, out_report]
+# Every asset and check defined in the assets package: a new module there is picked up, none is listed here.
+ASSETS = dg.load_assets_from_package_module(assets)
+CHECKS = dg.load_asset_checks_from_package_module(assets)
 
 
 def build_defs(

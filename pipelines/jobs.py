@@ -4,9 +4,9 @@ one run (what the sensor and `paperlake run` launch); the whole-table warehouse 
 
 import dagster as dg
 
-from assets.ingest import core_sightings
+from assets.captures import core_sightings
+from assets.resources import WRITER_POOL, PaperlakeResource
 from paperlake import lake
-from pipelines.resources import WRITER_POOL, PaperlakeResource
 
 INGEST = dg.AssetSelection.assets(core_sightings)
 WAREHOUSE = dg.AssetSelection.groups("core", "warehouse", "reports") - INGEST

@@ -8,8 +8,8 @@ schedule's runs, automation runs and ad-hoc materialisations from the UI all run
 
 from dagster_k8s import k8s_job_executor
 
+from assets.resources import resource_from_env
 from pipelines.definitions import build_defs
-from pipelines.resources import resource_from_env
 
 # One step = one Kubernetes Job. Image, namespace, service account, the PAPERLAKE_* variables, the
 # DAGSTER_PG_URL secret and the data volume come from the K8sRunLauncher in deploy/k8s/dagster.yaml:

@@ -19,11 +19,11 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from assets.partitions import CHANGED_ONLY_TAG, landing_days, sync_days
+from assets.resources import PaperlakeResource
 from paperlake import lake, landing
 from paperlake.config import LandingError, Paths
 from paperlake.state import landing_changes, up_to_date
-from pipelines.partitions import CHANGED_ONLY_TAG, landing_days, sync_days
-from pipelines.resources import PaperlakeResource
 
 DEFAULT_HOME = ".dagster"
 PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled

@@ -5,11 +5,11 @@ import hashlib
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from assets.partitions import CHANGED_ONLY_TAG, landing_days
+from assets.resources import PaperlakeResource
 from paperlake import landing, state
 from paperlake.config import LandingError
 from pipelines.jobs import WAREHOUSE, update_job, warehouse_job
-from pipelines.partitions import CHANGED_ONLY_TAG, landing_days
-from pipelines.resources import PaperlakeResource
 
 
 def days_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:

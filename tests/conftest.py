@@ -11,7 +11,6 @@ from paperlake.config import Paths
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "raw"
 SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
-PAGES = Path(__file__).parent / "pages"
 ASSETS = {  # every asset of the Definitions, as the UI and the code location must show them
     "raw_captures",
     "core_sightings",

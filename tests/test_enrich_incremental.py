@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bench.generate import Corpus
-from paperlake import enrich_index, lake, landing, pipeline
+from paperlake import enrich_index, lake, landing, steps
 from paperlake.config import Paths
 from paperlake.enrich import INHERITED_TOPIC_SCORE, enrich, paper_links, paper_topics
 from paperlake.frames import from_arrow, to_arrow
@@ -21,19 +21,19 @@ TFIDF_COLUMNS = ["keywords", "related", "topics"]  # topics: a paper without key
 def _run(paths: Paths, *new: str) -> enrich_index.Published:
     """Stage the `new` landing files, retract removed ones, resolve, enrich (a run, minus Dagster)."""
     with lake.open_lake(paths) as con:
-        pipeline.write_parsed(con, list(new), pipeline.ingest_files(paths, list(new)))
-    pipeline.resolve_all(paths, list(landing.landing_files(paths.raw_dir)))
-    return pipeline.publish_papers(paths)
+        steps.write_parsed(con, list(new), steps.ingest_files(paths, list(new)))
+    steps.resolve_all(paths, list(landing.landing_files(paths.raw_dir)))
+    return steps.publish_papers(paths)
 
 
 def _full(paths: Paths) -> pd.DataFrame:
     with lake.open_lake(paths, read_only=True) as con:
-        core = con.sql(f"SELECT * FROM {pipeline.PAPERS_CORE} ORDER BY paper_id").df()
+        core = con.sql(f"SELECT * FROM {steps.PAPERS_CORE} ORDER BY paper_id").df()
     return enrich(core)
 
 
 def _main(paths: Paths, table: str) -> pd.DataFrame:
-    df = pipeline.read_main(paths, table)
+    df = steps.read_main(paths, table)
     return df.sort_values(list(df.columns[:2])).reset_index(drop=True)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from paperlake import incremental, lake, landing, pipeline
+from paperlake import incremental, lake, landing, steps
 from paperlake.config import Paths
 from paperlake.resolve import MatchRules
 from tests.conftest import SAMPLE, page_text
@@ -31,7 +31,7 @@ STATE = [  # every table a resolution writes (compared in a total order of all c
 
 def _ingest(paths: Paths, keys: list[str]) -> None:
     with lake.open_lake(paths) as con:
-        pipeline.write_parsed(con, keys, pipeline.ingest_files(paths, keys))
+        steps.write_parsed(con, keys, steps.ingest_files(paths, keys))
 
 
 def _tables(paths: Paths) -> dict[str, list[dict]]:
@@ -56,7 +56,7 @@ class Lakes:
         for paths, full in ((self.a, False), (self.b, True)):
             if present:
                 _ingest(paths, present)
-            res = pipeline.resolve_all(paths, keys, RULES, full=full)
+            res = steps.resolve_all(paths, keys, RULES, full=full)
         self.assert_equal()
         return res
 
@@ -90,7 +90,7 @@ def _seed_entry() -> tuple[str, str]:
 def _papers_titled(paths: Paths, title: str) -> list[tuple[str, list[str]]]:
     with lake.open_lake(paths, read_only=True) as con:
         return con.execute(
-            f"SELECT paper_id, merged_ids FROM {pipeline.PAPERS_CORE} WHERE title = $t ORDER BY 1",
+            f"SELECT paper_id, merged_ids FROM {steps.PAPERS_CORE} WHERE title = $t ORDER BY 1",
             {"t": title},
         ).fetchall()
 
@@ -173,7 +173,7 @@ def test_nothing_changed_writes_nothing(tmp_path):
     lakes.step([lakes.write("more.txt", (SAMPLE / sorted(p.name for p in SAMPLE.iterdir())[2]).read_text())])
     with lake.open_lake(lakes.a, read_only=True) as con:
         before = lake.current_snapshot(con)
-    res = pipeline.resolve_all(lakes.a, sorted(landing.landing_files(lakes.raw)), RULES)
+    res = steps.resolve_all(lakes.a, sorted(landing.landing_files(lakes.raw)), RULES)
     with lake.open_lake(lakes.a, read_only=True) as con:
         assert lake.current_snapshot(con) == before
     assert (res.changed_papers, res.removed_papers, res.retracted) == (set(), set(), [])

@@ -10,13 +10,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from paperlake import lake, landing, pipeline, state
+from assets.partitions import CHANGED_ONLY_TAG
+from paperlake import lake, landing, state, steps
 from paperlake.config import TABLES, Paths
 from paperlake.db import connect_readonly
 from paperlake.parallel import map_batches
 from paperlake.warehouse import read_table
 from pipelines.definitions import defs
-from pipelines.partitions import CHANGED_ONLY_TAG
 from pipelines.run import run_pipeline
 from schemas import Pages, Rejects, Sightings
 from tests.conftest import SAMPLE
@@ -162,7 +162,7 @@ def test_landing_days_come_from_the_path_else_the_modification_time():
 
 
 def test_landing_sensor_runs_only_the_days_that_changed(tmp_path, sample_copy):
-    from pipelines.resources import PaperlakeResource
+    from assets.resources import PaperlakeResource
     from pipelines.sensors import landing_sensor
 
     names = sorted(p.name for p in sample_copy.iterdir())
@@ -227,7 +227,7 @@ def test_missing_landing_folder_is_a_clear_error(tmp_path):
 
 
 def test_sensor_does_not_redo_what_make_run_ingested(pipeline_run):
-    from pipelines.resources import PaperlakeResource
+    from assets.resources import PaperlakeResource
     from pipelines.sensors import landing_sensor
 
     paths, instance, _ = pipeline_run
@@ -281,17 +281,17 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
         paths = Paths(raw, tmp_path / f"out{workers}")
         assert state.landing_changes(paths)[1].new == keys
         with lake.open_lake(paths) as con:
-            for batch, tables in map_batches(partial(pipeline.ingest_files, paths), keys, 3, workers):
-                pipeline.write_parsed(con, batch, tables)
+            for batch, tables in map_batches(partial(steps.ingest_files, paths), keys, 3, workers):
+                steps.write_parsed(con, batch, tables)
         frames[workers] = {
-            stage: pipeline.read_staged(paths, stage).sort_values(list(model.to_schema().columns)[:2])
+            stage: steps.read_staged(paths, stage).sort_values(list(model.to_schema().columns)[:2])
             for stage, model in (
-                (pipeline.PAGES, Pages),
-                (pipeline.SIGHTINGS, Sightings),
-                (pipeline.REJECTS, Rejects),
+                (steps.PAGES, Pages),
+                (steps.SIGHTINGS, Sightings),
+                (steps.REJECTS, Rejects),
             )
         }
-        pages = frames[workers][pipeline.PAGES].set_index("source_file")
+        pages = frames[workers][steps.PAGES].set_index("source_file")
         assert sorted(pages.index) == keys and pages.loc["hostile/image.png", "status"] == "rejected"
         assert state.landing_changes(paths)[1].empty
         (raw / "new.txt").write_bytes(b"x")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from paperlake import fulltext, lake, landing, pipeline
+from paperlake import fulltext, lake, landing, steps
 from paperlake.config import TABLES, Paths
 from paperlake.db import load, open_db
 from paperlake.warehouse import SERVING_VERSION, build_serving
@@ -45,9 +45,9 @@ def _ingest(paths: Paths, changed: list[str]) -> None:
     present = [k for k in changed if k in keys]
     if present:
         with lake.open_lake(paths) as con:
-            pipeline.write_parsed(con, present, pipeline.ingest_files(paths, present))
-    pipeline.resolve_all(paths, keys)
-    pipeline.publish_papers(paths)
+            steps.write_parsed(con, present, steps.ingest_files(paths, present))
+    steps.resolve_all(paths, keys)
+    steps.publish_papers(paths)
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def published(tmp_path: Path) -> Paths:
         shutil.copy(src, raw / src.name)
     paths = Paths(raw, tmp_path / "out")
     _ingest(paths, list(landing.landing_files(raw)))
-    pipeline.publish(paths, "first")
+    steps.publish(paths, "first")
     return paths
 
 
@@ -114,7 +114,7 @@ def _assert_equals_full_build(paths: Paths, version: int, where: Path) -> None:
 
 
 def _publish(paths: Paths, run_id: str) -> int:
-    version, _ = pipeline.publish(paths, run_id)
+    version, _ = steps.publish(paths, run_id)
     assert _served(paths)[:2] == (version, run_id)
     return version
 
@@ -177,7 +177,7 @@ def _forget_a_file(paths: Paths) -> None:
 KILL_AFTER_PAPERS = """
 import os, signal, sys
 from pathlib import Path
-from paperlake import changes, pipeline
+from paperlake import changes, steps
 from paperlake.config import Paths
 
 real = changes.apply
@@ -187,7 +187,7 @@ def apply_then_die(con, table, *args):
         os.kill(os.getpid(), signal.SIGKILL)
     return done
 changes.apply = apply_then_die
-pipeline.publish(Paths(Path(sys.argv[1]), Path(sys.argv[2])), "killed")
+steps.publish(Paths(Path(sys.argv[1]), Path(sys.argv[2])), "killed")
 """
 
 

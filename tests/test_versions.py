@@ -31,10 +31,10 @@ CONSISTENT = """SELECT (SELECT count(*) FROM sightings), (SELECT sum(n_valid) FR
 SEEDS = sorted(SEED_ENTRIES)
 # loaded by every Python process of the faulty run (sitecustomize on PYTHONPATH), the pipeline child too
 FAULT = """
-import paperlake.pipeline as pipeline
+import paperlake.steps as steps
 from paperlake import lake
 
-real = pipeline.publish_papers
+real = steps.publish_papers
 
 
 def lose_a_paper(paths, *args, **kwargs):  # one paper lost after enrichment: its sightings point nowhere
@@ -45,7 +45,7 @@ def lose_a_paper(paths, *args, **kwargs):  # one paper lost after enrichment: it
     return written
 
 
-pipeline.publish_papers = lose_a_paper
+steps.publish_papers = lose_a_paper
 """
 
 
@@ -195,8 +195,8 @@ def test_sigterm_stops_a_run_within_5_s_and_keeps_the_published_version(tmp_path
 
 
 def test_maintenance_expires_old_versions_and_keeps_the_published_one(tmp_path, sample_copy):
+    from assets.resources import PaperlakeResource
     from pipelines.definitions import build_defs
-    from pipelines.resources import PaperlakeResource
     from pipelines.run import run_pipeline
 
     paths = Paths(sample_copy, tmp_path / "out")

@@ -1,29 +1,26 @@
-"""Whole-table assets: resolution across all files, the contract tables in the lake, and publishing.
+"""Whole-table assets: resolution across all files and enrichment, writing the contract tables in the lake.
 
 Write → audit → publish: `core_papers` and `out_papers` write the tables into the lake (only changed
-rows), the blocking checks in assets/checks.py audit exactly that state, and `out_duckdb` publishes it
-as a new version. A failed blocking check stops `out_duckdb`: readers stay on the previous version.
-They re-run automatically (AutomationCondition.eager) once a file's partition is re-materialised. Every
-writer asset is in one pool (run granularity, limit 1) and takes the output folder's writer lock.
+rows), the blocking checks in assets/checks.py audit exactly that state, and `out_duckdb`
+(assets/serving.py) publishes it as a new version. A failed blocking check stops `out_duckdb`: readers
+stay on the previous version. They re-run automatically (AutomationCondition.eager) once a file's
+partition is re-materialised. Every writer asset is in one pool (run granularity, limit 1) and takes the
+output folder's writer lock.
 """
+
+from dataclasses import dataclass
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assets.ingest import core_sightings
-from assets.metadata import PREVIEW_ROWS, md_table, table_metadata, table_schema
-from paperlake import lake, pipeline, state
-from paperlake.config import TABLES
-from paperlake.db import connect_readonly
-from pipelines.resources import WRITER_POOL, PaperlakeResource
+from assets.captures import core_sightings
+from assets.metadata import PREVIEW_ROWS, table_metadata, table_schema
+from assets.resources import WRITER_POOL, PaperlakeResource
+from paperlake import lake, state, steps
 from schemas import CONTRACT
 
 EAGER = dg.AutomationCondition.eager()
-SAMPLE_QUERY = """
-SELECT title, n_sightings, upvotes_max, has_code, list_sort(topics) AS topics
-FROM papers ORDER BY n_sightings DESC, upvotes_max DESC NULLS LAST, title LIMIT 5
-"""
 
 
 def current_keys(paperlake: PaperlakeResource) -> list[str]:
@@ -32,44 +29,53 @@ def current_keys(paperlake: PaperlakeResource) -> list[str]:
     return state.current_files(paperlake.paths(), paperlake.retain_removed_files)
 
 
-# table → (preview columns, column counted in the metadata or None, description)
-PUBLISHED = {
-    "pages": (
+@dataclass(frozen=True)
+class TableAsset:
+    """How a contract table shows in Dagster: its preview columns, the column its rows are counted by in
+    the metadata (None: not counted), and its description."""
+
+    preview: list[str]
+    count_by: str | None
+    description: str
+
+
+TABLE_ASSETS = {
+    "pages": TableAsset(
         ["source_file", "status", "layout", "page_date", "n_valid", "n_rejected"],
         "status",
         "`pages`: one row per raw file with its status, layout, page date and entry counts.",
     ),
-    "rejects": (
+    "rejects": TableAsset(
         ["source_file", "line_start", "reason", "excerpt"],
         "reason",
         "`rejects`: every quarantined entry or file, with a stable reason code and its lines.",
     ),
-    "sightings": (
+    "sightings": TableAsset(
         ["source_file", "position", "line_start", "title", "paper_id"],
         None,
         "`sightings`: every valid entry with its provenance (file, position, lines) and its paper_id.",
     ),
-    "matches": (
+    "matches": TableAsset(
         ["rule", "title_score", "abstract_score", "paper_a", "paper_b"],
         "rule",
         "`matches`: every candidate pair resolution scored, with its rule and scores.",
     ),
-    "upvote_history": (
+    "upvote_history": TableAsset(
         ["paper_id", "page_date", "upvotes"],
         None,
         "`upvote_history`: each paper on each page date it was seen, with its upvotes.",
     ),
-    "papers": (
+    "papers": TableAsset(
         ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"],
         None,
         "`papers`: one row per distinct paper, enriched with links, GitHub repos, short name and topics.",
     ),
-    "paper_links": (
+    "paper_links": TableAsset(
         ["paper_id", "kind", "url"],
         "kind",
         "`paper_links`: every link of every paper, classified (GitHub repo, HF model/dataset/space…).",
     ),
-    "paper_topics": (
+    "paper_topics": TableAsset(
         ["paper_id", "topic", "score"],
         "topic",
         "`paper_topics`: each paper's topics with a score.",
@@ -84,7 +90,7 @@ def _table_spec(table: str, deps: list) -> dg.AssetSpec:
     return dg.AssetSpec(
         f"out_{table}",
         deps=deps,
-        description=PUBLISHED[table][2],
+        description=TABLE_ASSETS[table].description,
         group_name="warehouse",
         kinds={"ducklake", "parquet"},
         automation_condition=EAGER,
@@ -95,16 +101,20 @@ def _table_spec(table: str, deps: list) -> dg.AssetSpec:
 def _table_result(table: str, rows: pa.Table, count: int | None = None) -> dg.MaterializeResult:
     """Metadata from the rows just written, not a re-read: count, schema, preview (papers: most sighted
     first), and for some tables the counts by a column."""
-    preview, count_by, _ = PUBLISHED[table]
+    spec = TABLE_ASSETS[table]
     if table == "papers":
         rows = rows.sort_by([("n_sightings", "descending"), ("paper_id", "ascending")])
     head = rows.slice(0, PREVIEW_ROWS).to_pandas()
     meta = table_metadata(
-        head, CONTRACT[table], preview, pipeline.main_table(table), rows.num_rows if count is None else count
+        head,
+        CONTRACT[table],
+        spec.preview,
+        steps.main_table(table),
+        rows.num_rows if count is None else count,
     )
-    if count_by:
-        counts = sorted(pc.value_counts(rows[count_by]).to_pylist(), key=lambda c: -c["counts"])
-        meta[f"by_{count_by}"] = dg.MetadataValue.json({str(c["values"]): c["counts"] for c in counts})
+    if spec.count_by:
+        counts = sorted(pc.value_counts(rows[spec.count_by]).to_pylist(), key=lambda c: -c["counts"])
+        meta[f"by_{spec.count_by}"] = dg.MetadataValue.json({str(c["values"]): c["counts"] for c in counts})
     return dg.MaterializeResult(asset_key=f"out_{table}", metadata=meta)
 
 
@@ -128,7 +138,7 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     folder) and write pages, rejects, sightings, matches and upvote_history into the lake."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        res = pipeline.resolve_all(paths, current_keys(paperlake), full=paperlake.rebuild)
+        res = steps.resolve_all(paths, current_keys(paperlake), full=paperlake.rebuild)
     if res.retracted:
         context.log.info(f"retracted rows of {len(res.retracted)} removed file(s): {res.retracted[:10]}")
     c = res.counts
@@ -159,36 +169,6 @@ def out_papers(paperlake: PaperlakeResource):
     paper_links and paper_topics into the lake."""
     paths = paperlake.paths()
     with lake.writer_lock(paths):
-        published = pipeline.publish_papers(paths, full=paperlake.rebuild)
+        published = steps.publish_papers(paths, full=paperlake.rebuild)
     for table in ENRICHED:
         yield _table_result(table, published.rows[table], published.counts[table])
-
-
-@dg.asset(
-    deps=[f"out_{t}" for t in TABLES],
-    group_name="warehouse",
-    kinds={"duckdb", "ducklake"},
-    pool=WRITER_POOL,
-    automation_condition=EAGER,
-)
-def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """Publish: the audited lake snapshot becomes a version (with this run's id and row counts), and
-    `paperlake.duckdb` (tables, comments, BM25 search via search_papers('…')) is rebuilt from exactly
-    that snapshot and swapped in. Runs only when every blocking check passed."""
-    paths = paperlake.paths()
-    with lake.writer_lock(paths):
-        version, counts = pipeline.publish(paths, context.run.run_id, full=paperlake.rebuild)
-    with connect_readonly(paths) as con:
-        sample = con.sql(SAMPLE_QUERY).df()
-        built = con.sql("SELECT built FROM paperlake_version ORDER BY version DESC LIMIT 1").fetchone()[0]
-    return dg.MaterializeResult(
-        metadata={
-            "version": version,
-            "built": built,  # 'incremental from N' (the served file plus the changes since) or 'full: why'
-            "run_id": context.run.run_id,
-            "path": dg.MetadataValue.path(str(paths.duckdb_path)),
-            "table_counts": dg.MetadataValue.json(counts),
-            "sample_query": dg.MetadataValue.md(f"```sql\n{SAMPLE_QUERY.strip()}\n```"),
-            "sample_result": dg.MetadataValue.md(md_table(sample)),
-        }
-    )

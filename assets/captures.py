@@ -9,11 +9,11 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import PREVIEW_ROWS, md_table, table_metadata
-from paperlake import lake, landing, pipeline, progress
+from assets.partitions import CHANGED_ONLY_TAG, landing_days
+from assets.resources import WRITER_POOL, PaperlakeResource
+from paperlake import lake, landing, progress, steps
 from paperlake.frames import frame
 from paperlake.parallel import map_batches
-from pipelines.partitions import CHANGED_ONLY_TAG, landing_days
-from pipelines.resources import WRITER_POOL, PaperlakeResource
 from schemas import Pages, Sightings
 
 PROGRESS_EVERY = 0.1
@@ -73,34 +73,34 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
     paths = paperlake.paths()
     changed_only = context.run.tags.get(CHANGED_ONLY_TAG) == "true"
     now = landing.manifest(paths.raw_dir)
-    parse = functools.partial(pipeline.ingest_files, paths, options=paperlake.options())
+    parse = functools.partial(steps.ingest_files, paths, options=paperlake.options())
     totals: Counter[str] = Counter()
     statuses: list = []
     preview = None
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
-        pipeline.drop_raw_copy(con)
-        todo, gone = pipeline.day_work(
+        steps.drop_raw_copy(con)
+        todo, gone = steps.day_work(
             con, now, set(context.partition_keys), changed_only, paperlake.retain_removed_files
         )
-        pipeline.retract_staged(con, gone)
+        steps.retract_staged(con, gone)
         done = 0
-        for batch, tables in map_batches(parse, todo, pipeline.CORE_BATCH, paperlake.n_workers()):
-            pipeline.write_parsed(con, batch, tables)
-            pages = tables[pipeline.PAGES].to_pandas()
+        for batch, tables in map_batches(parse, todo, steps.CORE_BATCH, paperlake.n_workers()):
+            steps.write_parsed(con, batch, tables)
+            pages = tables[steps.PAGES].to_pandas()
             totals.update(pages[["n_entries", "n_valid", "n_rejected"]].sum().astype(int).to_dict())
             totals.update(f"status_{s}" for s in pages["status"])
             statuses.append(pages[pages["status"] != "ok"])
             for page in pages[pages["status"] != "ok"].itertuples():
                 context.log.warning(f"{page.source_file}: status {page.status}, {page.n_rejected} rejected")
             if preview is None:
-                preview = tables[pipeline.SIGHTINGS].slice(0, PREVIEW_ROWS).to_pandas()
+                preview = tables[steps.SIGHTINGS].slice(0, PREVIEW_ROWS).to_pandas()
             done += len(batch)
             _progress(context, done, len(todo), "parsed")
     meta = table_metadata(
         preview if preview is not None else frame([], Sightings),
         Sightings,
         ["source_file", "position", "title", "published_date", "upvotes"],
-        pipeline.SIGHTINGS,
+        steps.SIGHTINGS,
     )
     meta.pop("dagster/row_count", None)  # the rows this run wrote are not the table's count
     not_ok = [df for df in statuses if len(df)]

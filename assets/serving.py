@@ -1,0 +1,69 @@
+"""What readers see: the published version (`out_duckdb`) and the report plots drawn from it.
+
+`out_duckdb` runs only when every blocking check of assets/checks.py passed, so a reader never sees an
+unaudited table."""
+
+import base64
+
+import dagster as dg
+
+from assets.metadata import md_table
+from assets.papers import EAGER
+from assets.resources import WRITER_POOL, PaperlakeResource
+from paperlake import lake, steps
+from paperlake.config import TABLES
+from paperlake.db import connect_readonly
+from paperlake.report import build_reports
+
+SAMPLE_QUERY = """
+SELECT title, n_sightings, upvotes_max, has_code, list_sort(topics) AS topics
+FROM papers ORDER BY n_sightings DESC, upvotes_max DESC NULLS LAST, title LIMIT 5
+"""
+
+
+@dg.asset(
+    deps=[f"out_{t}" for t in TABLES],
+    group_name="warehouse",
+    kinds={"duckdb", "ducklake"},
+    pool=WRITER_POOL,
+    automation_condition=EAGER,
+)
+def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """Publish: the audited lake snapshot becomes a version (with this run's id and row counts), and
+    `paperlake.duckdb` (tables, comments, BM25 search via search_papers('…')) is rebuilt from exactly
+    that snapshot and swapped in. Runs only when every blocking check passed."""
+    paths = paperlake.paths()
+    with lake.writer_lock(paths):
+        version, counts = steps.publish(paths, context.run.run_id, full=paperlake.rebuild)
+    with connect_readonly(paths) as con:
+        sample = con.sql(SAMPLE_QUERY).df()
+        built = con.sql("SELECT built FROM paperlake_version ORDER BY version DESC LIMIT 1").fetchone()[0]
+    return dg.MaterializeResult(
+        metadata={
+            "version": version,
+            "built": built,  # 'incremental from N' (the served file plus the changes since) or 'full: why'
+            "run_id": context.run.run_id,
+            "path": dg.MetadataValue.path(str(paths.duckdb_path)),
+            "table_counts": dg.MetadataValue.json(counts),
+            "sample_query": dg.MetadataValue.md(f"```sql\n{SAMPLE_QUERY.strip()}\n```"),
+            "sample_result": dg.MetadataValue.md(md_table(sample)),
+        }
+    )
+
+
+@dg.asset(
+    deps=[out_duckdb],
+    group_name="reports",
+    kinds={"matplotlib", "png"},
+    pool=WRITER_POOL,
+    automation_condition=EAGER,
+)
+def out_report(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """Plots under `<OUT>/reports/`: papers per month, topics over time, upvote distribution, top papers."""
+    figures = build_reports(paperlake.paths())
+    meta: dict = {}
+    for name, path in figures.items():
+        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+        meta[name] = dg.MetadataValue.md(f"![{name}](data:image/png;base64,{encoded})")
+        meta[f"{name}_path"] = dg.MetadataValue.path(str(path))
+    return dg.MaterializeResult(metadata=meta)
