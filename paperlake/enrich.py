@@ -170,11 +170,6 @@ def topic_scores(titles: list[str], abstracts: list[str]) -> list[dict[str, floa
     return out
 
 
-def topics(text: str) -> list[str]:
-    """Topics of a text, best first (title and abstract as one text)."""
-    return list(topic_scores([text], [""])[0])
-
-
 def classify_link(url: str) -> str:
     """github_repo, hf_model, hf_dataset, hf_space, hf_paper, project_page, paper, or other."""
     parts = urlsplit(url)

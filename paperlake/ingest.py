@@ -123,8 +123,3 @@ def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> 
             }
         )
     return PageTables(frame(rows, Pages), valid.reset_index(drop=True), rejects)
-
-
-def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTables:
-    """One page through `process_pages`."""
-    return process_pages([page], options)

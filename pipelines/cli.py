@@ -496,9 +496,5 @@ def sql(
     raise typer.Exit(code)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    app()

@@ -1,5 +1,5 @@
-"""The table contract (DESIGN.md §3) as Pandera models: validation, Parquet types, Dagster column schemas
-and DuckDB column comments all come from here.
+"""The table contract as Pandera models: validation, Parquet types, Dagster column schemas and
+DuckDB column comments all come from here.
 
 Each field's ``metadata["sql"]`` is its SQL/Arrow type; dates are pandas datetimes in memory and DATE on disk.
 """
@@ -185,7 +185,10 @@ class Papers(_Contract):
         unique=True,
         str_startswith="p_",
         metadata=TEXT,
-        description="Stable id: hash of the normalised title key",
+        description=(
+            "Stable across re-runs: p_ + hash of the first record's title and abstract keys; a merged "
+            "cluster keeps its earliest id (the others are in merged_ids)"
+        ),
     )
     title: Series[str] = pa.Field(
         str_length={"min_value": 1},

@@ -1,4 +1,5 @@
-"""Shared fixtures: the bundled sample, hand-written pages, and one full Dagster run per session."""
+"""Shared fixtures: a copy of the bundled sample, and one full Dagster run per session (constants and
+helpers are in tests/helpers.py)."""
 
 import shutil
 from pathlib import Path
@@ -7,41 +8,7 @@ import dagster as dg
 import pytest
 
 from paperlake.config import Paths
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "raw"
-SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
-ASSETS = {  # every asset of the Definitions, as the UI and the code location must show them
-    "raw_captures",
-    "core_sightings",
-    "core_papers",
-    "out_pages",
-    "out_rejects",
-    "out_sightings",
-    "out_papers",
-    "out_matches",
-    "out_upvote_history",
-    "out_paper_links",
-    "out_paper_topics",
-    "out_duckdb",
-    "out_report",
-}
-SEED_ENTRIES = {
-    "000_7cb6f7359ec6334f.txt": 45,
-    "001_0e521db46ed8cd94.txt": 47,
-    "002_e8016f024cf684e5.txt": 49,
-    "003_d2538b47dc31753c.txt": 72,
-    "004_948de80309261307.txt": 70,
-}
-
-
-def page_text(*entries: str, date: str = "Dec 25", daily: bool = True) -> str:
-    """A capture with the real header and the given entry blocks (already joined by blank lines)."""
-    header = ["new", "", "Get trending papers in your email inbox!", "", "Subscribe", ""]
-    if daily:
-        header += ["Daily Papers", ""]
-    header += ["byAK and the research community", "", date, ""]
-    return "\n".join(header) + "\n" + "\n\n".join(entries) + "\n"
+from tests.helpers import SAMPLE
 
 
 @pytest.fixture

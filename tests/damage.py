@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paperlake.parse import ParsedEntries, RawPage, parse_entries, read_page
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 
 HOSTILE = Path(__file__).parent / "hostile"
 MTIME = dt.datetime(2026, 6, 1)

@@ -7,7 +7,7 @@ test in test_hostile.py) shows every file and entry accounted for in pages / rej
 import unicodedata
 from pathlib import Path
 
-from tests.conftest import SAMPLE, page_text
+from tests.helpers import SAMPLE, page_text
 
 HOSTILE = Path(__file__).parent / "hostile"
 ABSTRACT = "An abstract that is long enough to read as one. " * 8

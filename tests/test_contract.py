@@ -6,10 +6,10 @@ import pandas as pd
 from assets.metadata import md_escape, md_table, table_schema
 from paperlake.audit import conservation_problems, reference_problems
 from paperlake.frames import frame
-from paperlake.ingest import process_page, read_raw
+from paperlake.ingest import read_raw
 from paperlake.validate import quarantine
 from schemas import Pages, Sightings
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE, process_page
 
 
 def _seed(name: str = "001_0e521db46ed8cd94.txt"):

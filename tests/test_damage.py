@@ -7,10 +7,8 @@ import pandas as pd
 import pytest
 
 from paperlake.decode import decode_bytes
-from paperlake.ingest import process_page
 from paperlake.parse import parse_entries, read_page
 from schemas import Pages, Rejects, Sightings
-from tests.conftest import SAMPLE, page_text
 from tests.damage import (
     FIELDS,
     MTIME,
@@ -23,6 +21,7 @@ from tests.damage import (
     corpus,
     random_damage,
 )
+from tests.helpers import SAMPLE, page_text, process_page
 
 DETAILED = SAMPLE / "001_0e521db46ed8cd94.txt"  # holds 2-byte (·) and 3-byte (•) characters
 

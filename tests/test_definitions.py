@@ -9,7 +9,7 @@ import dagster as dg
 
 from pipelines.definitions import defs
 from schemas import CONTRACT
-from tests.conftest import ASSETS
+from tests.helpers import ASSETS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from dagster_k8s.job import construct_dagster_k8s_job
 from dagster_postgres import DagsterPostgresStorage
 
 from pipelines import definitions, k8s
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 K8S_DIR = ROOT / "deploy" / "k8s"
 ENV = {

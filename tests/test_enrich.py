@@ -2,7 +2,7 @@
 
 import pytest
 
-from paperlake.enrich import extract_links, github_repos, normalise_url, short_name, topics
+from paperlake.enrich import extract_links, github_repos, normalise_url, short_name, topic_scores
 
 
 @pytest.mark.parametrize(
@@ -67,8 +67,11 @@ def test_short_name(title, expected):
 
 
 def test_topics():
-    assert topics("Mitigating hallucination in vision-language models") == ["hallucination", "multimodal"]
-    assert topics("A study of cooking") == []
+    """Topics of a title, best first; a text with no topic's words has none."""
+    scores = topic_scores(
+        ["Mitigating hallucination in vision-language models", "A study of cooking"], ["", ""]
+    )
+    assert [list(s) for s in scores] == [["hallucination", "multimodal"], []]
 
 
 def test_related_papers_exact_and_pruned_agree_on_the_sample():
@@ -76,8 +79,8 @@ def test_related_papers_exact_and_pruned_agree_on_the_sample():
     import pandas as pd
 
     from paperlake.enrich import text_similarity
-    from paperlake.ingest import process_page, read_raw
-    from tests.conftest import SAMPLE, SEED_ENTRIES
+    from paperlake.ingest import read_raw
+    from tests.helpers import SAMPLE, SEED_ENTRIES, process_page
 
     s = pd.concat([process_page(read_raw(SAMPLE / n, SAMPLE)).sightings for n in SEED_ENTRIES])
     papers = s.drop_duplicates("title").assign(paper_id=lambda d: [f"p{i}" for i in range(len(d))])

@@ -13,7 +13,7 @@ from paperlake.config import Paths
 from paperlake.enrich import INHERITED_TOPIC_SCORE, enrich, paper_links, paper_topics
 from paperlake.frames import from_arrow, to_arrow
 from schemas import Papers
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 
 TFIDF_COLUMNS = ["keywords", "related", "topics"]  # topics: a paper without keyword hits inherits
 

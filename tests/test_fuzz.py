@@ -11,10 +11,9 @@ import os
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
-from paperlake.ingest import process_page
 from paperlake.parse import read_page
 from schemas import Pages, Rejects, Sightings
-from tests.conftest import SAMPLE, SEED_ENTRIES
+from tests.helpers import SAMPLE, SEED_ENTRIES, process_page
 
 settings.register_profile("ci", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(

@@ -13,7 +13,7 @@ import pytest
 from paperlake import incremental, lake, landing, steps
 from paperlake.config import Paths
 from paperlake.resolve import MatchRules
-from tests.conftest import SAMPLE, page_text
+from tests.helpers import SAMPLE, page_text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))

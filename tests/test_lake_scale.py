@@ -15,7 +15,7 @@ from paperlake import lake
 from paperlake.config import Paths
 from paperlake.db import connect_readonly, connect_version
 from pipelines.run import run_pipeline
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 from tests.test_postgres import _psql, postgres  # noqa: F401 - the fixture
 
 EXPECTED = {"pages": 5, "sightings": 283, "papers": 266}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 LAYERS = ("schemas", "paperlake", "assets", "pipelines")  # each may import only those before it
 NO_DAGSTER = ("schemas", "paperlake")

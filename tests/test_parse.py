@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from paperlake.ingest import process_page, read_raw
+from paperlake.ingest import read_raw
 from paperlake.parse import parse_entries, read_page
-from tests.conftest import SAMPLE, SEED_ENTRIES, SHARED_SEEDS, page_text
+from tests.helpers import SAMPLE, SEED_ENTRIES, SHARED_SEEDS, page_text, process_page
 
 COMPACT = "A Compact Title\n\nAn abstract long enough to be an abstract. " + "Words " * 60 + "The end."
 DETAILED = (

@@ -19,7 +19,7 @@ from paperlake.warehouse import read_table
 from pipelines.definitions import defs
 from pipelines.run import run_pipeline
 from schemas import Pages, Rejects, Sightings
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 
 
 def test_run_succeeds_with_every_check_passing(pipeline_run):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from paperlake import landing
-from tests.conftest import ROOT, SAMPLE
+from tests.helpers import ROOT, SAMPLE
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 

@@ -23,7 +23,7 @@ from paperlake import fulltext, lake, landing, steps
 from paperlake.config import TABLES, Paths
 from paperlake.db import load, open_db
 from paperlake.warehouse import SERVING_VERSION, build_serving
-from tests.conftest import ROOT, SAMPLE
+from tests.helpers import ROOT, SAMPLE
 
 FTS = fulltext.FTS
 M = f"{lake.ALIAS}.main"

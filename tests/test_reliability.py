@@ -22,7 +22,7 @@ import duckdb
 from paperlake import lake
 from paperlake.config import TABLES, Paths
 from paperlake.db import connect_readonly, connect_version
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 
 CLI = str(Path(sys.executable).with_name("paperlake"))
 

@@ -4,14 +4,14 @@ import duckdb
 import pandas as pd
 
 from paperlake.frames import frame
-from paperlake.ingest import process_page, read_raw
+from paperlake.ingest import read_raw
 from paperlake.match import WEIGHTS
 from paperlake.normalize import title_key
 from paperlake.resolve import Registry, resolve, survive
 from pipelines.cli import _why_sql
 from schemas import Matches, Sightings
 from schemas.tables import AGREEMENTS
-from tests.conftest import SAMPLE, SEED_ENTRIES
+from tests.helpers import SAMPLE, SEED_ENTRIES, process_page
 
 ABSTRACT = (
     "We study how large language models recall facts and show that a small number of attention heads "

@@ -22,7 +22,7 @@ import pytest
 from paperlake.config import TABLES, Paths
 from paperlake.db import VersionError, connect_readonly, connect_version, published_versions
 from paperlake.warehouse import served_version
-from tests.conftest import SEED_ENTRIES
+from tests.helpers import SEED_ENTRIES
 from tests.test_reliability import CLI, _counts, _env, _landing, _start
 
 # sightings rows = valid entries of the pages = sightings counted by the papers (distinct contents only)

@@ -1,0 +1,47 @@
+"""What tests share: the bundled sample, the seeds' entry counts, and hand-written pages. Fixtures live in
+conftest.py; tests import these names from here, never from conftest."""
+
+from pathlib import Path
+
+from paperlake.ingest import PageTables, RawPage, process_pages
+from paperlake.parse import ParseOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "raw"
+SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
+ASSETS = {  # every asset of the Definitions, as the UI and the code location must show them
+    "raw_captures",
+    "core_sightings",
+    "core_papers",
+    "out_pages",
+    "out_rejects",
+    "out_sightings",
+    "out_papers",
+    "out_matches",
+    "out_upvote_history",
+    "out_paper_links",
+    "out_paper_topics",
+    "out_duckdb",
+    "out_report",
+}
+SEED_ENTRIES = {
+    "000_7cb6f7359ec6334f.txt": 45,
+    "001_0e521db46ed8cd94.txt": 47,
+    "002_e8016f024cf684e5.txt": 49,
+    "003_d2538b47dc31753c.txt": 72,
+    "004_948de80309261307.txt": 70,
+}
+
+
+def page_text(*entries: str, date: str = "Dec 25", daily: bool = True) -> str:
+    """A capture with the real header and the given entry blocks (already joined by blank lines)."""
+    header = ["new", "", "Get trending papers in your email inbox!", "", "Subscribe", ""]
+    if daily:
+        header += ["Daily Papers", ""]
+    header += ["byAK and the research community", "", date, ""]
+    return "\n".join(header) + "\n" + "\n\n".join(entries) + "\n"
+
+
+def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTables:
+    """One page through the production path, `process_pages`."""
+    return process_pages([page], options)
