@@ -44,7 +44,8 @@ ui: $(STAMP)  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensor and schedu
 	$(BIN)/python -c "from pipelines.run import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-lint: $(STAMP)
+lint: $(STAMP)  ## uv.lock up to date with pyproject.toml (make installs it --frozen), then ruff
+	$(BIN)/uv lock --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
