@@ -1,8 +1,12 @@
-# paperlake: every target creates .venv when it is missing (or when pyproject.toml changed).
+# paperlake: every target creates .venv when it is missing (or when pyproject.toml or uv.lock changed).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv installs exactly what uv.lock pins (PyPI only), never a Python of its own. uv itself is pinned in the
+# dev extra, so the sync keeps it; pip bootstraps that same version from the lock into a new .venv.
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+SYNC := $(BIN)/uv sync --frozen --no-python-downloads --extra dev
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 CHROMIUM := /usr/bin/chromium
 POSTGRES := /usr/lib/postgresql
@@ -10,10 +14,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test ui lint fmt clean fuzz e2e bench eval sql
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(SYNC)
 	touch $(STAMP)
 
 run: $(STAMP)  ## the whole pipeline through Dagster on $PAPERLAKE_RAW_DIR (default data/raw)
@@ -40,7 +44,8 @@ ui: $(STAMP)  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensor and schedu
 	$(BIN)/python -c "from pipelines.run import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-lint: $(STAMP)
+lint: $(STAMP)  ## uv.lock up to date with pyproject.toml (make installs it --frozen), then ruff
+	$(BIN)/uv lock --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -59,11 +64,11 @@ fuzz: $(STAMP)  ## long campaigns: property-based (FUZZ_EXAMPLES per property, d
 
 BENCH_FILES ?= 1000
 bench: $(STAMP)  ## scale benchmark beside its baselines (bench/results/bench_N.{json,md}); BENCH_FILES=10000 for 1 GB
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,eval]'
+	$(SYNC) --extra eval
 	$(BIN)/python -m bench.run --files $(BENCH_FILES)
 	$(BIN)/paperlake run > /dev/null
 	$(BIN)/python bench/queries.py
 
 eval: $(STAMP)  ## resolution / dates / links quality vs labels, side by side with Splink; 600k-sighting speed
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,eval]'
+	$(SYNC) --extra eval
 	$(BIN)/python -m eval.run
