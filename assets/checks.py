@@ -21,6 +21,7 @@ from paperlake.frames import arrow_schema, from_arrow
 from paperlake.steps import main_table
 from paperlake.warehouse import SORT_KEYS
 from schemas import CONTRACT
+from schemas.tables import contract_schema
 
 EXAMPLES = 10
 PROBLEM_COLUMNS = ["column", "check", "failure_case", "index"]
@@ -78,7 +79,11 @@ def _result(check: str, table: str, problems: pd.DataFrame, **meta) -> dg.AssetC
 
 
 def _contract(
-    con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None, since: int | None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    feed: changes.Feed | None,
+    since: int | None,
+    max_title_chars: int,
 ) -> dg.AssetCheckResult:
     """Pandera on the rows added since the published version (netted per row id, as publishing reads
     them: paperlake.changes), or on every row when there is none or the change feed cannot say."""
@@ -92,7 +97,7 @@ def _contract(
         rows = schema.empty_table()
     df = from_arrow(rows, model)
     try:
-        model.validate(df, lazy=True)
+        contract_schema(model, max_title_chars).validate(df, lazy=True)
         problems = pd.DataFrame(columns=PROBLEM_COLUMNS)
     except SchemaErrors as exc:
         problems = exc.failure_cases[PROBLEM_COLUMNS]
@@ -159,7 +164,7 @@ def audit(paperlake: PaperlakeResource):
         since = lake.last_version(con)
         feed = None if since is None else changes.feed(con, since, lake.current_snapshot(con))
         for table in TABLES:
-            yield _contract(con, table, feed, since)
+            yield _contract(con, table, feed, since, paperlake.max_title_chars)
         yield _conservation(con, keys)
         yield _result(
             "sightings_reference_papers",

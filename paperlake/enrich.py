@@ -12,6 +12,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from schemas.vocabulary import LinkKind
+
 # Hugging Face mirrors and proxies seen in captures: all are huggingface.co underneath.
 HF_MIRRORS = frozenset(
     {
@@ -170,24 +172,24 @@ def topic_scores(titles: list[str], abstracts: list[str]) -> list[dict[str, floa
     return out
 
 
-def classify_link(url: str) -> str:
-    """github_repo, hf_model, hf_dataset, hf_space, hf_paper, project_page, paper, or other."""
+def classify_link(url: str) -> LinkKind:
+    """What a normalised link points at."""
     parts = urlsplit(url)
     host, segments = (parts.hostname or "").lower(), [p for p in parts.path.split("/") if p]
     if github_repo(url):
-        return "github_repo"
+        return LinkKind.GITHUB_REPO
     if host == "huggingface.co":
-        kinds = {"datasets": "hf_dataset", "spaces": "hf_space", "papers": "hf_paper"}
+        kinds = {"datasets": LinkKind.HF_DATASET, "spaces": LinkKind.HF_SPACE, "papers": LinkKind.HF_PAPER}
         if segments and segments[0] in kinds:
             return kinds[segments[0]]
-        return "hf_model" if len(segments) >= 2 else "other"
+        return LinkKind.HF_MODEL if len(segments) >= 2 else LinkKind.OTHER
     if host in ("arxiv.org", "www.arxiv.org", "openreview.net", "aclanthology.org", "doi.org"):
-        return "paper"
+        return LinkKind.PAPER
     if host.endswith((".github.io", ".gitlab.io", ".pages.dev", ".netlify.app")) or (
         host not in ("github.com", "gitlab.com", "bit.ly", "aka.ms", "ibm.biz") and not segments
     ):
-        return "project_page"
-    return "other"
+        return LinkKind.PROJECT_PAGE
+    return LinkKind.OTHER
 
 
 def enrich(papers: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,8 @@ from paperlake.frames import frame
 from paperlake.parse import ParseOptions, RawPage, parse_entries, read_page
 from paperlake.validate import quarantine
 from schemas import Pages, Rejects, Sightings
+from schemas.tables import contract_schema
+from schemas.vocabulary import RejectReason
 
 
 @dataclass
@@ -41,7 +43,7 @@ def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> 
                 page_id=_file_digest(path),
                 source_file=source,
                 n_bytes=st.st_size,
-                reason="oversized_file",
+                reason=RejectReason.OVERSIZED_FILE,
                 detail=f"{st.st_size} bytes > limit {limit}",
             )
         data = path.read_bytes()
@@ -51,13 +53,13 @@ def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> 
             page_id="",
             source_file=source,
             n_bytes=0,
-            reason="unreadable_file",
+            reason=RejectReason.UNREADABLE_FILE,
             detail=f"{type(exc).__name__}: {exc.strerror or exc}",
         )
     return read_page(data, source, mtime)
 
 
-def _file_reject(page: RawPage) -> dict:
+def _file_reject(page: RawPage, reason: RejectReason) -> dict:
     return {
         "source_file": page.source_file,
         "page_id": page.page_id or None,
@@ -65,8 +67,8 @@ def _file_reject(page: RawPage) -> dict:
         "position": None,
         "line_start": None,
         "line_end": None,
-        "reason": page.reason,
-        "detail": page.detail or page.reason,
+        "reason": reason,
+        "detail": page.detail or reason.description,
         "excerpt": page.excerpt,
     }
 
@@ -77,7 +79,8 @@ def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> 
     per-page frames cost more than the parsing. Per page, n_entries = n_valid + n_rejected."""
     parsed = [parse_entries(page, options) for page in pages]
     sightings = frame([e for p in parsed for e in p.entries], Sightings)
-    valid, failed = quarantine(sightings, Sightings)
+    limit = (options or ParseOptions()).max_title_chars
+    valid, failed = quarantine(sightings, contract_schema(Sightings, limit))
     schema_rejects = [
         {
             **sightings.loc[idx, ["source_file", "page_id"]].to_dict(),
@@ -89,7 +92,7 @@ def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> 
         }
         for idx, row in failed.iterrows()
     ]
-    file_rejects = [_file_reject(page) for page in pages if page.reason]
+    file_rejects = [_file_reject(page, page.reason) for page in pages if page.reason]
     rejects = frame([r for p in parsed for r in p.rejects] + schema_rejects + file_rejects, Rejects)
     order = {page.source_file: i for i, page in enumerate(pages)}
     rejects = (

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.decode import DAMAGE, decode_bytes, looks_binary
 from paperlake.normalize import content_id, short_hash
+from schemas.vocabulary import MAX_TITLE_CHARS, RejectReason
 
 HEADER_MARKERS = (
     "new",
@@ -37,14 +38,14 @@ META_SEPARATOR = "·"
 FINISHED_ABSTRACT = re.compile("(?:[.!?)\\]}\"'\u201d\u2019\u00bb]|\\S*(?:://|www\\.)\\S*)$")
 # Reasons that, on the last entry of a file, mean the download stopped inside it (a lone title; the
 # first lines of a metadata block).
-CUT_REASONS = ("missing_abstract", "bad_metadata")
+CUT_REASONS = (RejectReason.MISSING_ABSTRACT, RejectReason.BAD_METADATA)
 
 
 @dataclass(frozen=True)
 class ParseOptions:
     """Limits that decide when a field is too large to be real (configurable, see README)."""
 
-    max_title_chars: int = 1_000
+    max_title_chars: int = MAX_TITLE_CHARS  # the contract's title check follows it (contract_schema)
     max_abstract_chars: int = 20_000
     max_file_bytes: int = 64 * 1024 * 1024  # a capture is ~100 KB; anything this big is not one
     title_like_max_chars: int = 300  # longer single lines are taken as abstracts, not titles
@@ -86,8 +87,8 @@ class RawPage:
     page_date: dt.date | None = None
     page_date_raw: str | None = None
     page_date_source: str | None = None
-    reason: str | None = None
-    detail: str | None = None
+    reason: RejectReason | None = None
+    detail: str | None = None  # None: the reason's description says it all
     excerpt: str | None = None
     n_lines: int = 0
 
@@ -131,17 +132,17 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     """Decode and read the header. Never raises for bad input: the reason lands on the RawPage."""
     page = RawPage(page_id=content_id(data), source_file=source_file, n_bytes=len(data))
     if not data.strip():
-        page.reason, page.detail = "empty_file", "file is empty or whitespace only"
+        page.reason = RejectReason.EMPTY_FILE
         return page
     decoded = decode_bytes(data)
     lines = decoded.text.split("\n")
     last = _find_header(lines)
     if last is None:
         if looks_binary(data):
-            page.reason, page.detail = "binary_content", "NUL or control bytes and no capture header"
+            page.reason = RejectReason.BINARY_CONTENT
             page.excerpt = excerpt(data[:200].decode("latin-1"))
         else:
-            page.reason, page.detail = "not_a_capture", "no Daily Papers header in the first lines"
+            page.reason = RejectReason.NOT_A_CAPTURE
             page.excerpt = excerpt(decoded.text[:400])
         return page
     page.encoding, page.text = decoded.encoding, decoded.text
@@ -178,15 +179,15 @@ def _blocks(lines: list[str], start: int) -> list[Block]:
     return blocks
 
 
-def _parse_meta(block: Block, page_date: dt.date | None) -> dict | str:
-    """Metadata paragraph → fields, or a reject reason string."""
+def _parse_meta(block: Block, page_date: dt.date | None) -> dict | RejectReason:
+    """Metadata paragraph → fields, or why it was rejected."""
     stripped = [line.strip() for line in block.lines]
     if META_SEPARATOR not in stripped:
-        return "bad_metadata"
+        return RejectReason.BAD_METADATA
     sep = stripped.index(META_SEPARATOR)
     who, rest = stripped[:sep], stripped[sep + 1 :]
     if len(who) != 1 or len(rest) != 1:
-        return "bad_metadata"
+        return RejectReason.BAD_METADATA
     out: dict = {"authors_count": None, "organization": None, "organization_id": None}
     if m := AUTHORS_LINE.match(who[0]):
         out["authors_count"] = int(m[1])
@@ -196,7 +197,7 @@ def _parse_meta(block: Block, page_date: dt.date | None) -> dict | str:
         out["organization"] = html.unescape(name.strip() or handle)
     parsed = parse_date_line(rest[0])
     if parsed is None:
-        return "bad_date"
+        return RejectReason.BAD_DATE
     md, upvotes = parsed
     out["published_date_raw"] = rest[0]
     out["published_date"] = infer_entry_date(md, page_date)
@@ -213,9 +214,9 @@ class _EntryBuilder:
         self.rejects: list[dict] = []
         self.position = 0
 
-    def reject(self, blocks: list[Block], reason: str, detail: str) -> None:
-        if reason != "invalid_bytes" and (damaged := _damaged_lines(blocks)):
-            reason, detail = "invalid_bytes", f"undecodable bytes on {damaged} ({detail})"
+    def reject(self, blocks: list[Block], reason: RejectReason, detail: str) -> None:
+        if reason != RejectReason.INVALID_BYTES and (damaged := _damaged_lines(blocks)):
+            reason, detail = RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged} ({detail})"
         self.position += 1
         self.rejects.append(
             {
@@ -246,20 +247,22 @@ class _EntryBuilder:
         """One entry from its blocks (title first, metadata last); `abstract` None: the line is missing."""
         o = self.options
         if damaged := _damaged_lines(blocks):
-            return self.reject(blocks, "invalid_bytes", f"undecodable bytes on {damaged}")
+            return self.reject(blocks, RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged}")
         # tabs, non-breaking and repeated spaces, entities: one normal form before any check
         title = " ".join(html.unescape(title).split())
         if abstract is not None:
             abstract = " ".join(html.unescape(abstract).split())
         if not title:
-            return self.reject(blocks, "missing_title", "entry has no title line")
+            return self.reject(blocks, RejectReason.MISSING_TITLE, "entry has no title line")
         if len(title) > o.max_title_chars:
             return self.reject(
-                blocks, "oversized_field", f"title has {len(title)} chars > {o.max_title_chars}"
+                blocks, RejectReason.OVERSIZED_FIELD, f"title has {len(title)} chars > {o.max_title_chars}"
             )
         if abstract is not None and len(abstract) > o.max_abstract_chars:
             return self.reject(
-                blocks, "oversized_field", f"abstract has {len(abstract)} chars > {o.max_abstract_chars}"
+                blocks,
+                RejectReason.OVERSIZED_FIELD,
+                f"abstract has {len(abstract)} chars > {o.max_abstract_chars}",
             )
         meta: dict = {
             "authors_count": None,
@@ -271,7 +274,7 @@ class _EntryBuilder:
         }
         if meta_b is not None:
             parsed = _parse_meta(meta_b, self.page.page_date)
-            if isinstance(parsed, str):
+            if isinstance(parsed, RejectReason):
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
         flag = None  # why a valid entry is incomplete (Sightings.flag)
@@ -302,7 +305,9 @@ class _EntryBuilder:
         while i < n:
             b = blocks[i]
             if b.is_meta():
-                self.reject([b], "orphan_metadata", "metadata lines with no title and abstract before them")
+                self.reject(
+                    [b], RejectReason.ORPHAN_METADATA, "metadata lines with no title and abstract before them"
+                )
                 i += 1
                 continue
             nxt = blocks[i + 1] if i + 1 < n else None
@@ -314,21 +319,27 @@ class _EntryBuilder:
                 i += 2 if meta_b else 1
                 continue
             if nxt is None:
-                self.reject([b], "missing_abstract", "title with no abstract at the end of the file")
+                self.reject(
+                    [b], RejectReason.MISSING_ABSTRACT, "title with no abstract at the end of the file"
+                )
                 i += 1
                 continue
             if nxt.is_meta():
                 if self.title_like(b):  # the abstract line is missing: the metadata is still an observation
                     self.add([b, nxt], b.text, None, nxt)
                 else:
-                    self.reject([b, nxt], "missing_title", "abstract and metadata with no title line")
+                    self.reject(
+                        [b, nxt], RejectReason.MISSING_TITLE, "abstract and metadata with no title line"
+                    )
                 i += 2
                 continue
             if not self.title_like(b) and (len(b.lines) > 1 or self.title_like(nxt)):
                 # an abstract whose title line is gone (a title follows it), or lines glued onto a title:
                 # taking it as a title would pair every later title with the wrong abstract
                 what = f"{len(b.lines)} lines" if len(b.lines) > 1 else f"{len(b.text)} chars"
-                self.reject([b], "missing_title", f"a paragraph of {what} where a one-line title belongs")
+                self.reject(
+                    [b], RejectReason.MISSING_TITLE, f"a paragraph of {what} where a one-line title belongs"
+                )
                 i += 1
                 continue
             after = blocks[i + 2] if i + 2 < n else None
@@ -338,7 +349,7 @@ class _EntryBuilder:
                 and (self.abstract_like(after) or after.is_meta())
                 and self.title_like(b)
             ):
-                self.reject([b], "missing_abstract", "title followed directly by the next title")
+                self.reject([b], RejectReason.MISSING_ABSTRACT, "title followed directly by the next title")
                 i += 1
                 continue
             meta_b = after if after is not None and after.is_meta() else None
@@ -379,7 +390,7 @@ class _EntryBuilder:
                 "excerpt": excerpt(f"{last['title']} {last['abstract'] or ''}"),
             }
             self.rejects.append(last)
-        last.update(reason="truncated_entry", detail=f"file cut off: {why}")
+        last.update(reason=RejectReason.TRUNCATED_ENTRY, detail=f"file cut off: {why}")
         return last
 
 
@@ -428,7 +439,7 @@ def _split_duplicates(entries: list[dict]) -> tuple[list[dict], list[dict]]:
                 "position": e["position"],
                 "line_start": e["line_start"],
                 "line_end": e["line_end"],
-                "reason": "duplicate_on_page",
+                "reason": RejectReason.DUPLICATE_ON_PAGE,
                 "detail": f"same abstract as position {first[k]} on this page",
                 "excerpt": excerpt(e["title"]),
             }

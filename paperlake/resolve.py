@@ -32,6 +32,7 @@ from scipy.sparse.csgraph import connected_components
 
 from paperlake.match import FIELDS, THRESHOLD, compare, short_names
 from paperlake.normalize import short_hash, text_keys
+from schemas.vocabulary import MatchRule
 
 GROWTH_WINDOW_DAYS = 30
 
@@ -167,8 +168,8 @@ def score_pairs(records: pd.DataFrame, pairs: pd.DataFrame, rules: MatchRules) -
     merged = ev["has_abstract"].to_numpy() & (ev["match_weight"].to_numpy() >= rules.threshold)
     rule = np.select(
         [merged, ~ev["has_abstract"].to_numpy(), (a["title_key"] == b["title_key"]).to_numpy()],
-        ["match", "abstract_missing", "title_only_rejected"],
-        default="no_match",
+        [MatchRule.MATCH, MatchRule.ABSTRACT_MISSING, MatchRule.TITLE_ONLY_REJECTED],
+        default=MatchRule.NO_MATCH,
     )
     return pd.DataFrame(
         {

@@ -28,6 +28,7 @@ from schemas import (
     Rejects,
     Sightings,
 )
+from schemas.vocabulary import MatchRule
 
 A = lake.ALIAS
 RAW, PAGES, SIGHTINGS, REJECTS = (f"{A}.staging.{t}" for t in ("raw_pages", "pages", "sightings", "rejects"))
@@ -248,7 +249,9 @@ def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     counts["papers"] = f"(SELECT count(*) FROM {PAPERS_CORE})"
     matches = f"FROM {main_table('matches')}"
     counts["merged_pairs"] = f"(SELECT count(*) {matches} WHERE merged)"
-    counts["title_only_rejected_pairs"] = f"(SELECT count(*) {matches} WHERE rule = 'title_only_rejected')"
+    counts["title_only_rejected_pairs"] = (
+        f"(SELECT count(*) {matches} WHERE rule = '{MatchRule.TITLE_ONLY_REJECTED}')"
+    )
     row = con.execute(f"SELECT {', '.join(counts.values())}").fetchone()
     return dict(zip(counts, map(int, row), strict=True))
 

@@ -7,6 +7,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from paperlake.parse import excerpt
+from schemas.vocabulary import SCHEMA_PREFIX
 
 _ARGS = re.compile(r"\(.*\)$", re.S)
 
@@ -17,21 +18,21 @@ def _code(text: object) -> str:
     return re.sub(r"[^a-z_]+", "_", code).strip("_") or "check"
 
 
-def quarantine(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def quarantine(df: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(valid rows, failures) where failures has one row per failing input row: index, reason, detail.
 
     A failure not tied to a row (a missing column, a wrong dtype for the whole frame) is a bug in
     paperlake, not bad data, so it raises.
     """
     try:
-        return model.validate(df, lazy=True), pd.DataFrame(columns=["reason", "detail"])
+        return schema.validate(df, lazy=True), pd.DataFrame(columns=["reason", "detail"])
     except SchemaErrors as exc:
         fc = exc.failure_cases
     if fc["index"].isna().any():
-        raise ValueError(f"{model.__name__}: frame-level contract failure\n{fc[fc['index'].isna()]}")
+        raise ValueError(f"{schema.name}: frame-level contract failure\n{fc[fc['index'].isna()]}")
     fc = fc.assign(
         reason=[
-            f"schema:{'row' if ctx == 'DataFrameSchema' else _code(col)}:{_code(chk)}"
+            f"{SCHEMA_PREFIX}{'row' if ctx == 'DataFrameSchema' else _code(col)}:{_code(chk)}"
             for ctx, col, chk in zip(fc["schema_context"], fc["column"], fc["check"], strict=True)
         ],
         detail=[
@@ -41,4 +42,4 @@ def quarantine(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> tuple[pd.Dat
     )
     first = fc.groupby("index", sort=True).agg(reason=("reason", "first"), detail=("detail", "; ".join))
     bad = df.index.isin(first.index)
-    return model.validate(df[~bad], lazy=True), first
+    return schema.validate(df[~bad], lazy=True), first

@@ -387,9 +387,12 @@ def show(key: str = typer.Argument(..., help="A paper_id, or part of a title")) 
 
 @app.command()
 def status() -> None:
-    """Last Dagster runs, table counts, page statuses and rejects by reason."""
+    """Last Dagster runs, table counts, page statuses and rejects by reason, with what each reason means."""
+    from schemas.vocabulary import describe_reason  # imports pandera, as the lake readers do
+
     _print_last_runs()
     with _connect(Paths.from_env()) as con:
+        con.create_function("describe_reason", describe_reason)
         _emit(
             con.sql("SELECT * FROM paperlake_version"),  # version, published_at, run_id, built
             Format.table,
@@ -403,7 +406,10 @@ def status() -> None:
             "pages by status",
         )
         _emit(
-            con.sql("SELECT reason, count(*) AS n FROM rejects GROUP BY ALL ORDER BY n DESC, reason"),
+            con.sql(
+                "SELECT reason, count(*) AS n, describe_reason(reason) AS meaning FROM rejects "
+                "GROUP BY ALL ORDER BY n DESC, reason"
+            ),
             Format.table,
             "rejects by reason",
         )

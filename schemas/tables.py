@@ -4,16 +4,19 @@ DuckDB column comments all come from here.
 Each field's ``metadata["sql"]`` is its SQL/Arrow type; dates are pandas datetimes in memory and DATE on disk.
 """
 
+import functools
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
+
+from schemas.vocabulary import MAX_TITLE_CHARS, REASON_PATTERN, LinkKind, MatchRule
 
 PAGE_STATUSES = ("ok", "partial", "rejected")
 LAYOUTS = ("compact", "detailed")
 PAGE_DATE_SOURCES = ("printed", "content", "filename", "mtime")
 REJECT_KINDS = ("file", "entry")
 SIGHTING_FLAGS = ("no_abstract", "no_metadata")
-MAX_TITLE_CHARS = 1_000
 
 DATE = {"sql": "DATE"}
 TEXT = {"sql": "VARCHAR"}
@@ -21,17 +24,6 @@ INT = {"sql": "BIGINT"}
 BOOL = {"sql": "BOOLEAN"}
 TEXT_LIST = {"sql": "VARCHAR[]"}
 FLOAT = {"sql": "DOUBLE"}
-LINK_KINDS = (
-    "github_repo",
-    "hf_model",
-    "hf_dataset",
-    "hf_space",
-    "hf_paper",
-    "project_page",
-    "paper",
-    "other",
-)
-MATCH_RULES = ("match", "title_only_rejected", "abstract_missing", "no_match")
 AGREEMENTS = {  # field → its comparison levels (weights in paperlake/match.py)
     "title": ("exact", "high", "similar", "different"),
     "name": ("same", "similar", "different", "missing"),
@@ -39,6 +31,10 @@ AGREEMENTS = {  # field → its comparison levels (weights in paperlake/match.py
     "published": ("same", "different", "missing"),
     "authors": ("same", "different", "missing"),
 }
+
+
+def _title_length(max_chars: int) -> dict[str, int]:
+    return {"min_value": 1, "max_value": max_chars}
 
 
 def _is_list_of_str(s: pd.Series) -> pd.Series:
@@ -120,9 +116,9 @@ class Sightings(_Contract):
     line_start: Series[int] = pa.Field(ge=1, metadata=INT, description="1-based line of the title")
     line_end: Series[int] = pa.Field(ge=1, metadata=INT, description="1-based last line of the entry")
     title: Series[str] = pa.Field(
-        str_length={"min_value": 1, "max_value": MAX_TITLE_CHARS},
+        str_length=_title_length(MAX_TITLE_CHARS),
         metadata=TEXT,
-        description="Title as printed (NFC, HTML entities decoded)",
+        description="Title as printed (NFC, HTML entities decoded), at most max_title_chars characters",
     )
     abstract: Series[str] = pa.Field(
         nullable=True,
@@ -274,9 +270,9 @@ class Rejects(_Contract):
     line_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, metadata=INT, description="First line")
     line_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, metadata=INT, description="Last line")
     reason: Series[str] = pa.Field(
-        str_matches=r"^[a-z_]+(:[a-z_]+)*$",
+        str_matches=REASON_PATTERN,
         metadata=TEXT,
-        description="Stable reason code, e.g. missing_abstract, schema:title:str_length",
+        description="Stable reason code (schemas.vocabulary.RejectReason), or schema:<column>:<check>",
     )
     detail: Series[str] = pa.Field(metadata=TEXT, description="Human explanation")
     excerpt: Series[str] = pa.Field(nullable=True, metadata=TEXT, description="Start of the rejected text")
@@ -318,7 +314,7 @@ class Matches(_Contract):
         description="Sum of the field weights (log2 likelihood ratios); merged at ≥ 2 with both abstracts",
     )
     rule: Series[str] = pa.Field(
-        isin=MATCH_RULES,
+        isin=[r.value for r in MatchRule],
         metadata=TEXT,
         description="Decision: match, title_only_rejected, abstract_missing (left unmerged), no_match",
     )
@@ -344,7 +340,9 @@ class PaperLinks(_Contract):
 
     paper_id: Series[str] = pa.Field(metadata=TEXT, description="The paper")
     url: Series[str] = pa.Field(metadata=TEXT, description="Normalised URL")
-    kind: Series[str] = pa.Field(isin=LINK_KINDS, metadata=TEXT, description="What the link points at")
+    kind: Series[str] = pa.Field(
+        isin=[k.value for k in LinkKind], metadata=TEXT, description="What the link points at"
+    )
 
 
 class PaperTopics(_Contract):
@@ -367,3 +365,13 @@ CONTRACT: dict[str, type[_Contract]] = {
     "paper_links": PaperLinks,
     "paper_topics": PaperTopics,
 }
+
+
+@functools.cache
+def contract_schema(model: type[_Contract], max_title_chars: int = MAX_TITLE_CHARS) -> pa.DataFrameSchema:
+    """The model as a schema with the configured title limit (ParseOptions.max_title_chars) on sightings:
+    a limit raised for the parser is raised for the contract, so a title the parser keeps is valid."""
+    schema = model.to_schema()
+    if not issubclass(model, Sightings) or max_title_chars == MAX_TITLE_CHARS:
+        return schema
+    return schema.update_column("title", checks=[pa.Check.str_length(**_title_length(max_title_chars))])

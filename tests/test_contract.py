@@ -9,6 +9,7 @@ from paperlake.frames import frame
 from paperlake.ingest import read_raw
 from paperlake.validate import quarantine
 from schemas import Pages, Sightings
+from schemas.tables import contract_schema
 from tests.helpers import SAMPLE, process_page
 
 
@@ -21,7 +22,7 @@ def test_quarantine_moves_failing_rows_with_the_failed_check():
     s.loc[0, "title"] = "x" * 1500  # over the title limit
     s.loc[1, "upvotes"] = -3
     s.loc[2, "published_date"] = pd.Timestamp("2030-01-01")  # after the page date
-    valid, failed = quarantine(frame(s.to_dict("records"), Sightings), Sightings)
+    valid, failed = quarantine(frame(s.to_dict("records"), Sightings), contract_schema(Sightings))
     assert len(valid) == len(s) - 3
     assert failed.loc[0, "reason"] == "schema:title:str_length"
     assert failed.loc[1, "reason"] == "schema:upvotes:greater_than_or_equal_to"

@@ -6,10 +6,13 @@ import unicodedata
 import dagster as dg
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from paperlake.config import Paths
 from paperlake.warehouse import read_table
+from pipelines import cli
 from pipelines.run import run_pipeline
+from schemas.vocabulary import RejectReason
 from tests.make_hostile import HOSTILE, files
 
 # file → (status, valid entries, sorted reject reasons)
@@ -51,12 +54,17 @@ def test_hostile_folder_is_committed_and_current():
 
 
 @pytest.fixture(scope="module")
-def hostile_tables(tmp_path_factory):
+def hostile_paths(tmp_path_factory) -> Paths:
     paths = Paths(HOSTILE, tmp_path_factory.mktemp("hostile_out"))
     with dg.instance_for_test() as instance:
         outcome = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
     assert outcome.runs == {"update_job": True} and outcome.failed_checks == []
-    return {t: read_table(t, paths) for t in ("pages", "sightings", "rejects", "papers")}
+    return paths
+
+
+@pytest.fixture(scope="module")
+def hostile_tables(hostile_paths):
+    return {t: read_table(t, hostile_paths) for t in ("pages", "sightings", "rejects", "papers")}
 
 
 def test_every_file_and_entry_accounted_for(hostile_tables):
@@ -104,3 +112,16 @@ def test_entry_without_abstract_is_a_flagged_sighting_of_its_paper(hostile_table
     assert pd.isna(bare.loc["no_abstract", "abstract"])
     paper = hostile_tables["papers"].set_index("paper_id").loc[bare.loc["no_abstract", "paper_id"]]
     assert paper["n_sightings"] == 2 and paper["abstract"].startswith("Scaling has been critical")
+
+
+def test_status_explains_each_reason(hostile_paths, monkeypatch):
+    """`paperlake status` counts the rejects by reason and says what each code means (RejectReason)."""
+    monkeypatch.setenv("PAPERLAKE_OUT_DIR", str(hostile_paths.out_dir))
+    monkeypatch.setattr(cli.console, "width", 250)
+    result = CliRunner().invoke(cli.app, ["status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for reason in {r for _, _, reasons in EXPECTED.values() for r in reasons}:
+        n = sum(reasons.count(reason) for _, _, reasons in EXPECTED.values())
+        row = next(line for line in lines if f" {reason} " in line)
+        assert f" {n} " in row and RejectReason(reason).description in row, row
