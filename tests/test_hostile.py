@@ -6,7 +6,7 @@ import unicodedata
 import dagster as dg
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from paperlake.config import Paths
 from paperlake.warehouse import read_table
