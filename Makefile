@@ -43,6 +43,7 @@ ui: $(STAMP)  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensor and schedu
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
