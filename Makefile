@@ -48,6 +48,7 @@ lint: $(STAMP)  ## uv.lock up to date with pyproject.toml (make installs it --fr
 	$(BIN)/uv lock --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

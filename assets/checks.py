@@ -17,6 +17,7 @@ from assets.resources import PaperlakeResource
 from paperlake import changes, lake
 from paperlake.audit import conservation_problems, duplicate_problems, reference_problems, unique_columns
 from paperlake.config import TABLES
+from paperlake.db import single_row
 from paperlake.frames import arrow_schema, from_arrow
 from paperlake.steps import main_table
 from paperlake.warehouse import SORT_KEYS
@@ -114,11 +115,12 @@ def _contract(
 def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dg.AssetCheckResult:
     pages, sightings, rejects = (main_table(t) for t in ("pages", "sightings", "rejects"))
     problems = conservation_problems(con, keys, pages, sightings, rejects)
-    files, entries, valid, rejected = con.sql(
+    files, entries, valid, rejected = single_row(
+        con,
         f"""SELECT count(*), sum(n_entries), (SELECT count(*) FROM {sightings}),
                    (SELECT count(*) FROM {rejects} WHERE kind = 'entry')
-            FROM {pages}"""
-    ).fetchone()
+            FROM {pages}""",
+    )
     return _result(
         "entries_conserved",
         "pages",
@@ -132,10 +134,11 @@ def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dg.AssetCh
 
 
 def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> dg.AssetCheckResult:
-    n_rejected, n_entries, files_rejected, files = con.sql(
+    n_rejected, n_entries, files_rejected, files = single_row(
+        con,
         f"""SELECT coalesce(sum(n_rejected), 0), coalesce(sum(n_entries), 0),
-                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {main_table("pages")}"""
-    ).fetchone()
+                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {main_table("pages")}""",
+    )
     top = con.sql(
         f"""SELECT reason, count(*) AS n FROM {main_table("rejects")}
             GROUP BY reason ORDER BY n DESC, reason LIMIT {EXAMPLES}"""

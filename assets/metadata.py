@@ -2,6 +2,7 @@
 
 import html
 import re
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -14,8 +15,9 @@ PREVIEW_ROWS = 10
 PREVIEW_CHARS = 80
 
 
-def md_escape(value: object, limit: int = PREVIEW_CHARS) -> str:
-    """Titles are data, not markup: HTML-escape, backslash-escape Markdown, one line, truncated."""
+def md_escape(value: Any, limit: int = PREVIEW_CHARS) -> str:
+    """Titles are data, not markup: HTML-escape, backslash-escape Markdown, one line, truncated.
+    `value` is any cell of a frame (a scalar, a missing value or a list), hence Any."""
     if not pd.api.types.is_scalar(value):  # list columns: show as "a, b, c"
         value = ", ".join(map(str, value))
     elif value is None or pd.isna(value):

@@ -4,7 +4,8 @@ per file (10,000 a year) spent minutes on bookkeeping."""
 
 import dagster as dg
 
-landing_days = dg.DynamicPartitionsDefinition(name="landing_days")
+LANDING_DAYS = "landing_days"
+landing_days = dg.DynamicPartitionsDefinition(name=LANDING_DAYS)
 
 # Tag on runs started by the sensor or `paperlake run`: parse only the new or changed files of each day.
 # A run without it (a re-run of a day from the UI, `paperlake run --full`) re-parses all of its files.
@@ -13,10 +14,10 @@ CHANGED_ONLY_TAG = "paperlake/changed_only"
 
 def sync_days(instance: dg.DagsterInstance, days: set[str]) -> tuple[list[str], list[str]]:
     """Register the landing days that have files; delete the partitions of days left without any."""
-    registered = set(instance.get_dynamic_partitions(landing_days.name))
+    registered = set(instance.get_dynamic_partitions(LANDING_DAYS))
     added, gone = sorted(days - registered), sorted(registered - days)
     if added:
-        instance.add_dynamic_partitions(landing_days.name, added)
+        instance.add_dynamic_partitions(LANDING_DAYS, added)
     for day in gone:
-        instance.delete_dynamic_partition(landing_days.name, day)
+        instance.delete_dynamic_partition(LANDING_DAYS, day)
     return added, gone

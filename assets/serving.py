@@ -12,7 +12,7 @@ from assets.papers import EAGER
 from assets.resources import WRITER_POOL, PaperlakeResource
 from paperlake import lake, steps
 from paperlake.config import TABLES
-from paperlake.db import connect_readonly
+from paperlake.db import connect_readonly, scalar
 from paperlake.report import build_reports
 
 SAMPLE_QUERY = """
@@ -37,7 +37,7 @@ def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) 
         version, counts = steps.publish(paths, context.run.run_id, full=paperlake.rebuild)
     with connect_readonly(paths) as con:
         sample = con.sql(SAMPLE_QUERY).df()
-        built = con.sql("SELECT built FROM paperlake_version ORDER BY version DESC LIMIT 1").fetchone()[0]
+        built = scalar(con, "SELECT built FROM paperlake_version ORDER BY version DESC LIMIT 1")
     return dg.MaterializeResult(
         metadata={
             "version": version,

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from paperlake.config import TABLES
-from paperlake.db import LAKE
+from paperlake.db import LAKE, scalar
 
 _SCHEMA_CHANGES = ("tables_created", "tables_dropped", "tables_altered", "schemas_dropped")
 _ADDED_ONLY = {"tables_inserted_into", "inlined_insert"}
@@ -105,7 +105,7 @@ def apply(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], cols: lis
     touched = f"EXISTS (SELECT 1 FROM _gone g WHERE {on})"
     served = f"SELECT {key_cols}, count(*) AS n FROM {table} t WHERE {touched} GROUP BY ALL"
     gone = f"SELECT {key_cols}, count(*) AS n FROM _gone GROUP BY ALL"
-    if con.execute(f"SELECT count(*) FROM (({gone}) EXCEPT ({served}))").fetchone()[0]:
+    if scalar(con, f"SELECT count(*) FROM (({gone}) EXCEPT ({served}))"):
         return False
     con.execute(f"DELETE FROM {table} t WHERE {touched}")
     select = ", ".join(f'"{c}"' for c in cols)

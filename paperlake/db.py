@@ -6,6 +6,7 @@ table of the published version in place (or of an earlier version with `as_of`).
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -22,6 +23,19 @@ def extension_path(name: str) -> Path:
 
 def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def single_row(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple[Any, ...]:
+    """The row of a query that always returns one (an aggregate): no row is a bug, raised, not a None."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from {sql}")
+    return row
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """The single value of a one-row, one-column query such as `SELECT count(*) ...`."""
+    return single_row(con, sql, params)[0]
 
 
 def load_statement(name: str) -> str:

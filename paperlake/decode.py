@@ -19,6 +19,7 @@ import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import ftfy
 from ftfy.badness import is_bad
@@ -109,6 +110,10 @@ def _plausible(text: str) -> bool:
     return not is_bad(text)
 
 
+@overload
+def _utf8(data: bytes, force: Literal[True]) -> tuple[str, list[str]]: ...
+@overload
+def _utf8(data: bytes, force: bool = False) -> tuple[str, list[str]] | None: ...
 def _utf8(data: bytes, force: bool = False) -> tuple[str, list[str]] | None:
     """UTF-8 with damage confined, or None when most non-ASCII bytes are invalid (a legacy file)."""
     try:  # the common case, at C speed

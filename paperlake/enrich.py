@@ -216,16 +216,17 @@ def assemble(
     ones (topic scores after inheritance, keywords, related) given."""
     links = papers["abstract"].map(extract_links)
     repos = links.map(github_repos)
+    # the ignores: pandas-stubs reject a list of lists (or dicts) as a column, pandas takes one item per row
     return papers.assign(
         links=links,
         github_repos=repos,
         has_code=repos.map(bool),
         short_name=papers["title"].map(short_name),
-        topics=[list(sc) for sc in scores],
-        keywords=keywords,
-        related=related,
+        topics=[list(sc) for sc in scores],  # type: ignore[misc]
+        keywords=keywords,  # type: ignore[arg-type]
+        related=related,  # type: ignore[arg-type]
         abstract_words=papers["abstract"].str.split().str.len().fillna(0).astype("int64"),
-    ).assign(_topic_scores=scores)
+    ).assign(_topic_scores=scores)  # type: ignore[arg-type]
 
 
 def inherit_topics(
@@ -420,7 +421,7 @@ def _top_related(block, n: int, ids: np.ndarray, chunk: int) -> tuple[list[list[
             continue
         top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
         for k in rows:
-            cand = sorted(top[k], key=lambda j, k=k: (-sims[k, j], ids[j]))
+            cand = sorted(top[k], key=lambda j, k=k: (-sims[k, j], ids[j]))  # type: ignore[misc]  # mypy: a lambda with a default
             cand = [j for j in cand if sims[k, j] >= MIN_RELATED_SIMILARITY]
             related.append([str(ids[j]) for j in cand])
             scores.append([float(sims[k, j]) for j in cand])

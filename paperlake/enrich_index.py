@@ -32,6 +32,7 @@ import pyarrow as pa
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperlake import lake
+from paperlake.db import scalar
 from paperlake.enrich import (
     KEYWORDS,
     MIN_RELATED_SIMILARITY,
@@ -90,11 +91,12 @@ def publish(
 
 def _fit(con: duckdb.DuckDBPyConnection) -> dict | None:
     names = [t.split(".", 2)[2] for t in (FIT, VOCAB, POSTINGS, STATE)]
-    have = con.execute(
+    have = scalar(
+        con,
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = $a AND schema_name = 'staging' "
         "AND table_name IN (SELECT unnest($n::VARCHAR[]))",
         {"a": A, "n": names},
-    ).fetchone()[0]
+    )
     if have < len(names):
         return None
     row = con.execute(f"SELECT papers, pruned, changed_since FROM {FIT}").fetchone()
@@ -253,7 +255,8 @@ def vectorise(
             {"t": terms},
         ).fetchall()
     }
-    keywords, cols = [], {"term_id": [], "doc": [], "weight": []}
+    keywords: list[list[str]] = []
+    cols: dict[str, list] = {"term_id": [], "doc": [], "weight": []}
     for doc, tf in zip(docs, counts, strict=True):
         row = sorted(
             (
@@ -292,7 +295,7 @@ def _increment(con: duckdb.DuckDBPyConnection, core: str, fit: dict, diff: Diff)
     kw_new = dict(
         zip(new["paper_id"], topic_scores(new["title"].tolist(), new["abstract"].tolist()), strict=True)
     )
-    first = con.execute(f"SELECT coalesce(max(doc) + 1, 0) FROM {STATE}").fetchone()[0]
+    first = scalar(con, f"SELECT coalesce(max(doc) + 1, 0) FROM {STATE}")
     new_docs = dict(zip(new["paper_id"], range(first, first + len(new)), strict=True))
     keywords_new, vectors = vectorise(con, new, list(new_docs.values()), fit["pruned"])
     gone = sorted(diff.content | diff.removed)
@@ -489,4 +492,4 @@ def _empty(table: str) -> pa.Table:
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {t: int(con.execute(f"SELECT count(*) FROM {_main(t)}").fetchone()[0]) for t in ENRICHED}
+    return {t: int(scalar(con, f"SELECT count(*) FROM {_main(t)}")) for t in ENRICHED}

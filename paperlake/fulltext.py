@@ -9,7 +9,7 @@ document count; the ids the rows carry are arbitrary).
 
 import duckdb
 
-from paperlake.db import load, sql_str
+from paperlake.db import load, scalar, sql_str
 
 FIELDS = ("title", "abstract")
 STEMMER = "porter"
@@ -45,7 +45,7 @@ def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> None:
         SELECT (SELECT coalesce(max(docid), -1) FROM {FTS}.docs) + row_number() OVER (ORDER BY paper_id)
                AS docid, *
         FROM (SELECT {text} FROM _new EXCEPT SELECT {text} FROM _fts_old)""")
-    if any(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("_fts_gone", "_fts_docs")):
+    if any(scalar(con, f"SELECT count(*) FROM {t}") for t in ("_fts_gone", "_fts_docs")):
         _remove(con)
         _add(con)
         con.execute(f"DELETE FROM {FTS}.dict WHERE df = 0")

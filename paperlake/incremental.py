@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from paperlake import lake
-from paperlake.db import sql_str
+from paperlake.db import scalar, sql_str
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.match import short_names
 from paperlake.normalize import short_hash
@@ -446,7 +446,7 @@ def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Ma
     paper_of_record, registry = assign_ids(k_recs, cluster(len(k_recs), graph), Registry(k_registry, aliases))
     fresh = _ids(set(paper_of_record.values) - k_old_ids)
     taken = f"SELECT count(*) FROM {REGISTRY_RECORDS} WHERE {_in('paper_id', 'p')}"
-    if con.execute(taken, {"p": fresh}).fetchone()[0]:
+    if scalar(con, taken, {"p": fresh}):
         raise Fallback("a new paper id is held by another paper")
     alias_change = pd.concat([aliases, registry.aliases]).drop_duplicates(keep=False)
 
@@ -581,7 +581,7 @@ def _survivor_abstracts(
     longest = pd.concat([longest, a_longest[longest.columns]], ignore_index=True)
     work.loc[stored, "abstract"] = None
     length = work[at].merge(longest, on=at, how="left")["abstract_len"].astype(float)
-    length = length.where(stored, work["abstract"].str.len())
+    length = length.where(stored, work["abstract"].str.len())  # type: ignore[arg-type]  # stubs: other's dtype
     want = stored & (length == length.groupby(work["paper_id"]).transform("max")).to_numpy()
     texts = a_longest.dropna(subset="abstract").set_index(at)["abstract"]
     read = _ids(work.loc[want & ~work.set_index(at).index.isin(texts.index), "record_id"])
@@ -612,8 +612,8 @@ def _with_abstract_keys(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, k
     records = records.assign(abstract_key=records["record_id"].map(keys))
     missing = _ids(records.loc[records["abstract_key"].isna(), "record_id"])
     if missing:
-        more = _records(con, _in("record_id", "r"), {"r": missing}, wide=True)
-        more = more.set_index("record_id")["abstract_key"]
+        read = _records(con, _in("record_id", "r"), {"r": missing}, wide=True)
+        more = read.set_index("record_id")["abstract_key"]
         records["abstract_key"] = records["abstract_key"].fillna(records["record_id"].map(more))
     return _earliest_first(records)
 

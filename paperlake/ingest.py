@@ -83,14 +83,17 @@ def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> 
     valid, failed = quarantine(sightings, contract_schema(Sightings, limit))
     schema_rejects = [
         {
-            **sightings.loc[idx, ["source_file", "page_id"]].to_dict(),
+            "source_file": s["source_file"],
+            "page_id": s["page_id"],
             "kind": "entry",
-            **{c: int(sightings.at[idx, c]) for c in ("position", "line_start", "line_end")},
-            "reason": row["reason"],
-            "detail": row["detail"],
-            "excerpt": str(sightings.at[idx, "title"])[:200],
+            **{c: int(s[c]) for c in ("position", "line_start", "line_end")},
+            "reason": reason,
+            "detail": detail,
+            "excerpt": str(s["title"])[:200],
         }
-        for idx, row in failed.iterrows()
+        for s, reason, detail in zip(
+            sightings.loc[failed.index].to_dict("records"), failed["reason"], failed["detail"], strict=True
+        )
     ]
     file_rejects = [_file_reject(page, page.reason) for page in pages if page.reason]
     rejects = frame([r for p in parsed for r in p.rejects] + schema_rejects + file_rejects, Rejects)

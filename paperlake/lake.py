@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from paperlake.config import Paths
 from paperlake.db import LAKE as ALIAS
-from paperlake.db import load_statement, open_db, sql_str
+from paperlake.db import load_statement, open_db, scalar, sql_str
 
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 VERSIONS = f"{ALIAS}.meta.versions"
@@ -172,11 +172,12 @@ def replace_rows(
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     catalog, schema, name = table.split(".")
     return bool(
-        con.execute(
+        scalar(
+            con,
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = $c AND schema_name = $s "
             "AND table_name = $t",
             {"c": catalog, "s": schema, "t": name},
-        ).fetchone()[0]
+        )
     )
 
 
@@ -208,7 +209,7 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys:
                     (SELECT {cols} FROM {table} EXCEPT ALL SELECT {cols} FROM _new)
                     UNION ALL (SELECT {cols} FROM _new EXCEPT ALL SELECT {cols} FROM {table}))"""
         )
-        touched = con.execute("SELECT count(*) FROM _changed").fetchone()[0]
+        touched = scalar(con, "SELECT count(*) FROM _changed")
         if touched:
             con.execute(f"DELETE FROM {table} x WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})")
             con.execute(
@@ -226,7 +227,7 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys:
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()[0])
+    return int(scalar(con, f"SELECT id FROM {ALIAS}.current_snapshot()"))
 
 
 def changed_since(con: duckdb.DuckDBPyConnection, version: int, schemas: tuple[str, ...]) -> bool:
@@ -254,8 +255,8 @@ def changed_since(con: duckdb.DuckDBPyConnection, version: int, schemas: tuple[s
 
 
 def last_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    row = con.execute(f"SELECT max(version) FROM {VERSIONS}").fetchone()
-    return None if row[0] is None else int(row[0])
+    last = scalar(con, f"SELECT max(version) FROM {VERSIONS}")
+    return None if last is None else int(last)
 
 
 def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, counts: dict[str, int]) -> None:
@@ -324,9 +325,11 @@ def maintain(paths: Paths, keep_days: int) -> dict[str, int]:
         gone_versions = 0
         if old:
             con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => $v)", {"v": old})
-            gone_versions = con.execute(
-                f"SELECT count(*) FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))", {"v": old}
-            ).fetchone()[0]
+            gone_versions = scalar(
+                con,
+                f"SELECT count(*) FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))",
+                {"v": old},
+            )
             con.execute(f"DELETE FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))", {"v": old})
         merged = len(con.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall())
         deleted = len(

@@ -101,7 +101,8 @@ def diff(
 def contiguous_ranges(order: list[str], wanted: set[str]) -> list[tuple[str, str]]:
     """Group `wanted` keys into (first, last) runs of consecutive keys in partition order."""
     ranges: list[tuple[str, str]] = []
-    start = prev = None
+    start: str | None = None
+    prev = ""
     for key in order:
         if key in wanted:
             start = start or key

@@ -213,7 +213,7 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
     olds = frame.dropna(subset=["prev"]).drop_duplicates(["label", "prev"])
     olds = olds.assign(rank=olds["label"].map(label_rank))
     owner = olds.sort_values("rank").drop_duplicates("prev").set_index("prev")["label"]
-    owned = olds[olds["label"].values == olds["prev"].map(owner).values].sort_values("order")
+    owned = olds[olds["label"].to_numpy() == olds["prev"].map(owner).to_numpy()].sort_values("order")
     chosen = owned.drop_duplicates("label").set_index("label")["prev"]
     first = frame.drop_duplicates("label").set_index("label")
     fresh = first.index.difference(chosen.index)
@@ -227,7 +227,8 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
         dtype=object,
     )
     clash = new_ids.isin(set(chosen.values))  # a split half whose earliest record minted the kept id
-    new_ids[clash] = ["p_" + short_hash(pid, "split", length=12) for pid in new_ids[clash]]
+    # stubs: a list is a valid value for a masked assignment
+    new_ids[clash] = ["p_" + short_hash(pid, "split", length=12) for pid in new_ids[clash]]  # type: ignore[call-overload]
     ids = pd.concat([chosen, new_ids])
     merged_away = owned[~owned["prev"].isin(chosen.values)]
     aliases = dict(zip(registry.aliases["old_id"], registry.aliases["paper_id"], strict=True))

@@ -15,6 +15,7 @@ import pyarrow as pa_arrow
 
 from paperlake import enrich_index, incremental, lake, landing
 from paperlake.config import TABLES, Paths
+from paperlake.db import scalar, single_row
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, read_raw
 from paperlake.landing import FileState
@@ -252,7 +253,7 @@ def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     counts["title_only_rejected_pairs"] = (
         f"(SELECT count(*) {matches} WHERE rule = '{MatchRule.TITLE_ONLY_REJECTED}')"
     )
-    row = con.execute(f"SELECT {', '.join(counts.values())}").fetchone()
+    row = single_row(con, f"SELECT {', '.join(counts.values())}")
     return dict(zip(counts, map(int, row), strict=True))
 
 
@@ -262,7 +263,7 @@ def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
     first = readable.drop_duplicates("page_id").set_index("page_id")["source_file"]
     canonical = pages["page_id"].map(first)
     dup = canonical.notna() & (canonical != pages["source_file"])
-    return pages.assign(duplicate_of=canonical.where(dup, None))
+    return pages.assign(duplicate_of=canonical.where(dup, None))  # type: ignore[call-overload]  # stubs: no None
 
 
 def publish_papers(
@@ -297,16 +298,18 @@ def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[st
     `full` rebuilds the serving file from the snapshot instead (`paperlake run --full`)."""
     with lake.open_lake(paths) as con:
         last = lake.last_version(con)
-        unchanged = last is not None and not lake.changed_since(con, last, ("main",))
-        if unchanged and paths.duckdb_path.exists() and served_version(paths) == last:
+        if (
+            last is not None
+            and not lake.changed_since(con, last, ("main",))
+            and paths.duckdb_path.exists()
+            and served_version(paths) == last
+        ):  # nothing changed since the served version: it stays
             counts = json.loads(
-                con.execute(
-                    f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last}
-                ).fetchone()[0]
+                scalar(con, f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last})
             )
             return last, counts
         version = lake.current_snapshot(con)
-        counts = {t: int(con.sql(f"SELECT count(*) FROM {main_table(t)}").fetchone()[0]) for t in TABLES}
+        counts = {t: int(scalar(con, f"SELECT count(*) FROM {main_table(t)}")) for t in TABLES}
         if full:
             build_serving(paths, version, run_id)
         else:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from paperlake import changes, fulltext, lake
 from paperlake.config import TABLES, Paths
-from paperlake.db import load, open_db, sql_str
+from paperlake.db import load, open_db, scalar, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow
 from schemas import CONTRACT
 
@@ -176,7 +176,7 @@ def _update(
                 return f"full: some rows of {table} changed under an unchanged key"
             if table == "papers":
                 con.execute(PAPERS_INDEX_SQL)
-        have = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        have = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in TABLES}
         if have != counts:  # a safety net: never serve an increment that does not add up
             return f"full: the increment from {since} gave {have}, the lake has {counts}"
         _stamp(con, until, run_id, f"incremental from {since}")
@@ -191,7 +191,7 @@ def _update(
 
 def _current_layout(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the served file has this paperlake's tables and columns (else it is rebuilt in full)."""
-    want = {t: columns(CONTRACT[t]) for t in TABLES}
+    want = {t: list(columns(CONTRACT[t])) for t in TABLES}
     want[SERVING_VERSION] = ["version", "published_at", "run_id", "built"]
     want[f"{fulltext.FTS}.docs"] = ["docid", "name", "len"]
     try:
@@ -216,7 +216,7 @@ def served_version(paths: Paths) -> int | None:
     if not paths.duckdb_path.exists():
         return None
     with open_db(str(paths.duckdb_path), read_only=True) as con:
-        return int(con.execute(f"SELECT max(version) FROM {SERVING_VERSION}").fetchone()[0])
+        return int(scalar(con, f"SELECT max(version) FROM {SERVING_VERSION}"))
 
 
 def read_table(table: str, paths: Paths) -> pd.DataFrame:

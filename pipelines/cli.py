@@ -22,7 +22,16 @@ from rich.table import Table
 from rich.text import Text
 
 from paperlake.config import TABLES, Paths
-from paperlake.db import VersionError, connect_readonly, connect_version, published_versions, run_sql, sql_str
+from paperlake.db import (
+    VersionError,
+    connect_readonly,
+    connect_version,
+    published_versions,
+    run_sql,
+    scalar,
+    single_row,
+    sql_str,
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -204,12 +213,12 @@ def _nothing_new(paths: Paths) -> int | None:
 def _summary(paths: Paths, elapsed: float) -> None:
     """Row counts of the published version and the sample query."""
     with _connect(paths) as con:
-        files = con.sql("SELECT count(*) FROM pages").fetchone()[0]
+        files = scalar(con, "SELECT count(*) FROM pages")
         counts = Table(title=f"{files} files in {elapsed:.1f}s")
         counts.add_column("table")
         counts.add_column("rows", justify="right")
         for t in TABLES:
-            counts.add_row(t, str(con.sql(f"SELECT count(*) FROM {t}").fetchone()[0]))
+            counts.add_row(t, str(scalar(con, f"SELECT count(*) FROM {t}")))
         console.print(counts)
         console.print(f"[dim]{SAMPLE_QUERY}[/]")
         _emit(con.sql(SAMPLE_QUERY), Format.table, "sample query: most-sighted papers")
@@ -356,8 +365,8 @@ def show(key: str) -> None:
                 console.print(Text(f"  {pid}  {title}"))
             sys.exit(1)
         pid = found[0][0]
-        rel = con.execute("SELECT * FROM papers WHERE paper_id = $p", {"p": pid})
-        record = dict(zip([d[0] for d in rel.description], rel.fetchone(), strict=True))
+        row = single_row(con, "SELECT * FROM papers WHERE paper_id = $p", {"p": pid})
+        record = dict(zip([d[0] for d in con.description], row, strict=True))
         card = Table.grid(padding=(0, 2))
         card.add_column(style="bold")
         card.add_column()

@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.partitions import CHANGED_ONLY_TAG, landing_days, sync_days
+from assets.partitions import CHANGED_ONLY_TAG, LANDING_DAYS, landing_days, sync_days
 from assets.resources import PaperlakeResource
 from paperlake import lake, landing
 from paperlake.config import LandingError, Paths
@@ -93,9 +93,9 @@ def _run_locked(
         return RunOutcome(files=len(now), added=[], removed=[])
     days_now = {f.day for f in now.values()}
     if retain_removed:
-        days_now |= set(instance.get_dynamic_partitions(landing_days.name))
+        days_now |= set(instance.get_dynamic_partitions(LANDING_DAYS))
     sync_days(instance, days_now)
-    order = list(instance.get_dynamic_partitions(landing_days.name))
+    order = list(instance.get_dynamic_partitions(LANDING_DAYS))
     todo = set(order) if full else (set(change.days) | not_materialized(instance, order)) & set(order)
     outcome = RunOutcome(
         files=len(now),

@@ -5,7 +5,7 @@ import hashlib
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.partitions import CHANGED_ONLY_TAG, landing_days
+from assets.partitions import CHANGED_ONLY_TAG, LANDING_DAYS, landing_days
 from assets.resources import PaperlakeResource
 from paperlake import landing, state
 from paperlake.config import LandingError
@@ -43,7 +43,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeReso
     except LandingError as exc:
         return dg.SensorResult(skip_reason=str(exc))
     days_now = {f.day for f in now.values()}
-    registered = list(context.instance.get_dynamic_partitions(landing_days.name))
+    registered = list(context.instance.get_dynamic_partitions(LANDING_DAYS))
     to_add = sorted(days_now - set(registered))
     gone = [] if keep else [d for d in registered if d not in days_now]
     if change.empty and not to_add and not gone:
@@ -58,7 +58,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeReso
                 job_name=warehouse_job.name,
             )
         )
-    requests = []
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     if to_add:
         requests.append(landing_days.build_add_request(to_add))
     if gone:

@@ -282,23 +282,35 @@ def check(cap: Capture, edits: list[Edit]) -> Outcome:
             counts["intact_lost"] += 1
             findings.append(f"intact entry at line {orig['line_start']} lost: {orig['title'][:60]!r}")
             continue
-        diff = [f for f in fields if got[f] != orig[f]]
-        if got["line_end"] - got["line_start"] != orig["line_end"] - orig["line_start"]:
-            diff.append("line_end")
-        if diff:
+        if diff := _changed_fields(orig, got, fields):
             counts["intact_changed"] += 1
             findings.append(
                 f"intact entry at line {orig['line_start']} changed {diff}: {orig['title'][:60]!r}"
             )
+    counts.update(_unmatched(cap, parsed, "header" if header_hit else edits[-1].kind))
+    counts["rejects"] += len(parsed.rejects)
+    return Outcome(counts, findings)
+
+
+def _changed_fields(orig: dict, got: dict, fields: tuple[str, ...]) -> list[str]:
+    """The fields of an intact entry that parsed differently (line_end: a span of another length)."""
+    diff = [f for f in fields if got[f] != orig[f]]
+    if got["line_end"] - got["line_start"] != orig["line_end"] - orig["line_start"]:
+        diff.append("line_end")
+    return diff
+
+
+def _unmatched(cap: Capture, parsed: ParsedEntries, damage: str) -> Counter:
+    """Parsed entries that are no original entry: flagged, or silent (valid, unflagged: damage the bytes
+    could not show, see the README), counted under the damage that made them."""
     originals = {tuple(e[f] for f in FIELDS) for e in cap.entries}
+    counts: Counter = Counter()
     for got in parsed.entries:
         if got["flag"] is not None:
             counts["flagged"] += 1
         elif tuple(got[f] for f in FIELDS) not in originals:
-            # valid, unflagged and no original entry: damage the bytes could not show (see the README)
-            counts[f"silent:{'header' if header_hit else edits[-1].kind}"] += 1
-    counts["rejects"] += len(parsed.rejects)
-    return Outcome(counts, findings)
+            counts[f"silent:{damage}"] += 1
+    return counts
 
 
 def campaign(n: int, seed: int, caps: list[Capture] | None = None) -> tuple[Counter, list[dict]]:
