@@ -1,8 +1,10 @@
-"""What tests share: the bundled sample, the seeds' entry counts, and hand-written pages. Fixtures live in
-conftest.py; tests import these names from here, never from conftest."""
+"""What tests share: the bundled sample, the seeds' entry counts, hand-written pages, a run's writes without
+Dagster. Fixtures live in conftest.py; tests import these names from here, never from conftest."""
 
 from pathlib import Path
 
+from paperlake import enrich_index, lake, landing, steps
+from paperlake.config import Paths
 from paperlake.ingest import PageTables, RawPage, process_pages
 from paperlake.parse import ParseOptions
 
@@ -45,3 +47,15 @@ def page_text(*entries: str, date: str = "Dec 25", daily: bool = True) -> str:
 def process_page(page: RawPage, options: ParseOptions | None = None) -> PageTables:
     """One page through the production path, `process_pages`."""
     return process_pages([page], options)
+
+
+def write_run(paths: Paths, changed: list[str] | None = None) -> enrich_index.Published:
+    """What a run writes before its audit, without Dagster: (re)ingest the `changed` landing files (all of
+    them by default), retract removed ones, resolve, enrich. Nothing is published."""
+    keys = list(landing.landing_files(paths.raw_dir))
+    present = keys if changed is None else [k for k in changed if k in keys]
+    if present:
+        with lake.open_lake(paths) as con:
+            steps.write_parsed(con, present, steps.ingest_files(paths, present))
+    steps.resolve_all(paths, keys)
+    return steps.publish_papers(paths)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.definitions import defs
 from schemas import CONTRACT
@@ -48,6 +49,7 @@ def test_checks_sensors_schedule_jobs():
     assert all(defs.resolve_job_def(j) for j in ("ingest_job", "update_job", "warehouse_job"))
 
 
+@pytest.mark.subprocess
 def test_dagster_definitions_validate_cli(tmp_path):
     dagster = Path(sys.executable).with_name("dagster")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}

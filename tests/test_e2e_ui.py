@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import ASSETS, ROOT, SAMPLE
 
+pytestmark = pytest.mark.subprocess
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 

@@ -15,6 +15,7 @@ from paperlake.frames import from_arrow, to_arrow
 from schemas import Papers
 from tests.helpers import SAMPLE
 
+pytestmark = pytest.mark.slow
 TFIDF_COLUMNS = ["keywords", "related", "topics"]  # topics: a paper without keyword hits inherits
 
 

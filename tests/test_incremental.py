@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from generate import Corpus  # noqa: E402
 
+pytestmark = pytest.mark.slow
 RULES = MatchRules(max_block=4)  # small, so that adding and removing records crosses the limit
 STATE = [  # every table a resolution writes (compared in a total order of all columns)
     *(f"main.{t}" for t in incremental.MAIN),

@@ -18,6 +18,7 @@ from pipelines.run import run_pipeline
 from tests.helpers import SAMPLE
 from tests.test_postgres import _psql, postgres  # noqa: F401 - the fixture
 
+pytestmark = [pytest.mark.dagster, pytest.mark.subprocess]
 EXPECTED = {"pages": 5, "sightings": 283, "papers": 266}
 
 

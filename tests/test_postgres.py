@@ -16,6 +16,7 @@ import pytest
 from paperlake import landing
 from tests.helpers import ROOT, SAMPLE
 
+pytestmark = pytest.mark.subprocess
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
 

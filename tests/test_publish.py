@@ -25,6 +25,7 @@ from paperlake.db import load, open_db
 from paperlake.warehouse import SERVING_VERSION, build_serving
 from tests.helpers import ROOT, SAMPLE
 
+pytestmark = pytest.mark.slow
 FTS = fulltext.FTS
 M = f"{lake.ALIAS}.main"
 # the index as content, independent of the arbitrary doc and term ids it carries
@@ -191,6 +192,7 @@ steps.publish(Paths(Path(sys.argv[1]), Path(sys.argv[2])), "killed")
 """
 
 
+@pytest.mark.subprocess
 def test_a_killed_publish_leaves_the_previous_file(published, tmp_path):
     paths = published
     before, hits = _served(paths), _search(paths.duckdb_path, FIXED_QUERIES)

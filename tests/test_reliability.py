@@ -18,12 +18,14 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from paperlake import lake
 from paperlake.config import TABLES, Paths
 from paperlake.db import connect_readonly, connect_version
 from tests.helpers import SAMPLE
 
+pytestmark = pytest.mark.subprocess
 CLI = str(Path(sys.executable).with_name("paperlake"))
 
 

@@ -61,6 +61,7 @@ def _history(env: dict[str, str]) -> list[dict]:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.subprocess
 def test_reader_during_a_run_sees_one_consistent_version(tmp_path):
     raw, out, home = _landing(tmp_path, 0), tmp_path / "out", tmp_path / "home"
     env, paths = _env(raw, out, home), Paths(raw, out)
@@ -99,6 +100,7 @@ def test_reader_during_a_run_sees_one_consistent_version(tmp_path):
     assert _counts(paths)["sightings"] == 283 + sum(SEED_ENTRIES[SEEDS[i % 5]] for i in range(12))
 
 
+@pytest.mark.subprocess
 def test_failed_blocking_check_publishes_nothing(tmp_path):
     raw, out, home = _landing(tmp_path, 0), tmp_path / "out", tmp_path / "home"
     env, paths = _env(raw, out, home), Paths(raw, out)
@@ -121,6 +123,7 @@ def test_failed_blocking_check_publishes_nothing(tmp_path):
     assert [h["version"] for h in _history(env)][1:] == [version]
 
 
+@pytest.mark.subprocess
 def test_history_as_of_export_and_sql(tmp_path):
     raw, out, home = _landing(tmp_path, 0), tmp_path / "out", tmp_path / "home"
     env, paths = _env(raw, out, home), Paths(raw, out)
@@ -186,14 +189,17 @@ def _stop_during_run(tmp_path: Path, sig: signal.Signals) -> None:
     assert _counts(paths)["sightings"] == before["sightings"] + 30 * 47
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_stops_a_run_within_5_s_and_keeps_the_published_version(tmp_path):
     _stop_during_run(tmp_path, signal.SIGINT)
 
 
+@pytest.mark.subprocess
 def test_sigterm_stops_a_run_within_5_s_and_keeps_the_published_version(tmp_path):
     _stop_during_run(tmp_path, signal.SIGTERM)
 
 
+@pytest.mark.dagster
 def test_maintenance_expires_old_versions_and_keeps_the_published_one(tmp_path, sample_copy):
     from assets.resources import PaperlakeResource
     from pipelines.definitions import build_defs

@@ -1,0 +1,90 @@
+"""The audit's checks called directly (the check function with its resource, no Dagster run) on a lake the
+core wrote from a sample file: every blocking check passes on it, and each planted fault fails exactly the
+checks it breaks, with the faulty row shown in their metadata."""
+
+import shutil
+
+import dagster as dg
+
+from assets.checks import SPECS, audit
+from assets.metadata import md_escape
+from assets.resources import PaperlakeResource
+from paperlake import lake, steps
+from paperlake.config import Paths
+from tests.helpers import SAMPLE, SEED_ENTRIES, write_run
+
+M = f"{lake.ALIAS}.main"
+BLOCKING = {spec.name for spec in SPECS if spec.blocking}
+SAMPLE_FILE = "001_0e521db46ed8cd94.txt"  # detailed layout: upvotes, dates, organisations
+
+
+def _audit(paths: Paths, **config) -> dict[str, dg.AssetCheckResult]:
+    resource = PaperlakeResource(raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir), **config)
+    return {result.check_name: result for result in audit(paperlake=resource)}
+
+
+def _one(con, sql: str, **params) -> str:
+    return con.execute(sql, params).fetchone()[0]
+
+
+# each fault: (check → what its examples must show)
+def _duplicate_paper(con) -> dict[str, str]:
+    paper = _one(con, f"SELECT min(paper_id) FROM {M}.papers")
+    con.execute(f"INSERT INTO {M}.papers SELECT * FROM {M}.papers WHERE paper_id = $p", {"p": paper})
+    return {"papers_contract": paper}
+
+
+def _lost_paper(con) -> dict[str, str]:
+    sighting = _one(con, f"SELECT min(sighting_id) FROM {M}.sightings")
+    paper = _one(con, f"SELECT paper_id FROM {M}.sightings WHERE sighting_id = $s", s=sighting)
+    con.execute(f"DELETE FROM {M}.papers WHERE paper_id = $p", {"p": paper})
+    return {"sightings_reference_papers": f"sighting {sighting} points at no paper"}
+
+
+def _lost_sighting(con) -> dict[str, str]:
+    sighting = _one(con, f"SELECT max(sighting_id) FROM {M}.sightings")
+    paper = _one(con, f"SELECT paper_id FROM {M}.sightings WHERE sighting_id = $s", s=sighting)
+    con.execute(f"DELETE FROM {M}.sightings WHERE sighting_id = $s", {"s": sighting})
+    return {"entries_conserved": SAMPLE_FILE, "sightings_reference_papers": paper}  # n_sightings is off too
+
+
+def _negative_upvotes(con) -> dict[str, str]:
+    sighting = _one(con, f"SELECT min(sighting_id) FROM {M}.sightings WHERE upvotes IS NOT NULL")
+    con.execute(f"UPDATE {M}.sightings SET upvotes = -7 WHERE sighting_id = $s", {"s": sighting})
+    return {"sightings_contract": "greater_than_or_equal_to(0)"}
+
+
+FAULTS = [_duplicate_paper, _lost_paper, _lost_sighting, _negative_upvotes]
+
+
+def test_the_audit_passes_what_the_core_wrote_and_fails_each_planted_fault(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(SAMPLE / SAMPLE_FILE, raw)
+    (raw / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # one file of two rejected
+    paths = Paths(raw, tmp_path / "out")
+    write_run(paths)
+    results = _audit(paths)
+    assert set(results) == {spec.name for spec in SPECS}
+    assert [name for name in BLOCKING if not results[name].passed] == []
+    entries = SEED_ENTRIES[SAMPLE_FILE]
+    assert results["sightings_contract"].metadata["rows_examined"].value == entries  # none published yet
+    warned = results["reject_rate"]  # the one non-blocking check
+    assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
+    assert warned.metadata["file_reject_rate"].value == 0.5
+    assert warned.metadata["top_reasons"].value == {"binary_content": 1}
+    version, _ = steps.publish(paths, "clean")
+    failing: set[str] = set()
+    for fault in FAULTS:  # one after another, on distinct rows: each adds exactly the checks it breaks
+        with lake.open_lake(paths) as con:
+            shown = fault(con)
+        results = _audit(paths, max_reject_rate=0.6)
+        failing |= set(shown)
+        assert {name for name, r in results.items() if not r.passed} == failing, fault.__name__
+        for name, text in shown.items():
+            assert md_escape(text) in results[name].metadata["examples"].value, (fault.__name__, name)
+    examined = results["sightings_contract"].metadata  # Pandera sees the rows changed since publishing
+    assert (examined["rows_examined"].value, examined["examined"].value) == (
+        1,
+        f"rows changed since version {version}",
+    )
