@@ -5,12 +5,17 @@ checks it breaks, with the faulty row shown in their metadata."""
 import shutil
 
 import dagster as dg
+import pytest
 
 from assets.checks import SPECS, audit
 from assets.metadata import md_escape
 from assets.resources import PaperlakeResource
 from paperlake import lake, steps
 from paperlake.config import Paths
+from paperlake.db import connect_readonly
+from paperlake.warehouse import served_version
+from pipelines.definitions import build_defs
+from pipelines.run import build_resource
 from tests.helpers import SAMPLE, SEED_ENTRIES, write_run
 
 M = f"{lake.ALIAS}.main"
@@ -88,3 +93,41 @@ def test_the_audit_passes_what_the_core_wrote_and_fails_each_planted_fault(tmp_p
         1,
         f"rows changed since version {version}",
     )
+
+
+@pytest.mark.dagster
+def test_a_failing_blocking_check_stops_publishing(tmp_path, monkeypatch):
+    """The warehouse job in process: a paper lost after enrichment fails sightings_reference_papers, so
+    out_duckdb (publish) and out_report never run and readers keep the published version."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(SAMPLE / SAMPLE_FILE, raw)
+    paths = Paths(raw, tmp_path / "out")
+    write_run(paths)
+    version, counts = steps.publish(paths, "before")
+    new = "002_e8016f024cf684e5.txt"  # staged as the ingest step would, for the job to resolve and publish
+    shutil.copy(SAMPLE / new, raw)
+    with lake.open_lake(paths) as con:
+        steps.write_parsed(con, [new], steps.ingest_files(paths, [new]))
+    enrich = steps.publish_papers
+
+    def lose_a_paper(*args, **kwargs):
+        written = enrich(*args, **kwargs)
+        with lake.open_lake(paths) as con:
+            con.execute(f"DELETE FROM {M}.papers WHERE paper_id = (SELECT min(paper_id) FROM {M}.papers)")
+        return written
+
+    monkeypatch.setattr(steps, "publish_papers", lose_a_paper)
+    job = build_defs(build_resource(paths)).resolve_job_def("warehouse_job")
+    result = job.execute_in_process(raise_on_error=False)
+    assert not result.success
+    failed = {e.asset_check_key.name for e in result.get_asset_check_evaluations() if not e.passed}
+    assert failed == {"sightings_reference_papers"}
+    written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"core_papers", "out_papers", "out_sightings"} <= written
+    assert not written & {"out_duckdb", "out_report"}
+    assert served_version(paths) == version
+    with connect_readonly(paths) as con:
+        assert {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in counts} == counts
+    with lake.open_lake(paths, read_only=True) as con:
+        assert lake.last_version(con) == version

@@ -10,9 +10,7 @@ import pytest
 
 from pipelines.definitions import defs
 from schemas import CONTRACT
-from tests.helpers import ASSETS
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ASSETS, ROOT
 
 
 def test_definitions_load_with_groups_kinds_and_schemas():

@@ -3,15 +3,14 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from paperlake.db import connect_readonly
+from tests.helpers import CLI, ROOT
 
-QUERIES = sorted((Path(__file__).resolve().parents[1] / "queries").glob("*.sql"))
-CLI = str(Path(sys.executable).with_name("paperlake"))
+QUERIES = sorted((ROOT / "queries").glob("*.sql"))
 
 
 @pytest.mark.parametrize("sql_file", QUERIES, ids=lambda p: p.stem)
