@@ -1,5 +1,5 @@
-"""The lanes hold: every registered marker marks tests, and outside its lane a test can neither run
-Dagster nor start a program (tests/lanes.py)."""
+"""The lanes hold: every registered marker marks tests, and a test in neither the `dagster` nor the
+`subprocess` lane can neither run Dagster nor start a program (tests/lanes.py)."""
 
 import re
 import subprocess
@@ -29,7 +29,7 @@ def one() -> int:
     return 1
 
 
-def test_outside_its_lane_a_test_cannot_run_dagster_or_start_a_program():
+def test_outside_the_dagster_and_subprocess_lanes_no_run_and_no_program():
     with lanes.guard(set()):
         for attempt in (
             lambda: dg.materialize([one]),
