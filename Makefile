@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 POSTGRES := /usr/lib/postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test ui lint fmt clean fuzz e2e bench eval sql
+.PHONY: run test test-fast ui lint fmt clean fuzz e2e bench eval sql
 
 $(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,12 +30,15 @@ $(CHROMIUM):  ## Debian's chromium for the UI screenshot test (never a browser d
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-$(POSTGRES):  ## Debian's PostgreSQL server, started by tests/test_postgres.py for the instance profile
+$(POSTGRES):  ## Debian's PostgreSQL server, started by tests/postgres.py for the PostgreSQL instance and lake tests
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql
 
 test: $(STAMP) $(CHROMIUM) $(POSTGRES)  ## unit, contract, Dagster, CLI, crash, fuzz, UI (Chromium), PostgreSQL tests
 	$(BIN)/pytest
+
+test-fast: $(STAMP)  ## the edit loop (< 60 s): unit, contract and direct-check tests; no Dagster run, no program started
+	$(BIN)/pytest -m "not dagster and not subprocess and not slow"
 
 e2e: $(STAMP) $(CHROMIUM)  ## only the UI test: webserver, GraphQL, lineage screenshot in tests/artifacts/
 	$(BIN)/pytest tests/test_e2e_ui.py

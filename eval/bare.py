@@ -11,16 +11,15 @@ import datetime as dt
 import pandas as pd
 
 from eval.build import SAMPLE
-from paperlake.ingest import process_page, read_raw
+from paperlake.ingest import process_pages, read_raw
 from paperlake.resolve import resolve
 
 
 def cases() -> tuple[pd.DataFrame, pd.Series]:
     """(sightings: the seeds plus the constructed ones, gold: sighting_id → expected paper of each
     constructed sighting, as a seed's sighting_id or 'own')."""
-    seeds = pd.concat(
-        [process_page(read_raw(p, SAMPLE)).sightings for p in sorted(SAMPLE.iterdir())], ignore_index=True
-    )
+    pages = [read_raw(p, SAMPLE) for p in sorted(SAMPLE.iterdir())]
+    seeds = process_pages(pages).sightings.reset_index(drop=True)
     detailed = seeds.dropna(subset=["published_date"]).drop_duplicates("title").reset_index(drop=True)
     rows, gold = [], {}
     for i, s in detailed.iterrows():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from paperlake.ingest import process_page, read_raw
+from paperlake.ingest import process_pages, read_raw
 from paperlake.normalize import title_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +25,8 @@ DASHES = ["\u2013", "\u2014", "\u2010", " - "]  # en dash, em dash, hyphen
 
 
 def seed_records() -> pd.DataFrame:
-    frames = [process_page(read_raw(p, SAMPLE)).sightings for p in sorted(SAMPLE.iterdir())]
-    s = pd.concat(frames, ignore_index=True)
+    pages = [read_raw(p, SAMPLE) for p in sorted(SAMPLE.iterdir())]
+    s = process_pages(pages).sightings.reset_index(drop=True)
     # gold clusters for the seeds: same title key and same abstract, checked by hand (283 → 266)
     s["cluster"] = "c_" + s["title"].map(title_key).factorize()[0].astype(str)
     return pd.DataFrame(

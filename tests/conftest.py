@@ -1,5 +1,6 @@
-"""Shared fixtures: a copy of the bundled sample, and one full Dagster run per session (constants and
-helpers are in tests/helpers.py)."""
+"""Shared fixtures: a copy of the bundled sample, and one full Dagster run per session. Plugins: the test
+lanes (tests/lanes.py) and the PostgreSQL server (tests/postgres.py). Constants and helpers are in
+tests/helpers.py."""
 
 import shutil
 from pathlib import Path
@@ -9,6 +10,8 @@ import pytest
 
 from paperlake.config import Paths
 from tests.helpers import SAMPLE
+
+pytest_plugins = ["tests.lanes", "tests.postgres"]
 
 
 @pytest.fixture

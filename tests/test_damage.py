@@ -81,6 +81,7 @@ def test_short_differential_campaign_finds_nothing():
     assert counts["intact_entries"] > counts["damaged_entries"] > 0
 
 
+@pytest.mark.slow
 def test_damaged_outputs_satisfy_the_contract():
     rng = random.Random(7)
     for cap in corpus()[:8]:

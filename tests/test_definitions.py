@@ -6,12 +6,11 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.definitions import defs
 from schemas import CONTRACT
-from tests.helpers import ASSETS
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ASSETS, ROOT
 
 
 def test_definitions_load_with_groups_kinds_and_schemas():
@@ -48,6 +47,7 @@ def test_checks_sensors_schedule_jobs():
     assert all(defs.resolve_job_def(j) for j in ("ingest_job", "update_job", "warehouse_job"))
 
 
+@pytest.mark.subprocess
 def test_dagster_definitions_validate_cli(tmp_path):
     dagster = Path(sys.executable).with_name("dagster")
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}

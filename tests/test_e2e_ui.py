@@ -4,7 +4,6 @@ of the lineage graph (Debian's chromium; `make test` installs it when missing)."
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ASSETS, ROOT, SAMPLE
+from tests.helpers import ASSETS, ROOT, SAMPLE, free_port
 
+pytestmark = pytest.mark.subprocess
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -51,7 +45,7 @@ def webserver(tmp_path_factory):
         [str(bin_dir / "paperlake"), "run"], env=env, capture_output=True, text=True, timeout=300
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    port = _free_port()
+    port = free_port()
     log = (tmp / "webserver.log").open("w")
     proc = subprocess.Popen(
         [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],

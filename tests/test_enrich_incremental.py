@@ -8,22 +8,15 @@ import pandas as pd
 import pytest
 
 from bench.generate import Corpus
-from paperlake import enrich_index, lake, landing, steps
+from paperlake import enrich_index, lake, steps
 from paperlake.config import Paths
 from paperlake.enrich import INHERITED_TOPIC_SCORE, enrich, paper_links, paper_topics
 from paperlake.frames import from_arrow, to_arrow
 from schemas import Papers
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, write_run
 
+pytestmark = pytest.mark.slow
 TFIDF_COLUMNS = ["keywords", "related", "topics"]  # topics: a paper without keyword hits inherits
-
-
-def _run(paths: Paths, *new: str) -> enrich_index.Published:
-    """Stage the `new` landing files, retract removed ones, resolve, enrich (a run, minus Dagster)."""
-    with lake.open_lake(paths) as con:
-        steps.write_parsed(con, list(new), steps.ingest_files(paths, list(new)))
-    steps.resolve_all(paths, list(landing.landing_files(paths.raw_dir)))
-    return steps.publish_papers(paths)
 
 
 def _full(paths: Paths) -> pd.DataFrame:
@@ -56,16 +49,16 @@ def grown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Paths, list[enrich_
 
 
 def _grow(paths: Paths, raw: Path, pages: list) -> list[enrich_index.Published]:
-    runs = [_run(paths, *landing.landing_files(raw))]
+    runs = [write_run(paths)]
     for name, text, _ in pages[3:]:
         (raw / name).write_text(text, encoding="utf-8")
-        runs.append(_run(paths, name))
+        runs.append(write_run(paths, [name]))
     seed = sorted(raw.glob("00[0-4]_*.txt"))
     seed[1].write_text(seed[1].read_text(encoding="utf-8").replace("a", "the", 40), encoding="utf-8")
-    runs.append(_run(paths, seed[1].name))
+    runs.append(write_run(paths, [seed[1].name]))
     seed[0].unlink()
     (raw / pages[1][0]).unlink()
-    runs.append(_run(paths))
+    runs.append(write_run(paths, []))
     return runs
 
 

@@ -9,12 +9,14 @@ import datetime as dt
 import os
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from paperlake.parse import read_page
 from schemas import Pages, Rejects, Sightings
 from tests.helpers import SAMPLE, SEED_ENTRIES, process_page
 
+pytestmark = pytest.mark.slow
 settings.register_profile("ci", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(
     "campaign",

@@ -5,20 +5,17 @@ everything (full=True). After each step every main table, papers_core and the re
 """
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench.generate import Corpus
 from paperlake import incremental, lake, landing, steps
 from paperlake.config import Paths
 from paperlake.resolve import MatchRules
 from tests.helpers import SAMPLE, page_text
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-from generate import Corpus  # noqa: E402
-
+pytestmark = pytest.mark.slow
 RULES = MatchRules(max_block=4)  # small, so that adding and removing records crosses the limit
 STATE = [  # every table a resolution writes (compared in a total order of all columns)
     *(f"main.{t}" for t in incremental.MAIN),

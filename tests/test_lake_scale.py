@@ -1,6 +1,6 @@
 """The lake beyond one machine: its catalog in PostgreSQL, its data files on S3-compatible object storage.
 
-The PostgreSQL server is Debian's, started in a temp folder (the fixture of test_postgres.py); the object
+The PostgreSQL server is Debian's, started in a temp folder (the fixture of tests/postgres.py); the object
 store is moto's S3 server on 127.0.0.1, reached through the duckdb-extension-httpfs wheel.
 """
 
@@ -16,8 +16,9 @@ from paperlake.config import Paths
 from paperlake.db import connect_readonly, connect_version
 from pipelines.run import run_pipeline
 from tests.helpers import SAMPLE
-from tests.test_postgres import _psql, postgres  # noqa: F401 - the fixture
+from tests.postgres import psql
 
+pytestmark = [pytest.mark.dagster, pytest.mark.subprocess]
 EXPECTED = {"pages": 5, "sightings": 283, "papers": 266}
 
 
@@ -35,13 +36,13 @@ def _run_and_check(paths: Paths) -> int:
     return version
 
 
-def test_lake_catalog_in_postgresql(postgres, tmp_path):  # noqa: F811 - the fixture
+def test_lake_catalog_in_postgresql(postgres, tmp_path):
     catalog = f"postgres:dbname=dagster host=127.0.0.1 port={postgres} user=dagster"
     paths = Paths(SAMPLE, tmp_path / "out", catalog=catalog)
     _run_and_check(paths)
     assert not (tmp_path / "out" / "lake" / "catalog.sqlite").exists()
-    assert int(_psql(postgres, "SELECT count(*) FROM ducklake_snapshot")) > 5
-    assert _psql(postgres, "SELECT count(*) FROM ducklake_table WHERE table_name = 'sightings'") != "0"
+    assert int(psql(postgres, "SELECT count(*) FROM ducklake_snapshot")) > 5
+    assert psql(postgres, "SELECT count(*) FROM ducklake_table WHERE table_name = 'sightings'") != "0"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import datetime as dt
 import os
 import shutil
-from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -11,15 +10,15 @@ import pandas as pd
 import pytest
 
 from assets.partitions import CHANGED_ONLY_TAG
-from paperlake import lake, landing, state, steps
+from paperlake import landing
 from paperlake.config import TABLES, Paths
 from paperlake.db import connect_readonly
-from paperlake.parallel import map_batches
 from paperlake.warehouse import read_table
 from pipelines.definitions import defs
 from pipelines.run import run_pipeline
-from schemas import Pages, Rejects, Sightings
 from tests.helpers import SAMPLE
+
+pytestmark = pytest.mark.dagster
 
 
 def test_run_succeeds_with_every_check_passing(pipeline_run):
@@ -152,15 +151,6 @@ def _set_day(path: Path, day: str) -> None:
     os.utime(path, (stamp, stamp))
 
 
-def test_landing_days_come_from_the_path_else_the_modification_time():
-    noon = int(dt.datetime(2024, 3, 9, 12, tzinfo=dt.UTC).timestamp() * 1e9)
-    assert landing.landing_day("x.txt", noon) == "2024-03-09"
-    assert landing.landing_day("2024/05/12/x.txt", noon) == "2024-05-12"
-    assert landing.landing_day("hf_20240512_daily.txt", noon) == "2024-05-12"
-    assert landing.landing_day("2024-02-31_then_2024-02-29.txt", noon) == "2024-02-29"  # not a date, next
-    assert landing.landing_day("000_7cb6f7359ec6334f.txt", noon) == "2024-03-09"  # hex is not a date
-
-
 def test_landing_sensor_runs_only_the_days_that_changed(tmp_path, sample_copy):
     from assets.resources import PaperlakeResource
     from pipelines.sensors import landing_sensor
@@ -267,37 +257,3 @@ def test_report_asset_draws_pngs_into_its_metadata(pipeline_run):
         png = paths.out_dir / "reports" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert mat.metadata[name].value.startswith(f"![{name}](data:image/png;base64,")
-
-
-def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
-    """Seeds + hostile files in batches of 3 over 2 spawned workers vs one process: identical lake rows."""
-    hostile = Path(__file__).parent / "hostile"
-    raw = tmp_path / "raw"
-    shutil.copytree(SAMPLE, raw)
-    shutil.copytree(hostile, raw / "hostile")
-    keys = sorted(landing.landing_files(raw))
-    frames = {}
-    for workers in (1, 2):
-        paths = Paths(raw, tmp_path / f"out{workers}")
-        assert state.landing_changes(paths)[1].new == keys
-        with lake.open_lake(paths) as con:
-            for batch, tables in map_batches(partial(steps.ingest_files, paths), keys, 3, workers):
-                steps.write_parsed(con, batch, tables)
-        frames[workers] = {
-            stage: steps.read_staged(paths, stage).sort_values(list(model.to_schema().columns)[:2])
-            for stage, model in (
-                (steps.PAGES, Pages),
-                (steps.SIGHTINGS, Sightings),
-                (steps.REJECTS, Rejects),
-            )
-        }
-        pages = frames[workers][steps.PAGES].set_index("source_file")
-        assert sorted(pages.index) == keys and pages.loc["hostile/image.png", "status"] == "rejected"
-        assert state.landing_changes(paths)[1].empty
-        (raw / "new.txt").write_bytes(b"x")
-        assert state.landing_changes(paths)[1].new == ["new.txt"]
-        (raw / "new.txt").unlink()
-    for stage in frames[1]:
-        pd.testing.assert_frame_equal(
-            frames[1][stage].reset_index(drop=True), frames[2][stage].reset_index(drop=True)
-        )

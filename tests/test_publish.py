@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from paperlake import fulltext, lake, landing, steps
+from paperlake import fulltext, lake, steps
 from paperlake.config import TABLES, Paths
 from paperlake.db import load, open_db
 from paperlake.warehouse import SERVING_VERSION, build_serving
-from tests.helpers import ROOT, SAMPLE
+from tests.helpers import ROOT, SAMPLE, write_run
 
+pytestmark = pytest.mark.slow
 FTS = fulltext.FTS
 M = f"{lake.ALIAS}.main"
 # the index as content, independent of the arbitrary doc and term ids it carries
@@ -39,17 +40,6 @@ INDEX = {
 FIXED_QUERIES = ["reasoning", "hallucination", "language model agents", "diffusion video generation"]
 
 
-def _ingest(paths: Paths, changed: list[str]) -> None:
-    """What a run does before publishing: (re)ingest the changed files, resolve, enrich."""
-    keys = list(landing.landing_files(paths.raw_dir))
-    present = [k for k in changed if k in keys]
-    if present:
-        with lake.open_lake(paths) as con:
-            steps.write_parsed(con, present, steps.ingest_files(paths, present))
-    steps.resolve_all(paths, keys)
-    steps.publish_papers(paths)
-
-
 @pytest.fixture
 def published(tmp_path: Path) -> Paths:
     """Four of the sample's five files ingested and published (a full build)."""
@@ -58,7 +48,7 @@ def published(tmp_path: Path) -> Paths:
     for src in sorted(SAMPLE.iterdir())[:4]:
         shutil.copy(src, raw / src.name)
     paths = Paths(raw, tmp_path / "out")
-    _ingest(paths, list(landing.landing_files(raw)))
+    write_run(paths)
     steps.publish(paths, "first")
     return paths
 
@@ -147,7 +137,7 @@ def test_incremental_publish_equals_a_full_build(published, tmp_path):
     previous, _, built = _served(paths)
     assert built == "full: nothing served yet"
     for step in (_add, _change, _remove, _remove_after_maintenance):
-        _ingest(paths, step(paths))
+        write_run(paths, step(paths))
         version = _publish(paths, step.__name__)
         assert _served(paths) == (version, step.__name__, f"incremental from {previous}")
         _assert_equals_full_build(paths, version, tmp_path / step.__name__)
@@ -191,6 +181,7 @@ steps.publish(Paths(Path(sys.argv[1]), Path(sys.argv[2])), "killed")
 """
 
 
+@pytest.mark.subprocess
 def test_a_killed_publish_leaves_the_previous_file(published, tmp_path):
     paths = published
     before, hits = _served(paths), _search(paths.duckdb_path, FIXED_QUERIES)

@@ -3,15 +3,14 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from paperlake.db import connect_readonly
+from tests.helpers import CLI, ROOT
 
-QUERIES = sorted((Path(__file__).resolve().parents[1] / "queries").glob("*.sql"))
-CLI = str(Path(sys.executable).with_name("paperlake"))
+QUERIES = sorted((ROOT / "queries").glob("*.sql"))
 
 
 @pytest.mark.parametrize("sql_file", QUERIES, ids=lambda p: p.stem)
@@ -29,6 +28,7 @@ def _cli(*args: str, out_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.subprocess
 def test_cli_query_json_and_csv(pipeline_run):
     paths, _, _ = pipeline_run
     proc = _cli("query", "SELECT count(*) AS n FROM papers", "--format", "json", out_dir=paths.out_dir)
@@ -38,6 +38,7 @@ def test_cli_query_json_and_csv(pipeline_run):
     assert proc.returncode == 0 and proc.stdout.splitlines()[0].count(",") >= 1
 
 
+@pytest.mark.subprocess
 def test_cli_errors_are_one_clear_line(pipeline_run, tmp_path):
     paths, _, _ = pipeline_run
     bad = _cli("query", "SELEC nonsense", out_dir=paths.out_dir)
@@ -46,6 +47,7 @@ def test_cli_errors_are_one_clear_line(pipeline_run, tmp_path):
     assert empty.returncode == 2 and "no warehouse at" in empty.stderr and "make run" in empty.stderr
 
 
+@pytest.mark.subprocess
 def test_cli_status(pipeline_run):
     paths, _, _ = pipeline_run
     proc = _cli("status", out_dir=paths.out_dir)
@@ -63,6 +65,7 @@ def _run_cli(tmp_path: Path, raw: Path, out: Path) -> subprocess.CompletedProces
     return subprocess.run([CLI, "run"], env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.subprocess
 def test_cli_run_errors_name_the_path(tmp_path):
     missing = _run_cli(tmp_path, tmp_path / "nowhere", tmp_path / "out")
     assert (
@@ -83,6 +86,7 @@ def test_cli_run_errors_name_the_path(tmp_path):
         assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.subprocess
 def test_cli_search_answers_the_readme_question(pipeline_run):
     """'Which papers about hallucination have code, most upvoted first?' through `paperlake search`."""
     paths, _, _ = pipeline_run
@@ -99,6 +103,7 @@ def test_cli_search_answers_the_readme_question(pipeline_run):
     assert [r["paper_id"] for r in rows] == [pid for (pid,) in sql][: len(rows)]
 
 
+@pytest.mark.subprocess
 def test_cli_show_by_title_and_ambiguity(pipeline_run):
     paths, _, _ = pipeline_run
     proc = _cli("show", "Characterizing Mechanisms for Factual Recall", out_dir=paths.out_dir)

@@ -22,8 +22,7 @@ import pytest
 from paperlake.config import TABLES, Paths
 from paperlake.db import VersionError, connect_readonly, connect_version, published_versions
 from paperlake.warehouse import served_version
-from tests.helpers import SEED_ENTRIES
-from tests.test_reliability import CLI, _counts, _env, _landing, _start
+from tests.helpers import CLI, SEED_ENTRIES, landing_with_copies, run_env, served_counts, start_run
 
 # sightings rows = valid entries of the pages = sightings counted by the papers (distinct contents only)
 CONSISTENT = """SELECT (SELECT count(*) FROM sightings), (SELECT sum(n_valid) FROM pages),
@@ -61,9 +60,10 @@ def _history(env: dict[str, str]) -> list[dict]:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.subprocess
 def test_reader_during_a_run_sees_one_consistent_version(tmp_path):
-    raw, out, home = _landing(tmp_path, 0), tmp_path / "out", tmp_path / "home"
-    env, paths = _env(raw, out, home), Paths(raw, out)
+    raw, out, home = landing_with_copies(tmp_path, 0), tmp_path / "out", tmp_path / "home"
+    env, paths = run_env(raw, out, home), Paths(raw, out)
     assert _cli(env, "run").returncode == 0
     for i in range(12):  # distinct bytes, same papers: the run changes every table
         src = raw / SEEDS[i % 5]
@@ -83,7 +83,7 @@ def test_reader_during_a_run_sees_one_consistent_version(tmp_path):
 
     thread = threading.Thread(target=reader)
     thread.start()
-    proc = _start(env)
+    proc = start_run(env)
     cli_polls = []
     while proc.poll() is None:
         poll = _cli(env, "query", CONSISTENT, "--format", "csv")
@@ -96,14 +96,15 @@ def test_reader_during_a_run_sees_one_consistent_version(tmp_path):
     assert {s[0] for s in seen} >= {283}  # the old version was read while the run worked
     assert all(code == 0 for code, _ in cli_polls), cli_polls
     assert all(len(set(line.split(","))) == 1 for _, line in cli_polls), cli_polls
-    assert _counts(paths)["sightings"] == 283 + sum(SEED_ENTRIES[SEEDS[i % 5]] for i in range(12))
+    assert served_counts(paths)["sightings"] == 283 + sum(SEED_ENTRIES[SEEDS[i % 5]] for i in range(12))
 
 
+@pytest.mark.subprocess
 def test_failed_blocking_check_publishes_nothing(tmp_path):
-    raw, out, home = _landing(tmp_path, 0), tmp_path / "out", tmp_path / "home"
-    env, paths = _env(raw, out, home), Paths(raw, out)
+    raw, out, home = landing_with_copies(tmp_path, 0), tmp_path / "out", tmp_path / "home"
+    env, paths = run_env(raw, out, home), Paths(raw, out)
     assert _cli(env, "run").returncode == 0
-    before, version = _counts(paths), served_version(paths)
+    before, version = served_counts(paths), served_version(paths)
     hits = _cli(env, "search", "reasoning", "--format", "json").stdout
     (raw / "extra.txt").write_bytes((raw / "000_7cb6f7359ec6334f.txt").read_bytes() + b"\n\n")
     (tmp_path / "fault").mkdir()
@@ -112,20 +113,21 @@ def test_failed_blocking_check_publishes_nothing(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "sightings_reference_papers" in proc.stdout and "nothing was published" in proc.stdout
     assert served_version(paths) == version
-    assert _counts(paths) == before
+    assert served_counts(paths) == before
     assert _cli(env, "search", "reasoning", "--format", "json").stdout == hits
     assert [h["version"] for h in _history(env)] == [version]
     fixed = _cli(env, "run")  # the fault gone, the same files publish a new version
     assert fixed.returncode == 0, fixed.stdout
-    assert _counts(paths)["pages"] == before["pages"] + 1
+    assert served_counts(paths)["pages"] == before["pages"] + 1
     assert [h["version"] for h in _history(env)][1:] == [version]
 
 
+@pytest.mark.subprocess
 def test_history_as_of_export_and_sql(tmp_path):
-    raw, out, home = _landing(tmp_path, 0), tmp_path / "out", tmp_path / "home"
-    env, paths = _env(raw, out, home), Paths(raw, out)
+    raw, out, home = landing_with_copies(tmp_path, 0), tmp_path / "out", tmp_path / "home"
+    env, paths = run_env(raw, out, home), Paths(raw, out)
     assert _cli(env, "run").returncode == 0
-    first = _counts(paths)
+    first = served_counts(paths)
     (raw / "000_7cb6f7359ec6334f.txt").unlink()
     assert _cli(env, "run").returncode == 0
     history = _history(env)
@@ -156,19 +158,19 @@ def test_history_as_of_export_and_sql(tmp_path):
     assert shell_old.returncode == 0 and shell_old.stdout.split()[-1] == "5", shell_old.stderr
     write = _cli(env, "sql", "-c", "DROP TABLE papers")
     assert write.returncode != 0 and "read-only" in (write.stdout + write.stderr)
-    assert _counts(paths)["papers"] == history[0]["papers"]
+    assert served_counts(paths)["papers"] == history[0]["papers"]
 
 
 def _stop_during_run(tmp_path: Path, sig: signal.Signals) -> None:
-    raw, out, home = _landing(tmp_path, 0), tmp_path / "out", tmp_path / "home"
-    env, paths = _env(raw, out, home), Paths(raw, out)
+    raw, out, home = landing_with_copies(tmp_path, 0), tmp_path / "out", tmp_path / "home"
+    env, paths = run_env(raw, out, home), Paths(raw, out)
     assert _cli(env, "run").returncode == 0
-    before, version = _counts(paths), served_version(paths)
+    before, version = served_counts(paths), served_version(paths)
     for i in range(30):
         (raw / f"late_{i:02d}.txt").write_bytes(
             (raw / "001_0e521db46ed8cd94.txt").read_bytes() + b"\n" * (i + 1)
         )
-    proc = _start(env)
+    proc = start_run(env)
     time.sleep(4.0)  # inside Dagster: ingesting or building the warehouse
     assert proc.poll() is None, "the run ended before it could be stopped"
     sent = time.perf_counter()
@@ -180,20 +182,23 @@ def _stop_during_run(tmp_path: Path, sig: signal.Signals) -> None:
     assert time.perf_counter() - sent <= 5.0
     assert proc.returncode == 128 + sig, output
     assert "stopped" in output and "nothing new was published" in output
-    assert served_version(paths) == version and _counts(paths) == before
+    assert served_version(paths) == version and served_counts(paths) == before
     rerun = _cli(env, "run")
     assert rerun.returncode == 0, rerun.stdout
-    assert _counts(paths)["sightings"] == before["sightings"] + 30 * 47
+    assert served_counts(paths)["sightings"] == before["sightings"] + 30 * 47
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_stops_a_run_within_5_s_and_keeps_the_published_version(tmp_path):
     _stop_during_run(tmp_path, signal.SIGINT)
 
 
+@pytest.mark.subprocess
 def test_sigterm_stops_a_run_within_5_s_and_keeps_the_published_version(tmp_path):
     _stop_during_run(tmp_path, signal.SIGTERM)
 
 
+@pytest.mark.dagster
 def test_maintenance_expires_old_versions_and_keeps_the_published_one(tmp_path, sample_copy):
     from assets.resources import PaperlakeResource
     from pipelines.definitions import build_defs
@@ -205,7 +210,7 @@ def test_maintenance_expires_old_versions_and_keeps_the_published_one(tmp_path, 
         (sample_copy / "000_7cb6f7359ec6334f.txt").unlink()
         assert run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False).success
         old, new = sorted(published_versions(paths))
-        served = _counts(paths)
+        served = served_counts(paths)
         resource = PaperlakeResource(raw_dir=str(sample_copy), out_dir=str(paths.out_dir), keep_days=0)
         job = build_defs(resource).resolve_job_def("lake_maintenance_job")
         assert job.execute_in_process(instance=instance).success
@@ -214,4 +219,4 @@ def test_maintenance_expires_old_versions_and_keeps_the_published_one(tmp_path, 
         connect_version(paths, old)
     with connect_version(paths, new) as con:
         assert con.sql("SELECT count(*) FROM sightings").fetchone()[0] == served["sightings"]
-    assert _counts(paths) == served
+    assert served_counts(paths) == served
