@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import dagster as dg
 import pytest
 
-MARKED_BY_FIXTURE = {"pipeline_run": "dagster", "hostile_tables": "dagster", "postgres": "subprocess"}
+MARKED_BY_FIXTURE = {"pipeline_run": "dagster", "hostile_paths": "dagster", "postgres": "subprocess"}
 # what each lane permits, refused to a test in neither
 GUARDED = {
     "dagster": [
