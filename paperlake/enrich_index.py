@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperlake import lake
@@ -336,7 +337,6 @@ def _related(
     """Top related papers of the new vectors and of the `refill` papers (from their stored vectors)
     against the index without the `gone` papers plus the new vectors; and, per stored paper outside
     those, the new papers that may enter its list (pairs above its fifth score)."""
-    con.register("_new", vectors)
     con.register(
         "_new_ids",
         pa.table(
@@ -352,28 +352,13 @@ def _related(
             UNION ALL SELECT * FROM _new_ids""",
         {"g": gone},
     )
-    # the usual increment only adds papers: then no stored vector is queried and none is left out, and
-    # the index is scanned once, unfiltered
-    params = {"r": list(refill.values())} if refill else {}
-    params |= {"gd": gone_docs} if gone_docs else {}
-    refill_sql = f"UNION ALL SELECT * FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))"
-    gone_sql = "WHERE doc NOT IN (SELECT unnest($gd::INTEGER[]))"
+    con.register("_scores", _pair_scores(con, vectors, list(refill.values()), gone_docs))
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pairs AS
-            WITH idx AS (
-                SELECT * FROM {POSTINGS} {gone_sql if gone_docs else ""}
-                UNION ALL SELECT * FROM _new),
-            q AS (
-                SELECT * FROM _new {refill_sql if refill else ""}),
-            pairs AS (
-                SELECT q.doc AS a, idx.doc AS b, sum(q.weight * idx.weight)::FLOAT AS s
-                FROM q JOIN idx USING (term_id) WHERE q.doc <> idx.doc
-                GROUP BY ALL HAVING s >= {MIN_RELATED_SIMILARITY})
-            SELECT pairs.*, ia.paper_id AS a_id, ib.paper_id AS b_id
-            FROM pairs JOIN _ids ia ON ia.doc = pairs.a JOIN _ids ib ON ib.doc = pairs.b""",
-        params,
+        """CREATE OR REPLACE TEMP TABLE _pairs AS
+            SELECT p.*, ia.paper_id AS a_id, ib.paper_id AS b_id
+            FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b"""
     )
-    con.unregister("_new")
+    con.unregister("_scores")
     con.unregister("_new_ids")
     tops = {
         a: (list(b), [float(x) for x in s])
@@ -396,6 +381,44 @@ def _related(
     con.execute("DROP TABLE _pairs")
     con.execute("DROP TABLE _ids")
     return tops, entering
+
+
+def _pair_scores(
+    con: duckdb.DuckDBPyConnection, vectors: pa.Table, refill_docs: list[int], gone_docs: list[int]
+) -> pa.Table:
+    """(a, b, s): the exact cosine s >= MIN_RELATED_SIMILARITY of each query row a (the new vectors and
+    the refill papers' stored ones) with every other indexed row b (the stored ones but the gone, and the
+    new ones): one sparse product over the postings of the query's terms only."""
+    new = {c: vectors.column(c).to_numpy() for c in ("term_id", "doc", "weight")}
+    stored = con.execute(
+        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))",
+        {"r": refill_docs},
+    ).fetchnumpy()
+    query = {c: np.concatenate([new[c], np.asarray(stored[c])]) for c in new}
+    terms = np.unique(query["term_id"])
+    index = con.execute(
+        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE term_id IN (SELECT unnest($t::INTEGER[])) "
+        "AND doc NOT IN (SELECT unnest($g::INTEGER[]))",
+        {"t": terms.tolist(), "g": gone_docs},
+    ).fetchnumpy()
+    index = {c: np.concatenate([np.asarray(index[c]), new[c]]) for c in new}
+    docs = max(int(index["doc"].max(initial=-1)), int(query["doc"].max(initial=-1))) + 1
+    rows, a = np.unique(query["doc"], return_inverse=True)
+    q = sp.csr_matrix(
+        (query["weight"], (a, np.searchsorted(terms, query["term_id"]))), shape=(len(rows), len(terms))
+    )
+    idx = sp.csr_matrix(
+        (index["weight"], (index["doc"], np.searchsorted(terms, index["term_id"]))), shape=(docs, len(terms))
+    )
+    sims = (q @ idx.T).tocoo()
+    keep = (sims.data >= MIN_RELATED_SIMILARITY) & (rows[sims.row] != sims.col)
+    return pa.table(
+        {
+            "a": pa.array(rows[sims.row[keep]], pa.int32()),
+            "b": pa.array(sims.col[keep], pa.int32()),
+            "s": pa.array(sims.data[keep], pa.float32()),
+        }
+    )
 
 
 def _merge(
