@@ -1,5 +1,6 @@
 """Enrichment v1: links, GitHub repos, short names, topics and word counts from titles and abstracts."""
 
+import multiprocessing
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -86,6 +87,7 @@ SIMILARITY_CHUNK = 1024  # papers per sparse product: memory stays at chunk x ca
 # 96% of the exact top 5 at 92k papers; exact while no term is in more papers (corpora under ~2,000 papers).
 CANDIDATE_MAX_DF = 1000
 CANDIDATES = 20
+SIMILARITY_WORKERS = 2  # processes over the chunks: this machine's cores
 # RE2 patterns for Arrow's vectorised matcher: linear time, one pass per topic over all papers
 _TOPIC_RE2 = {t: "(?i)(?:" + "|".join(p) + ")" for t, p in TOPICS.items()}
 
@@ -373,34 +375,65 @@ def _merge_equal_columns(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return merged.tocsr()
 
 
+@dataclass
+class _Blocks:
+    """What every chunk of `top_related` reads: the TF-IDF rows, their rarer-term part (identical
+    columns merged) and its transpose, their commoner-term part, and each row's rank by id."""
+
+    matrix: sp.csr_matrix
+    rare: sp.csr_matrix
+    rare_t: sp.csr_matrix
+    frequent: sp.csr_matrix
+    rank: np.ndarray
+
+
+_BLOCKS: _Blocks | None = None  # set while `top_related` runs: forked workers inherit it, nothing is copied
+
+
 def top_related(
     matrix: sp.csr_matrix, df: np.ndarray, ids: np.ndarray
 ) -> tuple[list[list[str]], list[list[float]]]:
     """Each row's RELATED most similar other rows (cosine >= MIN_RELATED_SIMILARITY, best first, then by
     id) and their exact similarities: candidates from a sparse product over the rarer terms, ranked by
     their exact cosine (the rarer terms' part from that product, the commoner terms' part added per pair);
-    a row with fewer than RELATED candidates is compared with every row."""
+    a row with fewer than RELATED candidates is compared with every row. Chunks run in
+    SIMILARITY_WORKERS forked processes: scipy's sparse product holds the GIL."""
+    global _BLOCKS
     common = df > CANDIDATE_MAX_DF
     rare = _merge_equal_columns(_columns(matrix, (df >= 2) & ~common))
-    rare_t = rare.T.tocsr()
-    frequent = _columns(matrix, common)
     rank = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
-    related: list[list[str]] = []
-    scores: list[list[float]] = []
-    for lo in range(0, matrix.shape[0], SIMILARITY_CHUNK):
-        hi = min(lo + SIMILARITY_CHUNK, matrix.shape[0])
-        cand, sims = _candidates((rare[lo:hi] @ rare_t).tocsr(), lo)
-        sims += _pair_products(frequent, lo, hi, cand)
-        short = np.flatnonzero((cand < 0).sum(axis=1) > CANDIDATES - RELATED) if common.any() else []
-        if len(short):
-            cand[short], sims[short] = _exact(matrix, lo + short)
-        for c, s in zip(cand, sims, strict=True):
-            ok = (c >= 0) & (s >= MIN_RELATED_SIMILARITY)
-            c, s = c[ok], s[ok]
-            top = np.lexsort((rank[c], -s))[:RELATED]
-            related.append(ids[c[top]].tolist())
-            scores.append(s[top].tolist())
+    _BLOCKS = _Blocks(matrix, rare, rare.T.tocsr(), _columns(matrix, common), rank)
+    starts = range(0, matrix.shape[0], SIMILARITY_CHUNK)
+    try:
+        if len(starts) > 1 and SIMILARITY_WORKERS > 1:
+            with multiprocessing.get_context("fork").Pool(SIMILARITY_WORKERS) as pool:
+                chunks = pool.map(_chunk_related, starts, chunksize=1)
+        else:
+            chunks = [_chunk_related(lo) for lo in starts]
+    finally:
+        _BLOCKS = None
+    related = [ids[row[row >= 0]].tolist() for top, _ in chunks for row in top]
+    scores = [s[row >= 0].tolist() for top, sims in chunks for row, s in zip(top, sims, strict=True)]
     return related, scores
+
+
+def _chunk_related(lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """`top_related` of the rows from `lo`: per row its RELATED best rows (-1 pads) and similarities."""
+    b = _BLOCKS
+    hi = min(lo + SIMILARITY_CHUNK, b.matrix.shape[0])
+    cand, sims = _candidates((b.rare[lo:hi] @ b.rare_t).tocsr(), lo)
+    sims += _pair_products(b.frequent, lo, hi, cand)
+    short = np.flatnonzero((cand < 0).sum(axis=1) > CANDIDATES - RELATED)
+    if b.frequent.shape[1] and len(short):
+        cand[short], sims[short] = _exact(b.matrix, lo + short)
+    top = np.full((hi - lo, RELATED), -1, np.int64)
+    best = np.zeros((hi - lo, RELATED), np.float32)
+    for k, (c, s) in enumerate(zip(cand, sims, strict=True)):
+        ok = (c >= 0) & (s >= MIN_RELATED_SIMILARITY)
+        c, s = c[ok], s[ok]
+        order = np.lexsort((b.rank[c], -s))[:RELATED]
+        top[k, : len(order)], best[k, : len(order)] = c[order], s[order]
+    return top, best
 
 
 def _candidates(sims: sp.csr_matrix, lo: int) -> tuple[np.ndarray, np.ndarray]:
