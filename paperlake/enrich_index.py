@@ -18,8 +18,9 @@ caller knows them), recomputes the content-only columns of those rows, vectorise
 next full build: that is how idf drift is handled), takes their top related papers from the index (an
 exact product with every stored row), puts them into their neighbours' lists where they beat the stored
 fifth score, recomputes the lists that held a changed or removed paper the same way, and re-derives
-inherited topics of every paper whose list changed. Under the frozen vocabulary and idf an increment is
-exact: every list it writes is the exact top RELATED of the index. The main tables are
+inherited topics of every paper whose list changed. Under the frozen vocabulary and idf the lists an
+increment computes are the exact top RELATED of the index, and a stored list takes a new paper exactly when
+it beats the stored fifth score. The main tables are
 written by key: the affected papers' rows deleted and inserted, in one commit with the state.
 """
 
