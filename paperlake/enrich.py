@@ -396,8 +396,8 @@ def top_related(
     """Each row's RELATED most similar other rows (cosine >= MIN_RELATED_SIMILARITY, best first, then by
     id) and their exact similarities: candidates from a sparse product over the rarer terms, ranked by
     their exact cosine (the rarer terms' part from that product, the commoner terms' part added per pair);
-    a row with fewer than RELATED candidates is compared with every row. Chunks run in
-    SIMILARITY_WORKERS forked processes: scipy's sparse product holds the GIL."""
+    a row with fewer than RELATED candidates is compared with every row. Chunks run in SIMILARITY_WORKERS
+    forked processes (scipy's sparse product holds the GIL), unless this one is a daemon."""
     global _BLOCKS
     common = df > CANDIDATE_MAX_DF
     rare = _merge_equal_columns(_columns(matrix, (df >= 2) & ~common))
@@ -405,7 +405,7 @@ def top_related(
     _BLOCKS = _Blocks(matrix, rare, rare.T.tocsr(), _columns(matrix, common), rank)
     starts = range(0, matrix.shape[0], SIMILARITY_CHUNK)
     try:
-        if len(starts) > 1 and SIMILARITY_WORKERS > 1:
+        if len(starts) > 1 and SIMILARITY_WORKERS > 1 and not multiprocessing.current_process().daemon:
             with multiprocessing.get_context("fork").Pool(SIMILARITY_WORKERS) as pool:
                 chunks = pool.map(_chunk_related, starts, chunksize=1)
         else:
