@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from schemas.vocabulary import LinkKind
 
@@ -82,10 +81,13 @@ INHERITED_TOPIC_SCORE = 0.1  # a paper with no keyword hit takes its related pap
 KEYWORDS = 5
 RELATED = 5
 MIN_RELATED_SIMILARITY = 0.01  # above noise: at least some shared informative terms
-SIMILARITY_CHUNK = 2048
-EXACT_SIMILARITY_MAX = 20_000  # papers; above this, related papers come from pruned sparse vectors
-PRUNED_TERMS = 96  # heaviest shared terms kept per paper: 91% of the exact top-5 similarity at 92k papers
-PRUNED_CHUNK = 4096
+SIMILARITY_CHUNK = 1024  # papers per sparse product: memory stays at chunk x candidate pairs
+# Exact cosine top 5 for every paper costs sum(df^2) = 8.6e10 multiply-adds at 92k papers (the commonest
+# terms dominate), too slow. Candidates come from the terms in at most CANDIDATE_MAX_DF papers (4.2e9, half
+# that once identical columns are merged), CANDIDATES per paper, then are ranked by their exact cosine:
+# 96% of the exact top 5 at 92k papers; exact while no term is in more papers (corpora under ~2,000 papers).
+CANDIDATE_MAX_DF = 1000
+CANDIDATES = 20
 # RE2 patterns for Arrow's vectorised matcher: linear time, one pass per topic over all papers
 _TOPIC_RE2 = {t: "(?i)(?:" + "|".join(p) + ")" for t, p in TOPICS.items()}
 
@@ -197,13 +199,11 @@ def enrich(papers: pd.DataFrame) -> pd.DataFrame:
     return enrich_fitted(papers)[0]
 
 
-def enrich_fitted(
-    papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX
-) -> tuple[pd.DataFrame, list[dict[str, float]], "TextModel"]:
+def enrich_fitted(papers: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, float]], "TextModel"]:
     """`enrich`, also returning each paper's keyword topic scores (before inheritance) and the fitted
     text model: what an incremental run keeps (paperlake.enrich_index)."""
     scores = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
-    model = fit_text(papers, exact_max)
+    model = fit_text(papers)
     ids = papers["paper_id"].tolist()
     inherited = inherit_topics(scores, model.related, dict(zip(ids, scores, strict=True)))
     return assemble(papers, inherited, model.keywords, model.related), scores, model
@@ -282,14 +282,13 @@ TFIDF = {
 @dataclass
 class TextModel:
     """The fitted TF-IDF of a corpus: vocabulary (column order), idf and document frequency per term;
-    per paper its similarity vector (a row of `vectors`: the whole TF-IDF row up to exact_max papers,
-    pruned past it), keywords, related papers and their similarity scores."""
+    per paper its TF-IDF row (a row of `vectors`, indices sorted), keywords, related papers and their
+    exact cosine similarities."""
 
     terms: np.ndarray
     idf: np.ndarray
     df: np.ndarray
     vectors: sp.csr_matrix
-    pruned: bool
     keywords: list[list[str]]
     related: list[list[str]]
     scores: list[list[float]]
@@ -300,21 +299,16 @@ def documents(papers: pd.DataFrame) -> list[str]:
     return (papers["title"] + ". " + papers["title"] + ". " + papers["abstract"]).tolist()
 
 
-def text_similarity(
-    papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX
-) -> tuple[list[list[str]], list[list[str]]]:
+def text_similarity(papers: pd.DataFrame) -> tuple[list[list[str]], list[list[str]]]:
     """TF-IDF over title + abstract: the top keywords of each paper and its most similar papers."""
-    model = fit_text(papers, exact_max)
+    model = fit_text(papers)
     return model.keywords, model.related
 
 
-def fit_text(papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX) -> TextModel:
-    """Fit TF-IDF over the papers; keywords and related papers from it.
-
-    Offline (scikit-learn, no model download); cosine similarities are computed in row chunks so memory
-    stays at chunk x papers."""
+def fit_text(papers: pd.DataFrame) -> TextModel:
+    """Fit TF-IDF over the papers; keywords and related papers from it (offline: scikit-learn, no model
+    download)."""
     n = len(papers)
-    pruned = n > exact_max
     vec = TfidfVectorizer(**TFIDF)
     try:
         matrix = vec.fit_transform(documents(papers)) if n else None
@@ -322,29 +316,17 @@ def fit_text(papers: pd.DataFrame, exact_max: int = EXACT_SIMILARITY_MAX) -> Tex
         matrix = None
     if matrix is None:
         empty = np.array([], dtype=object)
+        nothing: list[list] = [[] for _ in range(n)]
+        vectors = sp.csr_matrix((n, 0), dtype=np.float32)
         return TextModel(
-            empty,
-            np.zeros(0, np.float32),
-            np.zeros(0, np.int64),
-            sp.csr_matrix((n, 0), dtype=np.float32),
-            pruned,
-            [[] for _ in range(n)],
-            [[] for _ in range(n)],
-            [[] for _ in range(n)],
+            empty, np.zeros(0, np.float32), np.zeros(0, np.int64), vectors, nothing, nothing, nothing
         )
+    matrix.sort_indices()  # keyword ties go to the first term, as in an increment (paperlake.enrich_index)
     terms = vec.get_feature_names_out()
     df = np.bincount(matrix.indices, minlength=matrix.shape[1])
-    ids = papers["paper_id"].to_numpy()
-    if pruned:
-        vectors = prune(matrix, df)
-        related, scores = sparse_related(vectors, ids)
-    else:
-        vectors = matrix
-        related, scores = _top_related(
-            lambda lo, hi: (matrix[lo:hi] @ matrix.T).toarray(), n, ids, SIMILARITY_CHUNK
-        )
+    related, scores = top_related(matrix, df, papers["paper_id"].to_numpy().astype(str))
     return TextModel(
-        terms, vec.idf_.astype(np.float32), df, vectors, pruned, row_keywords(matrix, terms), related, scores
+        terms, vec.idf_.astype(np.float32), df, matrix, row_keywords(matrix, terms), related, scores
     )
 
 
@@ -358,71 +340,125 @@ def row_keywords(matrix: sp.csr_matrix, terms: np.ndarray) -> list[list[str]]:
     return keywords
 
 
-def prune(matrix: sp.csr_matrix, df: np.ndarray) -> sp.csr_matrix:
-    """Related papers past exact_max papers: exact cosine is O(n^2) dense work (117 s at 92k papers with a
-    128-d LSA, which kept 14% of the exact neighbours). Instead drop terms no other paper has (df < 2),
-    keep each paper's PRUNED_TERMS heaviest terms, renormalise, and take the top of a *sparse* product:
-    22 s at 92k papers, capturing 91% of the exact top-5 similarity there and 79% of the exact top 5 on
-    the sample."""
-    shared = matrix.multiply((df >= 2).astype(np.float32)[None, :]).tocsr()
-    shared.eliminate_zeros()
-    indices, data, indptr = [], [], [0]
-    for row in range(shared.shape[0]):
-        lo, hi = shared.indptr[row], shared.indptr[row + 1]
-        vals, top = shared.data[lo:hi], PRUNED_TERMS
-        keep = slice(None) if hi - lo <= top else np.argpartition(-vals, top - 1)[:top]
-        cols, vals = shared.indices[lo:hi][keep], vals[keep]
-        indices.append(cols)
-        data.append(vals)
-        indptr.append(indptr[-1] + len(cols))
-    return normalize(
-        sp.csr_matrix(
-            (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
-            shape=shared.shape,
-            dtype=np.float32,
-        )
+def _columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """The matrix restricted to the `keep` columns, renumbered 0..k-1."""
+    new = np.cumsum(keep) - 1
+    mask = keep[matrix.indices]
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[mask]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
+    return sp.csr_matrix(
+        (matrix.data[mask], new[matrix.indices[mask]], indptr), shape=(matrix.shape[0], int(keep.sum()))
     )
 
 
-def sparse_related(pruned: sp.csr_matrix, ids: np.ndarray) -> tuple[list[list[str]], list[list[float]]]:
-    """Each row's RELATED most similar other rows (and their scores) from a chunked sparse product."""
-    transposed = pruned.T.tocsr()
-    related: list[list[str]] = []
-    scores: list[list[float]] = []
-    for lo in range(0, pruned.shape[0], PRUNED_CHUNK):
-        sims = (pruned[lo : lo + PRUNED_CHUNK] @ transposed).tocsr()
-        for k in range(sims.shape[0]):
-            a, b = sims.indptr[k], sims.indptr[k + 1]
-            cols, vals = sims.indices[a:b], sims.data[a:b]
-            ok = (cols != lo + k) & (vals >= MIN_RELATED_SIMILARITY)
-            cols, vals = cols[ok], vals[ok]
-            if len(cols) > RELATED:
-                top = np.argpartition(-vals, RELATED - 1)[:RELATED]
-                cols, vals = cols[top], vals[top]
-            ranked = sorted(zip(-vals, ids[cols].astype(str), strict=True))
-            related.append([pid for _, pid in ranked])
-            scores.append([float(-v) for v, _ in ranked])
+def _merge_equal_columns(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Identical columns (the same weights in the same papers: the terms of a shared phrase) merged into
+    one scaled by sqrt(count): every row product stays the same, for fewer multiply-adds. Columns are
+    compared by a 64-bit hash of their (row, weight) pairs; none may be empty."""
+    if not matrix.nnz:
+        return matrix
+    cols = matrix.tocsc()
+    mix = cols.indices.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ cols.data.view(np.uint32).astype(
+        np.uint64
+    ) * np.uint64(0xC2B2AE3D27D4EB4F)
+    mix ^= mix >> np.uint64(31)
+    mix *= np.uint64(0xBF58476D1CE4E5B9)
+    mix ^= mix >> np.uint64(29)
+    lens = np.diff(cols.indptr)
+    key = np.add.reduceat(mix, cols.indptr[:-1]) ^ lens.astype(np.uint64) * np.uint64(0x94D049BB133111EB)
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    merged = cols[:, first] @ sp.diags(np.sqrt(counts).astype(np.float32))
+    return merged.tocsr()
+
+
+@dataclass
+class _Blocks:
+    """What every chunk of `top_related` reads: the TF-IDF rows, their rarer-term part (identical
+    columns merged) and its transpose, their commoner-term part, and each row's rank by id."""
+
+    matrix: sp.csr_matrix
+    rare: sp.csr_matrix
+    rare_t: sp.csr_matrix
+    frequent: sp.csr_matrix
+    rank: np.ndarray
+
+
+def top_related(
+    matrix: sp.csr_matrix, df: np.ndarray, ids: np.ndarray
+) -> tuple[list[list[str]], list[list[float]]]:
+    """Each row's RELATED most similar other rows (cosine >= MIN_RELATED_SIMILARITY, best first, then by
+    id) and their exact similarities: candidates from a sparse product over the rarer terms, ranked by
+    their exact cosine (the rarer terms' part from that product, the commoner terms' part added per pair);
+    a row with fewer than RELATED candidates is compared with every row. Chunks run serially: forking
+    workers is unsafe once pyarrow's thread pools exist (see paperlake.parallel), and spawned ones would
+    copy the matrices."""
+    common = df > CANDIDATE_MAX_DF
+    rare = _merge_equal_columns(_columns(matrix, (df >= 2) & ~common))
+    rank = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
+    blocks = _Blocks(matrix, rare, rare.T.tocsr(), _columns(matrix, common), rank)
+    chunks = [_chunk_related(blocks, lo) for lo in range(0, matrix.shape[0], SIMILARITY_CHUNK)]
+    related = [ids[row[row >= 0]].tolist() for top, _ in chunks for row in top]
+    scores = [s[row >= 0].tolist() for top, sims in chunks for row, s in zip(top, sims, strict=True)]
     return related, scores
 
 
-def _top_related(block, n: int, ids: np.ndarray, chunk: int) -> tuple[list[list[str]], list[list[float]]]:
-    """For each row, the RELATED most similar other rows and their scores, from similarity blocks of
-    `chunk` rows."""
-    related: list[list[str]] = []
-    scores: list[list[float]] = []
-    take = min(RELATED, n - 1)
-    for lo in range(0, n, chunk):
-        sims = block(lo, min(lo + chunk, n))
-        rows = np.arange(sims.shape[0])
-        sims[rows, lo + rows] = -1.0  # not itself
-        if take <= 0:
-            related += [[] for _ in rows]
-            scores += [[] for _ in rows]
-            continue
+def _chunk_related(b: _Blocks, lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """`top_related` of the rows from `lo`: per row its RELATED best rows (-1 pads) and similarities."""
+    hi = min(lo + SIMILARITY_CHUNK, b.matrix.shape[0])
+    cand, sims = _candidates((b.rare[lo:hi] @ b.rare_t).tocsr(), lo)
+    sims += _pair_products(b.frequent, lo, hi, cand)
+    short = np.flatnonzero((cand < 0).sum(axis=1) > CANDIDATES - RELATED)
+    if b.frequent.shape[1] and len(short):
+        cand[short], sims[short] = _exact(b.matrix, lo + short)
+    top = np.full((hi - lo, RELATED), -1, np.int64)
+    best = np.zeros((hi - lo, RELATED), np.float32)
+    for k, (c, s) in enumerate(zip(cand, sims, strict=True)):
+        ok = (c >= 0) & (s >= MIN_RELATED_SIMILARITY)
+        c, s = c[ok], s[ok]
+        order = np.lexsort((b.rank[c], -s))[:RELATED]
+        top[k, : len(order)], best[k, : len(order)] = c[order], s[order]
+    return top, best
+
+
+def _candidates(sims: sp.csr_matrix, lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a similarity block starting at row `lo`: its CANDIDATES best other columns (-1 pads) and
+    their similarities."""
+    cand = np.full((sims.shape[0], CANDIDATES), -1, np.int64)
+    vals = np.zeros((sims.shape[0], CANDIDATES), np.float32)
+    for k in range(sims.shape[0]):
+        a, b = sims.indptr[k], sims.indptr[k + 1]
+        c, v = sims.indices[a:b], sims.data[a:b]
+        ok = c != lo + k
+        c, v = c[ok], v[ok]
+        if len(c) > CANDIDATES:
+            top = np.argpartition(-v, CANDIDATES - 1)[:CANDIDATES]
+            c, v = c[top], v[top]
+        cand[k, : len(c)], vals[k, : len(c)] = c, v
+    return cand, vals
+
+
+def _pair_products(part: sp.csr_matrix, lo: int, hi: int, cand: np.ndarray) -> np.ndarray:
+    """Row products of `part` between each row lo..hi and its candidates (0 for -1 pads)."""
+    if not part.shape[1]:
+        return np.zeros(cand.shape, np.float32)
+    dense = part[lo:hi].toarray()
+    other = np.maximum(cand, 0).ravel()
+    lens = np.diff(part.indptr)[other] * (cand.ravel() >= 0)
+    pos = np.repeat(part.indptr[other] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+    row = np.repeat(np.arange(cand.size) // cand.shape[1], lens)
+    products = dense[row, part.indices[pos]] * part.data[pos]
+    pair = np.repeat(np.arange(cand.size), lens)
+    return np.bincount(pair, products, cand.size).reshape(cand.shape).astype(np.float32)
+
+
+def _exact(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CANDIDATES most similar other rows of `rows` and their similarities, against every row."""
+    sims = (matrix[rows] @ matrix.T).toarray()
+    sims[np.arange(len(rows)), rows] = -1.0
+    take = min(CANDIDATES, matrix.shape[0] - 1)
+    cand = np.full((len(rows), CANDIDATES), -1, np.int64)
+    vals = np.zeros((len(rows), CANDIDATES), np.float32)
+    if take > 0:
         top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
-        for k in rows:
-            cand = sorted(top[k], key=lambda j, k=k: (-sims[k, j], ids[j]))  # type: ignore[misc]  # mypy: a lambda with a default
-            cand = [j for j in cand if sims[k, j] >= MIN_RELATED_SIMILARITY]
-            related.append([str(ids[j]) for j in cand])
-            scores.append([float(sims[k, j]) for j in cand])
-    return related, scores
+        cand[:, :take], vals[:, :take] = top, np.take_along_axis(sims, top, 1)
+    return cand, vals

@@ -4,19 +4,23 @@ A full build (the first run, `full=True`, or once the papers changed since the l
 REFIT_SHARE of the corpus) fits TF-IDF over every paper as `paperlake.enrich` always did, and keeps what
 an increment needs in lake tables, so it works with any catalog and data path:
 
-  staging.enrich_fit       one row: papers fitted on, whether vectors are pruned, papers changed since
+  staging.enrich_fit       one row: papers fitted on, papers changed since, the state's VERSION
   staging.enrich_vocab     term_id, term, idf, df of that fit: frozen until the next full build
-  staging.enrich_postings  term_id, doc, weight: each paper's similarity vector (an inverted index; doc
-                           is an integer per paper, so the index joins and groups integers)
+  staging.enrich_postings  term_id, doc, weight: each paper's TF-IDF row (an inverted index; doc is an
+                           integer per paper, so the index joins and groups integers)
   staging.enrich_papers    paper_id, doc, content_hash (title + abstract), row_hash (the papers_core
-                           row), kw_topics (keyword topic scores, JSON), keywords, related, related_scores
+                           row), kw_topics (keyword topic scores, JSON), keywords, related and their
+                           exact cosine similarities (related_scores)
 
 An increment finds the papers whose papers_core row changed by hash (only among `changed` when the
 caller knows them), recomputes the content-only columns of those rows, vectorises the papers whose
 *content* changed against the frozen vocabulary and idf (terms the fit never saw are ignored until the
-next full build: that is how idf drift is handled), takes their top related papers from the index, puts
-them into their neighbours' lists where they beat the fifth, refills the lists that held a changed or
-removed paper, and re-derives inherited topics of every paper whose list changed. The main tables are
+next full build: that is how idf drift is handled), takes their top related papers from the index (an
+exact product with every stored row), puts them into their neighbours' lists where they beat the stored
+fifth score, recomputes the lists that held a changed or removed paper the same way, and re-derives
+inherited topics of every paper whose list changed. Under the frozen vocabulary and idf the lists an
+increment computes are the exact top RELATED of the index, and a stored list takes a new paper exactly when
+it beats the stored fifth score. The main tables are
 written by key: the affected papers' rows deleted and inserted, in one commit with the state.
 """
 
@@ -29,6 +33,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperlake import lake
@@ -36,7 +41,6 @@ from paperlake.db import scalar
 from paperlake.enrich import (
     KEYWORDS,
     MIN_RELATED_SIMILARITY,
-    PRUNED_TERMS,
     RELATED,
     TFIDF,
     assemble,
@@ -55,6 +59,7 @@ A = lake.ALIAS
 FIT, VOCAB, POSTINGS, STATE = (f"{A}.staging.enrich_{t}" for t in ("fit", "vocab", "postings", "papers"))
 ENRICHED = ("papers", "paper_links", "paper_topics")
 REFIT_SHARE = 0.25  # refit once this share of the fitted papers changed: idf drift stays bounded
+VERSION = 2  # of the stored state; any other (v1 stored pruned vectors) is rebuilt in full
 # DuckDB's 64-bit hash: 12x faster than md5 here. Should a DuckDB upgrade change it, every paper reads as
 # changed and the next run refits (REFIT_SHARE): slow once, never wrong.
 CONTENT_HASH = "hash(c.title, c.abstract)"  # what enrichment reads
@@ -99,8 +104,10 @@ def _fit(con: duckdb.DuckDBPyConnection) -> dict | None:
     )
     if have < len(names):
         return None
-    row = con.execute(f"SELECT papers, pruned, changed_since FROM {FIT}").fetchone()
-    return None if row is None else {"papers": row[0], "pruned": row[1], "changed_since": row[2]}
+    cur = con.execute(f"SELECT * FROM {FIT}")
+    row = cur.fetchone()
+    fit = dict(zip([c[0] for c in cur.description], row or (), strict=False))
+    return fit if fit.get("version") == VERSION else None
 
 
 def _main(table: str) -> str:
@@ -139,7 +146,7 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     state = _state_rows(ids, docs, hashes[0], hashes[1], kw, model.keywords, model.related, model.scores)
     con.execute("BEGIN")
     try:
-        _replace(con, FIT, pa.table({"papers": [len(ids)], "pruned": [model.pruned], "changed_since": [0]}))
+        _replace(con, FIT, pa.table({"papers": [len(ids)], "changed_since": [0], "version": [VERSION]}))
         _replace(
             con,
             VOCAB,
@@ -240,40 +247,29 @@ def _diff(con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None) -
 
 
 def vectorise(
-    con: duckdb.DuckDBPyConnection, papers: pd.DataFrame, docs: list[int], pruned: bool
+    con: duckdb.DuckDBPyConnection, papers: pd.DataFrame, docs: list[int]
 ) -> tuple[list[list[str]], pa.Table]:
-    """Each paper's keywords and similarity vector (term_id, doc, weight rows) under the stored
-    vocabulary and idf: sublinear tf x idf, L2-normalised, as the fit computed them; pruned like the fit
-    (terms some other fitted paper shares, the PRUNED_TERMS heaviest, renormalised) when it was."""
+    """Each paper's keywords and TF-IDF row (term_id, doc, weight rows) under the stored vocabulary and
+    idf: sublinear tf x idf, L2-normalised, as the fit computed them."""
     analyse = TfidfVectorizer(**TFIDF).build_analyzer()
     counts = [Counter(analyse(doc)) for doc in documents(papers)]
     terms = sorted(set().union(*counts))
     vocab = {
-        t: (i, idf, df)
-        for t, i, idf, df in con.execute(
-            f"SELECT term, term_id, idf, df FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[]))",
+        t: (i, idf)
+        for t, i, idf in con.execute(
+            f"SELECT term, term_id, idf FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[]))",
             {"t": terms},
         ).fetchall()
     }
     keywords: list[list[str]] = []
     cols: dict[str, list] = {"term_id": [], "doc": [], "weight": []}
     for doc, tf in zip(docs, counts, strict=True):
-        row = sorted(
-            (
-                (vocab[t][0], (1 + math.log(n)) * vocab[t][1], vocab[t][2])
-                for t, n in tf.items()
-                if t in vocab
-            ),
-            key=lambda r: r[0],
-        )
-        norm = math.sqrt(sum(w * w for _, w, _ in row)) or 1.0
+        row = sorted((vocab[t][0], (1 + math.log(n)) * vocab[t][1]) for t, n in tf.items() if t in vocab)
+        norm = math.sqrt(sum(w * w for _, w in row)) or 1.0
         ranked = sorted(row, key=lambda r: (-np.float32(r[1] / norm), r[0]))
         names = {vocab[t][0]: t for t in tf if t in vocab}
-        keywords.append([names[i] for i, _, _ in ranked[:KEYWORDS]])
-        if pruned:
-            row = sorted((r for r in row if r[2] >= 2), key=lambda r: -r[1])[:PRUNED_TERMS]
-            norm = math.sqrt(sum(w * w for _, w, _ in row)) or 1.0
-        for term_id, w, _ in row:
+        keywords.append([names[i] for i, _ in ranked[:KEYWORDS]])
+        for term_id, w in row:
             cols["term_id"].append(term_id)
             cols["doc"].append(doc)
             cols["weight"].append(w / norm)
@@ -297,7 +293,7 @@ def _increment(con: duckdb.DuckDBPyConnection, core: str, fit: dict, diff: Diff)
     )
     first = scalar(con, f"SELECT coalesce(max(doc) + 1, 0) FROM {STATE}")
     new_docs = dict(zip(new["paper_id"], range(first, first + len(new)), strict=True))
-    keywords_new, vectors = vectorise(con, new, list(new_docs.values()), fit["pruned"])
+    keywords_new, vectors = vectorise(con, new, list(new_docs.values()))
     gone = sorted(diff.content | diff.removed)
     gone_docs = [
         r[0]
@@ -345,7 +341,6 @@ def _related(
     """Top related papers of the new vectors and of the `refill` papers (from their stored vectors)
     against the index without the `gone` papers plus the new vectors; and, per stored paper outside
     those, the new papers that may enter its list (pairs above its fifth score)."""
-    con.register("_new", vectors)
     con.register(
         "_new_ids",
         pa.table(
@@ -361,28 +356,13 @@ def _related(
             UNION ALL SELECT * FROM _new_ids""",
         {"g": gone},
     )
-    # the usual increment only adds papers: then no stored vector is queried and none is left out, and
-    # the index is scanned once, unfiltered
-    params = {"r": list(refill.values())} if refill else {}
-    params |= {"gd": gone_docs} if gone_docs else {}
-    refill_sql = f"UNION ALL SELECT * FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))"
-    gone_sql = "WHERE doc NOT IN (SELECT unnest($gd::INTEGER[]))"
+    con.register("_scores", _pair_scores(con, vectors, list(refill.values()), gone_docs))
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pairs AS
-            WITH idx AS (
-                SELECT * FROM {POSTINGS} {gone_sql if gone_docs else ""}
-                UNION ALL SELECT * FROM _new),
-            q AS (
-                SELECT * FROM _new {refill_sql if refill else ""}),
-            pairs AS (
-                SELECT q.doc AS a, idx.doc AS b, sum(q.weight * idx.weight)::FLOAT AS s
-                FROM q JOIN idx USING (term_id) WHERE q.doc <> idx.doc
-                GROUP BY ALL HAVING s >= {MIN_RELATED_SIMILARITY})
-            SELECT pairs.*, ia.paper_id AS a_id, ib.paper_id AS b_id
-            FROM pairs JOIN _ids ia ON ia.doc = pairs.a JOIN _ids ib ON ib.doc = pairs.b""",
-        params,
+        """CREATE OR REPLACE TEMP TABLE _pairs AS
+            SELECT p.*, ia.paper_id AS a_id, ib.paper_id AS b_id
+            FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b"""
     )
-    con.unregister("_new")
+    con.unregister("_scores")
     con.unregister("_new_ids")
     tops = {
         a: (list(b), [float(x) for x in s])
@@ -405,6 +385,44 @@ def _related(
     con.execute("DROP TABLE _pairs")
     con.execute("DROP TABLE _ids")
     return tops, entering
+
+
+def _pair_scores(
+    con: duckdb.DuckDBPyConnection, vectors: pa.Table, refill_docs: list[int], gone_docs: list[int]
+) -> pa.Table:
+    """(a, b, s): the exact cosine s >= MIN_RELATED_SIMILARITY of each query row a (the new vectors and
+    the refill papers' stored ones) with every other indexed row b (the stored ones but the gone, and the
+    new ones): one sparse product over the postings of the query's terms only."""
+    new = {c: vectors.column(c).to_numpy() for c in ("term_id", "doc", "weight")}
+    stored = con.execute(
+        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))",
+        {"r": refill_docs},
+    ).fetchnumpy()
+    query = {c: np.concatenate([new[c], np.asarray(stored[c])]) for c in new}
+    terms = np.unique(query["term_id"])
+    indexed = con.execute(
+        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE term_id IN (SELECT unnest($t::INTEGER[])) "
+        "AND doc NOT IN (SELECT unnest($g::INTEGER[]))",
+        {"t": terms.tolist(), "g": gone_docs},
+    ).fetchnumpy()
+    index = {c: np.concatenate([np.asarray(indexed[c]), new[c]]) for c in new}
+    docs = max(int(index["doc"].max(initial=-1)), int(query["doc"].max(initial=-1))) + 1
+    rows, a = np.unique(query["doc"], return_inverse=True)
+    q = sp.csr_matrix(
+        (query["weight"], (a, np.searchsorted(terms, query["term_id"]))), shape=(len(rows), len(terms))
+    )
+    idx = sp.csr_matrix(
+        (index["weight"], (index["doc"], np.searchsorted(terms, index["term_id"]))), shape=(docs, len(terms))
+    )
+    sims = (q @ idx.T).tocoo()
+    keep = (sims.data >= MIN_RELATED_SIMILARITY) & (rows[sims.row] != sims.col)
+    return pa.table(
+        {
+            "a": pa.array(rows[sims.row[keep]], pa.int32()),
+            "b": pa.array(sims.col[keep], pa.int32()),
+            "s": pa.array(sims.data[keep], pa.float32()),
+        }
+    )
 
 
 def _merge(

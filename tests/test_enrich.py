@@ -2,7 +2,17 @@
 
 import pytest
 
-from paperlake.enrich import extract_links, github_repos, normalise_url, short_name, topic_scores
+from paperlake import enrich
+from paperlake.enrich import (
+    MIN_RELATED_SIMILARITY,
+    RELATED,
+    extract_links,
+    fit_text,
+    github_repos,
+    normalise_url,
+    short_name,
+    topic_scores,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,19 +84,55 @@ def test_topics():
     assert [list(s) for s in scores] == [["hallucination", "multimodal"], []]
 
 
-def test_related_papers_exact_and_pruned_agree_on_the_sample():
-    """The pruned sparse path (used past 20,000 papers) finds mostly the same neighbours as exact cosine."""
+def _seed_papers():
     import pandas as pd
 
-    from paperlake.enrich import text_similarity
     from paperlake.ingest import read_raw
     from tests.helpers import SAMPLE, SEED_ENTRIES, process_page
 
     s = pd.concat([process_page(read_raw(SAMPLE / n, SAMPLE)).sightings for n in SEED_ENTRIES])
-    papers = s.drop_duplicates("title").assign(paper_id=lambda d: [f"p{i}" for i in range(len(d))])
-    _, exact = text_similarity(papers)
-    _, pruned = text_similarity(papers, exact_max=0)
-    assert all(len(r) == 5 for r in exact) and all(len(r) == 5 for r in pruned)
-    assert all(pid not in r for pid, r in zip(papers["paper_id"], pruned, strict=True))
-    overlap = sum(len(set(a) & set(b)) for a, b in zip(exact, pruned, strict=True)) / (5 * len(exact))
-    assert overlap >= 0.75, overlap  # 0.79 measured; the 128-d LSA it replaced gave 0.5
+    return s.drop_duplicates("title").assign(paper_id=lambda d: [f"p{i}" for i in range(len(d))])
+
+
+def _brute_force(model) -> list[list[str]]:
+    """The exact top RELATED by cosine (then id) above the threshold, from the whole similarity matrix."""
+    import numpy as np
+
+    sims = (model.vectors @ model.vectors.T).toarray()
+    np.fill_diagonal(sims, -1.0)
+    ids = [f"p{i}" for i in range(sims.shape[0])]
+    return [
+        [
+            ids[j]
+            for j in sorted(np.flatnonzero(row >= MIN_RELATED_SIMILARITY), key=lambda j: (-row[j], ids[j]))
+        ][:RELATED]
+        for row in sims
+    ]
+
+
+def test_related_papers_are_the_exact_cosine_top_on_the_seeds():
+    """Below CANDIDATE_MAX_DF papers per term every pair is a candidate: related is the exact top 5, with
+    its exact cosine scores."""
+    model = fit_text(_seed_papers())
+    assert model.related == _brute_force(model)
+    sims = (model.vectors @ model.vectors.T).toarray()
+    for i, (rel, scores) in enumerate(zip(model.related, model.scores, strict=True)):
+        assert scores == pytest.approx([sims[i, int(p[1:])] for p in rel], abs=1e-6)
+
+
+def test_related_papers_from_rare_term_candidates_stay_close_to_exact(monkeypatch):
+    """When only the rarest terms find candidates (as at 92,000 papers), the candidates are ranked by their
+    exact cosine: mostly the exact top 5, and every score exact."""
+    papers = _seed_papers()
+    exact = fit_text(papers)
+    monkeypatch.setattr(enrich, "CANDIDATE_MAX_DF", 20)  # 223 of the terms are commoner
+    assert (exact.df > enrich.CANDIDATE_MAX_DF).any()
+    model = fit_text(papers)
+    sims = (exact.vectors @ exact.vectors.T).toarray()
+    assert all(pid not in r for pid, r in zip(papers["paper_id"], model.related, strict=True))
+    for i, (rel, scores) in enumerate(zip(model.related, model.scores, strict=True)):
+        assert scores == pytest.approx([sims[i, int(p[1:])] for p in rel], abs=1e-6)
+        assert scores == sorted(scores, reverse=True)
+    pairs = zip(exact.related, model.related, strict=True)
+    overlap = sum(len(set(a) & set(b)) for a, b in pairs) / sum(len(a) for a in exact.related)
+    assert overlap >= 0.9, overlap  # 0.95 measured
