@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.generate import Corpus
-from paperlake import lake, steps
+from paperlake import lake, landing, steps
 from paperlake.config import Paths
 
 
@@ -35,19 +35,19 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true", help="the state is already built")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        landing = Path(tmp) / "raw"
-        landing.mkdir()
+        raw = Path(tmp) / "raw"
+        raw.mkdir()
         for f in args.raw.iterdir():
-            (landing / f.name).symlink_to(f.resolve())
-        paths = Paths(raw_dir=landing, out_dir=args.out)
+            (raw / f.name).symlink_to(f.resolve())
+        paths = Paths(raw_dir=raw, out_dir=args.out)
         if not args.skip_full:
             _timed("full enrichment (state build)", steps.publish_papers, paths, full=True)
         _timed("no change", steps.publish_papers, paths)
-        name, text, _ = Corpus(len(list(landing.iterdir())), seed=1).page(args.page)
-        (landing / name).write_text(text, encoding="utf-8")
+        name, text, _ = Corpus(len(list(raw.iterdir())), seed=1).page(args.page)
+        (raw / name).write_text(text, encoding="utf-8")
         with lake.open_lake(paths) as con:
             steps.write_parsed(con, [name], steps.ingest_files(paths, [name]))
-        _timed("resolve (not this step)", steps.resolve_all, paths, list(landing.landing_files(landing)))
+        _timed("resolve (not this step)", steps.resolve_all, paths, list(landing.landing_files(raw)))
         prof = cProfile.Profile() if args.profile else None
         if prof:
             prof.enable()
