@@ -166,6 +166,8 @@ def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
 def run(verbose: bool, full: bool) -> None:
     """Materialise every asset through Dagster on the landing folder, then print counts and a sample query."""
     started = time.perf_counter()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # from the first moment: imports take seconds
+        signal.signal(sig, _stopped_before_the_run)
     paths = Paths.from_env()
     _check_out_dir(paths)
     if not full and (version := _nothing_new(paths)) is not None:
@@ -197,6 +199,12 @@ def run(verbose: bool, full: bool) -> None:
     if not outcome.success:
         _fail("the pipeline did not complete: see the run in `make ui`", code=1)
     _summary(paths, elapsed)
+
+
+def _stopped_before_the_run(sig: int, _frame: object) -> NoReturn:
+    """Ctrl-C or SIGTERM before the pipeline process exists: nothing was started, nothing to undo."""
+    err.print(f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published")
+    sys.exit(128 + sig)
 
 
 def _nothing_new(paths: Paths) -> int | None:
