@@ -19,7 +19,6 @@ from paperlake.audit import conservation_problems, duplicate_problems, reference
 from paperlake.config import TABLES
 from paperlake.db import single_row
 from paperlake.frames import arrow_schema, from_arrow
-from paperlake.steps import main_table
 from paperlake.warehouse import SORT_KEYS
 from schemas import CONTRACT
 from schemas.tables import contract_schema
@@ -88,7 +87,7 @@ def _contract(
 ) -> dg.AssetCheckResult:
     """Pandera on the rows added since the published version (netted per row id, as publishing reads
     them: paperlake.changes), or on every row when there is none or the change feed cannot say."""
-    model, name = CONTRACT[table], main_table(table)
+    model, name = CONTRACT[table], lake.main_table(table)
     schema = arrow_schema(model)
     if feed is None:
         rows = lake.read(con, name, schema)
@@ -113,7 +112,7 @@ def _contract(
 
 
 def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dg.AssetCheckResult:
-    pages, sightings, rejects = (main_table(t) for t in ("pages", "sightings", "rejects"))
+    pages, sightings, rejects = (lake.main_table(t) for t in ("pages", "sightings", "rejects"))
     problems = conservation_problems(con, keys, pages, sightings, rejects)
     files, entries, valid, rejected = single_row(
         con,
@@ -137,10 +136,10 @@ def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> dg.AssetCh
     n_rejected, n_entries, files_rejected, files = single_row(
         con,
         f"""SELECT coalesce(sum(n_rejected), 0), coalesce(sum(n_entries), 0),
-                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {main_table("pages")}""",
+                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {lake.main_table("pages")}""",
     )
     top = con.sql(
-        f"""SELECT reason, count(*) AS n FROM {main_table("rejects")}
+        f"""SELECT reason, count(*) AS n FROM {lake.main_table("rejects")}
             GROUP BY reason ORDER BY n DESC, reason LIMIT {EXAMPLES}"""
     ).fetchall()
     entry_rate, file_rate = rejected_share(n_rejected, n_entries), rejected_share(files_rejected, files)
@@ -172,7 +171,7 @@ def audit(paperlake: PaperlakeResource):
         yield _result(
             "sightings_reference_papers",
             "sightings",
-            reference_problems(con, main_table("sightings"), main_table("papers")),
+            reference_problems(con, lake.main_table("sightings"), lake.main_table("papers")),
         )
         yield _reject_rate(con, paperlake.max_reject_rate)
 

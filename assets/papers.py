@@ -109,7 +109,7 @@ def _table_result(table: str, rows: pa.Table, count: int | None = None) -> dg.Ma
         head,
         CONTRACT[table],
         spec.preview,
-        steps.main_table(table),
+        lake.main_table(table),
         rows.num_rows if count is None else count,
     )
     if spec.count_by:

@@ -110,10 +110,6 @@ def _fit(con: duckdb.DuckDBPyConnection) -> dict | None:
     return fit if fit.get("version") == VERSION else None
 
 
-def _main(table: str) -> str:
-    return f"{A}.main.{table}"
-
-
 def _read_core(con: duckdb.DuckDBPyConnection, core: str, ids: list[str] | None = None) -> pd.DataFrame:
     """papers_core rows (all, or of `ids`: those already in the _changed temp table are taken from it)
     sorted by paper_id, with their two hashes as _ch and _rh."""
@@ -140,7 +136,7 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     ids = papers["paper_id"].tolist()
     rows = _rows(enriched)
     for table, arrow in rows.items():
-        lake.sync_table(con, _main(table), arrow, SORT_KEYS[table])
+        lake.sync_table(con, lake.main_table(table), arrow, SORT_KEYS[table])
     vec = model.vectors.tocoo()
     docs = np.arange(len(ids))
     state = _state_rows(ids, docs, hashes[0], hashes[1], kw, model.keywords, model.related, model.scores)
@@ -223,7 +219,7 @@ def _diff(con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None) -
     the changed rows in the _changed temp table: papers_core is scanned once. A paper missing from
     main.papers, or a main.papers row with no paper, is a change too: a run whose audit failed after
     something went wrong in main is healed by the next one, not trusted to the stored hashes."""
-    papers = _main("papers")
+    papers = lake.main_table("papers")
     where = (
         ""
         if changed is None
@@ -487,7 +483,7 @@ def _write(
         _delete_insert(con, POSTINGS, gone_docs, vectors, "doc")
         _delete_insert(con, STATE, keys, state)
         for table, arrow in rows.items():
-            _delete_insert(con, _main(table), keys, arrow)
+            _delete_insert(con, lake.main_table(table), keys, arrow)
         con.execute(f"UPDATE {FIT} SET changed_since = changed_since + $n", {"n": changes})
         con.execute("COMMIT")
     except BaseException:
@@ -510,4 +506,4 @@ def _empty(table: str) -> pa.Table:
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {t: int(scalar(con, f"SELECT count(*) FROM {_main(t)}")) for t in ENRICHED}
+    return {t: int(scalar(con, f"SELECT count(*) FROM {lake.main_table(t)}")) for t in ENRICHED}

@@ -56,7 +56,7 @@ RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
     f"{A}.staging.{t}"
     for t in ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
 )
-MAIN = {t: f"{A}.main.{t}" for t in ("pages", "sightings", "rejects", "matches", "upvote_history")}
+MAIN = {t: lake.main_table(t) for t in ("pages", "sightings", "rejects", "matches", "upvote_history")}
 KINDS = list(BLOCK_FLAGS)  # title, abstract_head, abstract_tail: the record columns holding block keys
 RECORD_SCHEMA = pa.schema(
     [

@@ -29,6 +29,13 @@ from paperlake.db import load_statement, open_db, scalar, sql_str
 
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 VERSIONS = f"{ALIAS}.meta.versions"
+
+
+def main_table(table: str) -> str:
+    """A contract table as written in the lake (what the audit checks and publishing serves)."""
+    return f"{ALIAS}.main.{table}"
+
+
 _VERSIONS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {VERSIONS} (version BIGINT, published_at TIMESTAMP WITH TIME ZONE, "
     "run_id VARCHAR, row_counts VARCHAR)"

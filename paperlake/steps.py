@@ -23,12 +23,7 @@ from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, resolve, upvote_history
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
 from paperlake.warehouse import SORT_KEYS, build_serving, publish_serving, served_version
-from schemas import (
-    CONTRACT,
-    Pages,
-    Rejects,
-    Sightings,
-)
+from schemas import CONTRACT, Pages, Rejects, Sightings
 from schemas.vocabulary import MatchRule
 
 A = lake.ALIAS
@@ -38,10 +33,6 @@ PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
     f"{A}.staging.{t}" for t in ("papers_core", "registry_records", "registry_aliases")
 )
 CORE_BATCH = 500  # files parsed and validated together: bounds memory, amortises Pandera's per-call cost
-
-
-def main_table(table: str) -> str:
-    return f"{A}.main.{table}"
 
 
 def day_work(
@@ -130,7 +121,7 @@ def _replace_whole(con: duckdb.DuckDBPyConnection, tables: dict[str, pa_arrow.Ta
 
 def _sync(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> pa_arrow.Table:
     rows = to_arrow(df, CONTRACT[table])
-    lake.sync_table(con, main_table(table), rows, SORT_KEYS[table])
+    lake.sync_table(con, lake.main_table(table), rows, SORT_KEYS[table])
     return rows
 
 
@@ -224,7 +215,7 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     """The changed files' pages (and every page with the same bytes, for duplicate_of) and rejects."""
     in_files = "source_file IN (SELECT unnest($f::VARCHAR[]))"
     page_ids = con.execute(
-        f"SELECT page_id FROM {PAGES} WHERE {in_files} UNION SELECT page_id FROM {main_table('pages')} "
+        f"SELECT page_id FROM {PAGES} WHERE {in_files} UNION SELECT page_id FROM {lake.main_table('pages')} "
         f"WHERE {in_files}",
         {"f": files},
     ).fetchall()
@@ -237,18 +228,18 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
         ("pages", to_arrow(pages, Pages), sorted({*files, *pages["source_file"]})),
         ("rejects", rejects, files),
     ):
-        con.execute(f"DELETE FROM {main_table(table)} WHERE {in_files}", {"f": gone})
+        con.execute(f"DELETE FROM {lake.main_table(table)} WHERE {in_files}", {"f": gone})
         con.register("_rows", rows)
-        con.execute(f"INSERT INTO {main_table(table)} BY NAME SELECT * FROM _rows")
+        con.execute(f"INSERT INTO {lake.main_table(table)} BY NAME SELECT * FROM _rows")
         con.unregister("_rows")
     con.execute("COMMIT")
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row counts for the asset metadata, counted in SQL (one query)."""
-    counts = {t: f"(SELECT count(*) FROM {main_table(t)})" for t in incremental.MAIN}
+    counts = {t: f"(SELECT count(*) FROM {lake.main_table(t)})" for t in incremental.MAIN}
     counts["papers"] = f"(SELECT count(*) FROM {PAPERS_CORE})"
-    matches = f"FROM {main_table('matches')}"
+    matches = f"FROM {lake.main_table('matches')}"
     counts["merged_pairs"] = f"(SELECT count(*) {matches} WHERE merged)"
     counts["title_only_rejected_pairs"] = (
         f"(SELECT count(*) {matches} WHERE rule = '{MatchRule.TITLE_ONLY_REJECTED}')"
@@ -286,7 +277,7 @@ def read_staged(paths: Paths, table: str) -> pd.DataFrame:
 def read_main(paths: Paths, table: str) -> pd.DataFrame:
     """A main table as the warehouse steps last wrote it: what the audit examines before publishing."""
     with lake.open_lake(paths, read_only=True) as con:
-        rows = lake.read(con, main_table(table), arrow_schema(CONTRACT[table]))
+        rows = lake.read(con, lake.main_table(table), arrow_schema(CONTRACT[table]))
     return from_arrow(rows, CONTRACT[table])
 
 
@@ -309,7 +300,7 @@ def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[st
             )
             return last, counts
         version = lake.current_snapshot(con)
-        counts = {t: int(scalar(con, f"SELECT count(*) FROM {main_table(t)}")) for t in TABLES}
+        counts = {t: int(scalar(con, f"SELECT count(*) FROM {lake.main_table(t)}")) for t in TABLES}
         if full:
             build_serving(paths, version, run_id)
         else:

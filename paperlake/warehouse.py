@@ -119,7 +119,7 @@ def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> Non
         for table in TABLES:
             model = CONTRACT[table]
             cols = ", ".join(columns(model))
-            source = f"{lake.ALIAS}.main.{table}"
+            source = lake.main_table(table)
             order = STORED_ORDER.get(table) or _order(table)
             con.execute(f"CREATE TABLE {table} AS SELECT {cols} FROM {source} ORDER BY {order}")
             con.execute(f"COMMENT ON TABLE {table} IS {sql_str((model.__doc__ or '').strip())}")
@@ -234,7 +234,7 @@ def export(paths: Paths, folder: Path, version: int) -> dict[str, Path]:
         for table in TABLES:
             target = folder / f"{table}.parquet"
             con.execute(
-                f"COPY (SELECT * FROM {lake.ALIAS}.main.{table} ORDER BY {_order(table)}) "
+                f"COPY (SELECT * FROM {lake.main_table(table)} ORDER BY {_order(table)}) "
                 f"TO {sql_str(str(target))} (FORMAT parquet, COMPRESSION zstd)"
             )
             out[table] = target
