@@ -38,6 +38,14 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> A
     return single_row(con, sql, params)[0]
 
 
+def row_counts(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> dict[str, int]:
+    """{name: rows of its table} for {name: table}, counted in one query."""
+    if not tables:
+        return {}
+    counts = single_row(con, "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in tables.values()))
+    return dict(zip(tables, map(int, counts), strict=True))
+
+
 def load_statement(name: str) -> str:
     return f"LOAD {sql_str(str(extension_path(name)))}"
 

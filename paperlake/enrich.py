@@ -299,12 +299,6 @@ def documents(papers: pd.DataFrame) -> list[str]:
     return (papers["title"] + ". " + papers["title"] + ". " + papers["abstract"]).tolist()
 
 
-def text_similarity(papers: pd.DataFrame) -> tuple[list[list[str]], list[list[str]]]:
-    """TF-IDF over title + abstract: the top keywords of each paper and its most similar papers."""
-    model = fit_text(papers)
-    return model.keywords, model.related
-
-
 def fit_text(papers: pd.DataFrame) -> TextModel:
     """Fit TF-IDF over the papers; keywords and related papers from it (offline: scikit-learn, no model
     download)."""

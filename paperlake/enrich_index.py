@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperlake import lake
-from paperlake.db import scalar
+from paperlake.db import row_counts, scalar
 from paperlake.enrich import (
     KEYWORDS,
     MIN_RELATED_SIMILARITY,
@@ -506,4 +506,4 @@ def _empty(table: str) -> pa.Table:
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {t: int(scalar(con, f"SELECT count(*) FROM {lake.main_table(t)}")) for t in ENRICHED}
+    return row_counts(con, {t: lake.main_table(t) for t in ENRICHED})

@@ -52,12 +52,20 @@ def current_files(paths: Paths, keep_removed: bool = False) -> list[str]:
 def up_to_date(paths: Paths, change: LandingDiff) -> int | None:
     """The published version when nothing is left to do: no landing `change`, no commit to the staging
     or main tables since that version was published, and the serving file holds it. Else None."""
-    from paperlake.warehouse import served_version  # pandas: only when a serving file exists
-
-    if not change.empty or not paths.duckdb_path.exists():
+    if not change.empty:
         return None
     with lake.open_lake(paths, read_only=True) as con:
-        last = lake.last_version(con)
-        if last is None or lake.changed_since(con, last, ("staging", "main")):
-            return None
+        return served_and_unchanged(con, paths, ("staging", "main"))
+
+
+def served_and_unchanged(
+    con: duckdb.DuckDBPyConnection, paths: Paths, schemas: tuple[str, ...]
+) -> int | None:
+    """The last published version when no table of `schemas` changed since and the serving file holds it
+    (the same rule for `paperlake run`'s "nothing new" and for publishing's "keep the served version")."""
+    from paperlake.warehouse import served_version  # pandas: only when a serving file exists
+
+    last = lake.last_version(con)
+    if last is None or not paths.duckdb_path.exists() or lake.changed_since(con, last, schemas):
+        return None
     return last if served_version(paths) == last else None

@@ -13,16 +13,16 @@ import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
 
-from paperlake import enrich_index, incremental, lake, landing
+from paperlake import enrich_index, incremental, lake, landing, state
 from paperlake.config import TABLES, Paths
-from paperlake.db import scalar, single_row
+from paperlake.db import row_counts, scalar, single_row
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, read_raw
 from paperlake.landing import FileState
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry, resolve, upvote_history
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
-from paperlake.warehouse import SORT_KEYS, build_serving, publish_serving, served_version
+from paperlake.warehouse import SORT_KEYS, build_serving, publish_serving
 from schemas import CONTRACT, Pages, Rejects, Sightings
 from schemas.vocabulary import MatchRule
 
@@ -288,19 +288,13 @@ def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[st
     When no main table changed since the last published version, that version stays (no new one).
     `full` rebuilds the serving file from the snapshot instead (`paperlake run --full`)."""
     with lake.open_lake(paths) as con:
-        last = lake.last_version(con)
-        if (
-            last is not None
-            and not lake.changed_since(con, last, ("main",))
-            and paths.duckdb_path.exists()
-            and served_version(paths) == last
-        ):  # nothing changed since the served version: it stays
+        if (last := state.served_and_unchanged(con, paths, ("main",))) is not None:  # it stays
             counts = json.loads(
                 scalar(con, f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last})
             )
             return last, counts
         version = lake.current_snapshot(con)
-        counts = {t: int(scalar(con, f"SELECT count(*) FROM {lake.main_table(t)}")) for t in TABLES}
+        counts = row_counts(con, {t: lake.main_table(t) for t in TABLES})
         if full:
             build_serving(paths, version, run_id)
         else:

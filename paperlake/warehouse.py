@@ -18,7 +18,7 @@ import pandas as pd
 
 from paperlake import changes, fulltext, lake
 from paperlake.config import TABLES, Paths
-from paperlake.db import load, open_db, scalar, sql_str
+from paperlake.db import load, open_db, row_counts, scalar, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow
 from schemas import CONTRACT
 
@@ -176,7 +176,7 @@ def _update(
                 return f"full: some rows of {table} changed under an unchanged key"
             if table == "papers":
                 con.execute(PAPERS_INDEX_SQL)
-        have = {t: scalar(con, f"SELECT count(*) FROM {t}") for t in TABLES}
+        have = row_counts(con, {t: t for t in TABLES})
         if have != counts:  # a safety net: never serve an increment that does not add up
             return f"full: the increment from {since} gave {have}, the lake has {counts}"
         _stamp(con, until, run_id, f"incremental from {since}")
