@@ -89,8 +89,9 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
             pages = tables[steps.PAGES].to_pandas()
             totals.update(pages[["n_entries", "n_valid", "n_rejected"]].sum().astype(int).to_dict())
             totals.update(f"status_{s}" for s in pages["status"])
-            statuses.append(pages[pages["status"] != "ok"])
-            for page in pages[pages["status"] != "ok"].itertuples():
+            if len(bad := pages[pages["status"] != "ok"]):
+                statuses.append(bad)
+            for page in bad.itertuples():
                 context.log.warning(f"{page.source_file}: status {page.status}, {page.n_rejected} rejected")
             if preview is None:
                 preview = tables[steps.SIGHTINGS].slice(0, PREVIEW_ROWS).to_pandas()
@@ -103,7 +104,6 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
         steps.SIGHTINGS,
     )
     meta.pop("dagster/row_count", None)  # the rows this run wrote are not the table's count
-    not_ok = [df for df in statuses if len(df)]
     meta.update(
         {
             "files_parsed": len(todo),
@@ -117,7 +117,7 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
             ),
             "files_not_ok": dg.MetadataValue.md(
                 md_table(
-                    pd.concat(not_ok) if not_ok else frame([], Pages),
+                    pd.concat(statuses) if statuses else frame([], Pages),
                     ["source_file", "status", "n_valid", "n_rejected", "encoding"],
                     rows=STATUS_ROWS,
                 )

@@ -4,8 +4,6 @@ The PostgreSQL server is Debian's, started in a temp folder (the fixture of test
 store is moto's S3 server on 127.0.0.1, reached through the duckdb-extension-httpfs wheel.
 """
 
-import socket
-
 import boto3
 import dagster as dg
 import pytest
@@ -15,7 +13,7 @@ from paperlake import lake
 from paperlake.config import Paths
 from paperlake.db import connect_readonly, connect_version
 from pipelines.run import run_pipeline
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, free_port
 from tests.postgres import psql
 
 pytestmark = [pytest.mark.dagster, pytest.mark.subprocess]
@@ -47,9 +45,7 @@ def test_lake_catalog_in_postgresql(postgres, tmp_path):
 
 @pytest.fixture
 def s3(monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

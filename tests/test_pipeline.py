@@ -106,9 +106,8 @@ def test_second_run_gives_identical_tables(tmp_path):
     assert len(after["sightings"]) == 283 and after["sightings"]["sighting_id"].is_unique
 
 
-def test_bad_files_are_quarantined_and_removed_files_retracted(tmp_path):
-    raw = tmp_path / "raw"
-    shutil.copytree(SAMPLE, raw)
+def test_bad_files_are_quarantined_and_removed_files_retracted(tmp_path, sample_copy):
+    raw = sample_copy
     (raw / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)))
     (raw / "notes.md").write_text("# notes\n\nnot a capture\n")
     cut = (SAMPLE / "001_0e521db46ed8cd94.txt").read_text(encoding="utf-8")
