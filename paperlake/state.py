@@ -52,7 +52,7 @@ def current_files(paths: Paths, keep_removed: bool = False) -> list[str]:
 def up_to_date(paths: Paths, change: LandingDiff) -> int | None:
     """The published version when nothing is left to do: no landing `change`, no commit to the staging
     or main tables since that version was published, and the serving file holds it. Else None."""
-    if not change.empty:
+    if not change.empty or not paths.duckdb_path.exists():  # nothing served yet: maybe no lake to open
         return None
     with lake.open_lake(paths, read_only=True) as con:
         return served_and_unchanged(con, paths, ("staging", "main"))
