@@ -116,15 +116,18 @@ def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> Non
     con = open_db(tmp)
     try:
         lake.attach(con, paths, read_only=True, snapshot=version)
-        for table in TABLES:
+        selects = {t: f"SELECT {', '.join(columns(CONTRACT[t]))} FROM {lake.main_table(t)}" for t in TABLES}
+        for table, select in selects.items():
             model = CONTRACT[table]
-            cols = ", ".join(columns(model))
-            source = lake.main_table(table)
-            order = STORED_ORDER.get(table) or _order(table)
-            con.execute(f"CREATE TABLE {table} AS SELECT {cols} FROM {source} ORDER BY {order}")
+            con.execute(f"CREATE TABLE {table} AS {select} LIMIT 0")
             con.execute(f"COMMENT ON TABLE {table} IS {sql_str((model.__doc__ or '').strip())}")
             for name, spec in columns(model).items():
                 con.execute(f"COMMENT ON COLUMN {table}.{name} IS {sql_str(spec['description'])}")
+        load(con, "fts")
+        fulltext.define(con)  # on the empty papers: the extension would tokenize every paper, slowly
+        for table, select in selects.items():
+            con.execute(f"INSERT INTO {table} {select} ORDER BY {STORED_ORDER.get(table) or _order(table)}")
+        fulltext.index_all(con)
         con.execute(PAPERS_INDEX_SQL)
         con.execute(f"DETACH {lake.ALIAS}")
         con.execute(
@@ -134,8 +137,6 @@ def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> Non
         comment = "The lake version this file serves, and how it was built"
         con.execute(f"COMMENT ON TABLE {SERVING_VERSION} IS {sql_str(comment)}")
         _stamp(con, version, run_id, built)
-        load(con, "fts")
-        fulltext.create(con)
         for name, comment, sql in CONVENIENCE_VIEWS:
             con.execute(f"CREATE VIEW {name} AS {sql}")
             con.execute(f"COMMENT ON VIEW {name} IS {sql_str(comment)}")
