@@ -67,11 +67,11 @@ fuzz: $(STAMP)  ## long campaigns: property-based (FUZZ_EXAMPLES per property, d
 	$(BIN)/python -m tests.damage --inputs $(FUZZ_INPUTS) --out tests/artifacts/damage_campaign.json
 
 BENCH_FILES ?= 1000
+BENCH_WORK ?= /tmp/paperlake-bench
 bench: $(STAMP)  ## scale benchmark beside its baselines (bench/results/bench_N.{json,md}); BENCH_FILES=10000 for 1 GB
 	$(SYNC) --extra eval
-	$(BIN)/python -m bench.run --files $(BENCH_FILES)
-	$(BIN)/paperlake run > /dev/null
-	$(BIN)/python bench/queries.py
+	BENCH_WORK=$(BENCH_WORK) $(BIN)/python -m bench.run --files $(BENCH_FILES)
+	PAPERLAKE_OUT_DIR=$(BENCH_WORK)/$(BENCH_FILES)/out $(BIN)/python bench/queries.py
 
 eval: $(STAMP)  ## resolution / dates / links quality vs labels, side by side with Splink; 600k-sighting speed
 	$(SYNC) --extra eval

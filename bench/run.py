@@ -16,7 +16,6 @@ Writes bench/results/bench_<N>.json and .md. Usage: python bench/run.py --files 
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.generate import Corpus
+from bench.queries import whole_process
+from bench.scale import Target, duckdb_read_text, related_overlap, run_sampled, search_index, targets_table
 from eval.run import cluster_metrics, splink_by_sighting
 from paperlake.config import Paths
 from paperlake.db import connect_readonly
@@ -65,13 +66,9 @@ def paperlake_parse(files: list[Path], raw: Path, batch: int = 500) -> int:
 
 
 def run_cli(env: dict[str, str], *flags: str) -> tuple[float, float]:
-    """Wall seconds and the peak RSS (MB) of a `paperlake run` subprocess."""
-    t = time.perf_counter()
-    proc = subprocess.run([CLI, "run", *flags], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if proc.returncode:
-        raise RuntimeError(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    """Wall seconds and the peak RSS (MB) of a `paperlake run`'s whole process tree."""
+    wall, peak, _ = run_sampled([CLI, "run", *flags], env)
+    return wall, peak
 
 
 def run_steps(home: Path, runs: int) -> list[dict]:
@@ -94,7 +91,7 @@ def run_steps(home: Path, runs: int) -> list[dict]:
                 {
                     "job": run.job_name,
                     "seconds": round((stats.end_time or time.time()) - stats.start_time, 1),
-                    "steps": dict(steps[:6]),
+                    "steps": dict(steps),
                 }
             )
     return out
@@ -240,6 +237,58 @@ def resolution_quality(paths: Paths, corpus_dir: Path, with_splink: bool) -> dic
     return out
 
 
+def issue_targets(r: dict, t_parse: float, t_min: float, t_duck: float, t_read: float) -> list[Target]:
+    """Issue 13's targets, each beside the baselines measured in the same run."""
+    steps: dict[str, float] = {}
+    for run in r["full_build_runs"]:
+        steps.update(run["steps"])
+    splink = r["resolution"].get("splink")
+    search = r["search_index_s"]
+    related = r["related_vs_exact_tfidf"]
+    return [
+        Target("full build through Dagster", r["full_build_s"], 60, "s", f"minimal loop {t_min:.2f} s"),
+        Target("peak RSS of the whole process tree, full build", r["full_build_peak_rss_mb"], 3072, "MB", ""),
+        Target(
+            "parse + validate, one core, as a multiple of the minimal loop",
+            round(t_parse / t_min, 1),
+            5,
+            "x",
+            f"paperlake {t_parse:.2f} s; minimal loop {t_min:.2f} s; DuckDB read_text (all cores) "
+            f"{t_duck:.2f} s; read bytes {t_read:.2f} s",
+        ),
+        Target(
+            "resolution and survivorship (`core_papers` step of the full build)",
+            steps.get("core_papers"),
+            10,
+            "s",
+            f"Splink {splink['seconds']} s" if isinstance(splink, dict) else f"Splink: {splink or 'not run'}",
+        ),
+        Target("enrichment (`out_papers` step of the full build)", steps.get("out_papers"), 15, "s", ""),
+        Target(
+            "`related` overlap with the exact TF-IDF top 5",
+            round(100 * related["overlap"], 1),
+            90,
+            "%",
+            f"{related['papers_sampled']} papers sampled",
+            at_least=True,
+        ),
+        Target(
+            "search index of every paper",
+            search["paperlake"],
+            10,
+            "s",
+            f"the fts extension's create_fts_index {search['create_fts_index']} s",
+        ),
+        Target(
+            "small `paperlake query`, whole process (median of 9)",
+            round(r["small_query_whole_process_ms"]["median_ms"] / 1000, 3),
+            0.3,
+            "s",
+            "",
+        ),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=1000)
@@ -261,8 +310,10 @@ def main() -> None:
 
     _, t_read = timed(read_all, files)
     _, t_min = timed(minimal_parse, files)
+    _, t_duck = duckdb_read_text(raw)
     n, t_parse = timed(paperlake_parse, files, raw)
     r["baseline_read_bytes_s"], r["baseline_minimal_parse_s"] = round(t_read, 2), round(t_min, 2)
+    r["baseline_duckdb_read_text_s"] = round(t_duck, 2)
     r["paperlake_parse_s"], r["paperlake_sightings"] = round(t_parse, 2), n
     r["parse_mb_per_s_per_core"] = round(mb / t_parse, 2)
 
@@ -292,12 +343,19 @@ def main() -> None:
     with connect_readonly(paths) as con:
         r["papers"] = con.sql("SELECT count(*) FROM papers").fetchone()[0]
     r["query_median_ms"] = query_latency(paths)
+    r["small_query_whole_process_ms"] = whole_process(
+        [CLI, "query", "SELECT count(*) FROM papers", "-f", "csv"], env=env
+    )
+    r["search_index_s"] = search_index(paths)
+    r["related_vs_exact_tfidf"] = related_overlap(paths)
     r["ratios"] = {
         "parse_vs_minimal_loop": round(t_parse / t_min, 1),
         "parse_vs_read_bytes": round(t_parse / t_read, 1),
         "full_build_vs_minimal_loop": round(r["full_build_s"] / t_min, 1),
     }
 
+    targets = issue_targets(r, t_parse, t_min, t_duck, t_read)
+    r["targets"] = {t.what: {"value": t.value, "limit": t.limit, "met": t.met} for t in targets}
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / f"bench_{args.files}.json").write_text(json.dumps(r, indent=2))
@@ -337,6 +395,7 @@ def main() -> None:
     for name, ms in r["query_median_ms"].items():
         target = 20 if name == "point lookup" else 100
         lines.append(f"| query: {name} (median) | {ms} ms | target ≤ {target} ms |")
+    lines += ["", *targets_table(targets)]
     for label in ("full_build_runs", "one_new_file_runs", "sensor_path"):
         lines += ["", f"{label.replace('_', ' ')}:"]
         lines += [

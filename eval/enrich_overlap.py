@@ -84,7 +84,7 @@ def _apply(paths: Paths, add: list[str], upvote: list[str], edit: str, remove: l
         con.execute("COMMIT")
 
 
-def _exact_top(
+def exact_top(
     core: pd.DataFrame, sample: list[str], lists: dict[str, pd.Series]
 ) -> tuple[dict[str, list[str]], dict[str, float]]:
     """Exact TF-IDF cosine top RELATED of the sampled papers, against every paper; and, per named set of
@@ -109,7 +109,7 @@ def _exact_top(
     return out, {name: round(g / max(best, 1e-9), 4) for name, g in got.items()}
 
 
-def _overlap(a: pd.Series, b: dict | pd.Series, ids) -> float:
+def overlap(a: pd.Series, b: dict | pd.Series, ids) -> float:
     hits = sum(len(set(a[p]) & set(b[p])) for p in ids)
     return hits / max(1, sum(len(b[p]) for p in ids))
 
@@ -152,9 +152,7 @@ def main() -> None:
     pd.testing.assert_frame_equal(inc[exact_cols], want[exact_cols])
     present = set(full.index)
     sample = sorted((touched & present) | set(rng.sample(sorted(present), min(args.sample, len(present)))))
-    exact, captured = _exact_top(
-        final, sample, {"incremental": inc["related"], "full_refit": full["related"]}
-    )
+    exact, captured = exact_top(final, sample, {"incremental": inc["related"], "full_refit": full["related"]})
     new_ids = [p for p in held_ids if p in full.index]
     result |= {
         "papers_end": len(final),
@@ -162,10 +160,10 @@ def main() -> None:
         "increment_s_median": round(float(np.median(times)), 3),
         "increment_s_max": round(max(times), 3),
         "exact_columns_identical": True,
-        "related_overlap_vs_full_refit_all": round(_overlap(inc["related"], full["related"], full.index), 4),
-        "related_overlap_vs_full_refit_new": round(_overlap(inc["related"], full["related"], new_ids), 4),
-        "related_overlap_vs_exact_sample": round(_overlap(inc["related"], exact, sample), 4),
-        "full_refit_overlap_vs_exact_sample": round(_overlap(full["related"], exact, sample), 4),
+        "related_overlap_vs_full_refit_all": round(overlap(inc["related"], full["related"], full.index), 4),
+        "related_overlap_vs_full_refit_new": round(overlap(inc["related"], full["related"], new_ids), 4),
+        "related_overlap_vs_exact_sample": round(overlap(inc["related"], exact, sample), 4),
+        "full_refit_overlap_vs_exact_sample": round(overlap(full["related"], exact, sample), 4),
         "related_similarity_captured_vs_exact_sample": captured,
         "keywords_identical_share": round(
             float(
