@@ -6,10 +6,14 @@ change: Pandera examines the rows inserted or updated since the last published v
 change feed; every row on the first run), and the rules that need whole tables (uniqueness, count
 conservation, references, reject rates) are SQL aggregates. All eleven checks run in one step."""
 
+from collections.abc import Iterable
+
 import dagster as dg
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from pandera.errors import SchemaErrors
+from pandera.pandas import DataFrameModel
 
 from assets.metadata import md_table
 from assets.papers import current_keys
@@ -24,6 +28,7 @@ from schemas import CONTRACT
 from schemas.tables import contract_schema
 
 EXAMPLES = 10
+CHUNK = 100_000  # rows read and validated by Pandera at a time
 PROBLEM_COLUMNS = ["column", "check", "failure_case", "index"]
 
 
@@ -89,26 +94,44 @@ def _contract(
     them: paperlake.changes), or on every row when there is none or the change feed cannot say."""
     model, name = CONTRACT[table], lake.main_table(table)
     schema = arrow_schema(model)
+    batches: Iterable[pa.Table | pa.RecordBatch]
     if feed is None:
-        rows = lake.read(con, name, schema)
+        batches = lake.read_batches(con, name, schema, CHUNK)
     elif table in feed.tables:
-        rows = changes.added_rows(con, feed, table, SORT_KEYS[table], schema.names).cast(schema)
+        batches = (
+            changes.added_rows(con, feed, table, SORT_KEYS[table], schema.names).cast(schema).to_batches()
+        )
     else:
-        rows = schema.empty_table()
-    df = from_arrow(rows, model)
-    try:
-        contract_schema(model, max_title_chars).validate(df, lazy=True)
-        problems = pd.DataFrame(columns=PROBLEM_COLUMNS)
-    except SchemaErrors as exc:
-        problems = exc.failure_cases[PROBLEM_COLUMNS]
+        batches = []
+    problems, examined = _pandera_problems(batches, model, max_title_chars)
     dupes = duplicate_problems(con, name, unique_columns(model))
     return _result(
         f"{table}_contract",
         table,
         pd.concat([dupes, problems]) if len(dupes) else problems,
-        rows_examined=len(df),
+        rows_examined=examined,
         examined="every row" if feed is None else f"rows changed since version {since}",
     )
+
+
+def _pandera_problems(
+    batches: Iterable[pa.Table | pa.RecordBatch], model: type[DataFrameModel], max_title_chars: int
+) -> tuple[pd.DataFrame, int]:
+    """Pandera's failure cases over the rows of `batches` (and how many rows), one batch in pandas at a
+    time: a whole table in memory (its text as Python strings) would multiply the audit's peak, and every
+    check of the models is per row (uniqueness over the whole table is checked in SQL). `index` is the
+    row's position among all the rows."""
+    schema = contract_schema(model, max_title_chars)
+    found, seen = [], 0
+    for batch in batches:
+        df = from_arrow(pa.table(batch), model)
+        df.index += seen
+        seen += len(df)
+        try:
+            schema.validate(df, lazy=True)
+        except SchemaErrors as exc:
+            found.append(exc.failure_cases[PROBLEM_COLUMNS])
+    return (pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=PROBLEM_COLUMNS)), seen
 
 
 def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dg.AssetCheckResult:

@@ -195,9 +195,23 @@ def read(
     the table lacks, written by an older paperlake, reads as null)."""
     if not table_exists(con, table):
         return schema.empty_table()
+    return con.execute(_select(con, table, schema, where), params or {}).to_arrow_table().cast(schema)
+
+
+def read_batches(
+    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: int
+) -> Iterator[pa.Table]:
+    """`read` of a whole table, `rows` rows at a time: never all of it in memory at once."""
+    if not table_exists(con, table):
+        return
+    for batch in con.execute(_select(con, table, schema)).to_arrow_reader(rows):
+        yield pa.Table.from_batches([batch]).cast(schema)
+
+
+def _select(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where: str = "") -> str:
     have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
     cols = ", ".join(f'"{f.name}"' if f.name in have else f'NULL AS "{f.name}"' for f in schema)
-    return con.execute(f"SELECT {cols} FROM {table} {where}", params or {}).to_arrow_table().cast(schema)
+    return f"SELECT {cols} FROM {table} {where}"
 
 
 def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys: list[str]) -> int:

@@ -134,3 +134,33 @@ def test_a_failing_blocking_check_stops_publishing(tmp_path, monkeypatch):
         assert {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in counts} == counts
     with lake.open_lake(paths, read_only=True) as con:
         assert lake.last_version(con) == version
+
+
+def test_pandera_in_batches_finds_what_one_whole_frame_finds(tmp_path):
+    """The contract check validates a batch of rows at a time (memory): faults in different batches are
+    all found, at their row's position in the table, exactly as validating the whole frame finds them."""
+    from assets import checks
+    from paperlake.frames import arrow_schema
+    from schemas import CONTRACT
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(SAMPLE / SAMPLE_FILE, raw)
+    paths = Paths(raw, tmp_path / "out")
+    write_run(paths)
+    with lake.open_lake(paths) as con:
+        for row in (3, 40):  # two faults, in different chunks below
+            sighting = _one(
+                con, f"SELECT sighting_id FROM {M}.sightings ORDER BY sighting_id LIMIT 1 OFFSET {row}"
+            )
+            con.execute(f"UPDATE {M}.sightings SET upvotes = -1 WHERE sighting_id = $s", {"s": sighting})
+        rows = lake.read(con, f"{M}.sightings", arrow_schema(CONTRACT["sightings"]), "ORDER BY sighting_id")
+    whole, n = checks._pandera_problems([rows], CONTRACT["sightings"], 1000)
+    chunked, m = checks._pandera_problems(rows.to_batches(10), CONTRACT["sightings"], 1000)
+    assert n == m == rows.num_rows > 40
+    assert sorted(chunked["index"]) == sorted(whole["index"]) == [3, 40]
+    assert (
+        chunked.sort_values("index")
+        .reset_index(drop=True)
+        .equals(whole.sort_values("index").reset_index(drop=True))
+    )
