@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -125,9 +126,17 @@ def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> Non
                 con.execute(f"COMMENT ON COLUMN {table}.{name} IS {sql_str(spec['description'])}")
         load(con, "fts")
         fulltext.define(con)  # on the empty papers: the extension would tokenize every paper, slowly
-        for table, select in selects.items():
-            con.execute(f"INSERT INTO {table} {select} ORDER BY {STORED_ORDER.get(table) or _order(table)}")
-        fulltext.index_all(con)
+        _fill(con, "papers", selects.pop("papers"))
+        with ThreadPoolExecutor(1) as pool:  # tokenizing runs on one core: the copies use the other
+            cursor = con.cursor()
+            index = pool.submit(_index_papers, cursor)
+            try:
+                for table, select in selects.items():
+                    _fill(con, table, select)
+            except BaseException:  # Ctrl-C, or a failed copy: stop the index too, do not wait for it
+                cursor.interrupt()
+                raise
+            index.result()
         con.execute(PAPERS_INDEX_SQL)
         con.execute(f"DETACH {lake.ALIAS}")
         con.execute(
@@ -143,6 +152,15 @@ def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> Non
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+def _fill(con: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
+    con.execute(f"INSERT INTO {table} {select} ORDER BY {STORED_ORDER.get(table) or _order(table)}")
+
+
+def _index_papers(cursor: duckdb.DuckDBPyConnection) -> None:
+    with cursor:
+        fulltext.index_all(cursor)
 
 
 def _stamp(con: duckdb.DuckDBPyConnection, version: int, run_id: str, built: str) -> None:
