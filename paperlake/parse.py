@@ -18,7 +18,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
+from paperlake.dates import MONTHS, MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.decode import DAMAGE, decode_bytes, looks_binary
 from paperlake.normalize import content_id, short_hash
 from schemas.vocabulary import MAX_TITLE_CHARS, RejectReason
@@ -30,6 +30,7 @@ HEADER_MARKERS = (
     "Daily Papers",
     "byAK and the research community",
 )
+_YEAR_DATE = re.compile(rf"(?:{'|'.join(MONTHS)}) \d{{1,2}}, \d{{4}}")  # in every dated date line
 HEADER_LAST = "byAK and the research community"
 HEADER_SCAN_LINES = 40
 AUTHORS_LINE = re.compile(r"^•\s*(\d{1,5})\s+authors?$")
@@ -52,26 +53,21 @@ class ParseOptions:
     abstract_like_min_chars: int = 250
 
 
-@dataclass
 class Block:
-    """A paragraph: consecutive non-blank lines, with 1-based line numbers."""
+    """A paragraph: consecutive non-blank lines, with 1-based line numbers. What the entry walk asks of it
+    (its text, whether it is metadata) is worked out once here, not at every question."""
 
-    start: int
-    lines: list[str]
+    __slots__ = ("end", "lines", "meta", "start", "stripped", "text")
 
-    @property
-    def end(self) -> int:
-        return self.start + len(self.lines) - 1
-
-    @property
-    def text(self) -> str:
-        return " ".join(line.strip() for line in self.lines)
-
-    def is_meta(self) -> bool:
-        stripped = [line.strip() for line in self.lines]
-        if META_SEPARATOR in stripped or AUTHORS_LINE.match(stripped[0]):
-            return True
-        return len(stripped) <= 3 and parse_date_line(stripped[-1]) is not None and len(stripped) > 1
+    def __init__(self, start: int, lines: list[str]):
+        self.start, self.lines, self.end = start, lines, start + len(lines) - 1
+        self.stripped = [line.strip() for line in lines]
+        self.text = " ".join(self.stripped)
+        self.meta = (
+            META_SEPARATOR in self.stripped
+            or AUTHORS_LINE.match(self.stripped[0]) is not None
+            or (1 < len(lines) <= 3 and parse_date_line(self.stripped[-1]) is not None)
+        )
 
 
 @dataclass
@@ -151,37 +147,50 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     # the page date is the first line after the header that is not blank, a stray marker or damage
     skip = ("", DAMAGE, *HEADER_MARKERS)
     nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in skip), None)
-    printed_years: list[int] = []
     page_md: MonthDay | None = None
     if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
         page.page_date_raw = lines[nxt].strip()
         body = nxt + 1
     page.body_start = body
-    for line in lines[body:]:
-        parsed = parse_date_line(line)
-        if parsed is not None and parsed[0].year is not None:
-            printed_years.append(parsed[0].year)
+    printed_years = _printed_years(decoded.text, sum(len(line) + 1 for line in lines[:body]))
     page.page_date, page.page_date_source = infer_page_date(page_md, printed_years, source_file, mtime)
     return page
 
 
+def _printed_years(text: str, start: int) -> list[int]:
+    """Years of the date lines from offset `start` on: the lines holding a dated month-day, found by one
+    regex over the text, are the only ones `parse_date_line` can give a year for (per line it cost more
+    than decoding)."""
+    years: list[int] = []
+    read = -1  # offset where the last line read ends
+    for m in _YEAR_DATE.finditer(text, start):
+        if m.start() < read:  # a second date on a line already read
+            continue
+        end = text.find("\n", m.end())
+        read = len(text) if end < 0 else end
+        parsed = parse_date_line(text[text.rfind("\n", 0, m.start()) + 1 : read])
+        if parsed is not None and parsed[0].year is not None:
+            years.append(parsed[0].year)
+    return years
+
+
 def _blocks(lines: list[str], start: int) -> list[Block]:
     blocks: list[Block] = []
-    cur: Block | None = None
+    cur: list[str] = []
     for i in range(start, len(lines)):
         if lines[i].strip():
-            if cur is None:
-                cur = Block(i + 1, [])
-                blocks.append(cur)
-            cur.lines.append(lines[i])
-        else:
-            cur = None
+            cur.append(lines[i])
+        elif cur:
+            blocks.append(Block(i - len(cur) + 1, cur))
+            cur = []
+    if cur:
+        blocks.append(Block(len(lines) - len(cur) + 1, cur))
     return blocks
 
 
 def _parse_meta(block: Block, page_date: dt.date | None) -> dict | RejectReason:
     """Metadata paragraph → fields, or why it was rejected."""
-    stripped = [line.strip() for line in block.lines]
+    stripped = block.stripped
     if META_SEPARATOR not in stripped:
         return RejectReason.BAD_METADATA
     sep = stripped.index(META_SEPARATOR)
@@ -210,12 +219,13 @@ class _EntryBuilder:
 
     def __init__(self, page: RawPage, options: ParseOptions, mostly_detailed: bool):
         self.page, self.options, self.mostly_detailed = page, options, mostly_detailed
+        self.damaged = page.text is not None and DAMAGE in page.text  # else no entry needs the line scan
         self.entries: list[dict] = []
         self.rejects: list[dict] = []
         self.position = 0
 
     def reject(self, blocks: list[Block], reason: RejectReason, detail: str) -> None:
-        if reason != RejectReason.INVALID_BYTES and (damaged := _damaged_lines(blocks)):
+        if reason != RejectReason.INVALID_BYTES and self.damaged and (damaged := _damaged_lines(blocks)):
             reason, detail = RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged} ({detail})"
         self.position += 1
         self.rejects.append(
@@ -235,18 +245,18 @@ class _EntryBuilder:
     def title_like(self, b: Block) -> bool:
         return (
             len(b.lines) == 1
-            and not b.is_meta()
+            and not b.meta
             and len(b.text) <= self.options.title_like_max_chars
             and not self.abstract_like(b)
         )
 
     def abstract_like(self, b: Block) -> bool:
-        return not b.is_meta() and len(b.text) >= self.options.abstract_like_min_chars
+        return not b.meta and len(b.text) >= self.options.abstract_like_min_chars
 
     def add(self, blocks: list[Block], title: str, abstract: str | None, meta_b: Block | None) -> None:
         """One entry from its blocks (title first, metadata last); `abstract` None: the line is missing."""
         o = self.options
-        if damaged := _damaged_lines(blocks):
+        if self.damaged and (damaged := _damaged_lines(blocks)):
             return self.reject(blocks, RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged}")
         # tabs, non-breaking and repeated spaces, entities: one normal form before any check
         title = " ".join(html.unescape(title).split())
@@ -304,17 +314,17 @@ class _EntryBuilder:
         i, n = 0, len(blocks)
         while i < n:
             b = blocks[i]
-            if b.is_meta():
+            if b.meta:
                 self.reject(
                     [b], RejectReason.ORPHAN_METADATA, "metadata lines with no title and abstract before them"
                 )
                 i += 1
                 continue
             nxt = blocks[i + 1] if i + 1 < n else None
-            if len(b.lines) > 1 and (nxt is None or nxt.is_meta() or self.title_like(nxt)):
+            if len(b.lines) > 1 and (nxt is None or nxt.meta or self.title_like(nxt)):
                 # title and abstract with no blank line between them
                 title, abstract = b.lines[0].strip(), Block(b.start + 1, b.lines[1:]).text
-                meta_b = nxt if nxt is not None and nxt.is_meta() else None
+                meta_b = nxt if nxt is not None and nxt.meta else None
                 self.add([b, meta_b] if meta_b else [b], title, abstract, meta_b)
                 i += 2 if meta_b else 1
                 continue
@@ -324,7 +334,7 @@ class _EntryBuilder:
                 )
                 i += 1
                 continue
-            if nxt.is_meta():
+            if nxt.meta:
                 if self.title_like(b):  # the abstract line is missing: the metadata is still an observation
                     self.add([b, nxt], b.text, None, nxt)
                 else:
@@ -346,13 +356,13 @@ class _EntryBuilder:
             if (
                 self.title_like(nxt)
                 and after is not None
-                and (self.abstract_like(after) or after.is_meta())
+                and (self.abstract_like(after) or after.meta)
                 and self.title_like(b)
             ):
                 self.reject([b], RejectReason.MISSING_ABSTRACT, "title followed directly by the next title")
                 i += 1
                 continue
-            meta_b = after if after is not None and after.is_meta() else None
+            meta_b = after if after is not None and after.meta else None
             self.add([b, nxt, meta_b] if meta_b else [b, nxt], b.text, nxt.text, meta_b)
             i += 3 if meta_b else 2
 
@@ -362,7 +372,7 @@ class _EntryBuilder:
         if last is None:
             return
         why = None
-        if self.page.text is not None and self.page.text.rstrip().endswith(DAMAGE):
+        if self.damaged and _last_char(self.page.text or "") == DAMAGE:
             why = "the file ends in undecodable bytes (a multi-byte character cut off)"
         elif last.get("reason") in CUT_REASONS:
             why = f"{last['reason']} at the end of the file"
@@ -394,6 +404,12 @@ class _EntryBuilder:
         return last
 
 
+def _last_char(text: str) -> str:
+    """The last character that is not whitespace ('' for none), without copying the whole text."""
+    tail = text[-64:].rstrip()
+    return (tail or text.rstrip())[-1:]
+
+
 def _damaged_lines(blocks: list[Block]) -> str | None:
     """'line 12' / 'lines 12, 14' holding U+FFFD (bytes the decoder could not read), or None."""
     lines = [b.start + k for b in blocks for k, line in enumerate(b.lines) if DAMAGE in line]
@@ -406,7 +422,7 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
         return ParsedEntries(None, [], [])
     lines = page.text.split("\n")
     blocks = _blocks(lines, page.body_start)
-    n_meta = sum(b.is_meta() for b in blocks)
+    n_meta = sum(b.meta for b in blocks)
     # an entry lacks metadata (flag no_metadata) on a page that is mostly detailed (a detailed entry is
     # 3 paragraphs): one stray metadata-like paragraph must not flag every entry of a compact page
     builder = _EntryBuilder(page, options or ParseOptions(), mostly_detailed=4 * n_meta > len(blocks))
