@@ -136,6 +136,10 @@ def _utf8(data: bytes, force: bool = False) -> tuple[str, list[str]] | None:
     return text, notes
 
 
+def _has_mojibake(text: str) -> bool:
+    return any(c in text for c in _MOJIBAKE_LEADS) and _MOJIBAKE.search(text) is not None
+
+
 def decode_bytes(data: bytes) -> Decoded:
     """Decode a capture's bytes; never raises (damage is marked in the text and noted in ``encoding``)."""
     notes: list[str] = []
@@ -157,6 +161,6 @@ def decode_bytes(data: bytes) -> Decoded:
                 notes.clear()
                 (text, notes), codec = _utf8(data, force=True), "utf-8"
     text = _mark_damage(text, notes)
-    if any(c in text for c in _MOJIBAKE_LEADS) and _MOJIBAKE.search(text) and (fixed := ftfy.fix_encoding(text)) != text:
+    if _has_mojibake(text) and (fixed := ftfy.fix_encoding(text)) != text:
         text, codec = fixed, f"{codec}+mojibake-repaired"
     return Decoded(normalise_text(text), "; ".join([codec, *notes]))
