@@ -19,7 +19,6 @@ import re
 from dataclasses import dataclass
 
 from paperlake.dates import (
-    MONTHS,
     MonthDay,
     infer_entry_date,
     infer_page_date,
@@ -37,9 +36,11 @@ HEADER_MARKERS = (
     "Daily Papers",
     "byAK and the research community",
 )
-_YEAR_DATE = re.compile(rf"(?:{'|'.join(MONTHS)}) \d{{1,2}}, \d{{4}}")  # in every dated date line
+# How every date line with a year ends (dates.DATE_LINE): its literal ", " lets the regex engine skip ahead
+_YEAR_END = re.compile(r", \d{4}(?: \d{1,7})?[^\S\n]*$", re.M)
 HEADER_LAST = "byAK and the research community"
 HEADER_SCAN_LINES = 40
+HEAD_LINES = 64  # lines read_page splits off the top: more than the header scan
 AUTHORS_LINE = re.compile(r"^•\s*(\d{1,5})\s+authors?$")
 META_SEPARATOR = "·"
 # How a complete abstract ends: sentence punctuation, or a link (4 % of the sample's abstracts end in one).
@@ -69,7 +70,7 @@ class Block:
     def __init__(self, start: int, lines: list[str]):
         self.start, self.lines, self.end = start, lines, start + len(lines) - 1
         self.stripped = [line.strip() for line in lines]
-        self.text = " ".join(self.stripped)
+        self.text = self.stripped[0] if len(lines) == 1 else " ".join(self.stripped)
         self.meta = (
             META_SEPARATOR in self.stripped
             or AUTHORS_LINE.match(self.stripped[0]) is not None
@@ -138,7 +139,9 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
         page.reason = RejectReason.EMPTY_FILE
         return page
     decoded = decode_bytes(data)
-    lines = decoded.text.split("\n")
+    text = decoded.text
+    # the header and page date are near the top: the rest of the text stays in one piece (the last item)
+    lines = text.split("\n", HEAD_LINES)
     last = _find_header(lines)
     if last is None:
         if looks_binary(data):
@@ -146,36 +149,34 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
             page.excerpt = excerpt(data[:200].decode("latin-1"))
         else:
             page.reason = RejectReason.NOT_A_CAPTURE
-            page.excerpt = excerpt(decoded.text[:400])
+            page.excerpt = excerpt(text[:400])
         return page
-    page.encoding, page.text = decoded.encoding, decoded.text
-    page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
+    page.encoding, page.text = decoded.encoding, text
+    page.n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     body = last + 1
     # the page date is the first line after the header that is not blank, a stray marker or damage
     skip = ("", DAMAGE, *HEADER_MARKERS)
     nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in skip), None)
+    if len(lines) > HEAD_LINES and nxt in (None, HEAD_LINES):  # the search reached the unsplit rest
+        lines = text.split("\n")
+        nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in skip), None)
     page_md: MonthDay | None = None
     if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
         page.page_date_raw = lines[nxt].strip()
         body = nxt + 1
     page.body_start = body
-    printed_years = _printed_years(decoded.text, sum(len(line) + 1 for line in lines[:body]))
+    printed_years = _printed_years(text, sum(len(line) + 1 for line in lines[:body]))
     page.page_date, page.page_date_source = infer_page_date(page_md, printed_years, source_file, mtime)
     return page
 
 
 def _printed_years(text: str, start: int) -> list[int]:
-    """Years of the date lines from offset `start` on: the lines holding a dated month-day, found by one
-    regex over the text, are the only ones `parse_date_line` can give a year for (per line it cost more
-    than decoding)."""
+    """Years of the date lines from offset `start` on. Only a line ending like a dated date line can give
+    `parse_date_line` a year: one regex over the text finds those (asking every line cost more than
+    decoding)."""
     years: list[int] = []
-    read = -1  # offset where the last line read ends
-    for m in _YEAR_DATE.finditer(text, start):
-        if m.start() < read:  # a second date on a line already read
-            continue
-        end = text.find("\n", m.end())
-        read = len(text) if end < 0 else end
-        parsed = parse_date_line(text[text.rfind("\n", 0, m.start()) + 1 : read])
+    for m in _YEAR_END.finditer(text, start):  # a match ends where its line does
+        parsed = parse_date_line(text[text.rfind("\n", 0, m.start()) + 1 : m.end()])
         if parsed is not None and parsed[0].year is not None:
             years.append(parsed[0].year)
     return years
@@ -266,9 +267,9 @@ class _EntryBuilder:
         if self.damaged and (damaged := _damaged_lines(blocks)):
             return self.reject(blocks, RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged}")
         # tabs, non-breaking and repeated spaces, entities: one normal form before any check
-        title = " ".join(html.unescape(title).split())
+        title = _one_spaced(html.unescape(title))
         if abstract is not None:
-            abstract = " ".join(html.unescape(abstract).split())
+            abstract = _one_spaced(html.unescape(abstract))
         if not title:
             return self.reject(blocks, RejectReason.MISSING_TITLE, "entry has no title line")
         if len(title) > o.max_title_chars:
@@ -409,6 +410,14 @@ class _EntryBuilder:
             self.rejects.append(last)
         last.update(reason=RejectReason.TRUNCATED_ENTRY, detail=f"file cut off: {why}")
         return last
+
+
+def _one_spaced(text: str) -> str:
+    """Every run of whitespace one space, none at the ends. Most fields already are: the test (any other
+    whitespace character is not printable) costs half the split and join it saves."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
 
 
 def _last_char(text: str) -> str:
