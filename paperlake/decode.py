@@ -163,7 +163,8 @@ def decode_bytes(data: bytes) -> Decoded:
             if not _plausible(text):  # stray bytes in an ASCII file, not cp1252 text
                 notes.clear()
                 (text, notes), codec = _utf8(data, force=True), "utf-8"
-    text = _mark_damage(text, notes)
+    if b"\x00" in data:  # no NUL byte, no NUL character; the byte search is the cheaper (memchr)
+        text = _mark_damage(text, notes)
     if _has_mojibake(text) and (fixed := ftfy.fix_encoding(text)) != text:
         text, codec = fixed, f"{codec}+mojibake-repaired"
     return Decoded(normalise_text(text), "; ".join([codec, *notes]))

@@ -73,7 +73,7 @@ class Block:
         self.text = self.stripped[0] if len(lines) == 1 else " ".join(self.stripped)
         self.meta = (
             META_SEPARATOR in self.stripped
-            or AUTHORS_LINE.match(self.stripped[0]) is not None
+            or (self.stripped[0][:1] == "•" and AUTHORS_LINE.match(self.stripped[0]) is not None)
             or (1 < len(lines) <= 3 and parse_date_line(self.stripped[-1]) is not None)
         )
 
@@ -186,8 +186,9 @@ def _blocks(lines: list[str], start: int) -> list[Block]:
     blocks: list[Block] = []
     cur: list[str] = []
     for i in range(start, len(lines)):
-        if lines[i].strip():
-            cur.append(lines[i])
+        line = lines[i]
+        if line and not line.isspace():  # strip() would copy every line to say the same
+            cur.append(line)
         elif cur:
             blocks.append(Block(i - len(cur) + 1, cur))
             cur = []
