@@ -65,17 +65,25 @@ class Block:
     """A paragraph: consecutive non-blank lines, with 1-based line numbers. What the entry walk asks of it
     (its text, whether it is metadata) is worked out once here, not at every question."""
 
-    __slots__ = ("end", "lines", "meta", "start", "stripped", "text")
+    __slots__ = ("end", "lines", "meta", "start", "text")
 
     def __init__(self, start: int, lines: list[str]):
         self.start, self.lines, self.end = start, lines, start + len(lines) - 1
-        self.stripped = [line.strip() for line in lines]
-        self.text = self.stripped[0] if len(lines) == 1 else " ".join(self.stripped)
+        if len(lines) == 1:  # most paragraphs: a title or an abstract
+            self.text = text = lines[0].strip()
+            self.meta = text == META_SEPARATOR or _authors_line(text)
+            return
+        stripped = [line.strip() for line in lines]
+        self.text = " ".join(stripped)
         self.meta = (
-            META_SEPARATOR in self.stripped
-            or (self.stripped[0][:1] == "•" and AUTHORS_LINE.match(self.stripped[0]) is not None)
-            or (1 < len(lines) <= 3 and parse_date_line(self.stripped[-1]) is not None)
+            META_SEPARATOR in stripped
+            or _authors_line(stripped[0])
+            or (len(lines) <= 3 and parse_date_line(stripped[-1]) is not None)
         )
+
+
+def _authors_line(line: str) -> bool:
+    return line[:1] == "•" and AUTHORS_LINE.match(line) is not None
 
 
 @dataclass
@@ -199,7 +207,7 @@ def _blocks(lines: list[str], start: int) -> list[Block]:
 
 def _parse_meta(block: Block, page_date: dt.date | None) -> dict | RejectReason:
     """Metadata paragraph → fields, or why it was rejected."""
-    stripped = block.stripped
+    stripped = [line.strip() for line in block.lines]
     if META_SEPARATOR not in stripped:
         return RejectReason.BAD_METADATA
     sep = stripped.index(META_SEPARATOR)
