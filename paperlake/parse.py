@@ -38,6 +38,7 @@ HEADER_MARKERS = (
 )
 # How every date line with a year ends (dates.DATE_LINE): its literal ", " lets the regex engine skip ahead
 _YEAR_END = re.compile(r", \d{4}(?: \d{1,7})?[^\S\n]*$", re.M)
+_ASCII_ODD_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # what str.isspace() takes in ASCII, but " "
 HEADER_LAST = "byAK and the research community"
 HEADER_SCAN_LINES = 40
 HEAD_LINES = 64  # lines read_page splits off the top: more than the header scan
@@ -422,10 +423,13 @@ class _EntryBuilder:
 
 
 def _one_spaced(text: str) -> str:
-    """Every run of whitespace one space, none at the ends. Most fields already are: the test (any other
-    whitespace character is not printable) costs half the split and join it saves."""
-    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text
+    """Every run of whitespace one space, none at the ends. Most fields already are, and the test costs a
+    fraction of the split and join it saves: ASCII whitespace other than the space is a few characters to
+    look for; beyond ASCII, every whitespace character but the space is unprintable."""
+    if "  " not in text and text[:1] != " " and text[-1:] != " ":
+        plain = not any(c in text for c in _ASCII_ODD_SPACE) if text.isascii() else text.isprintable()
+        if plain:
+            return text
     return " ".join(text.split())
 
 
