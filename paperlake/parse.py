@@ -18,13 +18,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from paperlake.dates import (
-    MonthDay,
-    infer_entry_date,
-    infer_page_date,
-    parse_date_line,
-    parse_page_date,
-)
+from paperlake.dates import MonthDay, infer_entry_date, infer_page_date, parse_date_line, parse_page_date
 from paperlake.decode import DAMAGE, decode_bytes, looks_binary
 from paperlake.normalize import content_id, short_hash
 from schemas.vocabulary import MAX_TITLE_CHARS, RejectReason
