@@ -14,6 +14,7 @@ Every inferred date keeps its raw text in a ``*_raw`` column and the page date i
 """
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ class MonthDay:
         return self.on(self.year or 2024) is not None  # 2024 is a leap year: Feb 29 is a real date
 
 
+@functools.lru_cache(maxsize=1 << 14)  # date lines repeat across entries and pages; the result is immutable
 def parse_date_line(line: str) -> tuple[MonthDay, int | None] | None:
     """`Dec 31, 2024 1` → (MonthDay(12, 31, 2024), 1); None when the line is not a date line."""
     m = DATE_LINE.match(line.strip())

@@ -30,8 +30,12 @@ HEADER_MARKERS = (
     "Daily Papers",
     "byAK and the research community",
 )
+# How every date line with a year ends (dates.DATE_LINE): its literal ", " lets the regex engine skip ahead
+_YEAR_END = re.compile(r", \d{4}(?: \d{1,7})?[^\S\n]*$", re.M)
+_ASCII_ODD_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # what str.isspace() takes in ASCII, but " "
 HEADER_LAST = "byAK and the research community"
 HEADER_SCAN_LINES = 40
+HEAD_LINES = 64  # lines read_page splits off the top: more than the header scan
 AUTHORS_LINE = re.compile(r"^•\s*(\d{1,5})\s+authors?$")
 META_SEPARATOR = "·"
 # How a complete abstract ends: sentence punctuation, or a link (4 % of the sample's abstracts end in one).
@@ -52,26 +56,29 @@ class ParseOptions:
     abstract_like_min_chars: int = 250
 
 
-@dataclass
 class Block:
-    """A paragraph: consecutive non-blank lines, with 1-based line numbers."""
+    """A paragraph: consecutive non-blank lines, with 1-based line numbers. What the entry walk asks of it
+    (its text, whether it is metadata) is worked out once here, not at every question."""
 
-    start: int
-    lines: list[str]
+    __slots__ = ("end", "lines", "meta", "start", "text")
 
-    @property
-    def end(self) -> int:
-        return self.start + len(self.lines) - 1
+    def __init__(self, start: int, lines: list[str]):
+        self.start, self.lines, self.end = start, lines, start + len(lines) - 1
+        if len(lines) == 1:  # most paragraphs: a title or an abstract
+            self.text = text = lines[0].strip()
+            self.meta = text == META_SEPARATOR or _authors_line(text)
+            return
+        stripped = [line.strip() for line in lines]
+        self.text = " ".join(stripped)
+        self.meta = (
+            META_SEPARATOR in stripped
+            or _authors_line(stripped[0])
+            or (len(lines) <= 3 and parse_date_line(stripped[-1]) is not None)
+        )
 
-    @property
-    def text(self) -> str:
-        return " ".join(line.strip() for line in self.lines)
 
-    def is_meta(self) -> bool:
-        stripped = [line.strip() for line in self.lines]
-        if META_SEPARATOR in stripped or AUTHORS_LINE.match(stripped[0]):
-            return True
-        return len(stripped) <= 3 and parse_date_line(stripped[-1]) is not None and len(stripped) > 1
+def _authors_line(line: str) -> bool:
+    return line[:1] == "•" and AUTHORS_LINE.match(line) is not None
 
 
 @dataclass
@@ -135,7 +142,9 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
         page.reason = RejectReason.EMPTY_FILE
         return page
     decoded = decode_bytes(data)
-    lines = decoded.text.split("\n")
+    text = decoded.text
+    # the header and page date are near the top: the rest of the text stays in one piece (the last item)
+    lines = text.split("\n", HEAD_LINES)
     last = _find_header(lines)
     if last is None:
         if looks_binary(data):
@@ -143,39 +152,51 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
             page.excerpt = excerpt(data[:200].decode("latin-1"))
         else:
             page.reason = RejectReason.NOT_A_CAPTURE
-            page.excerpt = excerpt(decoded.text[:400])
+            page.excerpt = excerpt(text[:400])
         return page
-    page.encoding, page.text = decoded.encoding, decoded.text
-    page.n_lines = len(lines) - (1 if lines and lines[-1] == "" else 0)
+    page.encoding, page.text = decoded.encoding, text
+    page.n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     body = last + 1
     # the page date is the first line after the header that is not blank, a stray marker or damage
     skip = ("", DAMAGE, *HEADER_MARKERS)
     nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in skip), None)
-    printed_years: list[int] = []
+    if len(lines) > HEAD_LINES and nxt in (None, HEAD_LINES):  # the search reached the unsplit rest
+        lines = text.split("\n")
+        nxt = next((i for i in range(body, len(lines)) if lines[i].strip() not in skip), None)
     page_md: MonthDay | None = None
     if nxt is not None and (page_md := parse_page_date(lines[nxt])) is not None:
         page.page_date_raw = lines[nxt].strip()
         body = nxt + 1
     page.body_start = body
-    for line in lines[body:]:
-        parsed = parse_date_line(line)
-        if parsed is not None and parsed[0].year is not None:
-            printed_years.append(parsed[0].year)
+    printed_years = _printed_years(text, sum(len(line) + 1 for line in lines[:body]))
     page.page_date, page.page_date_source = infer_page_date(page_md, printed_years, source_file, mtime)
     return page
 
 
+def _printed_years(text: str, start: int) -> list[int]:
+    """Years of the date lines from offset `start` on. Only a line ending like a dated date line can give
+    `parse_date_line` a year: one regex over the text finds those (asking every line cost more than
+    decoding)."""
+    years: list[int] = []
+    for m in _YEAR_END.finditer(text, start):  # a match ends where its line does
+        parsed = parse_date_line(text[text.rfind("\n", 0, m.start()) + 1 : m.end()])
+        if parsed is not None and parsed[0].year is not None:
+            years.append(parsed[0].year)
+    return years
+
+
 def _blocks(lines: list[str], start: int) -> list[Block]:
     blocks: list[Block] = []
-    cur: Block | None = None
+    cur: list[str] = []
     for i in range(start, len(lines)):
-        if lines[i].strip():
-            if cur is None:
-                cur = Block(i + 1, [])
-                blocks.append(cur)
-            cur.lines.append(lines[i])
-        else:
-            cur = None
+        line = lines[i]
+        if line and not line.isspace():  # strip() would copy every line to say the same
+            cur.append(line)
+        elif cur:
+            blocks.append(Block(i - len(cur) + 1, cur))
+            cur = []
+    if cur:
+        blocks.append(Block(len(lines) - len(cur) + 1, cur))
     return blocks
 
 
@@ -210,12 +231,13 @@ class _EntryBuilder:
 
     def __init__(self, page: RawPage, options: ParseOptions, mostly_detailed: bool):
         self.page, self.options, self.mostly_detailed = page, options, mostly_detailed
+        self.damaged = page.text is not None and DAMAGE in page.text  # else no entry needs the line scan
         self.entries: list[dict] = []
         self.rejects: list[dict] = []
         self.position = 0
 
     def reject(self, blocks: list[Block], reason: RejectReason, detail: str) -> None:
-        if reason != RejectReason.INVALID_BYTES and (damaged := _damaged_lines(blocks)):
+        if reason != RejectReason.INVALID_BYTES and self.damaged and (damaged := _damaged_lines(blocks)):
             reason, detail = RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged} ({detail})"
         self.position += 1
         self.rejects.append(
@@ -235,23 +257,23 @@ class _EntryBuilder:
     def title_like(self, b: Block) -> bool:
         return (
             len(b.lines) == 1
-            and not b.is_meta()
+            and not b.meta
             and len(b.text) <= self.options.title_like_max_chars
             and not self.abstract_like(b)
         )
 
     def abstract_like(self, b: Block) -> bool:
-        return not b.is_meta() and len(b.text) >= self.options.abstract_like_min_chars
+        return not b.meta and len(b.text) >= self.options.abstract_like_min_chars
 
     def add(self, blocks: list[Block], title: str, abstract: str | None, meta_b: Block | None) -> None:
         """One entry from its blocks (title first, metadata last); `abstract` None: the line is missing."""
         o = self.options
-        if damaged := _damaged_lines(blocks):
+        if self.damaged and (damaged := _damaged_lines(blocks)):
             return self.reject(blocks, RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged}")
         # tabs, non-breaking and repeated spaces, entities: one normal form before any check
-        title = " ".join(html.unescape(title).split())
+        title = _one_spaced(html.unescape(title))
         if abstract is not None:
-            abstract = " ".join(html.unescape(abstract).split())
+            abstract = _one_spaced(html.unescape(abstract))
         if not title:
             return self.reject(blocks, RejectReason.MISSING_TITLE, "entry has no title line")
         if len(title) > o.max_title_chars:
@@ -304,17 +326,17 @@ class _EntryBuilder:
         i, n = 0, len(blocks)
         while i < n:
             b = blocks[i]
-            if b.is_meta():
+            if b.meta:
                 self.reject(
                     [b], RejectReason.ORPHAN_METADATA, "metadata lines with no title and abstract before them"
                 )
                 i += 1
                 continue
             nxt = blocks[i + 1] if i + 1 < n else None
-            if len(b.lines) > 1 and (nxt is None or nxt.is_meta() or self.title_like(nxt)):
+            if len(b.lines) > 1 and (nxt is None or nxt.meta or self.title_like(nxt)):
                 # title and abstract with no blank line between them
                 title, abstract = b.lines[0].strip(), Block(b.start + 1, b.lines[1:]).text
-                meta_b = nxt if nxt is not None and nxt.is_meta() else None
+                meta_b = nxt if nxt is not None and nxt.meta else None
                 self.add([b, meta_b] if meta_b else [b], title, abstract, meta_b)
                 i += 2 if meta_b else 1
                 continue
@@ -324,7 +346,7 @@ class _EntryBuilder:
                 )
                 i += 1
                 continue
-            if nxt.is_meta():
+            if nxt.meta:
                 if self.title_like(b):  # the abstract line is missing: the metadata is still an observation
                     self.add([b, nxt], b.text, None, nxt)
                 else:
@@ -346,13 +368,13 @@ class _EntryBuilder:
             if (
                 self.title_like(nxt)
                 and after is not None
-                and (self.abstract_like(after) or after.is_meta())
+                and (self.abstract_like(after) or after.meta)
                 and self.title_like(b)
             ):
                 self.reject([b], RejectReason.MISSING_ABSTRACT, "title followed directly by the next title")
                 i += 1
                 continue
-            meta_b = after if after is not None and after.is_meta() else None
+            meta_b = after if after is not None and after.meta else None
             self.add([b, nxt, meta_b] if meta_b else [b, nxt], b.text, nxt.text, meta_b)
             i += 3 if meta_b else 2
 
@@ -362,7 +384,7 @@ class _EntryBuilder:
         if last is None:
             return
         why = None
-        if self.page.text is not None and self.page.text.rstrip().endswith(DAMAGE):
+        if self.damaged and _last_char(self.page.text or "") == DAMAGE:
             why = "the file ends in undecodable bytes (a multi-byte character cut off)"
         elif last.get("reason") in CUT_REASONS:
             why = f"{last['reason']} at the end of the file"
@@ -394,6 +416,23 @@ class _EntryBuilder:
         return last
 
 
+def _one_spaced(text: str) -> str:
+    """Every run of whitespace one space, none at the ends. Most fields already are, and the test costs a
+    fraction of the split and join it saves: ASCII whitespace other than the space is a few characters to
+    look for; beyond ASCII, every whitespace character but the space is unprintable."""
+    if "  " not in text and text[:1] != " " and text[-1:] != " ":
+        plain = not any(c in text for c in _ASCII_ODD_SPACE) if text.isascii() else text.isprintable()
+        if plain:
+            return text
+    return " ".join(text.split())
+
+
+def _last_char(text: str) -> str:
+    """The last character that is not whitespace ('' for none), without copying the whole text."""
+    tail = text[-64:].rstrip()
+    return (tail or text.rstrip())[-1:]
+
+
 def _damaged_lines(blocks: list[Block]) -> str | None:
     """'line 12' / 'lines 12, 14' holding U+FFFD (bytes the decoder could not read), or None."""
     lines = [b.start + k for b in blocks for k, line in enumerate(b.lines) if DAMAGE in line]
@@ -406,7 +445,7 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
         return ParsedEntries(None, [], [])
     lines = page.text.split("\n")
     blocks = _blocks(lines, page.body_start)
-    n_meta = sum(b.is_meta() for b in blocks)
+    n_meta = sum(b.meta for b in blocks)
     # an entry lacks metadata (flag no_metadata) on a page that is mostly detailed (a detailed entry is
     # 3 paragraphs): one stray metadata-like paragraph must not flag every entry of a compact page
     builder = _EntryBuilder(page, options or ParseOptions(), mostly_detailed=4 * n_meta > len(blocks))

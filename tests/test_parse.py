@@ -1,10 +1,13 @@
 """The parser on the five real captures and on hand-written pages covering both layouts and bad input."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from paperlake.dates import parse_date_line
 from paperlake.ingest import read_raw
-from paperlake.parse import parse_entries, read_page
+from paperlake.parse import _one_spaced, _printed_years, parse_entries, read_page
 from tests.helpers import SAMPLE, SEED_ENTRIES, SHARED_SEEDS, page_text, process_page
 
 COMPACT = "A Compact Title\n\nAn abstract long enough to be an abstract. " + "Words " * 60 + "The end."
@@ -192,3 +195,24 @@ def test_oversized_title_is_rejected():
     huge = page_text(COMPACT.replace("A Compact Title", "T" * 5000))
     tables = process_page(read_page(huge.encode(), "huge.txt"))
     assert tables.rejects["reason"].tolist() == ["oversized_field"]
+
+
+def test_shortcuts_agree_with_the_rules_they_skip():
+    """The parser's shortcuts (issue 13) give what the plain rules give: printed years found by one regex
+    are those of parse_date_line on every body line, and whitespace folding skipped only where folding
+    changes nothing, on the seeds, the hostile captures and every whitespace character."""
+    hostile = Path(__file__).parent / "hostile"
+    for path in [*sorted(SAMPLE.iterdir()), *sorted(hostile.glob("*.txt"))]:
+        page = read_page(path.read_bytes(), path.name)
+        if page.text is None:
+            continue
+        lines = page.text.split("\n")
+        parsed = [parse_date_line(line) for line in lines[page.body_start :]]
+        offset = sum(len(line) + 1 for line in lines[: page.body_start])
+        years = [p[0].year for p in parsed if p is not None and p[0].year is not None]
+        assert sorted(_printed_years(page.text, offset)) == sorted(years), path.name
+        for line in lines:
+            assert _one_spaced(line) == " ".join(line.split())
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    for text in ["a b", " a", "a ", "a  b", *(f"a{s}b" for s in spaces), *(f"é{s}b" for s in spaces)]:
+        assert _one_spaced(text) == " ".join(text.split()), repr(text)
