@@ -436,13 +436,7 @@ def row_keywords(matrix: sp.csr_matrix, terms: np.ndarray) -> list[list[str]]:
 
 def _columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     """The matrix restricted to the `keep` columns, renumbered 0..k-1."""
-    new = np.cumsum(keep) - 1
-    mask = keep[matrix.indices]
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[mask]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
-    return sp.csr_matrix(
-        (matrix.data[mask], new[matrix.indices[mask]], indptr), shape=(matrix.shape[0], int(keep.sum()))
-    )
+    return select_columns(matrix, np.where(keep, np.cumsum(keep) - 1, -1), int(keep.sum()))
 
 
 def _merge_equal_columns(matrix: sp.csr_matrix) -> sp.csr_matrix:
