@@ -1,7 +1,10 @@
 """Enrichment v1: links, GitHub repos, short names, topics and word counts from titles and abstracts."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -9,8 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from paperlake.parallel import default_workers
 from schemas.vocabulary import LinkKind
 
 # Hugging Face mirrors and proxies seen in captures: all are huggingface.co underneath.
@@ -88,8 +92,10 @@ SIMILARITY_CHUNK = 1024  # papers per sparse product: memory stays at chunk x ca
 # 96% of the exact top 5 at 92k papers; exact while no term is in more papers (corpora under ~2,000 papers).
 CANDIDATE_MAX_DF = 1000
 CANDIDATES = 20
+# A word, as Python's str.split() splits: a run of anything but its whitespace, for Arrow's RE2 matcher
+_WORD = "[^" + "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace()) + "]+"  # none above
 # RE2 patterns for Arrow's vectorised matcher: linear time, one pass per topic over all papers
-_TOPIC_RE2 = {t: "(?i)(?:" + "|".join(p) + ")" for t, p in TOPICS.items()}
+_TOPIC_RE2 = {t: "(?i)(?:" + "|".join(TOPICS[t]) + ")" for t in sorted(TOPICS)}
 
 
 def normalise_url(raw: str) -> str | None:
@@ -160,18 +166,26 @@ def short_name(title: str) -> str | None:
 
 def topic_scores(titles: list[str], abstracts: list[str]) -> list[dict[str, float]]:
     """Per paper, topic → score in (0, 1): keyword hits with a title hit counting double, saturating
-    as h / (h + 2); best first."""
+    as h / (h + 2); best first, then by name. The Arrow kernels run on threads (they release the GIL)."""
     t_arr, a_arr = pa.array(titles, type=pa.string()), pa.array(abstracts, type=pa.string())
-    hits = {
-        topic: 2 * np.asarray(pc.count_substring_regex(t_arr, rx).to_numpy(zero_copy_only=False))
-        + np.asarray(pc.count_substring_regex(a_arr, rx).to_numpy(zero_copy_only=False))
-        for topic, rx in _TOPIC_RE2.items()
-    }
-    out = []
-    for i in range(len(titles)):
-        sc = {t: round(h[i] / (h[i] + 2), 3) for t, h in hits.items() if h[i]}
-        out.append(dict(sorted(sc.items(), key=lambda kv: (-kv[1], kv[0]))))
-    return out
+
+    def count(args: tuple[pa.Array, str]) -> np.ndarray:
+        return np.asarray(pc.count_substring_regex(*args).to_numpy(zero_copy_only=False), np.int64)
+
+    with ThreadPoolExecutor(default_workers()) as pool:
+        title_hits = list(pool.map(count, [(t_arr, rx) for rx in _TOPIC_RE2.values()]))
+        abstract_hits = list(pool.map(count, [(a_arr, rx) for rx in _TOPIC_RE2.values()]))
+    hits = np.zeros((0, len(_TOPIC_RE2)), np.int64)
+    if titles:
+        hits = 2 * np.column_stack(title_hits) + np.column_stack(abstract_hits)
+    saturated = np.array([round(h / (h + 2), 3) for h in range(int(hits.max(initial=0)) + 1)])
+    rows, cols = np.nonzero(hits)
+    score = saturated[hits[rows, cols]]
+    order = np.lexsort((cols, -score, rows))  # _TOPIC_RE2 is in name order
+    names = np.array(list(_TOPIC_RE2), dtype=object)[cols[order]].tolist()
+    scores = score[order].tolist()
+    bounds = np.searchsorted(rows[order], np.arange(len(titles) + 1)).tolist()
+    return [dict(zip(names[a:b], scores[a:b], strict=True)) for a, b in pairwise(bounds)]
 
 
 def classify_link(url: str) -> LinkKind:
@@ -202,8 +216,10 @@ def enrich(papers: pd.DataFrame) -> pd.DataFrame:
 def enrich_fitted(papers: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, float]], "TextModel"]:
     """`enrich`, also returning each paper's keyword topic scores (before inheritance) and the fitted
     text model: what an incremental run keeps (paperlake.enrich_index)."""
-    scores = topic_scores(papers["title"].tolist(), papers["abstract"].tolist())
-    model = fit_text(papers)
+    with ThreadPoolExecutor(1) as pool:  # topic scores run in Arrow beside the fit, GIL released
+        topics = pool.submit(topic_scores, papers["title"].tolist(), papers["abstract"].tolist())
+        model = fit_text(papers)
+        scores = topics.result()
     ids = papers["paper_id"].tolist()
     inherited = inherit_topics(scores, model.related, dict(zip(ids, scores, strict=True)))
     return assemble(papers, inherited, model.keywords, model.related), scores, model
@@ -214,7 +230,12 @@ def assemble(
 ) -> pd.DataFrame:
     """The papers with their enrichment columns: the content-only ones computed here, the corpus-dependent
     ones (topic scores after inheritance, keywords, related) given."""
-    links = papers["abstract"].map(extract_links)
+    abstracts = pa.array(papers["abstract"].tolist(), pa.string())
+    has_url = pc.match_substring(abstracts, "http", ignore_case=True).to_pylist()
+    links = pd.Series(
+        [extract_links(a) if u else [] for a, u in zip(papers["abstract"], has_url, strict=True)],
+        index=papers.index,
+    )
     repos = links.map(github_repos)
     # the ignores: pandas-stubs reject a list of lists (or dicts) as a column, pandas takes one item per row
     return papers.assign(
@@ -225,7 +246,7 @@ def assemble(
         topics=[list(sc) for sc in scores],  # type: ignore[misc]
         keywords=keywords,  # type: ignore[arg-type]
         related=related,  # type: ignore[arg-type]
-        abstract_words=papers["abstract"].str.split().str.len().fillna(0).astype("int64"),
+        abstract_words=pc.fill_null(pc.count_substring_regex(abstracts, _WORD), 0).to_numpy(),
     ).assign(_topic_scores=scores)  # type: ignore[arg-type]
 
 
@@ -268,15 +289,22 @@ def paper_topics(papers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["paper_id", "topic", "score"])
 
 
+TOKEN = r"(?u)\b[a-zA-Z][a-zA-Z0-9-]{2,}\b"
+# The reference TF-IDF (tests and eval/enrich_overlap.py compare with scikit-learn's): `term_counts` and
+# `weigh` compute the same weights without its per-token Python loop.
 TFIDF = {
     "stop_words": "english",
     "ngram_range": (1, 2),
     "min_df": 1,
     "max_df": 0.5,
     "sublinear_tf": True,
-    "token_pattern": r"(?u)\b[a-zA-Z][a-zA-Z0-9-]{2,}\b",
+    "token_pattern": TOKEN,
     "dtype": np.float32,
 }
+# "\x00" joins the texts: one regex pass finds every token and every text boundary; it is no word
+# character, so no token changes
+_TOKENS = re.compile(TOKEN + "|\x00")
+_STOP_WORDS = pa.array(sorted(ENGLISH_STOP_WORDS), pa.string())
 
 
 @dataclass
@@ -299,50 +327,116 @@ def documents(papers: pd.DataFrame) -> list[str]:
     return (papers["title"] + ". " + papers["title"] + ". " + papers["abstract"]).tolist()
 
 
+def term_counts(texts: list[str]) -> tuple[sp.csr_matrix, pa.StringArray]:
+    """Each text's term counts as TFIDF's analyzer counts them (lowercased TOKEN tokens, English stop
+    words dropped, unigrams and the bigrams of consecutive kept tokens): a (texts x terms) CSR matrix
+    with sorted indices, and its columns' terms (in no particular order; some columns may be empty).
+    One regex pass over all texts, then numpy and Arrow kernels."""
+    if not texts:
+        return sp.csr_matrix((0, 0), dtype=np.float32), pa.array([], pa.string())
+    joined = "\x00".join(t.replace("\x00", " ") for t in texts).lower()
+    found = pa.array(_TOKENS.findall(joined), pa.string()).dictionary_encode()
+    words, ids = found.dictionary, found.indices.to_numpy()
+    boundary = np.asarray(pc.equal(words, "\x00").to_numpy(zero_copy_only=False))
+    doc = np.cumsum(boundary[ids])
+    keep = ~(boundary | np.asarray(pc.is_in(words, _STOP_WORDS).to_numpy(zero_copy_only=False)))[ids]
+    ids, doc = ids[keep].astype(np.int64), doc[keep]
+    follows = doc[1:] == doc[:-1]
+    pairs = pa.array(ids[:-1][follows] * len(words) + ids[1:][follows]).dictionary_encode()
+    first, second = np.divmod(pairs.dictionary.to_numpy(), len(words))
+    bigrams = pc.binary_join_element_wise(words.take(first), words.take(second), " ")
+    rows = np.concatenate([doc, doc[:-1][follows]])
+    cols = np.concatenate([ids, len(words) + pairs.indices.to_numpy()])
+    counts = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(texts), len(words) + len(bigrams))
+    )
+    counts.sum_duplicates()
+    return counts, pa.concat_arrays([words, bigrams])
+
+
+def select_columns(matrix: sp.csr_matrix, new: np.ndarray, width: int) -> sp.csr_matrix:
+    """The matrix with column c moved to new[c] (dropped where new[c] < 0), `width` columns, indices
+    sorted."""
+    moved = new[matrix.indices]
+    mask = moved >= 0
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[mask]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
+    out = sp.csr_matrix((matrix.data[mask], moved[mask], indptr), shape=(matrix.shape[0], width))
+    out.sort_indices()
+    return out
+
+
+def weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """TF-IDF rows from term counts, as TFIDF's settings weigh them: sublinear tf (1 + ln n) times idf,
+    each row L2-normalised. The full fit and an increment (paperlake.enrich_index) both weigh here, so
+    a paper's row is the same either way."""
+    matrix = counts.astype(np.float32, copy=True)
+    np.log(matrix.data, out=matrix.data)
+    matrix.data += np.float32(1)
+    matrix.data *= idf[matrix.indices]
+    lens = np.diff(matrix.indptr)
+    rows = np.repeat(np.arange(matrix.shape[0]), lens)
+    weights = matrix.data.astype(np.float64)
+    norms = np.sqrt(np.bincount(rows, weights * weights, matrix.shape[0]))
+    matrix.data = (weights / np.repeat(np.where(norms > 0, norms, 1.0), lens)).astype(np.float32)
+    return matrix
+
+
 def fit_text(papers: pd.DataFrame) -> TextModel:
-    """Fit TF-IDF over the papers; keywords and related papers from it (offline: scikit-learn, no model
-    download)."""
+    """Fit TF-IDF over the papers (offline, no model download); keywords and related papers from it.
+    The vocabulary is every term in at most TFIDF's max_df share of the papers, sorted; idf is smoothed
+    (ln((1 + n) / (1 + df)) + 1), as scikit-learn computes it."""
     n = len(papers)
-    vec = TfidfVectorizer(**TFIDF)
-    try:
-        matrix = vec.fit_transform(documents(papers)) if n else None
-    except ValueError:  # every document empty after stop words
-        matrix = None
-    if matrix is None:
+    counts, names = term_counts(documents(papers))
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    kept = np.flatnonzero((df > 0) & (df <= TFIDF["max_df"] * n))
+    order = kept[pc.sort_indices(names.take(kept)).to_numpy()]
+    if not len(order):
         empty = np.array([], dtype=object)
         nothing: list[list] = [[] for _ in range(n)]
         vectors = sp.csr_matrix((n, 0), dtype=np.float32)
         return TextModel(
             empty, np.zeros(0, np.float32), np.zeros(0, np.int64), vectors, nothing, nothing, nothing
         )
-    matrix.sort_indices()  # keyword ties go to the first term, as in an increment (paperlake.enrich_index)
-    terms = vec.get_feature_names_out()
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    new = np.full(counts.shape[1], -1, np.int64)
+    new[order] = np.arange(len(order))
+    df = df[order]
+    idf = np.log(np.float32(n + 1) / (df + 1).astype(np.float32)) + np.float32(1)
+    matrix = weigh(select_columns(counts, new, len(order)), idf)
+    terms = names.take(order).to_numpy(zero_copy_only=False)
     related, scores = top_related(matrix, df, papers["paper_id"].to_numpy().astype(str))
-    return TextModel(
-        terms, vec.idf_.astype(np.float32), df, matrix, row_keywords(matrix, terms), related, scores
-    )
+    return TextModel(terms, idf, df, matrix, row_keywords(matrix, terms), related, scores)
+
+
+def row_top(matrix: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per row the positions (into data/indices) of its k largest values, best first, ties to the first
+    position (-1 pads): k rounds of a per-row maximum over all rows at once."""
+    data = matrix.data.astype(np.float32, copy=True)
+    lens = np.diff(matrix.indptr)
+    rows = np.repeat(np.arange(matrix.shape[0]), lens)
+    starts = matrix.indptr[:-1][lens > 0]
+    top = np.full((matrix.shape[0], k), -1, np.int64)
+    for j in range(k):
+        best = np.full(matrix.shape[0], -np.inf, np.float32)
+        if len(starts):
+            best[lens > 0] = np.maximum.reduceat(data, starts)
+        hit = np.flatnonzero((data == best[rows]) & np.isfinite(best[rows]))
+        first = hit[np.concatenate([[True], rows[hit[1:]] != rows[hit[:-1]]])] if len(hit) else hit
+        top[rows[first], j] = first
+        data[first] = -np.inf
+    return top
 
 
 def row_keywords(matrix: sp.csr_matrix, terms: np.ndarray) -> list[list[str]]:
-    """Each row's KEYWORDS heaviest terms."""
-    keywords = []
-    for row in range(matrix.shape[0]):
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        top = np.argsort(-matrix.data[start:end], kind="stable")[:KEYWORDS]
-        keywords.append([str(terms[matrix.indices[start + k]]) for k in top])
-    return keywords
+    """Each row's KEYWORDS heaviest terms (ties: the first term)."""
+    top = row_top(matrix, KEYWORDS)
+    names = terms[matrix.indices[np.maximum(top, 0)]] if matrix.nnz else np.empty(top.shape, object)
+    return [[str(t) for t in row[pos >= 0]] for row, pos in zip(names, top, strict=True)]
 
 
 def _columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     """The matrix restricted to the `keep` columns, renumbered 0..k-1."""
-    new = np.cumsum(keep) - 1
-    mask = keep[matrix.indices]
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[mask]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
-    return sp.csr_matrix(
-        (matrix.data[mask], new[matrix.indices[mask]], indptr), shape=(matrix.shape[0], int(keep.sum()))
-    )
+    return select_columns(matrix, np.where(keep, np.cumsum(keep) - 1, -1), int(keep.sum()))
 
 
 def _merge_equal_columns(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -383,14 +477,15 @@ def top_related(
     """Each row's RELATED most similar other rows (cosine >= MIN_RELATED_SIMILARITY, best first, then by
     id) and their exact similarities: candidates from a sparse product over the rarer terms, ranked by
     their exact cosine (the rarer terms' part from that product, the commoner terms' part added per pair);
-    a row with fewer than RELATED candidates is compared with every row. Chunks run serially: forking
-    workers is unsafe once pyarrow's thread pools exist (see paperlake.parallel), and spawned ones would
-    copy the matrices."""
+    a row with fewer than RELATED candidates is compared with every row. Chunks run on threads: the
+    sparse products and numpy kernels release the GIL, and threads share the matrices (forked workers are
+    unsafe once pyarrow's thread pools exist, see paperlake.parallel; spawned ones would copy them)."""
     common = df > CANDIDATE_MAX_DF
     rare = _merge_equal_columns(_columns(matrix, (df >= 2) & ~common))
     rank = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
     blocks = _Blocks(matrix, rare, rare.T.tocsr(), _columns(matrix, common), rank)
-    chunks = [_chunk_related(blocks, lo) for lo in range(0, matrix.shape[0], SIMILARITY_CHUNK)]
+    with ThreadPoolExecutor(default_workers()) as pool:
+        chunks = list(pool.map(partial(_chunk_related, blocks), range(0, matrix.shape[0], SIMILARITY_CHUNK)))
     related = [ids[row[row >= 0]].tolist() for top, _ in chunks for row in top]
     scores = [s[row >= 0].tolist() for top, sims in chunks for row, s in zip(top, sims, strict=True)]
     return related, scores
@@ -404,14 +499,11 @@ def _chunk_related(b: _Blocks, lo: int) -> tuple[np.ndarray, np.ndarray]:
     short = np.flatnonzero((cand < 0).sum(axis=1) > CANDIDATES - RELATED)
     if b.frequent.shape[1] and len(short):
         cand[short], sims[short] = _exact(b.matrix, lo + short)
-    top = np.full((hi - lo, RELATED), -1, np.int64)
-    best = np.zeros((hi - lo, RELATED), np.float32)
-    for k, (c, s) in enumerate(zip(cand, sims, strict=True)):
-        ok = (c >= 0) & (s >= MIN_RELATED_SIMILARITY)
-        c, s = c[ok], s[ok]
-        order = np.lexsort((b.rank[c], -s))[:RELATED]
-        top[k, : len(order)], best[k, : len(order)] = c[order], s[order]
-    return top, best
+    ok = (cand >= 0) & (sims >= MIN_RELATED_SIMILARITY)
+    order = np.lexsort((b.rank[np.maximum(cand, 0)], np.where(ok, -sims, np.inf)), axis=1)[:, :RELATED]
+    ok = np.take_along_axis(ok, order, 1)
+    top = np.where(ok, np.take_along_axis(cand, order, 1), -1)
+    return top, np.where(ok, np.take_along_axis(sims, order, 1), np.float32(0))
 
 
 def _candidates(sims: sp.csr_matrix, lo: int) -> tuple[np.ndarray, np.ndarray]:

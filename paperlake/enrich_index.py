@@ -25,8 +25,6 @@ written by key: the affected papers' rows deleted and inserted, in one commit wi
 """
 
 import json
-import math
-from collections import Counter
 from dataclasses import dataclass
 
 import duckdb
@@ -34,22 +32,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperlake import lake
 from paperlake.db import row_counts, scalar
 from paperlake.enrich import (
-    KEYWORDS,
     MIN_RELATED_SIMILARITY,
     RELATED,
-    TFIDF,
     assemble,
     documents,
     enrich_fitted,
     inherit_topics,
     paper_links,
     paper_topics,
+    row_keywords,
+    select_columns,
+    term_counts,
     topic_scores,
+    weigh,
 )
 from paperlake.frames import arrow_schema, to_arrow
 from paperlake.warehouse import SORT_KEYS
@@ -246,37 +245,28 @@ def vectorise(
     con: duckdb.DuckDBPyConnection, papers: pd.DataFrame, docs: list[int]
 ) -> tuple[list[list[str]], pa.Table]:
     """Each paper's keywords and TF-IDF row (term_id, doc, weight rows) under the stored vocabulary and
-    idf: sublinear tf x idf, L2-normalised, as the fit computed them."""
-    analyse = TfidfVectorizer(**TFIDF).build_analyzer()
-    counts = [Counter(analyse(doc)) for doc in documents(papers)]
-    terms = sorted(set().union(*counts))
-    vocab = {
-        t: (i, idf)
-        for t, i, idf in con.execute(
-            f"SELECT term, term_id, idf FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[]))",
-            {"t": terms},
-        ).fetchall()
-    }
-    keywords: list[list[str]] = []
-    cols: dict[str, list] = {"term_id": [], "doc": [], "weight": []}
-    for doc, tf in zip(docs, counts, strict=True):
-        row = sorted((vocab[t][0], (1 + math.log(n)) * vocab[t][1]) for t, n in tf.items() if t in vocab)
-        norm = math.sqrt(sum(w * w for _, w in row)) or 1.0
-        ranked = sorted(row, key=lambda r: (-np.float32(r[1] / norm), r[0]))
-        names = {vocab[t][0]: t for t in tf if t in vocab}
-        keywords.append([names[i] for i, _ in ranked[:KEYWORDS]])
-        for term_id, w in row:
-            cols["term_id"].append(term_id)
-            cols["doc"].append(doc)
-            cols["weight"].append(w / norm)
+    idf, counted and weighed by the fit's own code (paperlake.enrich.term_counts and weigh)."""
+    counts, names = term_counts(documents(papers))
+    used = np.unique(counts.indices)
+    column = dict(zip(names.take(used).to_pylist(), used.tolist(), strict=True))
+    vocab = con.execute(
+        f"SELECT term, term_id, idf FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[])) "
+        "ORDER BY term_id",
+        {"t": list(column)},
+    ).fetchnumpy()
+    terms = np.asarray(vocab["term"], dtype=object)
+    new = np.full(counts.shape[1], -1, np.int64)
+    new[[column[t] for t in terms]] = np.arange(len(terms))
+    matrix = weigh(select_columns(counts, new, len(terms)), np.asarray(vocab["idf"], np.float32))
+    rows = matrix.tocoo()
     vectors = pa.table(
         {
-            "term_id": pa.array(cols["term_id"], pa.int32()),
-            "doc": pa.array(cols["doc"], pa.int32()),
-            "weight": pa.array(cols["weight"], pa.float32()),
+            "term_id": pa.array(np.asarray(vocab["term_id"])[rows.col], pa.int32()),
+            "doc": pa.array(np.asarray(docs, np.int64)[rows.row], pa.int32()),
+            "weight": pa.array(rows.data, pa.float32()),
         }
     )
-    return keywords, vectors
+    return row_keywords(matrix, terms), vectors
 
 
 def _increment(con: duckdb.DuckDBPyConnection, core: str, fit: dict, diff: Diff) -> Published:

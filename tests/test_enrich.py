@@ -1,5 +1,6 @@
 """Link normalisation, GitHub repos, short names and topics."""
 
+import pandas as pd
 import pytest
 
 from paperlake import enrich
@@ -136,3 +137,23 @@ def test_related_papers_from_rare_term_candidates_stay_close_to_exact(monkeypatc
     pairs = zip(exact.related, model.related, strict=True)
     overlap = sum(len(set(a) & set(b)) for a, b in pairs) / sum(len(a) for a in exact.related)
     assert overlap >= 0.9, overlap  # 0.95 measured
+
+
+def test_tfidf_matches_scikit_learn_on_the_seeds_and_unicode_edges():
+    """fit_text counts and weighs in numpy what TfidfVectorizer(**TFIDF) computes token by token: the same
+    vocabulary, idf and rows, also where non-ASCII letters touch ASCII ones (Python's \\w is Unicode)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    papers = _seed_papers()
+    edges = ["Naïve café-bar 1abc abc_d x-abc abc-- \u212aelvin İstanbul ²nd x\x00model", "ΣIGMA ab-cd- Über"]
+    papers = pd.concat([papers, papers.tail(2).assign(abstract=edges, paper_id=["e0", "e1"])])
+    reference = TfidfVectorizer(**enrich.TFIDF)
+    expected = reference.fit_transform(enrich.documents(papers))
+    expected.sort_indices()
+    model = fit_text(papers)
+    assert model.terms.tolist() == reference.get_feature_names_out().tolist()
+    assert np.array_equal(model.idf, reference.idf_)
+    assert np.array_equal(model.vectors.indptr, expected.indptr)
+    assert np.array_equal(model.vectors.indices, expected.indices)
+    assert np.allclose(model.vectors.data, expected.data, rtol=0, atol=1e-7)
