@@ -292,11 +292,12 @@ def paper_topics(papers: pd.DataFrame) -> pd.DataFrame:
 TOKEN = r"(?u)\b[a-zA-Z][a-zA-Z0-9-]{2,}\b"
 # The reference TF-IDF (tests and eval/enrich_overlap.py compare with scikit-learn's): `term_counts` and
 # `weigh` compute the same weights without its per-token Python loop.
+MAX_DF = 0.5  # a term in more than this share of the papers weighs nothing
 TFIDF = {
     "stop_words": "english",
     "ngram_range": (1, 2),
     "min_df": 1,
-    "max_df": 0.5,
+    "max_df": MAX_DF,
     "sublinear_tf": True,
     "token_pattern": TOKEN,
     "dtype": np.float32,
@@ -389,7 +390,7 @@ def fit_text(papers: pd.DataFrame) -> TextModel:
     n = len(papers)
     counts, names = term_counts(documents(papers))
     df = np.bincount(counts.indices, minlength=counts.shape[1])
-    kept = np.flatnonzero((df > 0) & (df <= TFIDF["max_df"] * n))
+    kept = np.flatnonzero((df > 0) & (df <= MAX_DF * n))
     order = kept[pc.sort_indices(names.take(kept)).to_numpy()]
     if not len(order):
         empty = np.array([], dtype=object)
