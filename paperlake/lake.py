@@ -200,15 +200,26 @@ def read(
     return con.execute(f"SELECT {cols} FROM {table} {where}", params or {}).to_arrow_table().cast(schema)
 
 
-def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys: list[str]) -> int:
-    """Make `table` hold exactly `rows`, writing only the difference: every key whose rows changed
-    (or appeared, or vanished) has its old rows deleted and its new rows inserted, in one commit.
-    Unchanged rows stay in their data files. Returns the number of keys touched."""
+def sync_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pa.Table | str,
+    keys: list[str],
+    schema: pa.Schema | None = None,
+) -> int:
+    """Make `table` hold exactly `rows` (an Arrow table, or the name of a relation on `con` with the columns
+    of `schema`), writing only the difference: every key whose rows changed (or appeared, or vanished) has
+    its old rows deleted and its new rows inserted, in one commit. Unchanged rows stay in their data files.
+    Returns the number of keys touched."""
+    schema = schema or rows.schema  # type: ignore[union-attr]  # a relation name comes with its schema
     con.execute("BEGIN")
     try:
-        _ensure(con, table, rows.schema)
-        con.register("_new", rows)
-        cols = ", ".join(f'"{c}"' for c in rows.column_names)
+        _ensure(con, table, schema)
+        if isinstance(rows, str):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM {rows}")
+        else:
+            con.register("_new", rows)
+        cols = ", ".join(f'"{c}"' for c in schema.names)
         on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
         key_cols = ", ".join(f'"{k}"' for k in keys)
         con.execute(
@@ -229,7 +240,10 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys:
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("_new")
+        if isinstance(rows, str):
+            con.execute("DROP VIEW IF EXISTS _new")
+        else:
+            con.unregister("_new")
         con.execute("DROP TABLE IF EXISTS _changed")
 
 
