@@ -222,10 +222,11 @@ def sync_table(
         cols = ", ".join(f'"{c}"' for c in schema.names)
         on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
         key_cols = ", ".join(f'"{k}"' for k in keys)
+        row = f"{key_cols}, hash({cols}) AS _row"  # rows compared by hash: no copy of wide rows held
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT {key_cols} FROM (
-                    (SELECT {cols} FROM {table} EXCEPT ALL SELECT {cols} FROM _new)
-                    UNION ALL (SELECT {cols} FROM _new EXCEPT ALL SELECT {cols} FROM {table}))"""
+                    (SELECT {row} FROM {table} EXCEPT ALL SELECT {row} FROM _new)
+                    UNION ALL (SELECT {row} FROM _new EXCEPT ALL SELECT {row} FROM {table}))"""
         )
         touched = scalar(con, "SELECT count(*) FROM _changed")
         if touched:
