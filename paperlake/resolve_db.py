@@ -28,8 +28,9 @@ from paperlake.resolve import (
 )
 from schemas import Papers, Sightings
 
-# a sighting's place in page-date order ("latest" = latest page date, then file name, then position)
-CHRONO = "coalesce(page_date, DATE '0001-01-01'), source_file, position"
+# a sighting's place in page-date order ("latest" = latest page date, then file name, then position; a
+# sighting without an abstract after one with, as `paperlake.resolve.attach_without_abstract` appends them)
+CHRONO = "coalesce(page_date, DATE '0001-01-01'), source_file, position, bare, sighting_id"
 RECORD_FIELDS = ["name", "published_date", "authors_count", "organization"]
 LATEST_FIELDS = ["authors_count", "organization", "published_date", "upvotes"]
 
@@ -73,7 +74,7 @@ def _keyed(con: duckdb.DuckDBPyConnection, sightings: str) -> None:
     day = "coalesce(strftime(published_date, '%Y-%m-%d'), 'NaT')"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _keyed AS
-        SELECT s.source_file, s.position, s.page_id, s.page_date, s.title, s.published_date,
+        SELECT s.sighting_id, s.source_file, s.position, s.page_id, s.page_date, s.title, s.published_date,
                s.authors_count, s.organization, s.upvotes, s.abstract IS NULL AS bare,
                length(s.abstract) AS abstract_len, t.title_key, t.name, a.abstract_key,
                CASE WHEN s.abstract IS NULL THEN {_sha("t.title_key", "''", day, length=16)}
@@ -119,7 +120,8 @@ def _paper_ids(con: duckdb.DuckDBPyConnection, paper_of_record: pd.Series) -> No
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _chrono AS
         SELECT *, row_number() OVER (ORDER BY {CHRONO}) AS _order FROM _resolved
-        QUALIFY row_number() OVER (PARTITION BY page_id, position ORDER BY source_file, position) = 1"""
+        QUALIFY row_number() OVER (PARTITION BY page_id, position
+                                   ORDER BY source_file, bare, sighting_id) = 1"""
     )
 
 
@@ -128,14 +130,15 @@ def _record_abstracts(con: duckdb.DuckDBPyConnection, sightings: str) -> pa.Tabl
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _longest AS
         SELECT record_id, any_value(paper_id) AS paper_id,
-               arg_max({'source_file': source_file, 'position': position, 'abstract_len': abstract_len,
+               arg_max({'sighting_id': sighting_id, 'source_file': source_file, 'position': position,
+                       'abstract_len': abstract_len,
                        '_order': _order}, (abstract_len, _order)) AS w
         FROM _chrono WHERE NOT bare GROUP BY record_id"""
     )
     return con.execute(
         f"""SELECT l.record_id, l.w.source_file, l.w.position, l.w.abstract_len, s.abstract, l.paper_id,
                    l.w._order
-        FROM _longest l JOIN {sightings} s ON s.source_file = l.w.source_file AND s.position = l.w.position
+        FROM _longest l JOIN {sightings} s ON s.sighting_id = l.w.sighting_id
         ORDER BY l.record_id"""
     ).to_arrow_table()
 
@@ -218,6 +221,6 @@ def resolve_full(
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _sightings_out AS
         SELECT {cols}, r.record_id, r.paper_id FROM {sightings} s
-        JOIN _resolved r USING (source_file, position)"""
+        JOIN _resolved r USING (sighting_id)"""
     )
     return FullResolution(records.drop(columns="n"), matches, new_registry, papers, abstracts)
