@@ -102,7 +102,7 @@ def record_rows(sightings: pd.DataFrame, rules: MatchRules) -> tuple[pd.DataFram
     """Sightings with an abstract (ordered) → (sightings with keys and record_id, records with hashed
     block keys), as `build_records` defines them."""
     s, records = build_records(sightings)
-    return s, _with_blocks(records, rules)
+    return s, with_blocks(records, rules)
 
 
 def record_abstracts(sightings: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +116,7 @@ def abstracts_arrow(winners: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(winners[ABSTRACT_SCHEMA.names], schema=ABSTRACT_SCHEMA, preserve_index=False)
 
 
-def _with_blocks(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+def with_blocks(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
     head, tail = abstract_blocks(records["abstract_key"], rules.block_words)
     hashed = [[short_hash(k) if k else "" for k in col] for col in (head, tail)]
     records = records.assign(title=records["title_key"], abstract_head=hashed[0], abstract_tail=hashed[1])
@@ -349,7 +349,7 @@ def _post_records(records: pd.DataFrame, old: pd.DataFrame, rules: MatchRules) -
     """A's records with block keys: a record seen only in unchanged files keeps its stored ones (its
     abstract key, a wide column, is null until `_scored_pairs` reads it with the blocks)."""
     unknown = records["abstract_key"].isna().to_numpy()
-    post = _with_blocks(records, rules)
+    post = with_blocks(records, rules)
     stored = old.set_index("record_id")
     for col in ("abstract_head", "abstract_tail"):
         post.loc[unknown, col] = post.loc[unknown, "record_id"].map(stored[col]).values

@@ -214,21 +214,33 @@ def _select(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where
     return f"SELECT {cols} FROM {table} {where}"
 
 
-def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys: list[str]) -> int:
-    """Make `table` hold exactly `rows`, writing only the difference: every key whose rows changed
-    (or appeared, or vanished) has its old rows deleted and its new rows inserted, in one commit.
-    Unchanged rows stay in their data files. Returns the number of keys touched."""
+def sync_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pa.Table | str,
+    keys: list[str],
+    schema: pa.Schema | None = None,
+) -> int:
+    """Make `table` hold exactly `rows` (an Arrow table, or the name of a relation on `con` with the columns
+    of `schema`), writing only the difference: every key whose rows changed (or appeared, or vanished) has
+    its old rows deleted and its new rows inserted, in one commit. Unchanged rows stay in their data files.
+    Returns the number of keys touched."""
+    schema = schema or rows.schema  # type: ignore[union-attr]  # a relation name comes with its schema
     con.execute("BEGIN")
     try:
-        _ensure(con, table, rows.schema)
-        con.register("_new", rows)
-        cols = ", ".join(f'"{c}"' for c in rows.column_names)
+        _ensure(con, table, schema)
+        if isinstance(rows, str):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM {rows}")
+        else:
+            con.register("_new", rows)
+        cols = ", ".join(f'"{c}"' for c in schema.names)
         on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
         key_cols = ", ".join(f'"{k}"' for k in keys)
+        row = f"{key_cols}, hash({cols}) AS _row"  # rows compared by hash: no copy of wide rows held
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT {key_cols} FROM (
-                    (SELECT {cols} FROM {table} EXCEPT ALL SELECT {cols} FROM _new)
-                    UNION ALL (SELECT {cols} FROM _new EXCEPT ALL SELECT {cols} FROM {table}))"""
+                    (SELECT {row} FROM {table} EXCEPT ALL SELECT {row} FROM _new)
+                    UNION ALL (SELECT {row} FROM _new EXCEPT ALL SELECT {row} FROM {table}))"""
         )
         touched = scalar(con, "SELECT count(*) FROM _changed")
         if touched:
@@ -243,7 +255,10 @@ def sync_table(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, keys:
         con.execute("ROLLBACK")
         raise
     finally:
-        con.unregister("_new")
+        if isinstance(rows, str):
+            con.execute("DROP VIEW IF EXISTS _new")
+        else:
+            con.unregister("_new")
         con.execute("DROP TABLE IF EXISTS _changed")
 
 

@@ -20,7 +20,8 @@ from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, read_raw
 from paperlake.landing import FileState
 from paperlake.parse import ParseOptions
-from paperlake.resolve import MatchRules, Registry, resolve, upvote_history
+from paperlake.resolve import MatchRules, Registry
+from paperlake.resolve_db import resolve_full
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
 from paperlake.warehouse import SORT_KEYS, build_serving, publish_serving
 from schemas import CONTRACT, Pages, Rejects, Sightings
@@ -176,20 +177,17 @@ def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> i
 
 
 def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremental.Delta:
-    staged = {t: from_arrow(lake.read(con, t, arrow_schema(m)), m) for t, m in STAGED.items()}
-    sightings = incremental.ordered(staged[SIGHTINGS])
-    res = resolve(sightings, load_registry(con), rules)
-    with_abstract = sightings[sightings["abstract"].notna()]
-    with_keys, records = incremental.record_rows(with_abstract, rules)
-    core = incremental.core_arrow(res.papers)
+    """Every staged sighting resolved in DuckDB (`paperlake.resolve_db`); staged pages and rejects copied."""
+    res = resolve_full(con, SIGHTINGS, load_registry(con), rules)
+    core = res.papers_core
     delta = incremental.core_delta(con, core)
     _replace_whole(
         con,
         {
             PAPERS_CORE: core,
-            incremental.RECORDS: incremental.records_arrow(records),
-            incremental.RECORD_ABSTRACTS: incremental.abstracts_arrow(
-                incremental.record_abstracts(with_keys)
+            incremental.RECORDS: incremental.records_arrow(incremental.with_blocks(res.records, rules)),
+            incremental.RECORD_ABSTRACTS: res.record_abstracts.select(incremental.ABSTRACT_SCHEMA.names).cast(
+                incremental.ABSTRACT_SCHEMA
             ),
             REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
                 res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
@@ -199,15 +197,16 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
             ),
         },
     )
-    frames = {
-        "pages": mark_duplicate_pages(staged[PAGES]),
-        "rejects": staged[REJECTS],
-        "sightings": res.sightings,
-        "matches": res.matches,
-        "upvote_history": upvote_history(res.sightings),
-    }
-    for table, df in frames.items():
-        _sync(con, table, df)
+    pages = from_arrow(lake.read(con, PAGES, arrow_schema(Pages)), Pages)
+    _sync(con, "pages", mark_duplicate_pages(pages))
+    _sync(con, "matches", res.matches)
+    for table, rows in (
+        ("rejects", REJECTS),
+        ("sightings", "_sightings_out"),
+        ("upvote_history", "_history"),
+    ):
+        schema = arrow_schema(CONTRACT[table])
+        lake.sync_table(con, lake.main_table(table), rows, SORT_KEYS[table], schema)
     return delta
 
 

@@ -3,14 +3,19 @@
 import duckdb
 import pandas as pd
 
-from paperlake.frames import frame
+from eval.bare import cases
+from eval.run import corpus_sightings
+from paperlake.frames import frame, to_arrow
+from paperlake.incremental import core_arrow
 from paperlake.ingest import read_raw
 from paperlake.match import WEIGHTS
 from paperlake.normalize import title_key
-from paperlake.resolve import Registry, resolve, survive
+from paperlake.resolve import MatchRules, Registry, resolve, survive
+from paperlake.resolve_db import resolve_full
 from pipelines.cli import _why_sql
 from schemas import Matches, Sightings
 from schemas.tables import AGREEMENTS
+from schemas.vocabulary import MatchRule
 from tests.helpers import SAMPLE, SEED_ENTRIES, process_page
 
 ABSTRACT = (
@@ -327,3 +332,35 @@ def test_a_null_abstract_joins_only_on_title_and_date_with_one_candidate():
     assert paper["s2"] == paper["s1"]  # same title key, same date, one candidate
     assert paper["s3"] != paper["s1"]  # another date: no evidence it is the same paper
     assert res.matches.empty  # the bare sightings were never scored against anything
+
+
+def _in_duckdb(sightings: pd.DataFrame):
+    """Sightings as a DuckDB table, resolved in full by `paperlake.resolve_db`; the connection stays open."""
+    con = duckdb.connect()
+    con.register("_rows", to_arrow(sightings, Sightings))
+    con.execute("CREATE TABLE s AS SELECT * FROM _rows")
+    return con, resolve_full(con, "s", Registry(), MatchRules())
+
+
+def test_duckdb_full_resolution_equals_pandas():
+    """The full build's DuckDB resolution gives the rules' pandas result: every sighting's record and
+    paper, every paper's survived fields, every scored pair; on a look-alike corpus (merges, rejected
+    equal titles) and on sightings without an abstract (joined, ambiguous, own)."""
+    bare, _ = cases()
+    corpus, _ = corpus_sightings(60, lookalikes=0.3)
+    rules: set[str] = set()
+    for sightings in (bare, corpus):
+        sightings = sightings.sort_values(["source_file", "position"], kind="stable").reset_index(drop=True)
+        res = resolve(sightings)
+        con, db = _in_duckdb(sightings)
+        ids = ["sighting_id", "record_id", "paper_id"]
+        got = con.sql(f"SELECT {', '.join(ids)} FROM _sightings_out ORDER BY sighting_id").df()
+        pd.testing.assert_frame_equal(got, res.sightings[ids].sort_values("sighting_id", ignore_index=True))
+        assert db.papers_core.equals(core_arrow(res.papers))
+        key = ["record_a", "record_b"]
+        pd.testing.assert_frame_equal(
+            db.matches.sort_values(key, ignore_index=True),
+            res.matches[db.matches.columns].sort_values(key, ignore_index=True),
+        )
+        rules |= set(res.matches["rule"])
+    assert {MatchRule.MATCH, MatchRule.TITLE_ONLY_REJECTED} <= rules and bare["abstract"].isna().any()
