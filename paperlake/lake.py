@@ -128,6 +128,8 @@ def open_lake(paths: Paths, read_only: bool = False, snapshot: int | None = None
         if base is None:
             base = open_db()
             try:
+                spill = paths.out_dir / ".duckdb-spill"  # not `.tmp` in the working directory
+                base.execute(f"SET temp_directory = {sql_str(str(spill))}")
                 attach(base, paths, read_only, snapshot)
             except BaseException:
                 base.close()
