@@ -2,9 +2,15 @@
 
 `connect()` is the documented way to read paperlake from Python: a read-only connection with every
 table of the published version in place (or of an earlier version with `as_of`).
+
+Readers are untrusted: every reader connection is a sandbox (`sandbox_statements`). It reads only the
+files of the version it serves; `COPY … TO`, reading other files, `ATTACH`, `LOAD`, `INSTALL` and `SET`
+are refused by DuckDB itself, and nothing is written anywhere (no spill files either).
 """
 
+import json
 import os
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,54 +75,137 @@ def open_db(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckD
     return duckdb.connect(database, read_only=read_only, config=config)
 
 
+SANDBOX = [
+    "SET allowed_directories = []",
+    "SET allowed_paths = []",
+    "SET autoload_known_extensions = false",
+    "SET autoinstall_known_extensions = false",
+    "SET temp_directory = ''",
+    "SET enable_external_access = false",
+    "SET lock_configuration = true",  # last: `paperlake sql` replaces it by the shell's .safe_mode
+]
+"""SQL that locks a reader's connection once its extensions are loaded and its tables are in place:
+nothing but the database file it opened can be read, no extension loads or installs, no spill files
+(a reader writes nothing anywhere), and no setting can be changed back. Run by every reader connection
+and, before `.safe_mode`, by `paperlake sql`'s shell."""
+
+
+def sandbox(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in SANDBOX:
+        con.execute(stmt)
+
+
 def connect_readonly(paths: Paths, fts: bool = True) -> duckdb.DuckDBPyConnection:
-    """The serving file (the published version) read-only, with the FTS extension loaded (`fts=False`:
-    on first need, see `run_sql`)."""
+    """The serving file (the published version) read-only and sandboxed, with the FTS extension loaded
+    (`fts=False` skips its 50-90 ms load, a third of a small query's budget: see `run_sql`)."""
     con = open_db(str(paths.duckdb_path), read_only=True)
-    if fts:
-        load(con, "fts")
+    try:
+        if fts:
+            load(con, "fts")
+        sandbox(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
-    """`con.sql(sql)`, loading the FTS extension only if the statement needs it (search_papers, stem):
-    the load costs 50-90 ms, a third of a small query's budget, and most queries never search."""
-    try:
-        return con.sql(sql)
-    except duckdb.Error as exc:
-        if "extension 'fts'" not in str(exc):
+def needs_fts(exc: duckdb.Error) -> bool:
+    """The statement failed because the FTS extension is not loaded (search_papers, stem, match_bm25)."""
+    return "fts extension" in str(exc) or "extension 'fts'" in str(exc)
+
+
+def run_sql(paths: Paths, sql: str, as_of: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Run one statement in the sandbox and return the connection holding its result (`description`,
+    `fetchall`; the caller closes it). Most queries never search, so the serving file is opened without
+    FTS first and again with it only when the statement needs it. More than one statement is refused
+    (only the last result would be shown), and so is a statement that returns no result."""
+    fts = as_of is not None
+    while True:
+        if as_of is None:
+            con = connect_readonly(paths, fts)
+        else:
+            con = connect_version(paths, as_of, _tables_in(sql))
+        try:
+            if (n := len(con.extract_statements(sql))) != 1:
+                raise ValueError(f"give exactly one SQL statement, not {n}")
+            con.execute(sql)
+            if con.description is None:
+                raise ValueError("the statement returned no result: the read path only answers queries")
+            return con
+        except duckdb.Error as exc:
+            con.close()
+            if fts or not needs_fts(exc):
+                raise
+            fts = True
+        except BaseException:
+            con.close()
             raise
-    load(con, "fts")
-    return con.sql(sql)
+
+
+def _tables_in(sql: str) -> list[str]:
+    """The paperlake tables a statement names, read off DuckDB's own parse tree (every table when the
+    tree cannot be had: the statement then fails in the sandbox with DuckDB's own message)."""
+    with duckdb.connect() as con:
+        tree = json.loads(scalar(con, "SELECT json_serialize_sql($q::VARCHAR)", {"q": sql}))
+    if tree.get("error"):
+        return list(TABLES)
+    named: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE":
+                named.add(str(node.get("table_name", "")).lower())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return [t for t in TABLES if t in named]
 
 
 class VersionError(LookupError):
     """The asked-for version was never published (or has expired)."""
 
 
-def version_statements(paths: Paths, version: int) -> list[str]:
-    """SQL giving a fresh connection views `pages`, `sightings`, … over published `version` of the lake."""
-    from paperlake import lake  # pyarrow-free readers of the serving file skip this import
-
-    views = [f"CREATE VIEW {t} AS SELECT * FROM {LAKE}.main.{t}" for t in TABLES]
-    return [*lake.attach_statements(paths, read_only=True, snapshot=version), *views]
-
-
 def published_versions(paths: Paths) -> list[int]:
     """Every published version still in the lake, newest first."""
-    from paperlake import lake
+    from paperlake import lake  # pyarrow-free readers of the serving file skip this import
 
     with lake.open_lake(paths, read_only=True) as con:
         return [int(v) for v in lake.versions(con).column("version").to_pylist()]
 
 
-def connect_version(paths: Paths, version: int) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection whose views `pages`, `sightings`, … read published `version` of the lake."""
+def copy_version(
+    paths: Paths, version: int, target: duckdb.DuckDBPyConnection, tables: Iterable[str]
+) -> None:
+    """Copy `tables` of published `version` from the lake into `target`, streamed as Arrow batches.
+
+    User SQL never runs on a connection with the lake attached: the SQLite scanner that reads the
+    lake's catalog attaches and writes any SQLite file whatever the sandbox says."""
+    from paperlake import lake
+
     if version not in published_versions(paths):
         raise VersionError(f"version {version} was never published or has expired (see `paperlake history`)")
+    with lake.open_lake(paths, read_only=True, snapshot=version) as src:
+        for table in tables:
+            rows = src.execute(f"SELECT * FROM {lake.main_table(table)}").to_arrow_reader()
+            target.register("_version_rows", rows)
+            target.execute(f"CREATE TABLE {table} AS SELECT * FROM _version_rows")
+            target.unregister("_version_rows")
+
+
+def connect_version(paths: Paths, version: int, tables: Iterable[str] = TABLES) -> duckdb.DuckDBPyConnection:
+    """A sandboxed in-memory connection holding `tables` of published `version` (every table by
+    default; a query copies only the tables it names)."""
     con = open_db()
-    for stmt in version_statements(paths, version):
-        con.execute(stmt)
+    try:
+        copy_version(paths, version, con, tables)
+        sandbox(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -25,7 +26,6 @@ from paperlake.config import TABLES, Paths
 from paperlake.db import (
     VersionError,
     connect_readonly,
-    connect_version,
     published_versions,
     run_sql,
     scalar,
@@ -46,7 +46,22 @@ class Format(StrEnum):
     json = "json"
 
 
+_debug = {"on": False}
+
+
+def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    _debug["on"] = value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__)
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="On an unexpected error, show the Python traceback (by default: one line)",
+)
 def app() -> None:
     """click, not typer: typer imports pydantic on every call (~0.15 s of a 0.3 s query)."""
 
@@ -74,16 +89,18 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _connect(paths: Paths, as_of: int | None = None, fts: bool = True) -> duckdb.DuckDBPyConnection:
-    """The published version (serving file), or published version `as_of` read from the lake."""
+def _require_warehouse(paths: Paths) -> None:
     if not paths.duckdb_path.exists():
         _fail(f"no warehouse at {paths.duckdb_path}: run `make run` (or `paperlake run`) first")
+
+
+def _connect(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """The published version (the serving file), read-only and sandboxed."""
+    _require_warehouse(paths)
     try:
-        return connect_readonly(paths, fts) if as_of is None else connect_version(paths, as_of)
-    except VersionError as exc:
-        _fail(str(exc))
+        return connect_readonly(paths)
     except duckdb.Error as exc:
-        _fail(f"cannot open the warehouse under {paths.out_dir} read-only: {exc}")
+        _fail(f"cannot open the warehouse under {paths.out_dir} read-only: {_one_line(exc)}")
 
 
 def _check_out_dir(paths: Paths) -> None:
@@ -238,24 +255,36 @@ def _summary(paths: Paths, elapsed: float) -> None:
 @FORMAT
 @AS_OF
 def query(sql: str | None, file: Path | None, fmt: str, as_of: int | None) -> None:
-    """Run SQL on a read-only connection to the published version (or an earlier one with --as-of).
+    """Run one SQL query on the published version (or an earlier one with --as-of), in the read path's
+    sandbox: the tables pages, sightings, papers, rejects, ... and search_papers('words'), nothing else.
 
-    SQL runs over the views pages, sightings, papers, rejects, ... and search_papers('words')."""
+    Example: paperlake query "SELECT title, upvotes_max FROM papers ORDER BY upvotes_max DESC LIMIT 5"
+    """
     if file is not None:
         try:
             sql = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            _fail(f"cannot read {file}: {exc.strerror or exc}")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
     if not sql or not sql.strip():
         _fail("give a SQL statement or --file FILE")
-    with _connect(Paths.from_env(), as_of, fts=False) as con:
-        try:
-            rel = run_sql(con, sql)
-        except duckdb.Error as exc:
-            _fail(f"query failed: {exc}")
-        if rel is None:
-            _fail("statement returned no rows (the connection is read-only: use SELECT)")
-        _emit(rel, Format(fmt))
+    paths = Paths.from_env()
+    _require_warehouse(paths)
+    try:
+        con = run_sql(paths, sql, as_of)
+    except VersionError as exc:
+        _fail(str(exc))
+    except (duckdb.Error, ValueError) as exc:
+        _fail(f"query failed: {_one_line(exc)}")
+    with con:
+        _emit(con, Format(fmt))
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one line; a refusal by the sandbox says why."""
+    text = " ".join(str(exc).split("\n")[0].split())
+    if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in text:
+        text += " (the read path is a sandbox: it reads the published tables only; see README, Security)"
+    return text
 
 
 def _emit(
@@ -281,28 +310,38 @@ def _emit(
 
 
 def _print_last_runs(limit: int = 5) -> None:
-    """The newest Dagster runs in DAGSTER_HOME, if there is an instance there."""
+    """The newest Dagster runs in DAGSTER_HOME, read from its SQLite run storage opened read-only: no
+    Dagster import (seconds), no instance created, nothing written (status works on a folder the user
+    cannot write)."""
     home = Path(os.environ.get("DAGSTER_HOME") or ".dagster")
-    if not (home / "dagster.yaml").exists():
-        console.print(f"[dim]no Dagster instance at {home}[/]")
+    runs_db = home / "history" / "runs.db"
+    if not runs_db.exists():
+        console.print(f"[dim]no Dagster run storage at {runs_db} (a PostgreSQL instance: see `make ui`)[/]")
         return
-    import dagster as dg
+    import sqlite3
 
-    os.environ["DAGSTER_HOME"] = str(home.resolve())
-    with dg.DagsterInstance.get() as instance:
-        table = Table(title="last runs")
-        for name in ("run_id", "job", "status", "started", "partitions"):
-            table.add_column(name)
-        for record in instance.get_run_records(limit=limit):
-            run = record.dagster_run
-            started = (
-                dt.datetime.fromtimestamp(record.start_time).isoformat(" ", "seconds")
-                if record.start_time
-                else ""
-            )
-            span = "…".join(v for k, v in sorted(run.tags.items()) if "partition_range" in k)
-            table.add_row(run.run_id[:8], run.job_name, run.status.value, started, Text(span))
-        console.print(table)
+    sql = """SELECT r.run_id, r.pipeline_name, r.status, r.start_time,
+                    (SELECT group_concat(value, '…') FROM (SELECT value FROM run_tags t
+                     WHERE t.run_id = r.run_id AND key LIKE '%partition_range%' ORDER BY key DESC))
+             FROM runs r ORDER BY r.id DESC LIMIT ?"""
+    rows: list = []
+    for mode in ("mode=ro", "immutable=1"):  # a WAL database in a folder we cannot write: immutable
+        try:
+            with contextlib.closing(sqlite3.connect(f"{runs_db.resolve().as_uri()}?{mode}", uri=True)) as db:
+                rows = db.execute(sql, (limit,)).fetchall()
+            break
+        except sqlite3.Error as exc:
+            problem = exc
+    else:
+        console.print(f"[dim]cannot read the Dagster runs in {runs_db}: {problem}[/]")
+        return
+    table = Table(title="last runs")
+    for name in ("run_id", "job", "status", "started", "partitions"):
+        table.add_column(name)
+    for run_id, job, status, start, span in rows:
+        started = dt.datetime.fromtimestamp(start).isoformat(" ", "seconds") if start else ""
+        table.add_row(run_id[:8], job, status, started, Text(span or ""))
+    console.print(table)
 
 
 class Sort(StrEnum):
@@ -501,35 +540,69 @@ def export(folder: Path, as_of: int | None) -> None:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @AS_OF
+@click.option(
+    "--unrestricted",
+    is_flag=True,
+    help="Your own shell without the sandbox or safe mode (still read-only): files, .shell, ATTACH work",
+)
 @click.pass_context
-def sql(ctx: click.Context, as_of: int | None) -> None:
-    """The `duckdb` shell on the published version, read-only, extensions loaded by path (search_papers
-    works). Extra arguments go to duckdb, e.g. `paperlake sql -c "SELECT count(*) FROM papers"`."""
-    from paperlake.db import load_statement, version_statements
+def sql(ctx: click.Context, as_of: int | None, unrestricted: bool) -> None:
+    """The `duckdb` shell on the published version (or --as-of VERSION), read-only and sandboxed like
+    every reader: DuckDB's safe mode (no .shell, .output, .read or .open), no file access, no ATTACH,
+    LOAD or SET; search_papers works. Extra arguments go to duckdb.
+
+    Example: paperlake sql -c "SELECT count(*) FROM papers"
+    """
+    from paperlake.db import SANDBOX, copy_version, load_statement, open_db
 
     paths = Paths.from_env()
-    shell = Path(sys.executable).with_name("duckdb")
-    if not shell.exists():
-        _fail(f"no duckdb shell at {shell}: install the duckdb-cli wheel (make installs it)")
+    shell = _duckdb_shell()
+    # the sandbox's settings, then safe mode, which turns external access off and locks the configuration
+    commands = [] if unrestricted else [*SANDBOX[:-1], ".safe_mode"]
     if as_of is None:
-        if not paths.duckdb_path.exists():
-            _fail(f"no warehouse at {paths.duckdb_path}: run `make run` (or `paperlake run`) first")
-        statements = [load_statement("fts")]
-        target = ["-readonly", str(paths.duckdb_path)]
+        _require_warehouse(paths)
+        commands = [load_statement("fts"), *commands]
+        code = _shell(shell, paths.duckdb_path, commands, ctx.args)
     else:
         if as_of not in _lake_or_fail(paths):
             _fail(f"version {as_of} was never published or has expired (see `paperlake history`)")
-        statements, target = version_statements(paths, as_of), [":memory:"]  # the lake attaches read-only
-    paths.out_dir.mkdir(parents=True, exist_ok=True)
-    init = paths.out_dir / "state" / f"duckdb-init-{os.getpid()}.sql"
-    init.parent.mkdir(parents=True, exist_ok=True)
-    init.write_text("".join(f"{s};\n" for s in statements), encoding="utf-8")
-    try:
-        code = subprocess.call([str(shell), "-init", str(init), *target, *ctx.args])
-    finally:
-        init.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="paperlake-sql-") as tmp:  # never in the output folder
+            copy = Path(tmp) / f"version-{as_of}.duckdb"
+            with open_db(str(copy)) as con:
+                copy_version(paths, as_of, con, TABLES)
+            code = _shell(shell, copy, commands, ctx.args)
     sys.exit(code)
 
 
+def _duckdb_shell() -> Path:
+    """The duckdb binary of the duckdb-cli wheel (its Python wrapper sets options that safe mode locks)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("duckdb_cli")
+    binary = Path(spec.origin).with_name("duckdb") if spec and spec.origin else None
+    if binary is None or not binary.exists():
+        _fail("no duckdb shell: install the duckdb-cli wheel (make installs it)")
+    return binary
+
+
+def _shell(shell: Path, database: Path, commands: list[str], args: list[str]) -> int:
+    """Run the shell read-only on `database`; `commands` (extensions, sandbox) run before any input."""
+    cmd = [str(shell), "-no-init", "-readonly"]
+    for command in commands:
+        cmd += ["-cmd", command if command.startswith(".") else f"{command};"]
+    return subprocess.call([*cmd, str(database), *args])
+
+
+def main() -> None:
+    """The `paperlake` entry point: an unexpected error is one line on stderr and exit 2, never a
+    traceback (`paperlake --debug …` shows it)."""
+    try:
+        app()
+    except Exception as exc:
+        if _debug["on"]:
+            raise
+        _fail(f"{type(exc).__name__}: {_one_line(exc)} (`paperlake --debug …` shows the traceback)")
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

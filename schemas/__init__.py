@@ -1,17 +1,23 @@
-"""Pandera models: the one contract for every paperlake table."""
+"""Pandera models: the one contract for every paperlake table.
 
-from schemas.tables import (
-    CONTRACT,
-    Matches,
-    Pages,
-    PaperLinks,
-    Papers,
-    PaperTopics,
-    Rejects,
-    ResolvedSightings,
-    Sightings,
-    UpvoteHistory,
-)
+The models are imported on first use (PEP 562): `schemas.vocabulary` alone, which the read path needs
+for `paperlake status`, does not pay for pandera and pandas (~2 s)."""
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from schemas.tables import (
+        CONTRACT,
+        Matches,
+        Pages,
+        PaperLinks,
+        Papers,
+        PaperTopics,
+        Rejects,
+        ResolvedSightings,
+        Sightings,
+        UpvoteHistory,
+    )
 
 __all__ = [
     "CONTRACT",
@@ -25,3 +31,11 @@ __all__ = [
     "Sightings",
     "UpvoteHistory",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'schemas' has no attribute {name!r}")
+    from schemas import tables
+
+    return getattr(tables, name)
