@@ -62,8 +62,8 @@ def _s3_secret_sql() -> str:
 
 
 def attach_statements(paths: Paths, read_only: bool = False, snapshot: int | None = None) -> list[str]:
-    """The SQL that attaches the lake as `lake` (extensions loaded by path): run by `attach`, and written
-    into the init file of the `duckdb` shell by `paperlake sql`."""
+    """The SQL that attaches the lake as `lake` (extensions loaded by path): run by `attach`, and printed,
+    pinned to the served version, by `paperlake attach` for readers outside paperlake."""
     kind = paths.lake_catalog.split(":", 1)[0]
     if kind not in _CATALOG_EXTENSION:
         raise ValueError(f"unsupported lake catalog {paths.lake_catalog!r}: use sqlite:… or postgres:…")

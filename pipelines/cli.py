@@ -574,6 +574,34 @@ def sql(ctx: click.Context, as_of: int | None, unrestricted: bool) -> None:
     sys.exit(code)
 
 
+@app.command()
+@AS_OF
+def attach(as_of: int | None) -> None:
+    """Print the SQL that attaches the published version (or --as-of VERSION) of the lake, read-only,
+    in your own DuckDB 1.5.5 (CLI, Python, pandas, polars). The lake's `main` is the writer's workspace:
+    after a failed check it holds rows the audit refused, so attach pinned to a version, as printed.
+
+    \b
+    Example: duckdb -cmd "$(paperlake attach)" -c "SELECT count(*) FROM papers"
+    """
+    from paperlake import lake
+
+    paths = Paths.from_env()
+    versions = _lake_or_fail(paths)
+    if as_of is None:
+        _require_warehouse(paths)
+        with _connect(paths) as con:
+            as_of = int(scalar(con, "SELECT max(version) FROM paperlake_version"))
+    if as_of not in versions:
+        _fail(f"version {as_of} was never published or has expired (see `paperlake history`)")
+    for stmt in lake.attach_statements(paths, read_only=True, snapshot=as_of):
+        if stmt.startswith("CREATE OR REPLACE SECRET"):  # never print credentials
+            click.echo("-- the data path is on S3: CREATE SECRET (TYPE s3, KEY_ID …, SECRET …) first")
+        else:
+            click.echo(f"{stmt};")
+    click.echo(f"USE {lake.ALIAS};")
+
+
 def _duckdb_shell() -> Path:
     """The duckdb binary of the duckdb-cli wheel (its Python wrapper sets options that safe mode locks)."""
     import importlib.util

@@ -1,7 +1,8 @@
 """Write → audit → publish, through the installed `paperlake` entry point in subprocesses.
 
 * A reader polling while a run adds files always sees one consistent version.
-* A run whose data fails a blocking check publishes nothing and exits non-zero naming the check.
+* A run whose data fails a blocking check publishes nothing and exits non-zero naming the check; a
+  plain DuckDB client attaching the lake as `paperlake attach` prints still sees the published rows.
 * `history`, `query --as-of`, `export` and `sql` read published versions.
 * Ctrl-C (SIGINT) and SIGTERM stop a run within 5 s and leave the previous version published.
 """
@@ -99,6 +100,13 @@ def test_reader_during_a_run_sees_one_consistent_version(tmp_path):
     assert served_counts(paths)["sightings"] == 283 + sum(SEED_ENTRIES[SEEDS[i % 5]] for i in range(12))
 
 
+def _attached_counts(statements: str) -> dict[str, int]:
+    """Rows per table seen by a plain DuckDB client running `statements` (what `paperlake attach` prints)."""
+    with duckdb.connect() as con:
+        con.execute(statements)
+        return {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
 @pytest.mark.subprocess
 def test_failed_blocking_check_publishes_nothing(tmp_path):
     raw, out, home = landing_with_copies(tmp_path, 0), tmp_path / "out", tmp_path / "home"
@@ -116,6 +124,9 @@ def test_failed_blocking_check_publishes_nothing(tmp_path):
     assert served_counts(paths) == before
     assert _cli(env, "search", "reasoning", "--format", "json").stdout == hits
     assert [h["version"] for h in _history(env)] == [version]
+    assert _attached_counts(_cli(env, "attach").stdout) == before  # the documented outside attach
+    unpinned = _cli(env, "attach").stdout.replace(f", SNAPSHOT_VERSION {version}", "")
+    assert _attached_counts(unpinned)["pages"] == before["pages"] + 1  # main: the rows the audit refused
     fixed = _cli(env, "run")  # the fault gone, the same files publish a new version
     assert fixed.returncode == 0, fixed.stdout
     assert served_counts(paths)["pages"] == before["pages"] + 1
