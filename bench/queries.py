@@ -59,6 +59,7 @@ def main() -> None:
     for name, argv in {
         "`paperlake search` CLI, whole process": ["search", "hallucination", "--code", "-f", "json"],
         "`paperlake query` (small), whole process": ["query", "SELECT count(*) FROM papers", "-f", "csv"],
+        "`paperlake status`, whole process (target < 1 s)": ["status"],
     }.items():
         results[name] = whole_process([cli, *argv])
     out = Path(__file__).parent / "results" / "queries.json"
