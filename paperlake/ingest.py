@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from paperlake import landing
 from paperlake.frames import frame
 from paperlake.parse import ParseOptions, RawPage, parse_entries, read_page
 from paperlake.validate import quarantine
@@ -34,8 +35,11 @@ def _file_digest(path: Path) -> str:
 
 def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> RawPage:
     """Read a landing file; an unreadable or oversized file is a file-level reject, not an exception."""
-    source = path.relative_to(raw_dir).as_posix()
+    source = landing.key_of(path.relative_to(raw_dir))
     limit = (options or ParseOptions()).max_file_bytes
+    refused = landing.refusal(path, raw_dir)
+    if refused:  # never opened: no page_id, no excerpt
+        return RawPage(page_id="", source_file=source, n_bytes=0, reason=refused[0], detail=refused[1])
     try:
         st = path.stat()
         if st.st_size > limit:  # never loaded into memory: hashed in chunks

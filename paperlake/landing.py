@@ -8,11 +8,14 @@ recorded in the lake (staging.files, written with the parsed rows in the same co
 """
 
 import datetime as dt
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from paperlake.config import LandingError
+from schemas.vocabulary import RejectReason
 
 DATE_IN_PATH = re.compile(r"(?<!\d)((?:19|20)\d\d)[-_/.]?(0[1-9]|1[0-2])[-_/.]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
@@ -53,11 +56,65 @@ def landing_day(key: str, mtime_ns: int) -> str:
     return dt.datetime.fromtimestamp(mtime_ns / 1e9, dt.UTC).date().isoformat()
 
 
+def key_of(rel: Path) -> str:
+    """The name a landing file is stored and shown under: its relative posix path. A name that is valid
+    UTF-8 is itself; any other byte is written `\\xNN` (and `\\` doubled), so every name is text that
+    Parquet, DuckDB and a terminal can hold, losslessly (`path_of` reverses it)."""
+    raw = os.fsencode(rel.as_posix())
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+_ESCAPE = re.compile(rb"\\(\\|x([0-9a-f]{2}))")
+
+
+def path_of(raw_dir: Path, key: str) -> Path:
+    """The landing file stored under `key`: the literal name if it exists, else the escaped name's bytes."""
+    plain = raw_dir / key
+    if "\\" not in key or plain.exists() or plain.is_symlink():
+        return plain
+    raw = _ESCAPE.sub(lambda m: bytes.fromhex(m[2].decode()) if m[2] else b"\\", key.encode("utf-8"))
+    return raw_dir / os.fsdecode(raw)
+
+
+def refusal(path: Path, raw_dir: Path) -> tuple[RejectReason, str] | None:
+    """Why a landing entry is never opened, or None: a link whose target is outside the landing folder
+    (its bytes are someone else's, not a capture), or anything that is not a regular file once links are
+    followed (a broken link, a FIFO that would block the run, a device, a socket). Decided from stats."""
+    if path.is_symlink():
+        target = Path(os.path.realpath(path))
+        if not target.is_relative_to(Path(os.path.realpath(raw_dir))):
+            return RejectReason.LINK_OUTSIDE_LANDING, "a link to a file outside the landing folder"
+        if not target.exists():
+            return RejectReason.NOT_A_REGULAR_FILE, "a broken link"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return RejectReason.UNREADABLE_FILE, f"{type(exc).__name__}: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        return RejectReason.NOT_A_REGULAR_FILE, f"a {kind}, not a regular file"
+    return None
+
+
+def stat_of(path: Path, raw_dir: Path) -> os.stat_result:
+    """The stat a file's state is made of: a link inside the folder counts as its target, any other
+    entry as itself (a refused link is never followed)."""
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode) and refusal(path, raw_dir) is None:
+        return path.stat()
+    return st
+
+
 def landing_files(raw_dir: Path) -> dict[str, Path]:
-    """Key (posix path relative to raw_dir) → file, for every regular, non-hidden file.
+    """Key (`key_of` the path relative to raw_dir) → path, for every non-hidden entry that is not a folder:
+    regular files, links (also broken ones) and special files; `refusal` says which are never opened.
 
     Hidden files and folders (a leading '.') are editor and download temp files by convention and are
-    not captures; everything else is read, and a non-capture becomes a rejected page.
+    not captures; everything else ends as a pages row, and a non-capture becomes a rejected page. A link
+    to a folder is not followed.
     """
     if not raw_dir.exists():
         raise LandingError(f"landing folder does not exist: {raw_dir}")
@@ -67,9 +124,9 @@ def landing_files(raw_dir: Path) -> dict[str, Path]:
     try:
         for path in sorted(raw_dir.rglob("*")):
             rel = path.relative_to(raw_dir)
-            if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            if any(part.startswith(".") for part in rel.parts) or path.is_dir():
                 continue
-            out[rel.as_posix()] = path
+            out[key_of(rel)] = path
     except PermissionError as exc:
         raise LandingError(f"landing folder is not readable: {exc.filename or raw_dir}") from exc
     return out
@@ -80,7 +137,7 @@ def manifest(raw_dir: Path) -> dict[str, FileState]:
     out = {}
     for key, path in landing_files(raw_dir).items():
         try:
-            st = path.stat()
+            st = stat_of(path, raw_dir)
         except OSError:
             continue  # vanished between listing and stat: the next look sees it as removed
         out[key] = FileState(st.st_size, st.st_mtime_ns, landing_day(key, st.st_mtime_ns))

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa_arrow
 
 from paperlake import lake, landing
-from paperlake.config import Paths
+from paperlake.config import LandingError, Paths
 from paperlake.landing import FileState, LandingDiff
 
 FILES = f"{lake.ALIAS}.staging.files"  # per ingested file: the size, mtime and landing day it was parsed from
@@ -38,6 +38,15 @@ def landing_changes(paths: Paths, keep_removed: bool = False) -> tuple[dict[str,
     except FileNotFoundError:  # no lake yet: everything is new
         ingested = {}
     return now, landing.diff(ingested, now, keep_removed)
+
+
+def require_captures(paths: Paths, now: dict[str, FileState]) -> None:
+    """A run needs files: an empty landing folder is far more often a wrong path or an unmounted disk
+    than a wish to retract everything, so it is refused before anything starts."""
+    if not now:
+        raise LandingError(
+            f"no captures in the landing folder {paths.raw_dir}: add files or set PAPERLAKE_RAW_DIR"
+        )
 
 
 def current_files(paths: Paths, keep_removed: bool = False) -> list[str]:

@@ -61,9 +61,9 @@ def ingest_files(
     are read here, once; no copy of the text is kept. A file that vanished is skipped."""
     states, pages = [], []
     for key in keys:
-        path = paths.raw_dir / key
+        path = landing.path_of(paths.raw_dir, key)
         try:
-            st = path.stat()
+            st = landing.stat_of(path, paths.raw_dir)
         except OSError:
             continue
         states.append((key, landing.landing_day(key, st.st_mtime_ns), st.st_size, st.st_mtime_ns))

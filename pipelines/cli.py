@@ -187,7 +187,7 @@ def run(verbose: bool, full: bool) -> None:
         signal.signal(sig, _stopped_before_the_run)
     paths = Paths.from_env()
     _check_out_dir(paths)
-    if not full and (version := _nothing_new(paths)) is not None:
+    if (version := _nothing_new(paths)) is not None and not full:
         console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}")
         console.print(f"  nothing new: the landing folder is unchanged and version {version} is published")
         _summary(paths, time.perf_counter() - started)
@@ -209,12 +209,10 @@ def run(verbose: bool, full: bool) -> None:
             f"  [red]failed checks:[/] {', '.join(outcome.failed_checks)}: nothing was published, "
             "readers stay on the previous version"
         )
-    console.print(
-        f"  files: {outcome.files}, parsed this run: {outcome.ingested}, "
-        f"files +{len(outcome.added)} new, -{len(outcome.removed)} removed"
-    )
+    added, removed = len(outcome.added), len(outcome.removed)  # the file count is the summary's `pages`
+    console.print(f"  parsed this run: {outcome.ingested} files, +{added} new, -{removed} removed")
     if not outcome.success:
-        _fail("the pipeline did not complete: see the run in `make ui`", code=1)
+        _fail(f"the pipeline did not complete: see `paperlake status` and the run in DAGSTER_HOME={home}", 1)
     _summary(paths, elapsed)
 
 
@@ -225,12 +223,15 @@ def _stopped_before_the_run(sig: int, _frame: object) -> NoReturn:
 
 
 def _nothing_new(paths: Paths) -> int | None:
-    """The published version when a run would have nothing to do (checked without importing Dagster)."""
+    """The published version when a run would have nothing to do; a missing or empty landing folder is
+    refused here, in a second, before Dagster is imported."""
     from paperlake.config import LandingError, retain_removed_from_env
-    from paperlake.state import landing_changes, up_to_date
+    from paperlake.state import landing_changes, require_captures, up_to_date
 
     try:
-        return up_to_date(paths, landing_changes(paths, retain_removed_from_env())[1])
+        now, change = landing_changes(paths, retain_removed_from_env())
+        require_captures(paths, now)
+        return up_to_date(paths, change)
     except LandingError as exc:
         _fail(str(exc), code=2)
 

@@ -23,7 +23,7 @@ from assets.partitions import CHANGED_ONLY_TAG, LANDING_DAYS, landing_days, sync
 from assets.resources import PaperlakeResource
 from paperlake import lake, landing
 from paperlake.config import LandingError, Paths
-from paperlake.state import landing_changes, up_to_date
+from paperlake.state import landing_changes, require_captures, up_to_date
 
 DEFAULT_HOME = ".dagster"
 PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled
@@ -86,8 +86,7 @@ def _run_locked(
     from pipelines.definitions import build_defs  # after DAGSTER_HOME is settled
 
     now, change = landing_changes(paths, keep_removed=retain_removed)
-    if not now:
-        raise LandingError(f"no captures in the landing folder {paths.raw_dir} (set PAPERLAKE_RAW_DIR)")
+    require_captures(paths, now)
     if not full and (version := up_to_date(paths, change)) is not None:
         log(f"nothing new: {len(now)} files unchanged, version {version} is published")
         return RunOutcome(files=len(now), added=[], removed=[])

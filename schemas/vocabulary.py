@@ -23,6 +23,8 @@ class RejectReason(StrEnum):
     NOT_A_CAPTURE = "not_a_capture", "the file has no Daily Papers header in its first lines"
     UNREADABLE_FILE = "unreadable_file", "the file could not be read (permissions, vanished, I/O error)"
     OVERSIZED_FILE = "oversized_file", "the file is larger than max_file_bytes; it is never loaded"
+    LINK_OUTSIDE_LANDING = "link_outside_landing", "a link to a file outside the landing folder; never read"
+    NOT_A_REGULAR_FILE = "not_a_regular_file", "a broken link, FIFO, socket or device; never opened"
     # one entry of a page
     MISSING_ABSTRACT = "missing_abstract", "a title with no abstract after it"
     MISSING_TITLE = "missing_title", "no title line: an abstract or metadata where a title belongs"

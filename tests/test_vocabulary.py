@@ -1,6 +1,7 @@
 """One home for each vocabulary (schemas/vocabulary.py): what the code writes is what the contract accepts,
 what the README lists and what `paperlake status` explains; the title limit is one setting."""
 
+import os
 import re
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def test_readme_lists_exactly_the_reject_reasons():
 
 def _every_reason(tmp_path: Path) -> pd.DataFrame:
     """Rejects of inputs that, together, hit every code: the hostile folder, two hand-written pages, a
-    file that cannot be read and one over max_file_bytes."""
+    file that cannot be read, one over max_file_bytes, a link out of the folder and a FIFO."""
     pages = [read_page(data, name) for name, data in files().items()]
     no_title = ABSTRACT + "\n\n  • 2 authors\n·\nMay 3"  # abstract and metadata, no title line
     two_names = DETAILED.replace("  • 3 authors", "  • 3 authors\nalibaba-inc Alibaba")  # bad metadata
@@ -61,6 +62,9 @@ def _every_reason(tmp_path: Path) -> pd.DataFrame:
     (tmp_path / "big.txt").write_bytes(b"x" * 100)
     pages.append(read_raw(tmp_path / "big.txt", tmp_path, ParseOptions(max_file_bytes=10)))
     pages.append(read_raw(tmp_path / "gone.txt", tmp_path))
+    (tmp_path / "leak.txt").symlink_to(Path(__file__))  # outside tmp_path
+    os.mkfifo(tmp_path / "pipe.txt")
+    pages += [read_raw(tmp_path / name, tmp_path) for name in ("leak.txt", "pipe.txt")]
     return process_pages(pages).rejects
 
 
