@@ -246,15 +246,22 @@ def read_table(table: str, paths: Paths) -> pd.DataFrame:
 
 
 def export(paths: Paths, folder: Path, version: int) -> dict[str, Path]:
-    """Each table of published `version` as one plain Parquet file in `folder`."""
+    """Each table of published `version` as one plain Parquet file in `folder`, each written whole or not
+    at all: to a hidden temporary file beside it, then renamed over the target (a reader of the folder, or
+    a stopped export, never leaves half a file under a table's name)."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     with lake.open_lake(paths, read_only=True, snapshot=version) as con:
         for table in TABLES:
             target = folder / f"{table}.parquet"
-            con.execute(
-                f"COPY (SELECT * FROM {lake.main_table(table)} ORDER BY {_order(table)}) "
-                f"TO {sql_str(str(target))} (FORMAT parquet, COMPRESSION zstd)"
-            )
+            partial = folder / f".{table}.parquet.{os.getpid()}.partial"
+            try:
+                con.execute(
+                    f"COPY (SELECT * FROM {lake.main_table(table)} ORDER BY {_order(table)}) "
+                    f"TO {sql_str(str(partial))} (FORMAT parquet, COMPRESSION zstd)"
+                )
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
             out[table] = target
     return out

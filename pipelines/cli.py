@@ -1,4 +1,19 @@
-"""`paperlake` command line: run the pipeline through Dagster, query the warehouse read-only."""
+"""paperlake: turn a folder of saved Hugging Face Daily Papers pages into audited tables.
+
+`run` builds and publishes them through Dagster; every other command reads the published version only,
+read-only and sandboxed (see README, Security).
+
+\b
+Environment:
+  PAPERLAKE_RAW_DIR  the landing folder of captures (default data/raw)
+  PAPERLAKE_OUT_DIR  the output folder: lake, serving file (default data/out)
+  DAGSTER_HOME       where `run` records its Dagster runs (default .dagster)
+
+\b
+Example:
+  PAPERLAKE_RAW_DIR=~/captures PAPERLAKE_OUT_DIR=~/paperlake paperlake run
+  PAPERLAKE_OUT_DIR=~/paperlake paperlake search hallucination --code
+"""
 
 import contextlib
 import csv
@@ -53,7 +68,11 @@ def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> Non
     _debug["on"] = value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__)
+READS = "Reads PAPERLAKE_OUT_DIR (default data/out)."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, help=__doc__)
+@click.version_option(package_name="paperlake", message="%(prog)s %(version)s")
 @click.option(
     "--debug",
     is_flag=True,
@@ -71,6 +90,17 @@ AS_OF = click.option(
 )
 FORMAT = click.option(
     "--format", "-f", "fmt", type=click.Choice(list(Format)), default="table", show_default=True
+)
+
+
+def _wide(_ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:  # every column at its natural width: the lines may be longer than the terminal
+        console.width = max(console.width, 1_000)
+    return value
+
+
+WIDE = click.option(
+    "--wide", is_flag=True, callback=_wide, help="Every column (the default fits an 80-column terminal)"
 )
 
 
@@ -177,16 +207,22 @@ def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
     return result["outcome"]
 
 
-@app.command()
+@app.command(short_help="Build and publish the tables from the landing folder, through Dagster.")
 @click.option("--verbose", "-v", is_flag=True, help="Show Dagster's step logs")
 @click.option("--full", is_flag=True, help="Re-read every file, not only new and changed ones")
 def run(verbose: bool, full: bool) -> None:
-    """Materialise every asset through Dagster on the landing folder, then print counts and a sample query."""
+    """Materialise every asset through Dagster on the landing folder (new and changed files only), audit,
+    publish a new version, then print counts and a sample query. One run at a time per output folder: a
+    second one says so and waits. Reads PAPERLAKE_RAW_DIR, writes PAPERLAKE_OUT_DIR and DAGSTER_HOME.
+
+    Example: PAPERLAKE_RAW_DIR=~/captures PAPERLAKE_OUT_DIR=~/paperlake paperlake run
+    """
     started = time.perf_counter()
     for sig in (signal.SIGINT, signal.SIGTERM):  # from the first moment: imports take seconds
         signal.signal(sig, _stopped_before_the_run)
     paths = Paths.from_env()
     _check_out_dir(paths)
+    _wait_for_other_runs(paths)
     if (version := _nothing_new(paths)) is not None and not full:
         console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}")
         console.print(f"  nothing new: the landing folder is unchanged and version {version} is published")
@@ -214,6 +250,16 @@ def run(verbose: bool, full: bool) -> None:
     if not outcome.success:
         _fail(f"the pipeline did not complete: see `paperlake status` and the run in DAGSTER_HOME={home}", 1)
     _summary(paths, elapsed)
+
+
+def _wait_for_other_runs(paths: Paths) -> None:
+    """Wait, saying so on stderr (a terminal or a log), while another run writes this output folder; the
+    pipeline process takes the writer lock itself once it starts."""
+    from paperlake import lake
+
+    waiting = f"waiting for another paperlake run on {paths.out_dir} to finish (Ctrl-C to stop)"
+    with lake.writer_lock(paths, on_wait=lambda: err.print(waiting, soft_wrap=True, highlight=False)):
+        pass
 
 
 def _stopped_before_the_run(sig: int, _frame: object) -> NoReturn:
@@ -250,7 +296,7 @@ def _summary(paths: Paths, elapsed: float) -> None:
         _emit(con.sql(SAMPLE_QUERY), Format.table, "sample query: most-sighted papers")
 
 
-@app.command()
+@app.command(short_help="Run one SQL query on the published tables.")
 @click.argument("sql", required=False)
 @click.option("--file", "-F", type=click.Path(path_type=Path), help="Read the SQL from a file")
 @FORMAT
@@ -258,6 +304,7 @@ def _summary(paths: Paths, elapsed: float) -> None:
 def query(sql: str | None, file: Path | None, fmt: str, as_of: int | None) -> None:
     """Run one SQL query on the published version (or an earlier one with --as-of), in the read path's
     sandbox: the tables pages, sightings, papers, rejects, ... and search_papers('words'), nothing else.
+    Reads PAPERLAKE_OUT_DIR (default data/out).
 
     Example: paperlake query "SELECT title, upvotes_max FROM papers ORDER BY upvotes_max DESC LIMIT 5"
     """
@@ -289,12 +336,26 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _emit(
-    rel: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection, fmt: Format, title: str | None = None
+    rel: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection,
+    fmt: Format,
+    title: str | None = None,
+    cards: bool = False,
 ) -> None:
-    """Print a result as a rich table, CSV or JSON (the same for query, search and show)."""
+    """Print a result as a rich table, CSV or JSON (the same for query, search and show); `cards`: a
+    table as one name/value card per row, for rows too wide for a terminal."""
     columns = [d[0] for d in rel.description]
     rows = rel.fetchall()
-    if fmt is Format.table:
+    if fmt is Format.table and cards:
+        if title:
+            console.print(Text(title, style="italic"))
+        for row in rows:
+            card = Table.grid(padding=(0, 2))
+            card.add_column(style="bold", no_wrap=True)
+            card.add_column(overflow="fold")
+            for name, value in zip(columns, row, strict=True):
+                card.add_row(name, Text(_cell(value)))
+            console.print(card, "")
+    elif fmt is Format.table:
         table = Table(title=title)
         for name in columns:
             table.add_column(name, overflow="fold", max_width=70)
@@ -350,18 +411,27 @@ class Sort(StrEnum):
     upvotes = "upvotes"
 
 
-@app.command()
-@click.argument("text")
+@app.command(short_help="Full-text search over titles and abstracts.")
+@click.argument("words", nargs=-1, required=True)
 @click.option("--code", is_flag=True, help="Only papers with a GitHub repository")
 @click.option("--sort", type=click.Choice(list(Sort)), default="score", help="score (relevance) or upvotes")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
 @FORMAT
-def search(text: str, code: bool, sort: str, limit: int, fmt: str) -> None:
-    """Full-text search (BM25) over titles and abstracts, e.g. `paperlake search hallucination --code --sort
-    upvotes`."""
+@WIDE
+def search(words: tuple[str, ...], code: bool, sort: str, limit: int, fmt: str, wide: bool) -> None:
+    """Full-text search (BM25) over titles and abstracts of the published papers, best first. Reads
+    PAPERLAKE_OUT_DIR (default data/out).
+
+    Example: paperlake search hallucination --code --sort upvotes
+    """
+    text = " ".join(words)
     order = "score DESC" if sort == Sort.score else "upvotes_max DESC NULLS LAST, score DESC"
-    sql = f"""SELECT paper_id, title, upvotes_max, n_sightings, has_code, github_repos,
-                     round(score, 3) AS score
+    columns = (
+        "paper_id, title, upvotes_max, n_sightings, has_code, github_repos, round(score, 3) AS score"
+        if wide or fmt != Format.table
+        else "paper_id, title, upvotes_max AS upvotes, has_code AS code"
+    )
+    sql = f"""SELECT {columns}
               FROM search_papers({sql_str(text)}) {"WHERE has_code" if code else ""}
               ORDER BY {order} LIMIT {limit}"""
     with _connect(Paths.from_env()) as con:
@@ -391,17 +461,25 @@ FROM matches m WHERE paper_a = $p OR paper_b = $p
 ORDER BY merged DESC, match_weight DESC LIMIT 20"""
 
 
-@app.command()
+@app.command(short_help="One paper: its record, sightings, why they merged, upvotes, related.")
 @click.argument("key")
-def show(key: str) -> None:
-    """One paper (KEY: a paper_id, or part of a title): its record, every sighting (file and line), why
-    its sightings are one paper (each field's agreement and weight per scored pair), its upvote history,
-    related papers."""
+@WIDE
+def show(key: str, wide: bool) -> None:
+    """One paper (KEY: a paper_id, or part of a title, matched literally): its record, every sighting
+    (file and line), why its sightings are one paper (each field's agreement and weight per scored pair),
+    its upvote history, related papers. Reads PAPERLAKE_OUT_DIR (default data/out).
+
+    Example: paperlake show "Language Models Explained"
+    """
+    if not key.strip():
+        _fail("give a paper_id or a part of a title (`paperlake search WORDS` finds ids)")
+    like = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")  # literal text
     with _connect(Paths.from_env()) as con:
         found = con.execute(
-            "SELECT paper_id, title FROM papers WHERE paper_id = $k OR title ILIKE '%' || $k || '%' "
+            "SELECT paper_id, title FROM papers WHERE paper_id = $k "
+            "OR title ILIKE '%' || $like || '%' ESCAPE '\\' "
             "ORDER BY paper_id = $k DESC, n_sightings DESC, title LIMIT 11",
-            {"k": key},
+            {"k": key, "like": like},
         ).fetchall()
         if not found:
             _fail(f"no paper with id or title matching {key!r}")
@@ -421,10 +499,15 @@ def show(key: str) -> None:
         for name, value in record.items():
             card.add_row(name, Text(_cell(value)))
         console.print(card)
+        columns = (
+            "source_file, position, line_start, page_date, title, upvotes, published_date_raw"
+            if wide
+            else "source_file, line_start AS line, page_date, upvotes"  # titles: title_variants above
+        )
         _emit(
             con.execute(
-                "SELECT source_file, position, line_start, page_date, title, upvotes, published_date_raw "
-                "FROM sightings WHERE paper_id = $p ORDER BY page_date NULLS FIRST, source_file",
+                f"SELECT {columns} FROM sightings WHERE paper_id = $p "
+                "ORDER BY page_date NULLS FIRST, source_file, position",
                 {"p": pid},
             ),
             Format.table,
@@ -438,6 +521,7 @@ def show(key: str) -> None:
                 con.execute(_why_sql(), {"p": pid}),
                 Format.table,
                 "why: its scored pairs (paperlake/match.py)",
+                cards=not wide,
             )
         _emit(
             con.execute(
@@ -458,9 +542,13 @@ def show(key: str) -> None:
         )
 
 
-@app.command()
+@app.command(short_help="Last runs, the served version, counts, rejects by reason.")
 def status() -> None:
-    """Last Dagster runs, table counts, page statuses and rejects by reason, with what each reason means."""
+    """Last Dagster runs, the version served, table counts, page statuses and rejects by reason with what
+    each reason means; reads only, in under a second. Reads PAPERLAKE_OUT_DIR and DAGSTER_HOME.
+
+    Example: PAPERLAKE_OUT_DIR=~/paperlake paperlake status
+    """
     from schemas.vocabulary import describe_reason  # imports pandera, as the lake readers do
 
     _print_last_runs()
@@ -495,31 +583,46 @@ def _lake_or_fail(paths: Paths) -> list[int]:
         _fail(f"no lake to read under {paths.out_dir}: {exc}")
 
 
-@app.command()
+@app.command(short_help="Published versions, newest first, with their row counts.")
 @FORMAT
-def history(fmt: str) -> None:
-    """Published versions, newest first: version id, time, Dagster run id, row counts."""
+@WIDE
+def history(fmt: str, wide: bool) -> None:
+    """Published versions, newest first: version id, time, Dagster run id, row counts (the main four
+    tables in a table; every table with --wide or another format). Reads PAPERLAKE_OUT_DIR.
+
+    Example: paperlake history --format json
+    """
     from paperlake import lake
 
     paths = Paths.from_env()
     _lake_or_fail(paths)
+    full = wide or fmt != Format.table
+    columns = ["version", "strftime(published_at, '%Y-%m-%d %H:%M:%S') AS published_at"]
+    if full:
+        columns.append("run_id" if fmt != Format.table else "run_id[:8] AS run_id")  # one line per row
+    shown = TABLES if full else ("pages", "sightings", "papers", "rejects")
+    columns += [f"(row_counts::JSON->>'{t}')::BIGINT AS {t}" for t in shown]
     with lake.open_lake(paths, read_only=True) as con:
-        counts = ", ".join(f"(row_counts::JSON->>'{t}')::BIGINT AS {t}" for t in TABLES)
-        run_id = "run_id[:8] AS run_id" if fmt is Format.table else "run_id"  # a table row stays one line
-        rel = con.sql(
-            f"SELECT version, strftime(published_at, '%Y-%m-%d %H:%M:%S') AS published_at, {run_id}, "
-            f"{counts} FROM {lake.VERSIONS} ORDER BY version DESC"
-        )
+        rel = con.sql(f"SELECT {', '.join(columns)} FROM {lake.VERSIONS} ORDER BY version DESC")
         _emit(rel, Format(fmt), "published versions")
 
 
-@app.command()
+@app.command(short_help="Write each published table as a Parquet file into a folder.")
 @click.argument("folder", type=click.Path(path_type=Path))
 @AS_OF
-def export(folder: Path, as_of: int | None) -> None:
-    """Write each table of the published version (or --as-of VERSION) as one plain Parquet file in FOLDER."""
+@click.option("--force", is_flag=True, help="Write into FOLDER even if it holds files (tables replaced)")
+def export(folder: Path, as_of: int | None, force: bool) -> None:
+    """Write each table of the published version (or --as-of VERSION) as one plain Parquet file in FOLDER,
+    each file whole or not at all. FOLDER must be new or empty unless --force. Reads PAPERLAKE_OUT_DIR.
+
+    Example: PAPERLAKE_OUT_DIR=data/out paperlake export /tmp/papers-v3 --as-of 3
+    """
     from paperlake.warehouse import export as export_tables
 
+    if folder.exists() and not folder.is_dir():
+        _fail(f"{folder} is a file, not a folder: name a new or empty folder")
+    if not force and folder.is_dir() and any(folder.iterdir()):
+        _fail(f"{folder} is not empty: name a new or empty folder, or add --force to replace its tables")
     paths = Paths.from_env()
     versions = _lake_or_fail(paths)
     if not versions:
@@ -531,6 +634,8 @@ def export(folder: Path, as_of: int | None) -> None:
         written = export_tables(paths, folder, version)
     except OSError as exc:
         _fail(f"cannot write to {folder}: {exc.strerror or exc}")
+    except duckdb.IOException as exc:
+        _fail(f"cannot write to {folder}: {str(exc).splitlines()[0]}")
     table = Table(title=f"version {version} → {folder}")
     table.add_column("table")
     table.add_column("file")
@@ -539,7 +644,10 @@ def export(folder: Path, as_of: int | None) -> None:
     console.print(table)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    short_help="The duckdb shell on the published tables, sandboxed.",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
 @AS_OF
 @click.option(
     "--unrestricted",
@@ -550,7 +658,7 @@ def export(folder: Path, as_of: int | None) -> None:
 def sql(ctx: click.Context, as_of: int | None, unrestricted: bool) -> None:
     """The `duckdb` shell on the published version (or --as-of VERSION), read-only and sandboxed like
     every reader: DuckDB's safe mode (no .shell, .output, .read or .open), no file access, no ATTACH,
-    LOAD or SET; search_papers works. Extra arguments go to duckdb.
+    LOAD or SET; search_papers works. Extra arguments go to duckdb. Reads PAPERLAKE_OUT_DIR.
 
     Example: paperlake sql -c "SELECT count(*) FROM papers"
     """
@@ -575,12 +683,13 @@ def sql(ctx: click.Context, as_of: int | None, unrestricted: bool) -> None:
     sys.exit(code)
 
 
-@app.command()
+@app.command(short_help="Print the SQL that attaches the published lake in your own DuckDB.")
 @AS_OF
 def attach(as_of: int | None) -> None:
     """Print the SQL that attaches the published version (or --as-of VERSION) of the lake, read-only,
     in your own DuckDB 1.5.5 (CLI, Python, pandas, polars). The lake's `main` is the writer's workspace:
     after a failed check it holds rows the audit refused, so attach pinned to a version, as printed.
+    Reads PAPERLAKE_OUT_DIR.
 
     \b
     Example: duckdb -cmd "$(paperlake attach)" -c "SELECT count(*) FROM papers"
@@ -624,13 +733,20 @@ def _shell(shell: Path, database: Path, commands: list[str], args: list[str]) ->
 
 def main() -> None:
     """The `paperlake` entry point: an unexpected error is one line on stderr and exit 2, never a
-    traceback (`paperlake --debug …` shows it)."""
+    traceback (`paperlake --debug …` shows it); a usage error too, naming the help to read."""
     try:
-        app()
+        code = app.main(standalone_mode=False)
+    except click.UsageError as exc:
+        _fail(f"{exc.format_message()} (see `{exc.ctx.command_path if exc.ctx else 'paperlake'} --help`)")
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+    except click.Abort:
+        sys.exit(130)
     except Exception as exc:
         if _debug["on"]:
             raise
         _fail(f"{type(exc).__name__}: {_one_line(exc)} (`paperlake --debug …` shows the traceback)")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
