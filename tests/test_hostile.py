@@ -1,6 +1,9 @@
 """The hostile landing folder (tests/hostile, made by tests/make_hostile.py) through the whole pipeline:
 every file has a pages row with the expected status, every entry is a sighting or a reject."""
 
+import os
+import subprocess
+import sys
 import unicodedata
 
 import dagster as dg
@@ -125,3 +128,19 @@ def test_status_explains_each_reason(hostile_paths, monkeypatch):
         n = sum(reasons.count(reason) for _, _, reasons in EXPECTED.values())
         row = next(line for line in lines if f" {reason} " in line)
         assert f" {n} " in row and RejectReason(reason).description in row, row
+
+
+@pytest.mark.subprocess
+def test_status_with_rejects_imports_neither_pandas_nor_numpy(hostile_paths):
+    """What keeps `paperlake status` under a second (make bench): explaining reasons must not make DuckDB
+    import pandas and numpy (~1 s), as a Python UDF does once it is called."""
+    probe = (
+        "import atexit, sys; from pipelines.cli import main; sys.argv = ['paperlake', 'status']; "
+        "atexit.register(lambda: print('IMPORTED', sorted({'pandas', 'numpy'} & set(sys.modules))))\n"
+        "main()"
+    )
+    env = {**os.environ, "PAPERLAKE_OUT_DIR": str(hostile_paths.out_dir)}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "binary_content" in proc.stdout  # the hostile folder's rejects are explained
+    assert "IMPORTED []" in proc.stdout, proc.stdout[-300:]
