@@ -91,8 +91,8 @@ def refusal(path: Path, raw_dir: Path) -> tuple[RejectReason, str] | None:
             return RejectReason.NOT_A_REGULAR_FILE, "a broken link"
     try:
         mode = path.stat().st_mode
-    except OSError as exc:
-        return RejectReason.UNREADABLE_FILE, f"{type(exc).__name__}: {exc.strerror or exc}"
+    except OSError:  # vanished or not statable: reading it says so (unreadable_file)
+        return None
     if not stat.S_ISREG(mode):
         kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
         return RejectReason.NOT_A_REGULAR_FILE, f"a {kind}, not a regular file"

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,9 +67,6 @@ _debug = {"on": False}
 
 def _set_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     _debug["on"] = value
-
-
-READS = "Reads PAPERLAKE_OUT_DIR (default data/out)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, help=__doc__)
@@ -335,6 +333,16 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
+def _card(names: list[str], values: Iterable[object]) -> Table:
+    """One row as a name/value card: fits any terminal, however many columns the row has."""
+    card = Table.grid(padding=(0, 2))
+    card.add_column(style="bold", no_wrap=True)
+    card.add_column(overflow="fold")
+    for name, value in zip(names, values, strict=True):
+        card.add_row(name, Text(_cell(value)))  # Text: data is never read as rich markup
+    return card
+
+
 def _emit(
     rel: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection,
     fmt: Format,
@@ -349,12 +357,7 @@ def _emit(
         if title:
             console.print(Text(title, style="italic"))
         for row in rows:
-            card = Table.grid(padding=(0, 2))
-            card.add_column(style="bold", no_wrap=True)
-            card.add_column(overflow="fold")
-            for name, value in zip(columns, row, strict=True):
-                card.add_row(name, Text(_cell(value)))
-            console.print(card, "")
+            console.print(_card(columns, row), "")
     elif fmt is Format.table:
         table = Table(title=title)
         for name in columns:
@@ -473,13 +476,11 @@ def show(key: str, wide: bool) -> None:
     """
     if not key.strip():
         _fail("give a paper_id or a part of a title (`paperlake search WORDS` finds ids)")
-    like = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")  # literal text
     with _connect(Paths.from_env()) as con:
-        found = con.execute(
-            "SELECT paper_id, title FROM papers WHERE paper_id = $k "
-            "OR title ILIKE '%' || $like || '%' ESCAPE '\\' "
+        found = con.execute(  # contains, not LIKE: '%' and '_' in KEY are characters
+            "SELECT paper_id, title FROM papers WHERE paper_id = $k OR contains(lower(title), lower($k)) "
             "ORDER BY paper_id = $k DESC, n_sightings DESC, title LIMIT 11",
-            {"k": key, "like": like},
+            {"k": key},
         ).fetchall()
         if not found:
             _fail(f"no paper with id or title matching {key!r}")
@@ -492,13 +493,7 @@ def show(key: str, wide: bool) -> None:
             sys.exit(1)
         pid = found[0][0]
         row = single_row(con, "SELECT * FROM papers WHERE paper_id = $p", {"p": pid})
-        record = dict(zip([d[0] for d in con.description], row, strict=True))
-        card = Table.grid(padding=(0, 2))
-        card.add_column(style="bold")
-        card.add_column()
-        for name, value in record.items():
-            card.add_row(name, Text(_cell(value)))
-        console.print(card)
+        console.print(_card([d[0] for d in con.description], row))
         columns = (
             "source_file, position, line_start, page_date, title, upvotes, published_date_raw"
             if wide
@@ -567,13 +562,12 @@ def status() -> None:
         )
         # the meanings as a SQL CASE: a Python UDF would make DuckDB import numpy and pandas (~1 s)
         reasons = [r for (r,) in con.sql("SELECT DISTINCT reason FROM rejects").fetchall()]
-        meaning = " ".join(f"WHEN {sql_str(r)} THEN {sql_str(describe_reason(r))}" for r in reasons)
+        cases = " ".join(f"WHEN {sql_str(r)} THEN {sql_str(describe_reason(r))}" for r in reasons)
+        meaning = f"CASE reason {cases} END" if reasons else "NULL"  # no rejects: no rows either
         _emit(
             con.sql(
-                f"SELECT reason, count(*) AS n, CASE reason {meaning} END AS meaning FROM rejects "
+                f"SELECT reason, count(*) AS n, {meaning} AS meaning FROM rejects "
                 "GROUP BY ALL ORDER BY n DESC, reason"
-                if reasons
-                else "SELECT NULL AS reason, 0 AS n, NULL AS meaning LIMIT 0"
             ),
             Format.table,
             "rejects by reason",

@@ -33,7 +33,6 @@ INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 
 @dataclass
 class RunOutcome:
-    files: int
     added: list[str]
     removed: list[str]
     ingested: int = 0  # files parsed by this run (new, changed, or never materialised)
@@ -89,7 +88,7 @@ def _run_locked(
     require_captures(paths, now)
     if not full and (version := up_to_date(paths, change)) is not None:
         log(f"nothing new: {len(now)} files unchanged, version {version} is published")
-        return RunOutcome(files=len(now), added=[], removed=[])
+        return RunOutcome(added=[], removed=[])
     days_now = {f.day for f in now.values()}
     if retain_removed:
         days_now |= set(instance.get_dynamic_partitions(LANDING_DAYS))
@@ -97,7 +96,6 @@ def _run_locked(
     order = list(instance.get_dynamic_partitions(LANDING_DAYS))
     todo = set(order) if full else (set(change.days) | not_materialized(instance, order)) & set(order)
     outcome = RunOutcome(
-        files=len(now),
         added=change.new,
         removed=change.removed,
         ingested=len(now) if full else len(change.todo),
