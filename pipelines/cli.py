@@ -171,7 +171,7 @@ def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-        err.print(f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published")
+        _say_stopped(sig)
         from pipelines.run import cancel_runs_of
 
         cancel_runs_of(child.pid)
@@ -260,9 +260,16 @@ def _wait_for_other_runs(paths: Paths) -> None:
         pass
 
 
+def _say_stopped(sig: int) -> None:
+    """From a signal handler: no emoji or highlighting, whose lazy imports may be the very import the
+    signal interrupted (a half-imported rich._emoji_codes made the handler fail)."""
+    message = f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published"
+    err.print(message, emoji=False, highlight=False)
+
+
 def _stopped_before_the_run(sig: int, _frame: object) -> NoReturn:
     """Ctrl-C or SIGTERM before the pipeline process exists: nothing was started, nothing to undo."""
-    err.print(f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published")
+    _say_stopped(sig)
     sys.exit(128 + sig)
 
 

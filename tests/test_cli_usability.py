@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -160,3 +161,15 @@ def test_a_second_run_says_it_waits_when_not_on_a_terminal(tmp_path):
         second.send_signal(signal.SIGINT)
         assert second.wait(timeout=60) == 128 + signal.SIGINT
     assert not (tmp_path / "home").exists()  # it waited before starting Dagster
+
+
+def test_the_stop_message_needs_no_lazy_import():
+    """A signal can land while the main thread imports rich's emoji table for its first print; the
+    handler's own message must not need that half-imported module (it failed a SIGTERM test so)."""
+    probe = (
+        "import sys; from pipelines.cli import _say_stopped; _say_stopped(15); "
+        "print('rich._emoji_codes' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped by SIGTERM" in proc.stderr and proc.stdout.strip() == "False"
