@@ -32,19 +32,30 @@ def test_definitions_load_with_groups_kinds_and_schemas():
 
 
 def test_checks_sensors_schedule_jobs():
-    checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
-    assert {
-        "pages_contract",
-        "sightings_contract",
-        "papers_contract",
-        "rejects_contract",
-        "entries_conserved",
-        "sightings_reference_papers",
-    } <= checks
+    graph = defs.resolve_asset_graph()
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    contract = {(f"out_{t}", f"{t}_contract") for t in CONTRACT}
+    audit = {
+        ("out_rejects", "reject_rate"),
+        ("out_pages", "entries_conserved"),
+        ("out_sightings", "sightings_reference_papers"),
+    }
+    assert checks == contract | audit  # a dropped or a moved check fails, as does an unexpected one
     assert {s.name for s in defs.sensors} == {"landing_sensor", "warehouse_automation"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
     assert [s.name for s in defs.schedules] == ["daily_warehouse", "weekly_lake_maintenance"]
-    assert all(defs.resolve_job_def(j) for j in ("ingest_job", "update_job", "warehouse_job"))
+    warehouse = ASSETS - {"raw_captures", "core_sightings"}
+    selected = {
+        name: {k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
+        for name in ("ingest_job", "update_job", "warehouse_job", "lake_maintenance_job")
+    }
+    assert selected == {
+        "ingest_job": {"core_sightings"},
+        "update_job": {"core_sightings", *warehouse},
+        "warehouse_job": warehouse,
+        "lake_maintenance_job": set(),
+    }
+    assert {j.name for j in defs.resolve_all_job_defs()} == {*selected, "__ASSET_JOB"}
 
 
 @pytest.mark.subprocess

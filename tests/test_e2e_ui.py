@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.helpers import ASSETS, ROOT, SAMPLE, free_port
 
@@ -117,6 +118,15 @@ def test_lineage_graph_screenshot(webserver):
         for name in ASSETS:
             page.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=60_000)
         page.wait_for_timeout(1000)
+        boxes = {name: page.get_by_text(name, exact=True).first.bounding_box() for name in ASSETS}
         page.screenshot(path=str(shot))
         browser.close()
-    assert shot.stat().st_size > 30_000
+    with Image.open(shot) as image:
+        picture = image.convert("RGB")
+    assert picture.size == (1600, 1000)
+    for name, box in boxes.items():  # every asset's label is drawn inside the picture, not blank
+        assert box is not None, name
+        left, top, right, bottom = box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]
+        assert 0 <= left < right <= 1600 and 0 <= top < bottom <= 1000, (name, box)
+        label = picture.crop((int(left), int(top), int(right) + 1, int(bottom) + 1))
+        assert len(label.getcolors(1 << 24) or []) >= 5, f"{name}: its label area is blank in the screenshot"

@@ -172,6 +172,20 @@ def test_history_as_of_export_and_sql(tmp_path):
     assert served_counts(paths)["papers"] == history[0]["papers"]
 
 
+def _wait_for_a_started_dagster_run(home: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """The event a stop waits for: the instance in `home` holds a STARTED run (the run storage is read
+    once the run process has created it, so the test never migrates it concurrently)."""
+    deadline = time.monotonic() + timeout
+    while not (home / "history" / "runs.db").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "no Dagster run storage appeared"
+        time.sleep(0.05)
+    started = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        while not instance.get_run_records(filters=started, limit=1):
+            assert proc.poll() is None and time.monotonic() < deadline, "no Dagster run started"
+            time.sleep(0.05)
+
+
 def _stop_during_run(tmp_path: Path, sig: signal.Signals) -> None:
     raw, out, home = landing_with_copies(tmp_path, 0), tmp_path / "out", tmp_path / "home"
     env, paths = run_env(raw, out, home), Paths(raw, out)
@@ -182,7 +196,7 @@ def _stop_during_run(tmp_path: Path, sig: signal.Signals) -> None:
             (raw / "001_0e521db46ed8cd94.txt").read_bytes() + b"\n" * (i + 1)
         )
     proc = start_run(env)
-    time.sleep(4.0)  # inside Dagster: ingesting or building the warehouse
+    _wait_for_a_started_dagster_run(home, proc)  # inside Dagster: ingesting or building the warehouse
     assert proc.poll() is None, "the run ended before it could be stopped"
     sent = time.perf_counter()
     if sig is signal.SIGINT:
