@@ -20,11 +20,10 @@ from assets.papers import current_keys
 from assets.resources import PaperlakeResource
 from paperlake import changes, lake
 from paperlake.audit import conservation_problems, duplicate_problems, reference_problems, unique_columns
-from paperlake.config import TABLES
-from paperlake.db import single_row
+from paperlake.duck import single_row
 from paperlake.frames import arrow_schema, from_arrow
-from paperlake.warehouse import SORT_KEYS
 from schemas import CONTRACT
+from schemas.catalog import CATALOG, TABLES
 from schemas.tables import contract_schema
 
 EXAMPLES = 10
@@ -99,7 +98,7 @@ def _contract(
         batches = lake.read_batches(con, name, schema, CHUNK)
     elif table in feed.tables:
         batches = (
-            changes.added_rows(con, feed, table, SORT_KEYS[table], schema.names).cast(schema).to_batches()
+            changes.added_rows(con, feed, table, CATALOG[table].key, schema.names).cast(schema).to_batches()
         )
     else:
         batches = []

@@ -2,6 +2,7 @@
 
 import html
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -28,7 +29,7 @@ def md_escape(value: Any, limit: int = PREVIEW_CHARS) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def md_table(df: pd.DataFrame, cols: list[str] | None = None, rows: int = PREVIEW_ROWS) -> str:
+def md_table(df: pd.DataFrame, cols: Sequence[str] | None = None, rows: int = PREVIEW_ROWS) -> str:
     cols = cols or list(df.columns)
     head = df.head(rows)
     lines = ["| " + " | ".join(md_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
@@ -60,7 +61,7 @@ def table_schema(model: type[pa.DataFrameModel]) -> dg.TableSchema:
 def table_metadata(
     df: pd.DataFrame,
     model: type[pa.DataFrameModel],
-    preview_cols: list[str],
+    preview_cols: Sequence[str],
     path: str,
     rows: int | None = None,
 ) -> dict:

@@ -8,8 +8,6 @@ partition is re-materialised. Every writer asset is in one pool (run granularity
 output folder's writer lock.
 """
 
-from dataclasses import dataclass
-
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +17,7 @@ from assets.metadata import PREVIEW_ROWS, table_metadata, table_schema
 from assets.resources import WRITER_POOL, PaperlakeResource
 from paperlake import lake, state, steps
 from schemas import CONTRACT
+from schemas.catalog import CATALOG, written_by
 
 EAGER = dg.AutomationCondition.eager()
 
@@ -29,60 +28,7 @@ def current_keys(paperlake: PaperlakeResource) -> list[str]:
     return state.current_files(paperlake.paths(), paperlake.retain_removed_files)
 
 
-@dataclass(frozen=True)
-class TableAsset:
-    """How a contract table shows in Dagster: its preview columns, the column its rows are counted by in
-    the metadata (None: not counted), and its description."""
-
-    preview: list[str]
-    count_by: str | None
-    description: str
-
-
-TABLE_ASSETS = {
-    "pages": TableAsset(
-        ["source_file", "status", "layout", "page_date", "n_valid", "n_rejected"],
-        "status",
-        "`pages`: one row per raw file with its status, layout, page date and entry counts.",
-    ),
-    "rejects": TableAsset(
-        ["source_file", "line_start", "reason", "excerpt"],
-        "reason",
-        "`rejects`: every quarantined entry or file, with a stable reason code and its lines.",
-    ),
-    "sightings": TableAsset(
-        ["source_file", "position", "line_start", "title", "paper_id"],
-        None,
-        "`sightings`: every valid entry with its provenance (file, position, lines) and its paper_id.",
-    ),
-    "matches": TableAsset(
-        ["rule", "title_score", "abstract_score", "paper_a", "paper_b"],
-        "rule",
-        "`matches`: every candidate pair resolution scored, with its rule and scores.",
-    ),
-    "upvote_history": TableAsset(
-        ["paper_id", "page_date", "upvotes"],
-        None,
-        "`upvote_history`: each paper on each page date it was seen, with its upvotes.",
-    ),
-    "papers": TableAsset(
-        ["paper_id", "short_name", "title", "n_sightings", "has_code", "topics"],
-        None,
-        "`papers`: one row per distinct paper, enriched with links, GitHub repos, short name and topics.",
-    ),
-    "paper_links": TableAsset(
-        ["paper_id", "kind", "url"],
-        "kind",
-        "`paper_links`: every link of every paper, classified (GitHub repo, HF model/dataset/space…).",
-    ),
-    "paper_topics": TableAsset(
-        ["paper_id", "topic", "score"],
-        "topic",
-        "`paper_topics`: each paper's topics with a score.",
-    ),
-}
-RESOLVED = ("pages", "rejects", "sightings", "matches", "upvote_history")
-ENRICHED = ("papers", "paper_links", "paper_topics")
+RESOLVED, ENRICHED = written_by("resolve"), written_by("enrich")
 
 
 def _table_spec(table: str, deps: list) -> dg.AssetSpec:
@@ -90,7 +36,7 @@ def _table_spec(table: str, deps: list) -> dg.AssetSpec:
     return dg.AssetSpec(
         f"out_{table}",
         deps=deps,
-        description=TABLE_ASSETS[table].description,
+        description=CATALOG[table].description,
         group_name="warehouse",
         kinds={"ducklake", "parquet"},
         automation_condition=EAGER,
@@ -101,7 +47,7 @@ def _table_spec(table: str, deps: list) -> dg.AssetSpec:
 def _table_result(table: str, rows: pa.Table, count: int | None = None) -> dg.MaterializeResult:
     """Metadata from the rows just written, not a re-read: count, schema, preview (papers: most sighted
     first), and for some tables the counts by a column."""
-    spec = TABLE_ASSETS[table]
+    spec = CATALOG[table]
     if table == "papers":
         rows = rows.sort_by([("n_sightings", "descending"), ("paper_id", "ascending")])
     head = rows.slice(0, PREVIEW_ROWS).to_pandas()
@@ -161,7 +107,10 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
 
 @dg.multi_asset(
     name="out_papers",
-    specs=[_table_spec("papers", ["core_papers"]), *(_table_spec(t, ["out_papers"]) for t in ENRICHED[1:])],
+    specs=[
+        _table_spec("papers", ["core_papers"]),
+        *(_table_spec(t, ["out_papers"]) for t in ENRICHED if t != "papers"),
+    ],
     pool=WRITER_POOL,
 )
 def out_papers(paperlake: PaperlakeResource):

@@ -11,9 +11,10 @@ from assets.metadata import md_table
 from assets.papers import EAGER
 from assets.resources import WRITER_POOL, PaperlakeResource
 from paperlake import lake, steps
-from paperlake.config import TABLES
-from paperlake.db import connect_readonly, scalar
+from paperlake.db import connect_readonly
+from paperlake.duck import scalar
 from paperlake.report import build_reports
+from schemas.catalog import TABLES
 
 SAMPLE_QUERY = """
 SELECT title, n_sightings, upvotes_max, has_code, list_sort(topics) AS topics

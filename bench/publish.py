@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from paperlake import fulltext, lake, steps, warehouse
-from paperlake.config import TABLES, Paths
-from paperlake.db import load, open_db
+from paperlake.config import Paths
+from paperlake.duck import load, open_db
+from schemas.catalog import TABLES
 
 M = f"{lake.ALIAS}.main"
 FILE_CHANGES = """

@@ -32,7 +32,8 @@ from eval.run import cluster_metrics, splink_by_sighting
 from paperlake.config import Paths
 from paperlake.db import connect_readonly
 from paperlake.ingest import process_pages, read_raw
-from paperlake.warehouse import SORT_KEYS, read_table
+from paperlake.warehouse import read_table
+from schemas.catalog import CATALOG
 
 HERE = Path(__file__).parent
 CLI = str(Path(sys.executable).with_name("paperlake"))
@@ -114,7 +115,7 @@ def same_as_clean_build(paths: Paths, env: dict[str, str], work: Path) -> dict[s
     files (`paperlake run --full` into an empty output folder): per table, the columns that differ (empty:
     identical up to row order). A clean build has no history, so paper ids are compared as the papers'
     sets of sightings (each id replaced by its paper's smallest sighting_id) and `merged_ids` is left out."""
-    from paperlake.config import TABLES
+    from schemas.catalog import TABLES
 
     clean = {**env, "PAPERLAKE_OUT_DIR": str(work / "clean"), "DAGSTER_HOME": str(work / "clean-home")}
     run_cli(clean, "--full")
@@ -136,7 +137,7 @@ def _canonical(table: str, df: pd.DataFrame, label: pd.Series) -> pd.DataFrame:
         df["related"] = df["related"].map(lambda ids: sorted(label.get(i, i) for i in ids))
     df = df.astype(str)
     return df.sort_values(
-        SORT_KEYS[table] + [c for c in df.columns if c not in SORT_KEYS[table]]
+        [*CATALOG[table].key, *(c for c in df.columns if c not in CATALOG[table].key)]
     ).reset_index(drop=True)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from paperlake import fulltext
 from paperlake.config import Paths
-from paperlake.db import load, open_db, sql_str
+from paperlake.duck import load, open_db, sql_str
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

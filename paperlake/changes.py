@@ -8,13 +8,14 @@ cancel out. Snapshots expired in between do not matter, and neither does merging
 and their values outlive both (tried with `lake.maintain`, and tested).
 """
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
 
-from paperlake.config import TABLES
-from paperlake.db import LAKE, scalar
+from paperlake.duck import LAKE, scalar
+from schemas.catalog import TABLES
 
 _SCHEMA_CHANGES = ("tables_created", "tables_dropped", "tables_altered", "schemas_dropped")
 _ADDED_ONLY = {"tables_inserted_into", "inlined_insert"}
@@ -61,7 +62,7 @@ def feed(con: duckdb.DuckDBPyConnection, since: int, until: int) -> Feed | None:
 
 
 def net_rows(
-    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: list[str], cols: list[str]
+    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: Sequence[str], cols: list[str]
 ) -> None:
     """Temp tables `_gone` (the key of each row of main.`table` that the changes removed) and `_new` (the
     rows they added). The removed rows' other columns are never read: in a big data file they would
@@ -88,7 +89,7 @@ def net_rows(
 
 
 def added_rows(
-    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: list[str], cols: list[str]
+    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: Sequence[str], cols: list[str]
 ) -> pa.Table:
     """The rows of main.`table` that the changes added and that are still there (what the audit
     examines): `net_rows`'s `_new`, as Arrow. `table` must be one of `changes.tables`."""
@@ -96,7 +97,7 @@ def added_rows(
     return con.execute("SELECT * FROM _new").to_arrow_table()
 
 
-def apply(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], cols: list[str]) -> bool:
+def apply(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], cols: list[str]) -> bool:
     """Replace the rows of `_gone`'s keys by those of `_new` in `table` (the served copy). Returns
     False, having changed nothing, when a key lost only some of its rows: which ones cannot be told
     by key (the lake's writers replace all of a key's rows, so it does not happen)."""

@@ -11,17 +11,6 @@ DATA_PATH_ENV = "PAPERLAKE_DATA_PATH"
 DEFAULT_RAW_DIR = "data/raw"
 DEFAULT_OUT_DIR = "data/out"
 
-TABLES = (
-    "pages",
-    "sightings",
-    "papers",
-    "rejects",
-    "matches",
-    "upvote_history",
-    "paper_links",
-    "paper_topics",
-)
-
 
 class LandingError(RuntimeError):
     """The landing folder cannot be used; the message names the path."""

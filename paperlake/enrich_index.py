@@ -34,7 +34,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from paperlake import lake
-from paperlake.db import row_counts, scalar
+from paperlake.duck import row_counts, scalar
 from paperlake.enrich import (
     MIN_RELATED_SIMILARITY,
     RELATED,
@@ -51,12 +51,14 @@ from paperlake.enrich import (
     weigh,
 )
 from paperlake.frames import arrow_schema, to_arrow
-from paperlake.warehouse import SORT_KEYS
 from schemas import CONTRACT
+from schemas.catalog import CATALOG, written_by
 
 A = lake.ALIAS
-FIT, VOCAB, POSTINGS, STATE = (f"{A}.staging.enrich_{t}" for t in ("fit", "vocab", "postings", "papers"))
-ENRICHED = ("papers", "paper_links", "paper_topics")
+FIT, VOCAB, POSTINGS, STATE = (
+    lake.staging_table(f"enrich_{t}") for t in ("fit", "vocab", "postings", "papers")
+)
+ENRICHED = written_by("enrich")
 REFIT_SHARE = 0.25  # refit once this share of the fitted papers changed: idf drift stays bounded
 VERSION = 2  # of the stored state; any other (v1 stored pruned vectors) is rebuilt in full
 # DuckDB's 64-bit hash: 12x faster than md5 here. Should a DuckDB upgrade change it, every paper reads as
@@ -84,7 +86,7 @@ def publish(
     when a fit is stored and still fresh, else a full build. `changed` (papers_core rows that changed)
     limits the change scan; removed papers are found by an anti-join on paper_id (cheap)."""
     fit = _fit(con)
-    if full or fit is None or not lake.table_exists(con, f"{A}.main.papers"):
+    if full or fit is None or not lake.table_exists(con, lake.main_table("papers")):
         return _full(con, core)
     diff = _diff(con, core, changed)
     drift = fit["changed_since"] + len(diff.content) + len(diff.removed)
@@ -135,7 +137,7 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     ids = papers["paper_id"].tolist()
     rows = _rows(enriched)
     for table, arrow in rows.items():
-        lake.sync_table(con, lake.main_table(table), arrow, SORT_KEYS[table])
+        lake.sync_table(con, lake.main_table(table), arrow, CATALOG[table].key)
     vec = model.vectors.tocoo()
     docs = np.arange(len(ids))
     state = _state_rows(ids, docs, hashes[0], hashes[1], kw, model.keywords, model.related, model.scores)

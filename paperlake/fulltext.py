@@ -12,7 +12,7 @@ tests/test_fulltext.py checks the index against the one `create_fts_index` build
 
 import duckdb
 
-from paperlake.db import load, scalar, sql_str
+from paperlake.duck import load, scalar, sql_str
 
 FIELDS = ("title", "abstract")
 STEMMER = "porter"

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from paperlake import lake
-from paperlake.db import scalar, sql_str
+from paperlake.duck import scalar, sql_str
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.match import short_names
 from paperlake.normalize import short_hash
@@ -49,14 +49,14 @@ from paperlake.resolve import (
     upvote_history,
 )
 from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
+from schemas.catalog import written_by
 
 A = lake.ALIAS
-STAGING = {t: f"{A}.staging.{t}" for t in ("pages", "sightings", "rejects")}
-RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
-    f"{A}.staging.{t}"
-    for t in ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
+STAGING = {t: lake.staging_table(t) for t in ("pages", "sightings", "rejects")}
+RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = map(
+    lake.staging_table, ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
 )
-MAIN = {t: lake.main_table(t) for t in ("pages", "sightings", "rejects", "matches", "upvote_history")}
+MAIN = {t: lake.main_table(t) for t in written_by("resolve")}
 KINDS = list(BLOCK_FLAGS)  # title, abstract_head, abstract_tail: the record columns holding block keys
 RECORD_SCHEMA = pa.schema(
     [

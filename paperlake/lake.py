@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
@@ -24,8 +24,9 @@ import duckdb
 import pyarrow as pa
 
 from paperlake.config import Paths
-from paperlake.db import LAKE as ALIAS
-from paperlake.db import load_statement, open_db, scalar, sql_str
+from paperlake.duck import LAKE as ALIAS
+from paperlake.duck import load_statement, open_db, scalar, sql_str
+from schemas.catalog import CATALOG, STAGED
 
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 VERSIONS = f"{ALIAS}.meta.versions"
@@ -33,7 +34,12 @@ VERSIONS = f"{ALIAS}.meta.versions"
 
 def main_table(table: str) -> str:
     """A contract table as written in the lake (what the audit checks and publishing serves)."""
-    return f"{ALIAS}.main.{table}"
+    return f"{ALIAS}.main.{CATALOG[table].name}"
+
+
+def staging_table(table: str) -> str:
+    """A writer's working table (`schemas.catalog.STAGED`) as written in the lake."""
+    return f"{ALIAS}.staging.{STAGED[table].name}"
 
 
 _VERSIONS_DDL = (
@@ -220,7 +226,7 @@ def sync_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
     rows: pa.Table | str,
-    keys: list[str],
+    keys: Sequence[str],
     schema: pa.Schema | None = None,
 ) -> int:
     """Make `table` hold exactly `rows` (an Arrow table, or the name of a relation on `con` with the columns

@@ -11,7 +11,7 @@ from paperlake import lake, landing
 from paperlake.config import LandingError, Paths
 from paperlake.landing import FileState, LandingDiff
 
-FILES = f"{lake.ALIAS}.staging.files"  # per ingested file: the size, mtime and landing day it was parsed from
+FILES = lake.staging_table("files")
 FILES_SCHEMA = pa_arrow.schema(
     [
         ("source_file", pa_arrow.string()),

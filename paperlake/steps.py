@@ -14,25 +14,23 @@ import pandas as pd
 import pyarrow as pa_arrow
 
 from paperlake import enrich_index, incremental, lake, landing, state
-from paperlake.config import TABLES, Paths
-from paperlake.db import row_counts, scalar, single_row
+from paperlake.config import Paths
+from paperlake.duck import row_counts, scalar, single_row
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
+from paperlake.incremental import PAPERS_CORE, REGISTRY_ALIASES, REGISTRY_RECORDS
 from paperlake.ingest import process_pages, read_raw
 from paperlake.landing import FileState
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry
 from paperlake.resolve_db import resolve_full
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
-from paperlake.warehouse import SORT_KEYS, build_serving, publish_serving
+from paperlake.warehouse import build_serving, publish_serving
 from schemas import CONTRACT, Pages, Rejects, Sightings
+from schemas.catalog import CATALOG, TABLES
 from schemas.vocabulary import MatchRule
 
-A = lake.ALIAS
-RAW, PAGES, SIGHTINGS, REJECTS = (f"{A}.staging.{t}" for t in ("raw_pages", "pages", "sightings", "rejects"))
+RAW, PAGES, SIGHTINGS, REJECTS = map(lake.staging_table, ("raw_pages", "pages", "sightings", "rejects"))
 STAGED = {PAGES: Pages, SIGHTINGS: Sightings, REJECTS: Rejects}
-PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = (
-    f"{A}.staging.{t}" for t in ("papers_core", "registry_records", "registry_aliases")
-)
 CORE_BATCH = 500  # files parsed and validated together: bounds memory, amortises Pandera's per-call cost
 
 
@@ -122,7 +120,7 @@ def _replace_whole(con: duckdb.DuckDBPyConnection, tables: dict[str, pa_arrow.Ta
 
 def _sync(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> pa_arrow.Table:
     rows = to_arrow(df, CONTRACT[table])
-    lake.sync_table(con, lake.main_table(table), rows, SORT_KEYS[table])
+    lake.sync_table(con, lake.main_table(table), rows, CATALOG[table].key)
     return rows
 
 
@@ -206,7 +204,7 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
         ("upvote_history", "_history"),
     ):
         schema = arrow_schema(CONTRACT[table])
-        lake.sync_table(con, lake.main_table(table), rows, SORT_KEYS[table], schema)
+        lake.sync_table(con, lake.main_table(table), rows, CATALOG[table].key, schema)
     return delta
 
 

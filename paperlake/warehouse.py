@@ -18,21 +18,12 @@ import duckdb
 import pandas as pd
 
 from paperlake import changes, fulltext, lake
-from paperlake.config import TABLES, Paths
-from paperlake.db import load, open_db, row_counts, scalar, sql_str
+from paperlake.config import Paths
+from paperlake.duck import load, open_db, row_counts, scalar, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow
 from schemas import CONTRACT
+from schemas.catalog import CATALOG, TABLES
 
-SORT_KEYS = {
-    "pages": ["source_file"],
-    "sightings": ["source_file", "position"],
-    "papers": ["paper_id"],
-    "rejects": ["source_file", "line_start", "position"],
-    "matches": ["record_a", "record_b"],
-    "upvote_history": ["paper_id", "page_date"],
-    "paper_links": ["paper_id", "url"],
-    "paper_topics": ["paper_id", "topic"],
-}
 SERVING_VERSION = "paperlake_version"
 PAPERS_INDEX = "papers_paper_id"
 PAPERS_INDEX_SQL = f"CREATE UNIQUE INDEX {PAPERS_INDEX} ON papers (paper_id)"
@@ -64,7 +55,7 @@ CONVENIENCE_VIEWS = [
 
 
 def _order(table: str) -> str:
-    return ", ".join(f"{k} NULLS FIRST" for k in SORT_KEYS[table])
+    return ", ".join(f"{k} NULLS FIRST" for k in CATALOG[table].key)
 
 
 def publish_serving(
@@ -186,7 +177,7 @@ def _update(
         con.execute("SET index_scan_percentage = 1")  # the changed papers' old text: by index
         con.execute("SET threads = 1")  # small work: a second thread costs more than it brings
         for table in feed.tables:
-            keys, cols = SORT_KEYS[table], list(columns(CONTRACT[table]))
+            keys, cols = CATALOG[table].key, list(columns(CONTRACT[table]))
             changes.net_rows(con, feed, table, keys, cols)
             if table == "papers":
                 fulltext.update(con, [r[0] for r in con.execute("SELECT paper_id FROM _gone").fetchall()])

@@ -38,16 +38,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from paperlake.config import TABLES, Paths
-from paperlake.db import (
-    VersionError,
-    connect_readonly,
-    published_versions,
-    run_sql,
-    scalar,
-    single_row,
-    sql_str,
-)
+from paperlake.config import Paths
+from paperlake.db import VersionError, connect_readonly, published_versions, run_sql
+from paperlake.duck import scalar, single_row, sql_str
+from schemas.catalog import TABLES
 
 console = Console()
 err = Console(stderr=True)
@@ -667,7 +661,8 @@ def sql(ctx: click.Context, as_of: int | None, unrestricted: bool) -> None:
 
     Example: paperlake sql -c "SELECT count(*) FROM papers"
     """
-    from paperlake.db import SANDBOX, copy_version, load_statement, open_db
+    from paperlake.db import SANDBOX, copy_version
+    from paperlake.duck import load_statement, open_db
 
     paths = Paths.from_env()
     shell = _duckdb_shell()

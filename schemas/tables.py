@@ -10,6 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
+from schemas.catalog import CATALOG
 from schemas.vocabulary import MAX_TITLE_CHARS, REASON_PATTERN, LinkKind, MatchRule
 
 PAGE_STATUSES = ("ok", "partial", "rejected")
@@ -355,16 +356,7 @@ class PaperTopics(_Contract):
     )
 
 
-CONTRACT: dict[str, type[_Contract]] = {
-    "pages": Pages,
-    "sightings": ResolvedSightings,
-    "papers": Papers,
-    "rejects": Rejects,
-    "matches": Matches,
-    "upvote_history": UpvoteHistory,
-    "paper_links": PaperLinks,
-    "paper_topics": PaperTopics,
-}
+CONTRACT: dict[str, type[_Contract]] = {name: globals()[t.model] for name, t in CATALOG.items()}
 
 
 @functools.cache

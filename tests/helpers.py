@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 from paperlake import enrich_index, lake, landing, steps
-from paperlake.config import TABLES, Paths
+from paperlake.config import Paths
 from paperlake.db import connect_readonly
 from paperlake.ingest import PageTables, RawPage, process_pages
 from paperlake.parse import ParseOptions
+from schemas.catalog import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "raw"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from paperlake.config import TABLES
+from schemas.catalog import TABLES
 from tests.helpers import CLI, SAMPLE, run_env
 
 pytestmark = pytest.mark.subprocess

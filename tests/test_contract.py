@@ -2,13 +2,16 @@
 
 import duckdb
 import pandas as pd
+import pytest
 
 from assets.metadata import md_escape, md_table, table_schema
+from paperlake import lake
 from paperlake.audit import conservation_problems, reference_problems
 from paperlake.frames import frame
 from paperlake.ingest import read_raw
 from paperlake.validate import quarantine
-from schemas import Pages, Sightings
+from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
+from schemas.catalog import CATALOG, TABLES, written_by
 from schemas.tables import contract_schema
 from tests.helpers import SAMPLE, process_page
 
@@ -76,3 +79,18 @@ def test_column_schema_comes_from_the_models():
     assert cols["source_file"].constraints.unique
     assert cols["layout"].constraints.nullable and not cols["status"].constraints.nullable
     assert "Content hash" in cols["page_id"].description
+
+
+def test_the_catalog_names_real_columns_and_every_table_is_written_once():
+    """Each catalog entry's key, preview and count column are columns of its model; the stages that
+    write tables split the catalog between them; the serving and lake names come from it."""
+    for name, table in CATALOG.items():
+        columns = set(table.contract.to_schema().columns)
+        assert set(table.key) <= columns and set(table.preview) <= columns, name
+        assert table.count_by is None or table.count_by in columns, name
+        assert lake.main_table(name) == f"{lake.ALIAS}.main.{name}"
+    assert sorted(written_by("resolve") + written_by("enrich")) == sorted(TABLES)
+    assert list(CONTRACT) == list(TABLES) and CONTRACT["sightings"] is ResolvedSightings
+    assert lake.staging_table("papers_core") == f"{lake.ALIAS}.staging.papers_core"
+    with pytest.raises(KeyError):
+        lake.staging_table("papers_cor")  # a misspelt working table is an error, not a new table

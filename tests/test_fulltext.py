@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from paperlake import fulltext
-from paperlake.db import load, open_db
+from paperlake.duck import load, open_db
 from paperlake.ingest import read_raw
 from tests.helpers import SAMPLE, process_page
 

@@ -11,11 +11,12 @@ import pytest
 
 from assets.partitions import CHANGED_ONLY_TAG
 from paperlake import landing
-from paperlake.config import TABLES, Paths
+from paperlake.config import Paths
 from paperlake.db import connect_readonly
 from paperlake.warehouse import read_table
 from pipelines.definitions import defs
 from pipelines.run import run_pipeline
+from schemas.catalog import TABLES
 from tests.helpers import SAMPLE
 
 pytestmark = pytest.mark.dagster

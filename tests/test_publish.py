@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from paperlake import fulltext, lake, steps
-from paperlake.config import TABLES, Paths
-from paperlake.db import load, open_db
+from paperlake.config import Paths
+from paperlake.duck import load, open_db
 from paperlake.warehouse import SERVING_VERSION, build_serving
+from schemas.catalog import TABLES
 from tests.helpers import ROOT, SAMPLE, write_run
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from paperlake.db import extension_path
+from paperlake.duck import extension_path
 from tests.helpers import CLI
 
 pytestmark = pytest.mark.subprocess

@@ -18,8 +18,9 @@ import duckdb
 import pytest
 
 from paperlake import lake
-from paperlake.config import TABLES, Paths
+from paperlake.config import Paths
 from paperlake.db import connect_version
+from schemas.catalog import TABLES
 from tests.helpers import CLI, SAMPLE, landing_with_copies, run_env, served_counts, start_run
 
 pytestmark = pytest.mark.subprocess

@@ -20,9 +20,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from paperlake.config import TABLES, Paths
+from paperlake.config import Paths
 from paperlake.db import VersionError, connect_readonly, connect_version, published_versions
 from paperlake.warehouse import served_version
+from schemas.catalog import TABLES
 from tests.helpers import CLI, SEED_ENTRIES, landing_with_copies, run_env, served_counts, start_run
 
 # sightings rows = valid entries of the pages = sightings counted by the papers (distinct contents only)
