@@ -30,7 +30,7 @@ def md_escape(value: Any, limit: int = PREVIEW_CHARS) -> str:
 
 
 def md_table(df: pd.DataFrame, cols: Sequence[str] | None = None, rows: int = PREVIEW_ROWS) -> str:
-    cols = cols or list(df.columns)
+    cols = list(cols or df.columns)
     head = df.head(rows)
     lines = ["| " + " | ".join(md_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     lines += [
