@@ -1,7 +1,6 @@
 """The landing folder (an observable source: its observation is the file manifest) and the per-day
 ingestion asset (one partition per landing day, many days per run: single-run backfills)."""
 
-import functools
 import hashlib
 from collections import Counter
 
@@ -11,9 +10,8 @@ import pandas as pd
 from assets.metadata import PREVIEW_ROWS, md_table, table_metadata
 from assets.partitions import CHANGED_ONLY_TAG, landing_days
 from assets.resources import WRITER_POOL, PaperlakeResource
-from paperlake import lake, landing, progress, steps
+from paperlake import landing, progress, steps
 from paperlake.frames import frame
-from paperlake.parallel import map_batches
 from schemas import Pages, Sightings
 
 PROGRESS_EVERY = 0.1
@@ -70,35 +68,34 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
     Runs from the sensor or `paperlake run` parse only the day's new or changed files; a re-run of a day
     parses all of them. Each batch replaces its files' rows in the lake's staging tables in one commit;
     batches run over `paperlake.workers` processes."""
-    paths = paperlake.paths()
     changed_only = context.run.tags.get(CHANGED_ONLY_TAG) == "true"
-    now = landing.manifest(paths.raw_dir)
-    parse = functools.partial(steps.ingest_files, paths, options=paperlake.options())
     totals: Counter[str] = Counter()
     statuses: list = []
-    preview = None
-    with lake.writer_lock(paths), lake.open_lake(paths) as con:
-        steps.drop_raw_copy(con)
-        todo, gone = steps.day_work(
-            con, now, set(context.partition_keys), changed_only, paperlake.retain_removed_files
-        )
-        steps.retract_staged(con, gone)
-        done = 0
-        for batch, tables in map_batches(parse, todo, steps.CORE_BATCH, paperlake.n_workers()):
-            steps.write_parsed(con, batch, tables)
-            pages = tables[steps.PAGES].to_pandas()
-            totals.update(pages[["n_entries", "n_valid", "n_rejected"]].sum().astype(int).to_dict())
-            totals.update(f"status_{s}" for s in pages["status"])
-            if len(bad := pages[pages["status"] != "ok"]):
-                statuses.append(bad)
-            for page in bad.itertuples():
-                context.log.warning(f"{page.source_file}: status {page.status}, {page.n_rejected} rejected")
-            if preview is None:
-                preview = tables[steps.SIGHTINGS].slice(0, PREVIEW_ROWS).to_pandas()
-            done += len(batch)
-            _progress(context, done, len(todo), "parsed")
+    previews: list = []
+
+    def on_batch(batch: list[str], tables: dict, done: int, total: int) -> None:
+        pages = tables[steps.PAGES].to_pandas()
+        totals.update(pages[["n_entries", "n_valid", "n_rejected"]].sum().astype(int).to_dict())
+        totals.update(f"status_{s}" for s in pages["status"])
+        if len(bad := pages[pages["status"] != "ok"]):
+            statuses.append(bad)
+        for page in bad.itertuples():
+            context.log.warning(f"{page.source_file}: status {page.status}, {page.n_rejected} rejected")
+        if not previews:
+            previews.append(tables[steps.SIGHTINGS].slice(0, PREVIEW_ROWS).to_pandas())
+        _progress(context, done, total, "parsed")
+
+    run = steps.ingest_days(
+        paperlake.paths(),
+        set(context.partition_keys),
+        changed_only,
+        paperlake.retain_removed_files,
+        paperlake.options(),
+        paperlake.n_workers(),
+        on_batch,
+    )
     meta = table_metadata(
-        preview if preview is not None else frame([], Sightings),
+        previews[0] if previews else frame([], Sightings),
         Sightings,
         ["source_file", "position", "title", "published_date", "upvotes"],
         steps.SIGHTINGS,
@@ -106,8 +103,8 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
     meta.pop("dagster/row_count", None)  # the rows this run wrote are not the table's count
     meta.update(
         {
-            "files_parsed": len(todo),
-            "files_retracted": len(gone),
+            "files_parsed": len(run.parsed),
+            "files_retracted": len(run.retracted),
             "changed_only": changed_only,
             "entries": totals["n_entries"],
             "valid": totals["n_valid"],

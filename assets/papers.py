@@ -83,8 +83,7 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     """Resolve papers over every current file (retracting the rows of files that left the landing
     folder) and write pages, rejects, sightings, matches and upvote_history into the lake."""
     paths = paperlake.paths()
-    with lake.writer_lock(paths):
-        res = steps.resolve_all(paths, current_keys(paperlake), full=paperlake.rebuild)
+    res = steps.resolve_all(paths, current_keys(paperlake), full=paperlake.rebuild)
     if res.retracted:
         context.log.info(f"retracted rows of {len(res.retracted)} removed file(s): {res.retracted[:10]}")
     c = res.counts
@@ -117,7 +116,6 @@ def out_papers(paperlake: PaperlakeResource):
     """Enrich the resolved papers (links, repos, short name, topics, related) and write papers,
     paper_links and paper_topics into the lake."""
     paths = paperlake.paths()
-    with lake.writer_lock(paths):
-        published = steps.publish_papers(paths, full=paperlake.rebuild)
+    published = steps.publish_papers(paths, full=paperlake.rebuild)
     for table in ENRICHED:
         yield _table_result(table, published.rows[table], published.counts[table])

@@ -10,7 +10,7 @@ import dagster as dg
 from assets.metadata import md_table
 from assets.papers import EAGER
 from assets.resources import WRITER_POOL, PaperlakeResource
-from paperlake import lake, steps
+from paperlake import steps
 from paperlake.db import connect_readonly
 from paperlake.duck import scalar
 from paperlake.report import build_reports
@@ -34,8 +34,7 @@ def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) 
     `paperlake.duckdb` (tables, comments, BM25 search via search_papers('…')) is rebuilt from exactly
     that snapshot and swapped in. Runs only when every blocking check passed."""
     paths = paperlake.paths()
-    with lake.writer_lock(paths):
-        version, counts = steps.publish(paths, context.run.run_id, full=paperlake.rebuild)
+    version, counts = steps.publish(paths, context.run.run_id, full=paperlake.rebuild)
     with connect_readonly(paths) as con:
         sample = con.sql(SAMPLE_QUERY).df()
         built = scalar(con, "SELECT built FROM paperlake_version ORDER BY version DESC LIMIT 1")

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import duckdb
 import pyarrow as pa
 
+from paperlake import commit
 from paperlake.duck import LAKE, scalar
 from schemas.catalog import TABLES
 
@@ -31,34 +32,56 @@ class Feed(NamedTuple):
     tables: dict[str, bool]
 
 
-def feed(con: duckdb.DuckDBPyConnection, since: int, until: int) -> Feed | None:
-    """The changes after snapshot `since` up to `until`, or None when the change feed cannot say what
-    they are: `since` has expired, or a main table was created, dropped or altered (a schema change)."""
+def commits(
+    con: duckdb.DuckDBPyConnection, since: int, until: int | None = None, schemas: tuple[str, ...] = ("main",)
+) -> tuple[dict[str, bool], int | None] | None:
+    """The commits after snapshot `since` (up to `until`, else the latest): each table of `schemas` whose
+    rows they changed (`schema.table`) with whether a row may have been removed (else rows were only
+    added), and the first commit's snapshot (None: no commit). None when the feed cannot say: `since`
+    has expired, or a table of `schemas` was created, dropped or altered (a schema change)."""
     snapshots = con.execute(
-        f"SELECT snapshot_id, changes FROM {LAKE}.snapshots() WHERE snapshot_id >= $a AND snapshot_id <= $b "
-        "ORDER BY snapshot_id",
+        f"SELECT snapshot_id, changes FROM {LAKE}.snapshots() WHERE snapshot_id >= $a "
+        "AND ($b IS NULL OR snapshot_id <= $b) ORDER BY snapshot_id",
         {"a": since, "b": until},
     ).fetchall()
     if not snapshots or snapshots[0][0] != since:
         return None
     ids = dict(
         con.execute(
-            f"""SELECT t.table_id::VARCHAR, t.table_name FROM __ducklake_metadata_{LAKE}.ducklake_table t
+            f"""SELECT t.table_id::VARCHAR, s.schema_name || '.' || t.table_name
+                FROM __ducklake_metadata_{LAKE}.ducklake_table t
                 JOIN __ducklake_metadata_{LAKE}.ducklake_schema s USING (schema_id)
-                WHERE s.schema_name = 'main' AND t.end_snapshot IS NULL"""
+                WHERE s.schema_name IN (SELECT unnest($s::VARCHAR[])) AND t.end_snapshot IS NULL""",
+            {"s": list(schemas)},
         ).fetchall()
     )
+    prefixes = tuple(f"{s}." for s in schemas)
     removed: dict[str, bool] = {}
     for _, changes in snapshots[1:]:
         for kind, values in changes.items():
             if kind.startswith(_SCHEMA_CHANGES):
-                if any(v.startswith("main.") or v in ids for v in values):
+                if any(v.startswith(prefixes) or v in ids for v in values):
                     return None
                 continue
             for table in (ids[v] for v in values if v in ids):
                 removed[table] = removed.get(table, False) or kind not in _ADDED_ONLY
-    start = snapshots[1][0] if len(snapshots) > 1 else until
-    return Feed(start, until, {t: removed[t] for t in TABLES if t in removed})
+    return removed, snapshots[1][0] if len(snapshots) > 1 else None
+
+
+def changed_since(con: duckdb.DuckDBPyConnection, version: int, schemas: tuple[str, ...]) -> bool:
+    """Whether any commit after snapshot `version` touched a table of `schemas` (or cannot be told)."""
+    found = commits(con, version, None, schemas)
+    return found is None or bool(found[0])
+
+
+def feed(con: duckdb.DuckDBPyConnection, since: int, until: int) -> Feed | None:
+    """The main tables' changes after snapshot `since` up to `until` (None: see `commits`)."""
+    found = commits(con, since, until)
+    if found is None:
+        return None
+    removed, first = found
+    start = until if first is None else first
+    return Feed(start, until, {t: removed[f"main.{t}"] for t in TABLES if f"main.{t}" in removed})
 
 
 def net_rows(
@@ -108,7 +131,5 @@ def apply(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], cols:
     gone = f"SELECT {key_cols}, count(*) AS n FROM _gone GROUP BY ALL"
     if scalar(con, f"SELECT count(*) FROM (({gone}) EXCEPT ({served}))"):
         return False
-    con.execute(f"DELETE FROM {table} t WHERE {touched}")
-    select = ", ".join(f'"{c}"' for c in cols)
-    con.execute(f"INSERT INTO {table} ({select}) SELECT {select} FROM _new")
+    commit.replace(con, table, "_new", touched)
     return True

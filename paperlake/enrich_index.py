@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
-from paperlake import lake
+from paperlake import commit, lake
 from paperlake.duck import row_counts, scalar
 from paperlake.enrich import (
     MIN_RELATED_SIMILARITY,
@@ -136,15 +136,16 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     enriched, kw, model = enrich_fitted(papers)
     ids = papers["paper_id"].tolist()
     rows = _rows(enriched)
-    for table, arrow in rows.items():
-        lake.sync_table(con, lake.main_table(table), arrow, CATALOG[table].key)
     vec = model.vectors.tocoo()
     docs = np.arange(len(ids))
     state = _state_rows(ids, docs, hashes[0], hashes[1], kw, model.keywords, model.related, model.scores)
-    con.execute("BEGIN")
-    try:
-        _replace(con, FIT, pa.table({"papers": [len(ids)], "changed_since": [0], "version": [VERSION]}))
-        _replace(
+    with commit.transaction(con):
+        for table, arrow in rows.items():
+            commit.sync(con, lake.main_table(table), arrow, CATALOG[table].key)
+        commit.overwrite(
+            con, FIT, pa.table({"papers": [len(ids)], "changed_since": [0], "version": [VERSION]})
+        )
+        commit.overwrite(
             con,
             VOCAB,
             pa.table(
@@ -156,7 +157,7 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
                 }
             ),
         )
-        _replace(
+        commit.overwrite(
             con,
             POSTINGS,
             pa.table(
@@ -167,18 +168,8 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
                 }
             ),
         )
-        _replace(con, STATE, state)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        commit.overwrite(con, STATE, state)
     return Published(rows, {t: r.num_rows for t, r in rows.items()}, True)
-
-
-def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
-    con.register("_rows", rows)
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _rows")
-    con.unregister("_rows")
 
 
 def _rows(enriched: pd.DataFrame) -> dict[str, pa.Table]:
@@ -470,27 +461,12 @@ def _write(
 ) -> None:
     """In one commit: the index loses the gone papers' vectors and gains the new ones; the state and
     the three main tables have the `keys` papers' rows deleted and the given rows inserted."""
-    con.execute("BEGIN")
-    try:
-        _delete_insert(con, POSTINGS, gone_docs, vectors, "doc")
-        _delete_insert(con, STATE, keys, state)
+    with commit.transaction(con):
+        commit.replace_in(con, POSTINGS, vectors, "doc", gone_docs)
+        commit.replace_in(con, STATE, state, "paper_id", keys)
         for table, arrow in rows.items():
-            _delete_insert(con, lake.main_table(table), keys, arrow)
+            commit.replace_in(con, lake.main_table(table), arrow, "paper_id", keys)
         con.execute(f"UPDATE {FIT} SET changed_since = changed_since + $n", {"n": changes})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
-def _delete_insert(
-    con: duckdb.DuckDBPyConnection, table: str, keys: list, rows: pa.Table, column: str = "paper_id"
-) -> None:
-    con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest($k))", {"k": keys})
-    if rows.num_rows:
-        con.register("_rows", rows)
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-        con.unregister("_rows")
 
 
 def _empty(table: str) -> pa.Table:

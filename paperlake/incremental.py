@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from paperlake import lake
+from paperlake import commit, lake
 from paperlake.duck import scalar, sql_str
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.match import short_names
@@ -51,7 +51,6 @@ from paperlake.resolve import (
 from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
 from schemas.catalog import written_by
 
-A = lake.ALIAS
 STAGING = {t: lake.staging_table(t) for t in ("pages", "sightings", "rejects")}
 RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = map(
     lake.staging_table, ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
@@ -153,18 +152,10 @@ def select(con: duckdb.DuckDBPyConnection, table: str, model, where: str, params
     return from_arrow(rows.cast(schema), model)
 
 
-def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """The lake's tables, qualified (one catalog query)."""
-    have = con.execute(
-        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": A}
-    ).fetchall()
-    return {f"{A}.{r[0]}" for r in have}
-
-
 def has_state(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether every table an incremental resolution reads exists."""
     want = {RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES, *MAIN.values()}
-    return want <= tables(con)
+    return want <= lake.tables(con)
 
 
 def _sightings(con: duckdb.DuckDBPyConnection, where: str, params: dict, files: list[str]) -> pd.DataFrame:
@@ -505,10 +496,9 @@ def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Ma
         con, work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
     )
     gone_pairs = _ids(t_ids | set(k_registry["record_id"]) | k_ids)
-    con.execute("BEGIN")
-    try:
+    with commit.transaction(con):
         delta = _write_core(con, core_arrow(core), _ids(papers))
-        _delete_insert(
+        commit.replace(
             con,
             MAIN["sightings"],
             to_arrow(written, ResolvedSightings),
@@ -517,30 +507,30 @@ def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Ma
             {"f": files},
             keys=pa.Table.from_pandas(written[["source_file", "position"]], preserve_index=False),
         )
-        _delete_insert(
+        commit.replace(
             con,
             MAIN["matches"],
             to_arrow(pairs, CONTRACT["matches"]),
             f"{_in('record_a', 'r')} OR {_in('record_b', 'r')}",
             {"r": gone_pairs},
         )
-        _delete_insert(
+        commit.replace(
             con,
             MAIN["upvote_history"],
             to_arrow(upvote_history(work), CONTRACT["upvote_history"]),
             _in("paper_id", "p"),
             {"p": _ids(papers)},
         )
-        _delete_insert(con, RECORDS, records_arrow(a.post), _in("record_id", "r"), {"r": a.ids})
+        commit.replace(con, RECORDS, records_arrow(a.post), _in("record_id", "r"), {"r": a.ids})
         kept = a.abstracts["abstract"].isna()
-        _delete_insert(
+        commit.replace(
             con,
             RECORD_ABSTRACTS,
             abstracts_arrow(a.abstracts[~kept]),
             _in("record_id", "r"),
             {"r": _ids(set(a.ids) - set(a.abstracts.loc[kept, "record_id"]))},
         )
-        _delete_insert(
+        commit.replace(
             con,
             REGISTRY_RECORDS,
             pa.Table.from_pandas(registry.records, preserve_index=False),
@@ -549,17 +539,13 @@ def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Ma
         )
         changed_aliases = _ids(alias_change["old_id"])
         new_aliases = registry.aliases[registry.aliases["old_id"].isin(changed_aliases)]
-        _delete_insert(
+        commit.replace(
             con,
             REGISTRY_ALIASES,
             pa.Table.from_pandas(new_aliases, schema=ALIAS_SCHEMA, preserve_index=False),
             _in("old_id", "o"),
             {"o": changed_aliases},
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return delta
 
 
@@ -684,25 +670,5 @@ def _write_core(con: duckdb.DuckDBPyConnection, rows: pa.Table, papers: list[str
     stored = con.execute(f"SELECT paper_id FROM {PAPERS_CORE} WHERE {_in('paper_id', 'p')}", {"p": papers})
     now = set(rows.column("paper_id").to_pylist())
     delta = Delta(now, {r[0] for r in stored.fetchall()} - now)
-    _delete_insert(con, PAPERS_CORE, rows, _in("paper_id", "p"), {"p": papers})
+    commit.replace(con, PAPERS_CORE, rows, _in("paper_id", "p"), {"p": papers})
     return delta
-
-
-def _delete_insert(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    rows: pa.Table,
-    where: str,
-    params: dict,
-    keys: pa.Table | None = None,
-) -> None:
-    """Delete the rows matching `where` (table alias t; `_keys` holds `keys`), insert `rows`."""
-    if keys is not None:
-        con.register("_keys", keys)
-    con.execute(f"DELETE FROM {table} t WHERE {where}", params)
-    if rows.num_rows:
-        con.register("_rows", rows)
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-        con.unregister("_rows")
-    if keys is not None:
-        con.unregister("_keys")

@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import duckdb
 import pyarrow as pa
 
+from paperlake import commit
 from paperlake.config import Paths
 from paperlake.duck import LAKE as ALIAS
 from paperlake.duck import load_statement, open_db, scalar, sql_str
@@ -108,11 +109,10 @@ def attach(
                 raise FileNotFoundError("no lake in the catalog yet: run `paperlake run` first") from exc
             raise
     if not read_only:
-        con.execute("BEGIN")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.staging")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.meta")
-        con.execute(_VERSIONS_DDL)
-        con.execute("COMMIT")
+        with commit.transaction(con):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.staging")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.meta")
+            con.execute(_VERSIONS_DDL)
 
 
 _attached: dict[tuple, duckdb.DuckDBPyConnection] = {}
@@ -153,47 +153,16 @@ def _catalog_exists(paths: Paths) -> bool:
     return not catalog.startswith("sqlite:") or Path(catalog.split(":", 1)[1]).exists()
 
 
-def _ensure(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
-    """Create the table from `schema`, or add the columns a newer contract has (a lake written by an
-    older paperlake keeps working; old rows read the new columns as null)."""
-    con.register("_empty", schema.empty_table())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
-    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-    for name, sql_type, *_ in con.execute("DESCRIBE _empty").fetchall():
-        if name not in have:
-            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
-    con.unregister("_empty")
-
-
-def replace_rows(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], keys: list[str], column: str = "source_file"
-) -> None:
-    """In one commit, for each table: delete the rows of `keys`, insert the given rows (a file's rows
-    replaced). Tables are created from the rows' schema on first use."""
-    con.execute("BEGIN")
-    try:
-        for name, rows in tables.items():
-            _ensure(con, name, rows.schema)
-            con.execute(f"DELETE FROM {name} WHERE {column} IN (SELECT unnest($k::VARCHAR[]))", {"k": keys})
-            con.register("_rows", rows)
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _rows")
-            con.unregister("_rows")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The lake's tables, qualified as `lake.schema.table` (one catalog query)."""
+    have = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": ALIAS}
+    ).fetchall()
+    return {f"{ALIAS}.{r[0]}" for r in have}
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    catalog, schema, name = table.split(".")
-    return bool(
-        scalar(
-            con,
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = $c AND schema_name = $s "
-            "AND table_name = $t",
-            {"c": catalog, "s": schema, "t": name},
-        )
-    )
+    return table in tables(con)
 
 
 def read(
@@ -222,80 +191,8 @@ def _select(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where
     return f"SELECT {cols} FROM {table} {where}"
 
 
-def sync_table(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    rows: pa.Table | str,
-    keys: Sequence[str],
-    schema: pa.Schema | None = None,
-) -> int:
-    """Make `table` hold exactly `rows` (an Arrow table, or the name of a relation on `con` with the columns
-    of `schema`), writing only the difference: every key whose rows changed (or appeared, or vanished) has
-    its old rows deleted and its new rows inserted, in one commit. Unchanged rows stay in their data files.
-    Returns the number of keys touched."""
-    schema = schema or rows.schema  # type: ignore[union-attr]  # a relation name comes with its schema
-    con.execute("BEGIN")
-    try:
-        _ensure(con, table, schema)
-        if isinstance(rows, str):
-            con.execute(f"CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM {rows}")
-        else:
-            con.register("_new", rows)
-        cols = ", ".join(f'"{c}"' for c in schema.names)
-        on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
-        key_cols = ", ".join(f'"{k}"' for k in keys)
-        row = f"{key_cols}, hash({cols}) AS _row"  # rows compared by hash: no copy of wide rows held
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT {key_cols} FROM (
-                    (SELECT {row} FROM {table} EXCEPT ALL SELECT {row} FROM _new)
-                    UNION ALL (SELECT {row} FROM _new EXCEPT ALL SELECT {row} FROM {table}))"""
-        )
-        touched = scalar(con, "SELECT count(*) FROM _changed")
-        if touched:
-            con.execute(f"DELETE FROM {table} x WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})")
-            con.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _new x "
-                f"WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})"
-            )
-        con.execute("COMMIT")
-        return touched
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        if isinstance(rows, str):
-            con.execute("DROP VIEW IF EXISTS _new")
-        else:
-            con.unregister("_new")
-        con.execute("DROP TABLE IF EXISTS _changed")
-
-
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, f"SELECT id FROM {ALIAS}.current_snapshot()"))
-
-
-def changed_since(con: duckdb.DuckDBPyConnection, version: int, schemas: tuple[str, ...]) -> bool:
-    """Whether any commit after snapshot `version` touched a table of `schemas` (read from the snapshots'
-    change sets and DuckLake's metadata tables, not from the data)."""
-    meta = f"__ducklake_metadata_{ALIAS}"
-    ids = {
-        str(r[0])
-        for r in con.execute(
-            f"SELECT t.table_id FROM {meta}.ducklake_table t JOIN {meta}.ducklake_schema s USING (schema_id) "
-            "WHERE s.schema_name IN (SELECT unnest($s::VARCHAR[]))",
-            {"s": list(schemas)},
-        ).fetchall()
-    }
-    prefixes = tuple(f"{s}." for s in schemas)
-    later = con.execute(
-        f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > $v", {"v": version}
-    ).fetchall()
-    for (changes,) in later:
-        for kind, values in changes.items():
-            named = kind.startswith(("tables_created", "tables_dropped", "tables_altered"))
-            if any(v.startswith(prefixes) if named else v in ids for v in values):
-                return True
-    return False
 
 
 def last_version(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -305,16 +202,15 @@ def last_version(con: duckdb.DuckDBPyConnection) -> int | None:
 
 def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, counts: dict[str, int]) -> None:
     """Mark lake snapshot `version` as published (its commit carries the run id)."""
-    con.execute("BEGIN")
-    con.execute(
-        f"CALL {ALIAS}.set_commit_message('paperlake', 'publish', extra_info => $i)",
-        {"i": json.dumps({"version": version, "run_id": run_id})},
-    )
-    con.execute(
-        f"INSERT INTO {VERSIONS} VALUES ($v, now(), $r, $c)",
-        {"v": version, "r": run_id, "c": json.dumps(counts)},
-    )
-    con.execute("COMMIT")
+    with commit.transaction(con):
+        con.execute(
+            f"CALL {ALIAS}.set_commit_message('paperlake', 'publish', extra_info => $i)",
+            {"i": json.dumps({"version": version, "run_id": run_id})},
+        )
+        con.execute(
+            f"INSERT INTO {VERSIONS} VALUES ($v, now(), $r, $c)",
+            {"v": version, "r": run_id, "c": json.dumps(counts)},
+        )
 
 
 def versions(con: duckdb.DuckDBPyConnection) -> pa.Table:

@@ -7,7 +7,7 @@ well under the time it takes to import Dagster.
 import duckdb
 import pyarrow as pa_arrow
 
-from paperlake import lake, landing
+from paperlake import changes, lake, landing
 from paperlake.config import LandingError, Paths
 from paperlake.landing import FileState, LandingDiff
 
@@ -75,6 +75,6 @@ def served_and_unchanged(
     from paperlake.warehouse import served_version  # pandas: only when a serving file exists
 
     last = lake.last_version(con)
-    if last is None or not paths.duckdb_path.exists() or lake.changed_since(con, last, schemas):
+    if last is None or not paths.duckdb_path.exists() or changes.changed_since(con, last, schemas):
         return None
     return last if served_version(paths) == last else None

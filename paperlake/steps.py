@@ -6,20 +6,23 @@ Every step writes into the lake (paperlake.lake); nothing is visible to readers 
   upvote_history → enrich → main.papers, paper_links, paper_topics → audit (checks) → publish
 """
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
 
-from paperlake import enrich_index, incremental, lake, landing, state
+from paperlake import commit, enrich_index, incremental, lake, landing, state
 from paperlake.config import Paths
 from paperlake.duck import row_counts, scalar, single_row
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.incremental import PAPERS_CORE, REGISTRY_ALIASES, REGISTRY_RECORDS
 from paperlake.ingest import process_pages, read_raw
 from paperlake.landing import FileState
+from paperlake.parallel import map_batches
 from paperlake.parse import ParseOptions
 from paperlake.resolve import MatchRules, Registry
 from paperlake.resolve_db import resolve_full
@@ -77,16 +80,55 @@ def ingest_files(
     }
 
 
+@dataclass
+class Ingested:
+    """What one ingestion run did: the files parsed and retracted (by name)."""
+
+    parsed: list[str]
+    retracted: list[str]
+
+
+def ingest_days(
+    paths: Paths,
+    days: set[str],
+    changed_only: bool,
+    keep_removed: bool,
+    options: ParseOptions | None = None,
+    workers: int = 1,
+    on_batch: Callable[[list[str], dict[str, pa_arrow.Table], int, int], None] | None = None,
+) -> Ingested:
+    """Ingest landing `days` under the writer lock: their ingested files that left the folder leave
+    staging, and their new or changed files (all of them unless `changed_only`) are parsed in batches of
+    CORE_BATCH over `workers` processes, each batch's rows replacing its files' in one commit.
+    `on_batch(batch, tables, done, total)` sees each batch once written (progress, metadata)."""
+    now = landing.manifest(paths.raw_dir)
+    parse = functools.partial(ingest_files, paths, options=options)
+    with lake.writer_lock(paths), lake.open_lake(paths) as con:
+        drop_raw_copy(con)
+        todo, gone = day_work(con, now, days, changed_only, keep_removed)
+        retract_staged(con, gone)
+        done = 0
+        for batch, tables in map_batches(parse, todo, CORE_BATCH, workers):
+            write_parsed(con, batch, tables)
+            done += len(batch)
+            if on_batch is not None:
+                on_batch(batch, tables, done, len(todo))
+    return Ingested(todo, gone)
+
+
 def write_parsed(con: duckdb.DuckDBPyConnection, keys: list[str], tables: dict[str, pa_arrow.Table]) -> None:
     """Replace the batch's files' rows in the staging tables, in one commit (a file that vanished since
     it was listed loses its rows, as a removed file does)."""
-    lake.replace_rows(con, tables, keys)
+    with commit.transaction(con):
+        for name, rows in tables.items():
+            commit.ensure(con, name, rows.schema)
+            commit.replace_in(con, name, rows, "source_file", keys)
 
 
 def retract_staged(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
     """Files gone from the landing folder leave staging (resolution then retracts them from main)."""
     if keys:
-        lake.replace_rows(con, {t: _empty(t) for t in (*STAGED, FILES)}, keys)
+        write_parsed(con, keys, {t: _empty(t) for t in (*STAGED, FILES)})
 
 
 def _empty(table: str) -> pa_arrow.Table:
@@ -108,22 +150,6 @@ def load_registry(con: duckdb.DuckDBPyConnection) -> Registry:
     )
 
 
-def _replace_whole(con: duckdb.DuckDBPyConnection, tables: dict[str, pa_arrow.Table]) -> None:
-    """State re-derived in full by a full resolution, replaced together in one commit."""
-    con.execute("BEGIN")
-    for name, rows in tables.items():
-        con.register("_rows", rows)
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _rows")
-        con.unregister("_rows")
-    con.execute("COMMIT")
-
-
-def _sync(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> pa_arrow.Table:
-    rows = to_arrow(df, CONTRACT[table])
-    lake.sync_table(con, lake.main_table(table), rows, CATALOG[table].key)
-    return rows
-
-
 @dataclass
 class Resolved:
     """What a resolution changed (enrichment recomputes only these papers) and counts for metadata."""
@@ -142,7 +168,7 @@ def resolve_all(
     upvote_history to the lake's main tables. By default only the files whose staged page changed since
     the last resolution are resolved (`paperlake.incremental`, same result); `full` re-resolves all."""
     rules = rules or MatchRules()
-    with lake.open_lake(paths) as con:
+    with lake.writer_lock(paths), lake.open_lake(paths) as con:
         retracted = _retract_gone(con, keys)
         delta = _resolve(con, rules, full)
         counts = _counts(con)
@@ -152,7 +178,7 @@ def resolve_all(
 def _retract_gone(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[str]:
     """Staged files no longer in `keys` (removed from the landing folder) leave staging. Every staged
     file has a pages or files row, so reading their names finds them (not a scan of every table)."""
-    names = sorted(incremental.tables(con) & {PAGES, FILES})
+    names = sorted(lake.tables(con) & {PAGES, FILES})
     union = " UNION ".join(f"SELECT source_file FROM {t}" for t in names)
     staged = {r[0] for r in con.execute(union).fetchall()} if names else set()
     gone = sorted(staged - set(keys))
@@ -179,32 +205,33 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
     res = resolve_full(con, SIGHTINGS, load_registry(con), rules)
     core = res.papers_core
     delta = incremental.core_delta(con, core)
-    _replace_whole(
-        con,
-        {
-            PAPERS_CORE: core,
-            incremental.RECORDS: incremental.records_arrow(incremental.with_blocks(res.records, rules)),
-            incremental.RECORD_ABSTRACTS: res.record_abstracts.select(incremental.ABSTRACT_SCHEMA.names).cast(
-                incremental.ABSTRACT_SCHEMA
-            ),
-            REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
-                res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
-            ),
-            REGISTRY_ALIASES: pa_arrow.Table.from_pandas(
-                res.registry.aliases, schema=incremental.ALIAS_SCHEMA, preserve_index=False
-            ),
-        },
-    )
+    state = {
+        PAPERS_CORE: core,
+        incremental.RECORDS: incremental.records_arrow(incremental.with_blocks(res.records, rules)),
+        incremental.RECORD_ABSTRACTS: res.record_abstracts.select(incremental.ABSTRACT_SCHEMA.names).cast(
+            incremental.ABSTRACT_SCHEMA
+        ),
+        REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
+            res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
+        ),
+        REGISTRY_ALIASES: pa_arrow.Table.from_pandas(
+            res.registry.aliases, schema=incremental.ALIAS_SCHEMA, preserve_index=False
+        ),
+    }
     pages = from_arrow(lake.read(con, PAGES, arrow_schema(Pages)), Pages)
-    _sync(con, "pages", mark_duplicate_pages(pages))
-    _sync(con, "matches", res.matches)
-    for table, rows in (
-        ("rejects", REJECTS),
-        ("sightings", "_sightings_out"),
-        ("upvote_history", "_history"),
-    ):
-        schema = arrow_schema(CONTRACT[table])
-        lake.sync_table(con, lake.main_table(table), rows, CATALOG[table].key, schema)
+    main = {
+        "pages": to_arrow(mark_duplicate_pages(pages), Pages),
+        "matches": to_arrow(res.matches, CONTRACT["matches"]),
+        "rejects": REJECTS,
+        "sightings": "_sightings_out",
+        "upvote_history": "_history",
+    }
+    with commit.transaction(con):
+        for name, rows in state.items():
+            commit.overwrite(con, name, rows)
+        for table, rows in main.items():
+            schema = arrow_schema(CONTRACT[table])
+            commit.sync(con, lake.main_table(table), rows, CATALOG[table].key, schema)
     return delta
 
 
@@ -220,16 +247,10 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     where = f"{in_files} OR page_id IN (SELECT unnest($p::VARCHAR[]))"
     pages = mark_duplicate_pages(incremental.select(con, PAGES, Pages, where, same))
     rejects = to_arrow(incremental.select(con, REJECTS, Rejects, in_files, {"f": files}), Rejects)
-    con.execute("BEGIN")
-    for table, rows, gone in (
-        ("pages", to_arrow(pages, Pages), sorted({*files, *pages["source_file"]})),
-        ("rejects", rejects, files),
-    ):
-        con.execute(f"DELETE FROM {lake.main_table(table)} WHERE {in_files}", {"f": gone})
-        con.register("_rows", rows)
-        con.execute(f"INSERT INTO {lake.main_table(table)} BY NAME SELECT * FROM _rows")
-        con.unregister("_rows")
-    con.execute("COMMIT")
+    with commit.transaction(con):
+        gone = sorted({*files, *pages["source_file"]})
+        commit.replace_in(con, lake.main_table("pages"), to_arrow(pages, Pages), "source_file", gone)
+        commit.replace_in(con, lake.main_table("rejects"), rejects, "source_file", files)
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -261,7 +282,7 @@ def publish_papers(
     papers_core row changed (all of `changed` when the caller knows them, else found by hash) and those
     their change touches, unless `full` or the stored text index is missing or stale
     (paperlake.enrich_index). Returns each table's rows as written and its row count."""
-    with lake.open_lake(paths) as con:
+    with lake.writer_lock(paths), lake.open_lake(paths) as con:
         return enrich_index.publish(con, PAPERS_CORE, changed, full)
 
 
@@ -284,7 +305,7 @@ def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[st
     build) and swapped in. Returns (version, row counts).
     When no main table changed since the last published version, that version stays (no new one).
     `full` rebuilds the serving file from the snapshot instead (`paperlake run --full`)."""
-    with lake.open_lake(paths) as con:
+    with lake.writer_lock(paths), lake.open_lake(paths) as con:
         if (last := state.served_and_unchanged(con, paths, ("main",))) is not None:  # it stays
             counts = json.loads(
                 scalar(con, f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last})

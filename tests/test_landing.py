@@ -2,15 +2,13 @@
 
 import datetime as dt
 import shutil
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from paperlake import lake, landing, state, steps
+from paperlake import landing, state, steps
 from paperlake.config import Paths
-from paperlake.parallel import map_batches
 from schemas import Pages, Rejects, Sightings
 from tests.helpers import SAMPLE
 
@@ -25,20 +23,21 @@ def test_landing_days_come_from_the_path_else_the_modification_time():
 
 
 @pytest.mark.slow
-def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path):
+def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path, monkeypatch):
     """Seeds + hostile files in batches of 3 over 2 spawned workers vs one process: identical lake rows."""
     hostile = Path(__file__).parent / "hostile"
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE, raw)
     shutil.copytree(hostile, raw / "hostile")
     keys = sorted(landing.landing_files(raw))
+    monkeypatch.setattr(steps, "CORE_BATCH", 3)  # many batches, spread over the workers
     frames = {}
     for workers in (1, 2):
         paths = Paths(raw, tmp_path / f"out{workers}")
         assert state.landing_changes(paths)[1].new == keys
-        with lake.open_lake(paths) as con:
-            for batch, tables in map_batches(partial(steps.ingest_files, paths), keys, 3, workers):
-                steps.write_parsed(con, batch, tables)
+        days = {f.day for f in landing.manifest(raw).values()}
+        done = steps.ingest_days(paths, days, changed_only=True, keep_removed=False, workers=workers)
+        assert done.parsed == keys and done.retracted == []
         frames[workers] = {
             stage: steps.read_staged(paths, stage).sort_values(list(model.to_schema().columns)[:2])
             for stage, model in (

@@ -15,7 +15,7 @@ LAYERS = ("schemas", "paperlake", "assets", "pipelines")  # each may import only
 NO_DAGSTER = ("schemas", "paperlake")
 STAGES = {  # the core's stages, lowest first: each may import its own and those before it
     "base": {"config", "duck", "frames", "normalize", "parallel", "progress"},
-    "lake": {"lake", "changes"},
+    "lake": {"lake", "commit", "changes"},
     "ingest": {"landing", "decode", "dates", "parse", "validate", "ingest"},
     "resolve": {"match", "resolve", "resolve_db", "incremental"},
     "enrich": {"enrich", "enrich_index"},

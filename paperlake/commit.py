@@ -1,0 +1,119 @@
+"""The one way paperlake writes a table: inside `transaction`, in one of three shapes.
+
+* `replace`: the rows a condition selects (a file's, a paper's, a record's) deleted, the new ones inserted;
+* `sync`: the table made to hold exactly the given rows, writing only the keys whose rows differ (unchanged
+  rows stay in their data files, and the change feed shows only real changes);
+* `overwrite`: the whole table replaced (state re-derived in full).
+
+A transaction commits whole or not at all: any error, Ctrl-C included, rolls it back, so readers and the
+next run see the previous commit. The shapes never begin or commit themselves; one transaction holds as
+many writes as must land together. Used on the lake and on the serving file alike.
+"""
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from paperlake.duck import scalar
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One commit for every write inside; rolled back on any exception (KeyboardInterrupt included)."""
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def ensure(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+    """Create the table from `schema`, or add the columns a newer contract has (a lake written by an
+    older paperlake keeps working; old rows read the new columns as null)."""
+    con.register("_empty", schema.empty_table())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for name, sql_type, *_ in con.execute("DESCRIBE _empty").fetchall():
+        if name not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
+    con.unregister("_empty")
+
+
+@contextlib.contextmanager
+def _relation(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table | None) -> Iterator[None]:
+    """`rows` registered on `con` as `name` for the statements inside (nothing when None)."""
+    if rows is not None:
+        con.register(name, rows)
+    try:
+        yield
+    finally:
+        if rows is not None:
+            con.unregister(name)
+
+
+def replace(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pa.Table | str,
+    where: str,
+    params: object = None,
+    keys: pa.Table | None = None,
+) -> None:
+    """Delete the rows of `table` (alias t) matching `where`, whose statement may read `keys` as `_keys`,
+    then insert `rows` (Arrow, or the name of a relation on `con`) by column name."""
+    with _relation(con, "_keys", keys):
+        con.execute(f"DELETE FROM {table} t WHERE {where}", params)
+    if isinstance(rows, str):
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
+    elif rows.num_rows:
+        with _relation(con, "_rows", rows):
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+
+
+def replace_in(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, column: str, values: list) -> None:
+    """`replace` of the rows whose `column` is one of `values` (a file's rows, a paper's rows)."""
+    replace(con, table, rows, f"{column} IN (SELECT unnest($v))", {"v": values})
+
+
+def sync(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pa.Table | str,
+    keys: Sequence[str],
+    schema: pa.Schema | None = None,
+) -> int:
+    """Make `table` hold exactly `rows` (Arrow, or the name of a relation on `con` with the columns of
+    `schema`), writing only the difference: every key whose rows changed, appeared or vanished has its old
+    rows deleted and its new rows inserted. Returns the number of keys touched."""
+    schema = schema or rows.schema  # type: ignore[union-attr]  # a relation name comes with its schema
+    ensure(con, table, schema)
+    source = rows if isinstance(rows, str) else "_new"
+    with _relation(con, "_new", None if isinstance(rows, str) else rows):
+        cols = ", ".join(f'"{c}"' for c in schema.names)
+        on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
+        key_cols = ", ".join(f'"{k}"' for k in keys)
+        row = f"{key_cols}, hash({cols}) AS _row"  # rows compared by hash: no copy of wide rows held
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT {key_cols} FROM (
+                    (SELECT {row} FROM {table} EXCEPT ALL SELECT {row} FROM {source})
+                    UNION ALL (SELECT {row} FROM {source} EXCEPT ALL SELECT {row} FROM {table}))"""
+        )
+        touched = int(scalar(con, "SELECT count(*) FROM _changed"))
+        if touched:
+            con.execute(f"DELETE FROM {table} x WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})")
+            con.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} x "
+                f"WHERE EXISTS (SELECT 1 FROM _changed c WHERE {on})"
+            )
+        con.execute("DROP TABLE _changed")
+    return touched
+
+
+def overwrite(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    """Replace the whole table (and its schema) by `rows`."""
+    with _relation(con, "_rows", rows):
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _rows")
