@@ -87,6 +87,7 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
 
     run = steps.ingest_days(
         paperlake.paths(),
+        paperlake.plan(context).now,
         set(context.partition_keys),
         changed_only,
         paperlake.retain_removed_files,

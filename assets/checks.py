@@ -16,7 +16,6 @@ from pandera.errors import SchemaErrors
 from pandera.pandas import DataFrameModel
 
 from assets.metadata import md_table
-from assets.papers import current_keys
 from assets.resources import PaperlakeResource
 from paperlake import changes, lake
 from paperlake.audit import conservation_problems, duplicate_problems, reference_problems, unique_columns
@@ -180,10 +179,10 @@ def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> dg.AssetCh
 
 
 @dg.multi_asset_check(specs=SPECS, name="audit")
-def audit(paperlake: PaperlakeResource):
+def audit(context: dg.AssetCheckExecutionContext, paperlake: PaperlakeResource):
     """Every check of the warehouse tables, in one step (a Dagster step costs events, and the checks
     share one connection to the lake)."""
-    keys = current_keys(paperlake)
+    keys = paperlake.plan(context).current
     with lake.open_lake(paperlake.paths(), read_only=True) as con:
         since = lake.last_version(con)
         feed = None if since is None else changes.feed(con, since, lake.current_snapshot(con))

@@ -15,17 +15,11 @@ import pyarrow.compute as pc
 from assets.captures import core_sightings
 from assets.metadata import PREVIEW_ROWS, table_metadata, table_schema
 from assets.resources import WRITER_POOL, PaperlakeResource
-from paperlake import lake, state, steps
+from paperlake import lake, steps
 from schemas import CONTRACT
 from schemas.catalog import CATALOG, written_by
 
 EAGER = dg.AutomationCondition.eager()
-
-
-def current_keys(paperlake: PaperlakeResource) -> list[str]:
-    """The files the warehouse holds now: a file removed from the landing folder has its rows retracted
-    (unless removed files are retained)."""
-    return state.current_files(paperlake.paths(), paperlake.retain_removed_files)
 
 
 RESOLVED, ENRICHED = written_by("resolve"), written_by("enrich")
@@ -83,7 +77,7 @@ def core_papers(context: dg.AssetExecutionContext, paperlake: PaperlakeResource)
     """Resolve papers over every current file (retracting the rows of files that left the landing
     folder) and write pages, rejects, sightings, matches and upvote_history into the lake."""
     paths = paperlake.paths()
-    res = steps.resolve_all(paths, current_keys(paperlake), full=paperlake.rebuild)
+    res = steps.resolve_all(paths, paperlake.plan(context).current, full=paperlake.rebuild)
     if res.retracted:
         context.log.info(f"retracted rows of {len(res.retracted)} removed file(s): {res.retracted[:10]}")
     c = res.counts

@@ -4,6 +4,7 @@ import os
 
 import dagster as dg
 
+from paperlake import plan
 from paperlake.config import (
     CATALOG_ENV,
     DATA_PATH_ENV,
@@ -16,6 +17,7 @@ from paperlake.config import (
 )
 from paperlake.parallel import default_workers
 from paperlake.parse import ParseOptions
+from paperlake.plan import RunPlan
 
 _DEFAULTS = ParseOptions()
 # Every asset that writes to the lake is in this pool; dagster.yaml limits it to one run.
@@ -43,6 +45,10 @@ class PaperlakeResource(dg.ConfigurableResource):
 
     def n_workers(self) -> int:
         return self.workers or default_workers()
+
+    def plan(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> RunPlan:
+        """The run's plan (`paperlake.plan`): the landing folder as listed once for this run."""
+        return plan.for_run(self.paths(), context.run.tags, context.run.run_id, self.retain_removed_files)
 
     def options(self) -> ParseOptions:
         return ParseOptions(

@@ -7,8 +7,8 @@ well under the time it takes to import Dagster.
 import duckdb
 import pyarrow as pa_arrow
 
-from paperlake import changes, lake, landing
-from paperlake.config import LandingError, Paths
+from paperlake import changes, lake
+from paperlake.config import Paths
 from paperlake.landing import FileState, LandingDiff
 
 FILES = lake.staging_table("files")
@@ -26,36 +26,6 @@ def ingested_state(con: duckdb.DuckDBPyConnection) -> dict[str, FileState]:
     """What the lake holds for each ingested file: the size, mtime and landing day it was parsed from."""
     rows = lake.read(con, FILES, FILES_SCHEMA).to_pylist()
     return {r["source_file"]: FileState(r["n_bytes"], r["mtime_ns"], r["day"]) for r in rows}
-
-
-def landing_changes(paths: Paths, keep_removed: bool = False) -> tuple[dict[str, FileState], LandingDiff]:
-    """The landing folder now and how it differs from what the lake ingested: the one landing state that
-    the sensor, `paperlake run` and the ingest asset share."""
-    now = landing.manifest(paths.raw_dir)
-    try:
-        with lake.open_lake(paths, read_only=True) as con:
-            ingested = ingested_state(con)
-    except FileNotFoundError:  # no lake yet: everything is new
-        ingested = {}
-    return now, landing.diff(ingested, now, keep_removed)
-
-
-def require_captures(paths: Paths, now: dict[str, FileState]) -> None:
-    """A run needs files: an empty landing folder is far more often a wrong path or an unmounted disk
-    than a wish to retract everything, so it is refused before anything starts."""
-    if not now:
-        raise LandingError(
-            f"no captures in the landing folder {paths.raw_dir}: add files or set PAPERLAKE_RAW_DIR"
-        )
-
-
-def current_files(paths: Paths, keep_removed: bool = False) -> list[str]:
-    """The files the warehouse holds: those in the landing folder (plus every ingested file when removed
-    files are retained). Resolution retracts the rows of any other file."""
-    if not keep_removed:
-        return sorted(landing.manifest(paths.raw_dir))
-    now, change = landing_changes(paths)
-    return sorted(set(now) | set(change.removed))
 
 
 def up_to_date(paths: Paths, change: LandingDiff) -> int | None:

@@ -90,6 +90,7 @@ class Ingested:
 
 def ingest_days(
     paths: Paths,
+    now: dict[str, FileState],
     days: set[str],
     changed_only: bool,
     keep_removed: bool,
@@ -97,11 +98,11 @@ def ingest_days(
     workers: int = 1,
     on_batch: Callable[[list[str], dict[str, pa_arrow.Table], int, int], None] | None = None,
 ) -> Ingested:
-    """Ingest landing `days` under the writer lock: their ingested files that left the folder leave
+    """Ingest landing `days` of the listing `now` under the writer lock: their ingested files that left
+    the folder leave
     staging, and their new or changed files (all of them unless `changed_only`) are parsed in batches of
     CORE_BATCH over `workers` processes, each batch's rows replacing its files' in one commit.
     `on_batch(batch, tables, done, total)` sees each batch once written (progress, metadata)."""
-    now = landing.manifest(paths.raw_dir)
     parse = functools.partial(ingest_files, paths, options=options)
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
         drop_raw_copy(con)

@@ -215,7 +215,8 @@ def run(verbose: bool, full: bool) -> None:
     paths = Paths.from_env()
     _check_out_dir(paths)
     _wait_for_other_runs(paths)
-    if (version := _nothing_new(paths)) is not None and not full:
+    version, plan_name = _plan(paths, full)
+    if version is not None and not full:
         console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}")
         console.print(f"  nothing new: the landing folder is unchanged and version {version} is published")
         _summary(paths, time.perf_counter() - started)
@@ -224,7 +225,7 @@ def run(verbose: bool, full: bool) -> None:
 
     home = ensure_dagster_home()
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")
-    flags = [f for f, on in (("--verbose", verbose), ("--full", full)) if on]
+    flags = [f for f, on in (("--verbose", verbose), ("--full", full)) if on] + [f"--plan={plan_name}"]
     outcome = SimpleNamespace(**_supervise(paths, flags, home))
     outcome.success = all(outcome.runs.values()) and not outcome.failed_checks
     elapsed = time.perf_counter() - started
@@ -267,18 +268,22 @@ def _stopped_before_the_run(sig: int, _frame: object) -> NoReturn:
     sys.exit(128 + sig)
 
 
-def _nothing_new(paths: Paths) -> int | None:
-    """The published version when a run would have nothing to do; a missing or empty landing folder is
-    refused here, in a second, before Dagster is imported."""
+def _plan(paths: Paths, full: bool) -> tuple[int | None, str | None]:
+    """The run's plan (`paperlake.plan`, the one listing of the landing folder), saved for the pipeline
+    process when there is work; and the published version when there is none. A missing or empty
+    landing folder is refused here, in a second, before Dagster is imported."""
+    from paperlake import plan
     from paperlake.config import LandingError, retain_removed_from_env
-    from paperlake.state import landing_changes, require_captures, up_to_date
+    from paperlake.state import up_to_date
 
     try:
-        now, change = landing_changes(paths, retain_removed_from_env())
-        require_captures(paths, now)
-        return up_to_date(paths, change)
+        run_plan = plan.make(paths, retain_removed_from_env())
+        run_plan.require_captures(paths)
     except LandingError as exc:
         _fail(str(exc), code=2)
+    if not full and (version := up_to_date(paths, run_plan.change)) is not None:
+        return version, None
+    return None, plan.save(paths, run_plan)
 
 
 def _summary(paths: Paths, elapsed: float) -> None:

@@ -21,9 +21,9 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.partitions import CHANGED_ONLY_TAG, LANDING_DAYS, landing_days, sync_days
 from assets.resources import PaperlakeResource
-from paperlake import lake, landing
+from paperlake import lake, landing, plan
 from paperlake.config import LandingError, Paths
-from paperlake.state import landing_changes, require_captures, up_to_date
+from paperlake.state import up_to_date
 
 DEFAULT_HOME = ".dagster"
 PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled
@@ -67,29 +67,31 @@ def run_pipeline(
     verbose: bool = True,
     retain_removed: bool = False,
     full: bool = False,
+    plan_name: str | None = None,
 ) -> RunOutcome:
     """Ingest the landing days with new, changed or removed files (only those files; with `full` every
     day and every file) as day-range runs, then build the warehouse; both on `instance`. One new file
     costs its own parse plus the incremental warehouse steps. One run at a time per output folder (a
-    second one waits)."""
+    second one waits). `plan_name` names the plan the caller made (`paperlake.plan`), else one is made."""
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     with lake.writer_lock(paths, on_wait=lambda: log("waiting for another paperlake run to finish")):
-        return _run_locked(paths, instance, log, verbose, retain_removed, full)
+        run_plan = (plan_name and plan.load(paths, plan_name)) or plan.make(paths, retain_removed)
+        return _run_locked(paths, instance, log, verbose, run_plan, full)
 
 
 def _run_locked(
-    paths: Paths, instance: dg.DagsterInstance, log, verbose: bool, retain_removed: bool, full: bool
+    paths: Paths, instance: dg.DagsterInstance, log, verbose: bool, run_plan: plan.RunPlan, full: bool
 ) -> RunOutcome:
     from pipelines.definitions import build_defs  # after DAGSTER_HOME is settled
 
-    now, change = landing_changes(paths, keep_removed=retain_removed)
-    require_captures(paths, now)
+    now, change, retain_removed = run_plan.now, run_plan.change, run_plan.keep_removed
+    run_plan.require_captures(paths)
     if not full and (version := up_to_date(paths, change)) is not None:
         log(f"nothing new: {len(now)} files unchanged, version {version} is published")
         return RunOutcome(added=[], removed=[])
-    days_now = {f.day for f in now.values()}
+    days_now = run_plan.days
     if retain_removed:
         days_now |= set(instance.get_dynamic_partitions(LANDING_DAYS))
     sync_days(instance, days_now)
@@ -102,7 +104,7 @@ def _run_locked(
     )
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     defs = build_defs(build_resource(paths, retain_removed, full))
-    tags = {PID_TAG: str(os.getpid())}
+    tags = {PID_TAG: str(os.getpid()), plan.PLAN_TAG: plan.save(paths, run_plan)}
     ranges = landing.contiguous_ranges(order, todo)
     for first, last in ranges[:-1]:  # rare: days that are not consecutive in partition order
         log(f"ingest: landing days {first} … {last}")
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             verbose="--verbose" in args,
             retain_removed=retain_removed_from_env(),
             full="--full" in args,
+            plan_name=next((a.split("=", 1)[1] for a in args if a.startswith("--plan=")), None),
         )
     except LandingError as exc:
         send(error=str(exc))

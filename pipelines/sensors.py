@@ -7,12 +7,12 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.partitions import CHANGED_ONLY_TAG, LANDING_DAYS, landing_days
 from assets.resources import PaperlakeResource
-from paperlake import landing, state
+from paperlake import landing, plan
 from paperlake.config import LandingError
 from pipelines.jobs import WAREHOUSE, update_job, warehouse_job
 
 
-def days_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
+def days_request(first: str, last: str, fingerprint: str, plan_name: str) -> dg.RunRequest:
     """One run for a range of landing days (their new or changed files only) and the warehouse after them.
     The run key is the change itself, so a tick that sees the same change while the run is queued asks
     for nothing new."""
@@ -24,6 +24,7 @@ def days_request(first: str, last: str, fingerprint: str) -> dg.RunRequest:
             ASSET_PARTITION_RANGE_START_TAG: first,
             ASSET_PARTITION_RANGE_END_TAG: last,
             CHANGED_ONLY_TAG: "true",
+            plan.PLAN_TAG: plan_name,
         },
     )
 
@@ -39,10 +40,10 @@ def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeReso
     Days left without files lose their partition; resolution then retracts their rows."""
     keep = paperlake.retain_removed_files
     try:
-        now, change = state.landing_changes(paperlake.paths(), keep_removed=keep)
+        run_plan = plan.make(paperlake.paths(), keep_removed=keep)
     except LandingError as exc:
         return dg.SensorResult(skip_reason=str(exc))
-    days_now = {f.day for f in now.values()}
+    now, change, days_now = run_plan.now, run_plan.change, run_plan.days
     registered = list(context.instance.get_dynamic_partitions(LANDING_DAYS))
     to_add = sorted(days_now - set(registered))
     gone = [] if keep else [d for d in registered if d not in days_now]
@@ -50,12 +51,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeReso
         return dg.SensorResult(skip_reason=f"no change in {len(now)} files")
     order = [d for d in registered if d not in gone] + to_add
     fingerprint = repr((change.new, change.changed, change.removed, [now[k] for k in change.todo]))
-    runs = [days_request(a, b, fingerprint) for a, b in landing.contiguous_ranges(order, set(change.days))]
+    name = plan.save(paperlake.paths(), run_plan)
+    ranges = landing.contiguous_ranges(order, set(change.days))
+    runs = [days_request(a, b, fingerprint, name) for a, b in ranges]
     if gone and not runs:
         runs.append(
             dg.RunRequest(
                 run_key=f"retract-{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}",
                 job_name=warehouse_job.name,
+                tags={plan.PLAN_TAG: name},
             )
         )
     requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from paperlake import landing, state, steps
+from paperlake import landing, plan, steps
 from paperlake.config import Paths
 from schemas import Pages, Rejects, Sightings
 from tests.helpers import SAMPLE
@@ -34,7 +34,7 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path, mon
     frames = {}
     for workers in (1, 2):
         paths = Paths(raw, tmp_path / f"out{workers}")
-        assert state.landing_changes(paths)[1].new == keys
+        assert plan.make(paths).change.new == keys
         days = {f.day for f in landing.manifest(raw).values()}
         done = steps.ingest_days(paths, days, changed_only=True, keep_removed=False, workers=workers)
         assert done.parsed == keys and done.retracted == []
@@ -48,9 +48,9 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path, mon
         }
         pages = frames[workers][steps.PAGES].set_index("source_file")
         assert sorted(pages.index) == keys and pages.loc["hostile/image.png", "status"] == "rejected"
-        assert state.landing_changes(paths)[1].empty
+        assert plan.make(paths).change.empty
         (raw / "new.txt").write_bytes(b"x")
-        assert state.landing_changes(paths)[1].new == ["new.txt"]
+        assert plan.make(paths).change.new == ["new.txt"]
         (raw / "new.txt").unlink()
     for stage in frames[1]:
         pd.testing.assert_frame_equal(

@@ -20,7 +20,7 @@ STAGES = {  # the core's stages, lowest first: each may import its own and those
     "resolve": {"match", "resolve", "resolve_db", "incremental"},
     "enrich": {"enrich", "enrich_index"},
     "serve": {"fulltext", "warehouse", "audit", "report", "db"},
-    "run": {"state", "steps"},
+    "run": {"state", "plan", "steps"},
 }
 STAGE_OF = {module: stage for stage, modules in STAGES.items() for module in modules}
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from assets.partitions import CHANGED_ONLY_TAG
-from paperlake import landing
+from paperlake import landing, plan
 from paperlake.config import Paths
 from paperlake.db import connect_readonly
 from paperlake.warehouse import read_table
@@ -105,6 +105,34 @@ def test_second_run_gives_identical_tables(tmp_path):
     for t in TABLES:
         pd.testing.assert_frame_equal(before[t], after[t], check_like=False)
     assert len(after["sightings"]) == 283 and after["sightings"]["sighting_id"].is_unique
+
+
+def test_a_run_lists_the_landing_folder_once_and_every_asset_reads_that_plan(
+    tmp_path, sample_copy, monkeypatch
+):
+    """One listing per run (`paperlake.plan`): the run, its ingestion, resolution and audit read the plan
+    the run's tag names; a file landing during the run waits for the next one."""
+    listings = []
+    real = landing.manifest
+
+    def counted(folder):
+        listings.append(folder)
+        listed = real(folder)
+        if len(listings) == 1:  # lands once the plan is made: not this run's
+            shutil.copy(SAMPLE / "000_7cb6f7359ec6334f.txt", sample_copy / "late.txt")
+        return listed
+
+    monkeypatch.setattr(landing, "manifest", counted)
+    paths = Paths(sample_copy, tmp_path / "out")
+    with dg.instance_for_test() as instance:
+        first = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
+        assert first.success and len(listings) == 1 and "late.txt" not in first.added
+        [run] = instance.get_runs()
+        saved = plan.load(paths, run.tags[plan.PLAN_TAG])
+        assert saved is not None and "late.txt" not in saved.now and len(saved.now) == 5
+        assert _snapshot(paths)["pages"]["source_file"].tolist() == sorted(saved.now)
+        second = run_pipeline(paths, instance=instance, log=lambda _m: None, verbose=False)
+    assert second.success and second.added == ["late.txt"] and len(listings) == 2
 
 
 def test_bad_files_are_quarantined_and_removed_files_retracted(tmp_path, sample_copy):
