@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.partitions import CHANGED_ONLY_TAG, LANDING_DAYS, landing_days, sync_days
+from assets.partitions import LANDING_DAYS, landing_days, range_tags, sync_days
 from assets.resources import PaperlakeResource
 from paperlake import lake, landing, plan
 from paperlake.config import LandingError, Paths
@@ -104,7 +103,8 @@ def _run_locked(
     )
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     defs = build_defs(build_resource(paths, retain_removed, full))
-    tags = {PID_TAG: str(os.getpid()), plan.PLAN_TAG: plan.save(paths, run_plan)}
+    plan_name = plan.save(paths, run_plan)
+    tags = {PID_TAG: str(os.getpid()), plan.PLAN_TAG: plan_name}
     ranges = landing.contiguous_ranges(order, todo)
     for first, last in ranges[:-1]:  # rare: days that are not consecutive in partition order
         log(f"ingest: landing days {first} … {last}")
@@ -112,7 +112,7 @@ def _run_locked(
             instance=instance,
             raise_on_error=False,
             run_config=run_config,
-            tags=_range(tags, first, last, full),
+            tags={**tags, **range_tags(first, last, not full, plan_name)},
         )
         outcome.runs["ingest_job"] = outcome.runs.get("ingest_job", True) and ingest.success
     if ranges:  # the last range and the warehouse in one run (one run's bookkeeping, not two)
@@ -121,7 +121,7 @@ def _run_locked(
             f"{outcome.ingested} new or changed files of {len(now)} (landing days {first} … {last}), then "
             "resolve, write, audit, publish"
         )
-        job, tags = "update_job", _range(tags, first, last, full)
+        job, tags = "update_job", {**tags, **range_tags(first, last, not full, plan_name)}
     else:
         log("warehouse: resolve papers, write tables, audit, publish")
         job = "warehouse_job"
@@ -132,16 +132,6 @@ def _run_locked(
     outcome.failed_checks = _failed_checks(result, dg.AssetCheckSeverity.ERROR)
     outcome.warned_checks = _failed_checks(result, dg.AssetCheckSeverity.WARN)
     return outcome
-
-
-def _range(tags: dict[str, str], first: str, last: str, full: bool) -> dict[str, str]:
-    """Tags of a run over landing days first … last (only their new or changed files unless `full`)."""
-    return {
-        **tags,
-        ASSET_PARTITION_RANGE_START_TAG: first,
-        ASSET_PARTITION_RANGE_END_TAG: last,
-        **({} if full else {CHANGED_ONLY_TAG: "true"}),
-    }
 
 
 def build_resource(paths: Paths, retain_removed: bool = False, rebuild: bool = False) -> PaperlakeResource:

@@ -3,9 +3,8 @@
 import hashlib
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from assets.partitions import CHANGED_ONLY_TAG, LANDING_DAYS, landing_days
+from assets.partitions import LANDING_DAYS, landing_days, range_tags
 from assets.resources import PaperlakeResource
 from paperlake import landing, plan
 from paperlake.config import LandingError
@@ -18,14 +17,7 @@ def days_request(first: str, last: str, fingerprint: str, plan_name: str) -> dg.
     for nothing new."""
     run_key = hashlib.sha256(f"{first}\x1f{last}\x1f{fingerprint}".encode()).hexdigest()[:20]
     return dg.RunRequest(
-        run_key=run_key,
-        job_name=update_job.name,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: first,
-            ASSET_PARTITION_RANGE_END_TAG: last,
-            CHANGED_ONLY_TAG: "true",
-            plan.PLAN_TAG: plan_name,
-        },
+        run_key=run_key, job_name=update_job.name, tags=range_tags(first, last, True, plan_name)
     )
 
 

@@ -195,6 +195,8 @@ def test_landing_sensor_runs_only_the_days_that_changed(tmp_path, sample_copy):
         req = result.run_requests[0]
         assert (req.partition_key_range.start, req.partition_key_range.end) == ("2024-05-01", "2024-05-02")
         assert req.tags[CHANGED_ONLY_TAG] == "true"
+        sensed = plan.load(resource.paths(), req.tags[plan.PLAN_TAG])  # the listing the run will read
+        assert sensed is not None and sorted(sensed.now) == names and sensed.change.new == names
         # the same change seen again asks for the same run (its run key dedupes it while it is queued)
         assert landing_sensor(ctx).run_requests[0].run_key == req.run_key
         outcome = run_pipeline(Paths(sample_copy, tmp_path / "out"), instance=instance, log=lambda _m: None)
