@@ -47,8 +47,13 @@ class PaperlakeResource(dg.ConfigurableResource):
         return self.workers or default_workers()
 
     def plan(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> RunPlan:
-        """The run's plan (`paperlake.plan`): the landing folder as listed once for this run."""
-        return plan.for_run(self.paths(), context.run.tags, context.run.run_id, self.retain_removed_files)
+        """The run's plan (`paperlake.plan`): the landing folder as listed once for this run (invoked
+        outside a run, as a test does: the folder as it is now)."""
+        try:
+            tags, run_id = context.run.tags, context.run.run_id
+        except dg.DagsterError:  # DagsterInvalidPropertyError: a direct invocation has no run
+            return plan.make(self.paths(), self.retain_removed_files)
+        return plan.for_run(self.paths(), tags, run_id, self.retain_removed_files)
 
     def options(self) -> ParseOptions:
         return ParseOptions(

@@ -25,7 +25,8 @@ SAMPLE_FILE = "001_0e521db46ed8cd94.txt"  # detailed layout: upvotes, dates, org
 
 def _audit(paths: Paths, **config) -> dict[str, dg.AssetCheckResult]:
     resource = PaperlakeResource(raw_dir=str(paths.raw_dir), out_dir=str(paths.out_dir), **config)
-    return {result.check_name: result for result in audit(paperlake=resource)}
+    context = dg.build_asset_check_context()
+    return {result.check_name: result for result in audit(context, paperlake=resource)}
 
 
 def _one(con, sql: str, **params) -> str:
