@@ -87,10 +87,9 @@ def core_sightings(context: dg.AssetExecutionContext, paperlake: PaperlakeResour
 
     run = steps.ingest_days(
         paperlake.paths(),
-        paperlake.plan(context).now,
+        paperlake.plan(context),
         set(context.partition_keys),
         changed_only,
-        paperlake.retain_removed_files,
         paperlake.options(),
         paperlake.n_workers(),
         on_batch,

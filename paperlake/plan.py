@@ -44,6 +44,18 @@ class RunPlan:
         """The landing days that have files (plus, when removed files are retained, those they had)."""
         return {f.day for f in self.now.values()}
 
+    def day_files(
+        self, ingested: dict[str, FileState], days: set[str], changed_only: bool
+    ) -> tuple[list[str], list[str]]:
+        """(files to parse, files to retract) of a run over landing `days`, against what the lake
+        ingested now: the new or changed files of those days (all of their files unless `changed_only`),
+        and their ingested files no longer listed (none when removed files are retained). A file that
+        moved to another day is parsed by that day's run, never retracted by this one."""
+        diff = landing.diff(ingested, self.now, self.keep_removed)
+        todo = diff.todo if changed_only else self.now
+        parse = sorted(k for k in todo if self.now[k].day in days)
+        return parse, [k for k in diff.removed if ingested[k].day in days]
+
     def require_captures(self, paths: Paths) -> None:
         """A run needs files: an empty landing folder is far more often a wrong path or an unmounted
         disk than a wish to retract everything, so it is refused before anything starts."""

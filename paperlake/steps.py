@@ -21,9 +21,9 @@ from paperlake.duck import row_counts, scalar, single_row
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.incremental import PAPERS_CORE, REGISTRY_ALIASES, REGISTRY_RECORDS
 from paperlake.ingest import process_pages, read_raw
-from paperlake.landing import FileState
 from paperlake.parallel import map_batches
 from paperlake.parse import ParseOptions
+from paperlake.plan import RunPlan
 from paperlake.resolve import MatchRules, Registry
 from paperlake.resolve_db import resolve_full
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
@@ -35,23 +35,6 @@ from schemas.vocabulary import MatchRule
 RAW, PAGES, SIGHTINGS, REJECTS = map(lake.staging_table, ("raw_pages", "pages", "sightings", "rejects"))
 STAGED = {PAGES: Pages, SIGHTINGS: Sightings, REJECTS: Rejects}
 CORE_BATCH = 500  # files parsed and validated together: bounds memory, amortises Pandera's per-call cost
-
-
-def day_work(
-    con: duckdb.DuckDBPyConnection,
-    now: dict[str, FileState],
-    days: set[str],
-    changed_only: bool,
-    keep_removed: bool,
-) -> tuple[list[str], list[str]]:
-    """(files to parse, files to retract) for a run over landing `days`: the new or changed files of those
-    days (all their files unless `changed_only`), and their ingested files that left the folder. A file
-    that moved to another day (touched) is parsed by that day's run, never retracted by this one."""
-    ingested = ingested_state(con)
-    mine = {k: f for k, f in now.items() if f.day in days}
-    parse = sorted(k for k, f in mine.items() if not changed_only or ingested.get(k) != f)
-    gone = [] if keep_removed else sorted(k for k, f in ingested.items() if f.day in days and k not in now)
-    return parse, gone
 
 
 def ingest_files(
@@ -90,23 +73,21 @@ class Ingested:
 
 def ingest_days(
     paths: Paths,
-    now: dict[str, FileState],
+    run_plan: RunPlan,
     days: set[str],
     changed_only: bool,
-    keep_removed: bool,
     options: ParseOptions | None = None,
     workers: int = 1,
     on_batch: Callable[[list[str], dict[str, pa_arrow.Table], int, int], None] | None = None,
 ) -> Ingested:
-    """Ingest landing `days` of the listing `now` under the writer lock: their ingested files that left
-    the folder leave
-    staging, and their new or changed files (all of them unless `changed_only`) are parsed in batches of
-    CORE_BATCH over `workers` processes, each batch's rows replacing its files' in one commit.
+    """Ingest landing `days` of the run's plan under the writer lock (`RunPlan.day_files`: which files
+    are parsed and which retracted), parsing in batches of CORE_BATCH over `workers` processes, each
+    batch's rows replacing its files' in one commit.
     `on_batch(batch, tables, done, total)` sees each batch once written (progress, metadata)."""
     parse = functools.partial(ingest_files, paths, options=options)
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
         drop_raw_copy(con)
-        todo, gone = day_work(con, now, days, changed_only, keep_removed)
+        todo, gone = run_plan.day_files(ingested_state(con), days, changed_only)
         retract_staged(con, gone)
         done = 0
         for batch, tables in map_batches(parse, todo, CORE_BATCH, workers):

@@ -35,8 +35,8 @@ def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path, mon
     for workers in (1, 2):
         paths = Paths(raw, tmp_path / f"out{workers}")
         assert plan.make(paths).change.new == keys
-        days = {f.day for f in landing.manifest(raw).values()}
-        done = steps.ingest_days(paths, days, changed_only=True, keep_removed=False, workers=workers)
+        run_plan = plan.make(paths)
+        done = steps.ingest_days(paths, run_plan, run_plan.days, changed_only=True, workers=workers)
         assert done.parsed == keys and done.retracted == []
         frames[workers] = {
             stage: steps.read_staged(paths, stage).sort_values(list(model.to_schema().columns)[:2])
