@@ -1,13 +1,159 @@
-"""Whole-table invariants as SQL over a DuckDB connection, returning the offending rows (empty = holds).
+"""The audit: every check of what a run wrote, on the lake before anything is published (`run_audit`).
 
-SQL, not pandas: the audit runs on the lake's tables before every publish, and aggregating 570,000
-sightings in DuckDB takes a fraction of a second where loading them into pandas took seconds. The
-table arguments name tables or views on `con` (the lake's `lake.main.*`, or registered frames in tests).
+Costs follow the change: Pandera examines the rows inserted or updated since the last published version
+(the lake's change feed; every row on the first run), one batch at a time. The rules that need whole
+tables (uniqueness, count conservation, references, reject rates) are SQL aggregates: aggregating
+570,000 sightings in DuckDB takes a fraction of a second where loading them into pandas took seconds.
+The invariants' table arguments name tables or views on `con` (the lake's `lake.main.*`, or registered
+frames in tests). The Dagster checks (assets/checks.py) only report these findings.
 """
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+from pandera.errors import SchemaErrors
+
+from paperlake import changes, lake
+from paperlake.config import Paths
+from paperlake.duck import single_row
+from paperlake.frames import arrow_schema, from_arrow
+from schemas import CONTRACT
+from schemas.catalog import CATALOG, TABLES
+from schemas.tables import contract_schema
+
+EXAMPLES = 10
+CHUNK = 100_000  # rows read and validated by Pandera at a time
+PROBLEM_COLUMNS = ["column", "check", "failure_case", "index"]
+
+
+@dataclass
+class Finding:
+    """One check's outcome: the table it is about, the offending rows (none: it holds, unless `passed`
+    says otherwise), facts for the report, and whether a failure only warns."""
+
+    check: str
+    table: str
+    problems: pd.DataFrame
+    facts: dict = field(default_factory=dict)
+    passed: bool | None = None
+    warn_only: bool = False
+
+    @property
+    def holds(self) -> bool:
+        return self.problems.empty if self.passed is None else self.passed
+
+
+def run_audit(
+    paths: Paths, current: list[str], max_title_chars: int, max_reject_rate: float
+) -> Iterator[Finding]:
+    """Every check on the lake's main tables as the run wrote them (read-only): each table's contract,
+    entries conserved over the `current` landing files, sightings referencing papers, the reject rate."""
+    with lake.open_lake(paths, read_only=True) as con:
+        since = lake.last_version(con)
+        feed = None if since is None else changes.feed(con, since, lake.current_snapshot(con))
+        for table in TABLES:
+            yield _contract(con, table, feed, since, max_title_chars)
+        yield _conservation(con, current)
+        sightings, papers = lake.main_table("sightings"), lake.main_table("papers")
+        yield Finding("sightings_reference_papers", "sightings", reference_problems(con, sightings, papers))
+        yield _reject_rate(con, max_reject_rate)
+
+
+def _contract(
+    con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None, since: int | None, max_title: int
+) -> Finding:
+    """Pandera on the rows added since the published version (netted per row id, as publishing reads
+    them: paperlake.changes), or on every row when there is none or the change feed cannot say."""
+    model, name = CONTRACT[table], lake.main_table(table)
+    schema = arrow_schema(model)
+    batches: Iterable[pyarrow.Table | pyarrow.RecordBatch]
+    if feed is None:
+        batches = lake.read_batches(con, name, schema, CHUNK)
+    elif table in feed.tables:
+        added = changes.added_rows(con, feed, table, CATALOG[table].key, schema.names)
+        batches = added.cast(schema).to_batches()
+    else:
+        batches = []
+    problems, examined = pandera_problems(batches, model, max_title)
+    dupes = duplicate_problems(con, name, unique_columns(model))
+    return Finding(
+        f"{table}_contract",
+        table,
+        pd.concat([dupes, problems]) if len(dupes) else problems,
+        {
+            "rows_examined": examined,
+            "examined": "every row" if feed is None else f"rows changed since version {since}",
+        },
+    )
+
+
+def pandera_problems(
+    batches: Iterable[pyarrow.Table | pyarrow.RecordBatch], model: type[pa.DataFrameModel], max_title: int
+) -> tuple[pd.DataFrame, int]:
+    """Pandera's failure cases over the rows of `batches` (and how many rows), one batch in pandas at a
+    time: a whole table in memory (its text as Python strings) would multiply the audit's peak, and every
+    check of the models is per row (uniqueness over the whole table is checked in SQL). `index` is the
+    row's position among all the rows."""
+    schema = contract_schema(model, max_title)
+    found, seen = [], 0
+    for batch in batches:
+        df = from_arrow(pyarrow.table(batch), model)
+        df.index += seen
+        seen += len(df)
+        try:
+            schema.validate(df, lazy=True)
+        except SchemaErrors as exc:
+            found.append(exc.failure_cases[PROBLEM_COLUMNS])
+    return (pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=PROBLEM_COLUMNS)), seen
+
+
+def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> Finding:
+    pages, sightings, rejects = (lake.main_table(t) for t in ("pages", "sightings", "rejects"))
+    problems = conservation_problems(con, keys, pages, sightings, rejects)
+    files, entries, valid, rejected = single_row(
+        con,
+        f"""SELECT count(*), sum(n_entries), (SELECT count(*) FROM {sightings}),
+                   (SELECT count(*) FROM {rejects} WHERE kind = 'entry')
+            FROM {pages}""",
+    )
+    facts = {
+        "files": files,
+        "entries": int(entries or 0),
+        "valid": valid,
+        "rejected": rejected,
+        "offending_files": sorted(problems["source_file"].unique().tolist())[:EXAMPLES],
+    }
+    return Finding("entries_conserved", "pages", problems, facts)
+
+
+def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> Finding:
+    """Warns (never blocks) when the share of rejected entries or of rejected files is over `threshold`."""
+    n_rejected, n_entries, files_rejected, files = single_row(
+        con,
+        f"""SELECT coalesce(sum(n_rejected), 0), coalesce(sum(n_entries), 0),
+                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {lake.main_table("pages")}""",
+    )
+    top = con.sql(
+        f"""SELECT reason, count(*) AS n FROM {lake.main_table("rejects")}
+            GROUP BY reason ORDER BY n DESC, reason LIMIT {EXAMPLES}"""
+    ).fetchall()
+    entry_rate, file_rate = rejected_share(n_rejected, n_entries), rejected_share(files_rejected, files)
+    facts = {
+        "entry_reject_rate": entry_rate,
+        "file_reject_rate": file_rate,
+        "threshold": threshold,
+        "top_reasons": {str(r): int(n) for r, n in top},
+    }
+    passed = max(entry_rate, file_rate) <= threshold
+    return Finding("reject_rate", "rejects", pd.DataFrame(), facts, passed=passed, warn_only=True)
+
+
+def rejected_share(rejected: int, total: int) -> float:
+    return rejected / total if total else 0.0
 
 
 def conservation_problems(

@@ -140,7 +140,7 @@ def test_a_failing_blocking_check_stops_publishing(tmp_path, monkeypatch):
 def test_pandera_in_batches_finds_what_one_whole_frame_finds(tmp_path):
     """The contract check validates a batch of rows at a time (memory): faults in different batches are
     all found, at their row's position in the table, exactly as validating the whole frame finds them."""
-    from assets import checks
+    from paperlake import audit as audit_rules
     from paperlake.frames import arrow_schema
     from schemas import CONTRACT
 
@@ -156,8 +156,8 @@ def test_pandera_in_batches_finds_what_one_whole_frame_finds(tmp_path):
             )
             con.execute(f"UPDATE {M}.sightings SET upvotes = -1 WHERE sighting_id = $s", {"s": sighting})
         rows = lake.read(con, f"{M}.sightings", arrow_schema(CONTRACT["sightings"]), "ORDER BY sighting_id")
-    whole, n = checks._pandera_problems([rows], CONTRACT["sightings"], 1000)
-    chunked, m = checks._pandera_problems(rows.to_batches(10), CONTRACT["sightings"], 1000)
+    whole, n = audit_rules.pandera_problems([rows], CONTRACT["sightings"], 1000)
+    chunked, m = audit_rules.pandera_problems(rows.to_batches(10), CONTRACT["sightings"], 1000)
     assert n == m == rows.num_rows > 40
     assert sorted(chunked["index"]) == sorted(whole["index"]) == [3, 40]
     assert (
