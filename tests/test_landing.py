@@ -22,6 +22,34 @@ def test_landing_days_come_from_the_path_else_the_modification_time():
     assert landing.landing_day("000_7cb6f7359ec6334f.txt", noon) == "2024-03-09"  # hex is not a date
 
 
+def test_a_day_range_run_parses_its_new_and_changed_files_and_retracts_its_removed_ones():
+    """`RunPlan.day_files` on a hand-made listing: which files a run over some landing days parses and
+    retracts, with and without changed_only, and with removed files retained."""
+    day1, day2 = "2024-05-01", "2024-05-02"
+    ingested = {
+        "same.txt": landing.FileState(10, 1, day1),
+        "edited.txt": landing.FileState(10, 1, day1),
+        "moved.txt": landing.FileState(10, 1, day1),  # touched: its landing day is now day 2
+        "gone.txt": landing.FileState(10, 1, day1),
+        "other_day_gone.txt": landing.FileState(10, 1, day2),
+    }
+    now = {
+        "same.txt": landing.FileState(10, 1, day1),
+        "edited.txt": landing.FileState(11, 2, day1),
+        "moved.txt": landing.FileState(10, 2, day2),
+        "new.txt": landing.FileState(5, 3, day1),
+    }
+
+    def files(days: set[str], changed_only: bool, keep_removed: bool = False):
+        listed = plan.RunPlan(now, landing.diff(ingested, now, keep_removed), [], keep_removed)
+        return listed.day_files(ingested, days, changed_only)
+
+    assert files({day1}, True) == (["edited.txt", "new.txt"], ["gone.txt"])
+    assert files({day1}, False) == (["edited.txt", "new.txt", "same.txt"], ["gone.txt"])
+    assert files({day2}, True) == (["moved.txt"], ["other_day_gone.txt"])  # parsed by its new day only
+    assert files({day1, day2}, True, keep_removed=True) == (["edited.txt", "moved.txt", "new.txt"], [])
+
+
 @pytest.mark.slow
 def test_batches_in_worker_processes_write_what_one_process_writes(tmp_path, monkeypatch):
     """Seeds + hostile files in batches of 3 over 2 spawned workers vs one process: identical lake rows."""
