@@ -120,7 +120,7 @@ def added_rows(
     return con.execute("SELECT * FROM _new").to_arrow_table()
 
 
-def apply(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], cols: list[str]) -> bool:
+def apply(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str]) -> bool:
     """Replace the rows of `_gone`'s keys by those of `_new` in `table` (the served copy). Returns
     False, having changed nothing, when a key lost only some of its rows: which ones cannot be told
     by key (the lake's writers replace all of a key's rows, so it does not happen)."""

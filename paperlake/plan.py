@@ -41,7 +41,7 @@ class RunPlan:
 
     @property
     def days(self) -> set[str]:
-        """The landing days that have files (plus, when removed files are retained, those they had)."""
+        """The landing days that have files in the listing."""
         return {f.day for f in self.now.values()}
 
     def day_files(

@@ -182,7 +182,7 @@ def _update(
             if table == "papers":
                 fulltext.update(con, [r[0] for r in con.execute("SELECT paper_id FROM _gone").fetchall()])
                 con.execute(f"DROP INDEX {PAPERS_INDEX}")  # rebuilt: kept, it makes the checkpoint take 5 s
-            if not changes.apply(con, table, keys, cols):
+            if not changes.apply(con, table, keys):
                 return f"full: some rows of {table} changed under an unchanged key"
             if table == "papers":
                 con.execute(PAPERS_INDEX_SQL)

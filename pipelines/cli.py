@@ -216,7 +216,7 @@ def run(verbose: bool, full: bool) -> None:
     _check_out_dir(paths)
     _wait_for_other_runs(paths)
     version, plan_name = _plan(paths, full)
-    if version is not None and not full:
+    if version is not None:
         console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}")
         console.print(f"  nothing new: the landing folder is unchanged and version {version} is published")
         _summary(paths, time.perf_counter() - started)

@@ -76,12 +76,21 @@ def run_pipeline(
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     with lake.writer_lock(paths, on_wait=lambda: log("waiting for another paperlake run to finish")):
-        run_plan = (plan_name and plan.load(paths, plan_name)) or plan.make(paths, retain_removed)
-        return _run_locked(paths, instance, log, verbose, run_plan, full)
+        run_plan = plan.load(paths, plan_name) if plan_name else None
+        if plan_name is None or run_plan is None:  # none from the caller: make and save this run's own
+            run_plan = plan.make(paths, retain_removed)
+            plan_name = plan.save(paths, run_plan)
+        return _run_locked(paths, instance, log, verbose, run_plan, plan_name, full)
 
 
 def _run_locked(
-    paths: Paths, instance: dg.DagsterInstance, log, verbose: bool, run_plan: plan.RunPlan, full: bool
+    paths: Paths,
+    instance: dg.DagsterInstance,
+    log,
+    verbose: bool,
+    run_plan: plan.RunPlan,
+    plan_name: str,
+    full: bool,
 ) -> RunOutcome:
     from pipelines.definitions import build_defs  # after DAGSTER_HOME is settled
 
@@ -103,7 +112,6 @@ def _run_locked(
     )
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     defs = build_defs(build_resource(paths, retain_removed, full))
-    plan_name = plan.save(paths, run_plan)
     tags = {PID_TAG: str(os.getpid()), plan.PLAN_TAG: plan_name}
     ranges = landing.contiguous_ranges(order, todo)
     for first, last in ranges[:-1]:  # rare: days that are not consecutive in partition order
