@@ -1,7 +1,5 @@
 """Dagster metadata built from the Pandera contract: column schemas, row counts, escaped previews."""
 
-import html
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,9 +7,9 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
+from paperlake.digest import md_text
 from paperlake.frames import columns
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
 PREVIEW_ROWS = 10
 PREVIEW_CHARS = 80
 
@@ -26,7 +24,7 @@ def md_escape(value: Any, limit: int = PREVIEW_CHARS) -> str:
     text = " ".join(str(value).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return md_text(text)
 
 
 def md_table(df: pd.DataFrame, cols: Sequence[str] | None = None, rows: int = PREVIEW_ROWS) -> str:

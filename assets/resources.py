@@ -39,6 +39,8 @@ class PaperlakeResource(dg.ConfigurableResource):
     keep_days: int = 30  # lake versions younger than this stay queryable (--as-of); the maintenance job
     rebuild: bool = False  # True: re-resolve, re-enrich and re-publish everything (`paperlake run --full`)
     workers: int = 0  # processes for a partition range; 0: PAPERLAKE_WORKERS, else every usable core
+    feed_entries: int = 100  # the Atom feed lists this many of the newest papers (out_digest)
+    feed_base_url: str = ""  # where <OUT>/digest/ is served, for the feed's links; "": its file:// URI
 
     def paths(self) -> Paths:
         return Paths.from_env(self.raw_dir, self.out_dir, self.catalog or None, self.data_path or None)

@@ -10,7 +10,7 @@ import dagster as dg
 from assets.metadata import md_table
 from assets.papers import EAGER
 from assets.resources import WRITER_POOL, PaperlakeResource
-from paperlake import steps
+from paperlake import digest, steps
 from paperlake.db import connect_readonly
 from paperlake.duck import scalar
 from paperlake.report import build_reports
@@ -67,3 +67,28 @@ def out_report(paperlake: PaperlakeResource) -> dg.MaterializeResult:
         meta[name] = dg.MetadataValue.md(f"![{name}](data:image/png;base64,{encoded})")
         meta[f"{name}_path"] = dg.MetadataValue.path(str(path))
     return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(
+    deps=[out_duckdb],
+    group_name="reports",
+    kinds={"markdown", "html", "atom"},
+    automation_condition=EAGER,
+)
+def out_digest(paperlake: PaperlakeResource) -> dg.MaterializeResult:
+    """What's new, under `<OUT>/digest/`: the served version's digest (new papers, trending, gained a code
+    link, new papers by topic) and its day's, as Markdown and HTML, and the Atom feed `feed.xml` of the
+    newest papers. Derived from the published versions only: a run that publishes nothing rewrites no
+    file, and the daily schedule re-renders the same bytes."""
+    written = digest.write(paperlake.paths(), paperlake.feed_entries, paperlake.feed_base_url)
+    return dg.MaterializeResult(
+        metadata={
+            "version": written.version.until,
+            "new_papers": len(written.version.new),
+            "feed_entries": written.feed_entries,
+            "files_changed": dg.MetadataValue.json(written.changed),
+            "digest": dg.MetadataValue.md(digest.markdown(written.version)),
+            "html": dg.MetadataValue.path(str(written.files["latest.html"])),
+            "feed": dg.MetadataValue.path(str(written.files["feed.xml"])),
+        }
+    )

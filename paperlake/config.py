@@ -63,6 +63,11 @@ class Paths:
         return self.out_dir / "state"
 
     @property
+    def digest_dir(self) -> Path:
+        """What changed, for people: each version's and each day's digest (Markdown, HTML), the Atom feed."""
+        return self.out_dir / "digest"
+
+    @property
     def duckdb_path(self) -> Path:
         return self.out_dir / "paperlake.duckdb"
 

@@ -611,6 +611,71 @@ def history(fmt: str, wide: bool) -> None:
         _emit(rel, Format(fmt), "published versions")
 
 
+@app.command(short_help="What changed between two published versions (papers, sightings, counts).")
+@click.argument("since", type=int, required=False)
+@click.argument("until", type=int, required=False)
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="Rows per list (table)"
+)
+@FORMAT
+def diff(since: int | None, until: int | None, limit: int, fmt: str) -> None:
+    """What changed from published version SINCE to UNTIL (default: the version before the served one →
+    the served one): row counts per table; papers and sightings added, removed and changed, with the
+    changed columns old → new. `--format csv|json` lists every row; the table lists `--limit` per list.
+    Reads PAPERLAKE_OUT_DIR. From Python: `paperlake.diff.diff(since, until)`.
+
+    Example: paperlake diff 12 15 --format json
+    """
+    from paperlake import diff as versions
+
+    paths = Paths.from_env()
+    _lake_or_fail(paths)
+    try:
+        found = versions.diff(since, until, paths)
+    except VersionError as exc:
+        _fail(str(exc))
+    if fmt == Format.json:
+        sys.stdout.write(json.dumps(versions.as_records(found), default=str, ensure_ascii=False, indent=2))
+        sys.stdout.write("\n")
+    elif fmt == Format.csv:
+        writer = csv.DictWriter(sys.stdout, ["table", "change", "key", "title", "column", "old", "new"])
+        writer.writeheader()
+        writer.writerows(versions.as_rows(found))
+    else:
+        _print_diff(versions.as_records(found), limit)
+
+
+def _print_diff(found: dict, limit: int) -> None:
+    """A diff in 80 columns: the counts, then each list of added, removed and changed rows, cut at `limit`."""
+    from paperlake.diff import summary
+
+    since = "nothing" if found["since"] is None else f"version {found['since']}"
+    counts = Table(title=f"{since} → version {found['until']}")
+    for name in ("table", "before", "after", "added", "removed", "changed"):
+        counts.add_column(name, justify="left" if name == "table" else "right")
+    for row in found["tables"]:
+        counts.add_row(*(str(v) for v in row.values()))
+    console.print(counts)
+    for table, key in (("papers", "paper_id"), ("sightings", "source_file")):
+        for change, items in found[table].items():
+            if not items:
+                continue
+            shown = Table(title=f"{table} {change} ({len(items)})", title_justify="left")
+            shown.add_column(key if table == "papers" else "file:position", overflow="fold", max_width=24)
+            shown.add_column("title", overflow="fold", ratio=2)
+            if change == "changed":
+                shown.add_column("what changed", overflow="fold", ratio=3)
+            for item in items[:limit]:
+                cells = [item[key] if table == "papers" else f"{item['source_file']}:{item['position']}"]
+                cells.append(item["title"])
+                if change == "changed":
+                    cells.append(summary(item["columns"], item["old"], item["new"], width=24))
+                shown.add_row(*(Text(str(c or "")) for c in cells))
+            console.print(shown)
+            if len(items) > limit:
+                console.print(f"… and {len(items) - limit} more (--limit, or --format csv|json for all)")
+
+
 @app.command(short_help="Write each published table as a Parquet file into a folder.")
 @click.argument("folder", type=click.Path(path_type=Path))
 @AS_OF

@@ -29,6 +29,13 @@ warehouse_job = dg.define_asset_job(
 )
 
 
+digest_job = dg.define_asset_job(
+    "digest_job",
+    selection=dg.AssetSelection.assets("out_digest"),
+    description="Render what's new: the served version's and its day's digest, and the Atom feed.",
+)
+
+
 @dg.op(pool=WRITER_POOL)
 def maintain_lake(context: dg.OpExecutionContext, paperlake: PaperlakeResource) -> None:
     """Expire lake snapshots older than `keep_days` (never the published one), merge small files."""

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.jobs import lake_maintenance_job, warehouse_job
+from pipelines.jobs import digest_job, lake_maintenance_job, warehouse_job
 
 daily_warehouse = dg.ScheduleDefinition(
     name="daily_warehouse",
@@ -20,4 +20,13 @@ weekly_lake_maintenance = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Sundays 03:00 UTC: expire versions older than keep_days, merge small files.",
+)
+
+daily_digest = dg.ScheduleDefinition(
+    name="daily_digest",
+    job=digest_job,
+    cron_schedule="30 6 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="06:30 UTC, after the daily warehouse run: render the digests and the Atom feed.",
 )

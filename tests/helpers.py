@@ -33,6 +33,7 @@ ASSETS = {  # every asset of the Definitions, as the UI and the code location mu
     "out_paper_topics",
     "out_duckdb",
     "out_report",
+    "out_digest",
 }
 SEED_ENTRIES = {
     "000_7cb6f7359ec6334f.txt": 45,

@@ -43,16 +43,17 @@ def test_checks_sensors_schedule_jobs():
     assert checks == contract | audit  # a dropped or a moved check fails, as does an unexpected one
     assert {s.name for s in defs.sensors} == {"landing_sensor", "warehouse_automation"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
-    assert [s.name for s in defs.schedules] == ["daily_warehouse", "weekly_lake_maintenance"]
+    assert [s.name for s in defs.schedules] == ["daily_warehouse", "daily_digest", "weekly_lake_maintenance"]
     warehouse = ASSETS - {"raw_captures", "core_sightings"}
     selected = {
         name: {k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
-        for name in ("ingest_job", "update_job", "warehouse_job", "lake_maintenance_job")
+        for name in ("ingest_job", "update_job", "warehouse_job", "digest_job", "lake_maintenance_job")
     }
     assert selected == {
         "ingest_job": {"core_sightings"},
         "update_job": {"core_sightings", *warehouse},
         "warehouse_job": warehouse,
+        "digest_job": {"out_digest"},
         "lake_maintenance_job": set(),
     }
     assert {j.name for j in defs.resolve_all_job_defs()} == {*selected, "__ASSET_JOB"}

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from PIL import Image
@@ -30,6 +31,11 @@ def _graphql(port: int, query: str) -> dict:
         body = json.load(resp)
     assert "errors" not in body, body
     return body["data"]
+
+
+class Server(NamedTuple):
+    port: int
+    out: Path  # the output folder `paperlake run` built before the webserver started
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +71,7 @@ def webserver(tmp_path_factory):
                 assert proc.poll() is None, (tmp / "webserver.log").read_text()
                 assert time.monotonic() < deadline, "webserver did not answer in 120 s"
                 time.sleep(0.5)
-        yield port
+        yield Server(port, tmp / "out")
     finally:
         proc.terminate()
         try:
@@ -76,7 +82,7 @@ def webserver(tmp_path_factory):
 
 def test_graphql_asset_graph(webserver):
     data = _graphql(
-        webserver,
+        webserver.port,
         """{ assetNodes { assetKey { path } groupName description kinds
         dependencyKeys { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }""",
     )
@@ -86,9 +92,24 @@ def test_graphql_asset_graph(webserver):
     assert {d["path"][0] for d in nodes["core_papers"]["dependencyKeys"]} == {"core_sightings"}
     checks = {c["name"] for n in nodes.values() for c in (n["assetChecksOrError"].get("checks") or [])}
     assert {"entries_conserved", "papers_contract", "reject_rate"} <= checks
-    runs = _graphql(webserver, "{ runsOrError { ... on Runs { results { jobName status } } } }")
+    runs = _graphql(webserver.port, "{ runsOrError { ... on Runs { results { jobName status } } } }")
     results = runs["runsOrError"]["results"]
     assert {(r["jobName"], r["status"]) for r in results} == {("update_job", "SUCCESS")}
+
+
+def _chromium(pw):
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
 
 
 def test_lineage_graph_screenshot(webserver):
@@ -98,23 +119,12 @@ def test_lineage_graph_screenshot(webserver):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "lineage.png"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = _chromium(pw)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.add_init_script("window.localStorage.setItem('communityNux', '1')")
-        # the whole graph, expanded: everything upstream of the last asset
-        lineage = "/assets/out_report?view=lineage&lineageScope=upstream&lineageDepth=10"
-        page.goto(f"http://127.0.0.1:{webserver}{lineage}", wait_until="domcontentloaded")
+        # the whole graph, expanded: everything upstream of the last assets (the report and the digest)
+        lineage = "/assets/out_duckdb?view=lineage&lineageScope=neighbors&lineageDepth=10"
+        page.goto(f"http://127.0.0.1:{webserver.port}{lineage}", wait_until="domcontentloaded")
         for name in ASSETS:
             page.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=60_000)
         page.wait_for_timeout(1000)
@@ -130,3 +140,36 @@ def test_lineage_graph_screenshot(webserver):
         assert 0 <= left < right <= 1600 and 0 <= top < bottom <= 1000, (name, box)
         label = picture.crop((int(left), int(top), int(right) + 1, int(bottom) + 1))
         assert len(label.getcolors(1 << 24) or []) >= 5, f"{name}: its label area is blank in the screenshot"
+
+
+def test_digest_page_screenshot(webserver):
+    """The HTML digest the run wrote, as a reader's browser shows it: every new paper listed with its
+    anchor, the feed linked, the screenshot kept with the other artifacts."""
+    from playwright.sync_api import sync_playwright
+
+    page_file = webserver.out / "digest" / "latest.html"
+    shot = ARTIFACTS / "digest.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = _chromium(pw)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(page_file.as_uri(), wait_until="load")
+        heading = page.locator("h1").inner_text()
+        papers = page.locator("li[id^='p_']").count()
+        feed = page.get_by_text("Atom feed").get_attribute("href")
+        page.screenshot(path=str(shot), full_page=False)
+        browser.close()
+    served = subprocess.run(
+        [str(Path(sys.executable).with_name("paperlake")), "query", "SELECT count(*) FROM papers", "-f", "csv"],
+        env={**os.environ, "PAPERLAKE_OUT_DIR": str(webserver.out)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert heading.startswith("paperlake: what's new in version")
+    assert papers == int(served.stdout.split()[-1]) > 0  # the first version: every paper is new
+    assert feed == "feed.xml" and (page_file.parent / feed).exists()
+    with Image.open(shot) as image:
+        picture = image.convert("RGB")
+    assert picture.size == (1200, 900)
+    assert len(picture.getcolors(1 << 24) or []) >= 20, "the digest screenshot is blank"

@@ -1,0 +1,232 @@
+"""What changed between two published versions: per table, the rows added, removed and changed (by the
+table's key, with the columns whose values differ), read from the lake's own snapshots.
+
+Nothing is copied: both versions are read in place with DuckLake's time travel (`AT (VERSION => v)`), and
+the change feed (`changes.feed`) narrows the comparison to the keys the commits in between touched, so a
+version that changed ten papers compares ten papers. A table the feed says no commit touched is unchanged.
+When the feed cannot say (an expired snapshot, a schema change), the whole tables are compared. A row
+rewritten with the same values is not a change.
+
+`diff()` is the notebook entry point: `paperlake.diff.diff().papers.to_pandas()`.
+"""
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from paperlake import changes, lake
+from paperlake.config import Paths
+from paperlake.db import VersionError
+from paperlake.duck import scalar
+from schemas.catalog import CATALOG, TABLES
+
+DETAILED = ("papers", "sightings")
+"""The tables whose changed rows `diff` returns (the others are counted only)."""
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """From published version `since` (None: before the first version) to `until`.
+
+    `counts`: per table, rows before and after, added, removed and changed. `papers` and `sightings`: one
+    row per added, removed or changed row: its key, `change`, the changed `columns`, and the `old` and
+    `new` rows as structs (null on the side where the row does not exist)."""
+
+    since: int | None
+    until: int
+    counts: pa.Table
+    papers: pa.Table
+    sightings: pa.Table
+
+
+def versions_of(paths: Paths, since: int | None = None, until: int | None = None) -> tuple[int | None, int]:
+    """The pair a diff compares: `until` defaults to the newest published version and `since` to the
+    published version before `until` (None when `until` is the first). Either, given, must be published."""
+    published = [int(v) for v in _published(paths)]
+    if not published:
+        raise VersionError("nothing has been published yet: run `paperlake run` first")
+    for v in (since, until):
+        if v is not None and v not in published:
+            raise VersionError(f"version {v} was never published or has expired (see `paperlake history`)")
+    if until is None:
+        until = published[0]
+    if since is None:
+        since = next((v for v in published if v < until), None)
+    return since, until
+
+
+def _published(paths: Paths) -> list[int]:
+    from paperlake.db import published_versions
+
+    return published_versions(paths)
+
+
+def diff(since: int | None = None, until: int | None = None, paths: Paths | None = None) -> VersionDiff:
+    """What changed from published version `since` to `until` (defaults: see `versions_of`)."""
+    paths = paths or Paths.from_env()
+    since, until = versions_of(paths, since, until)
+    with lake.open_lake(paths, read_only=True) as con:
+        return compare(con, since, until)
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection, since: int | None, until: int, tables: tuple[str, ...] = TABLES
+) -> VersionDiff:
+    """`diff` on a connection with the lake attached (both snapshots must still exist), of `tables`
+    (a detailed table left out comes back with no rows)."""
+    feed = None if since is None else changes.feed(con, since, until)
+    counts, detail = [], dict.fromkeys(DETAILED, pa.table({}))
+    for table in tables:
+        _changed_rows(con, table, since, until, _scope(con, table, feed), detailed=table in DETAILED)
+        n = dict(con.execute("SELECT change, count(*) FROM _changed GROUP BY ALL").fetchall())
+        before = 0 if since is None else _count(con, table, since)
+        counts.append({"table": table, "before": before, "after": _count(con, table, until)})
+        counts[-1].update({c: n.get(c, 0) for c in ("added", "removed", "changed")})
+        if table in DETAILED:
+            order = ", ".join(f'"{k}"' for k in CATALOG[table].key)
+            detail[table] = con.execute(f"SELECT * FROM _changed ORDER BY change, {order}").to_arrow_table()
+    con.execute("DROP TABLE IF EXISTS _changed")
+    con.execute("DROP TABLE IF EXISTS _scope")
+    return VersionDiff(since, until, pa.Table.from_pylist(counts), detail["papers"], detail["sightings"])
+
+
+def _scope(con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None) -> str:
+    """What narrows `table`'s rows to those the commits in between touched: nothing when the feed cannot
+    say, no row when no commit touched the table, else the keys the feed lists (temp table `_scope`)."""
+    if feed is None:
+        return ""
+    if table not in feed.tables:
+        return "LIMIT 0"
+    key_cols = ", ".join(f'"{k}"' for k in CATALOG[table].key)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT {key_cols}
+        FROM {lake.ALIAS}.main.table_changes('{CATALOG[table].name}', {feed.start}, {feed.until})""")
+    return f"SEMI JOIN _scope USING ({key_cols})"
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str, version: int) -> int:
+    try:
+        at = f"{lake.main_table(table)} AT (VERSION => {int(version)})"
+        return int(scalar(con, f"SELECT count(*) FROM {at}"))
+    except duckdb.CatalogException:  # the table did not exist yet at that version
+        return 0
+
+
+def _side(con: duckdb.DuckDBPyConnection, table: str, version: int | None, scope: str) -> str:
+    """The rows of `table` at `version` within `scope` (none before the first version, or before the
+    table existed)."""
+    none = f"(SELECT * FROM {lake.main_table(table)} LIMIT 0)"
+    if version is None:
+        return none
+    rows = f"{lake.main_table(table)} AT (VERSION => {int(version)})"
+    try:
+        con.execute(f"SELECT 1 FROM {rows} LIMIT 0")
+    except duckdb.CatalogException:
+        return none
+    return f"(SELECT * FROM {rows} {scope})"
+
+
+def _changed_rows(
+    con: duckdb.DuckDBPyConnection, table: str, since: int | None, until: int, scope: str, detailed: bool
+) -> None:
+    """Temp table `_changed`: the key of each row added, removed or changed from `since` to `until`, its
+    `change` and changed `columns` (and the `old`/`new` rows as structs when `detailed`)."""
+    keys = CATALOG[table].key
+    key_cols = ", ".join(f'"{k}"' for k in keys)
+    old, new = _side(con, table, since, scope), _side(con, table, until, scope)
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {new}").fetchall()]
+    differs = ", ".join(
+        f'CASE WHEN o.r."{c}" IS DISTINCT FROM n.r."{c}" THEN \'{c}\' END' for c in cols if c not in keys
+    )
+    on = " AND ".join(f'o."{k}" IS NOT DISTINCT FROM n."{k}"' for k in keys)
+    pick = ", ".join(f'coalesce(n."{k}", o."{k}") AS "{k}"' for k in keys)
+    rows = ", o.r AS old, n.r AS new" if detailed else ""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM (
+            SELECT {pick},
+                   CASE WHEN o.r IS NULL THEN 'added' WHEN n.r IS NULL THEN 'removed' ELSE 'changed' END
+                       AS change,
+                   list_filter([{differs}], c -> c IS NOT NULL) AS columns{rows}
+            FROM (SELECT {key_cols}, t AS r FROM {old} t) o
+            FULL JOIN (SELECT {key_cols}, t AS r FROM {new} t) n ON {on})
+        WHERE change <> 'changed' OR len(columns) > 0""")
+
+
+SHOWN = ("title", "abstract", "upvotes_max", "upvotes", "has_code", "github_repos", "links", "topics")
+"""The columns a reader asks about first: a change summary spells these out, old → new."""
+
+
+def summary(columns: list[str], old: dict, new: dict, width: int = 40) -> str:
+    """One changed row in words: the SHOWN columns spelt out (numbers old → new, lists +added -removed,
+    text shortened), then the names of the other changed columns."""
+    said, rest = [], []
+    for col in sorted(columns, key=lambda c: SHOWN.index(c) if c in SHOWN else len(SHOWN)):
+        a, b = old.get(col), new.get(col)
+        if col not in SHOWN:
+            rest.append(col)
+        elif isinstance(a, list) or isinstance(b, list):
+            gained = [f"+{v}" for v in b or [] if v not in (a or [])]
+            lost = [f"-{v}" for v in a or [] if v not in (b or [])]
+            said.append(f"{col} {' '.join(gained + lost) or 'reordered'}")
+        elif col == "abstract":
+            said.append("abstract edited")
+        elif isinstance(a, str) or isinstance(b, str):
+            said.append(f"{col} {_short(a, width)!r} → {_short(b, width)!r}")
+        else:
+            said.append(f"{col} {a} → {b}")
+    return "; ".join(said + ([", ".join(rest)] if rest else []))
+
+
+def _short(text: object, width: int) -> str:
+    value = "" if text is None else str(text)
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def _key(table: str, row: dict) -> str:
+    return "/".join(str(row[k]) for k in CATALOG[table].key)
+
+
+def as_records(d: VersionDiff) -> dict:
+    """The diff as plain data (what `paperlake diff --format json` prints): counts per table, then per
+    detailed table the added and removed rows (key and title) and each changed row's changed columns,
+    old → new."""
+    out: dict = {"since": d.since, "until": d.until, "tables": d.counts.to_pylist()}
+    for table, rows in (("papers", d.papers), ("sightings", d.sightings)):
+        keys = CATALOG[table].key
+        grouped: dict[str, list] = {"added": [], "removed": [], "changed": []}
+        for r in rows.to_pylist():
+            row = r["new"] if r["new"] is not None else r["old"]
+            item = {k: r[k] for k in keys} | {c: row[c] for c in ("title", "paper_id") if c not in keys}
+            if r["change"] == "changed":
+                item |= {
+                    "columns": r["columns"],
+                    "old": {c: r["old"][c] for c in r["columns"]},
+                    "new": {c: r["new"][c] for c in r["columns"]},
+                }
+            grouped[r["change"]].append(item)
+        out[table] = grouped
+    return out
+
+
+def as_rows(d: VersionDiff) -> list[dict]:
+    """The diff in long form (what `--format csv` prints): one row per added or removed row, and one
+    per changed column of a changed row, with the old and new values (lists and dates as JSON)."""
+    out = []
+    for table, changes_of in as_records(d).items():
+        if table not in DETAILED:
+            continue
+        for change, items in changes_of.items():
+            for item in items:
+                base = {"table": table, "change": change, "key": _key(table, item), "title": item["title"]}
+                if change != "changed":
+                    out.append(base | {"column": "", "old": "", "new": ""})
+                for col in item.get("columns", []):
+                    old, new = item["old"][col], item["new"][col]
+                    out.append(base | {"column": col, "old": _text(old), "new": _text(new)})
+    return out
+
+
+def _text(value: object) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value, default=str, ensure_ascii=False)
