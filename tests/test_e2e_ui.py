@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pytest
 from PIL import Image
 
-from tests.helpers import ASSETS, ROOT, SAMPLE, free_port
+from tests.helpers import ASSETS, CLI, ROOT, SAMPLE, free_port
 
 pytestmark = pytest.mark.subprocess
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -160,7 +160,7 @@ def test_digest_page_screenshot(webserver):
         page.screenshot(path=str(shot), full_page=False)
         browser.close()
     served = subprocess.run(
-        [str(Path(sys.executable).with_name("paperlake")), "query", "SELECT count(*) FROM papers", "-f", "csv"],
+        [CLI, "query", "SELECT count(*) FROM papers", "-f", "csv"],
         env={**os.environ, "PAPERLAKE_OUT_DIR": str(webserver.out)},
         capture_output=True,
         text=True,
