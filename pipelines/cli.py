@@ -418,33 +418,65 @@ def _print_last_runs(limit: int = 5) -> None:
 class Sort(StrEnum):
     score = "score"
     upvotes = "upvotes"
+    growth = "growth"
+
+
+ORDER = {
+    Sort.score: "score DESC",
+    Sort.upvotes: "upvotes_max DESC NULLS LAST, score DESC",
+    Sort.growth: "upvotes_growth_per_day DESC NULLS LAST, score DESC",
+}
+DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 @app.command(short_help="Full-text search over titles and abstracts.")
 @click.argument("words", nargs=-1, required=True)
 @click.option("--code", is_flag=True, help="Only papers with a GitHub repository")
-@click.option("--sort", type=click.Choice(list(Sort)), default="score", help="score (relevance) or upvotes")
+@click.option("--topic", "topics", multiple=True, help="Only papers with this topic (repeat: all of them)")
+@click.option("--since", type=DAY, help="Only papers dated on or after this day (YYYY-MM-DD)")
+@click.option("--until", type=DAY, help="Only papers dated on or before this day (YYYY-MM-DD)")
+@click.option(
+    "--sort",
+    type=click.Choice(list(Sort)),
+    default="score",
+    help="score (relevance), upvotes, or growth (upvotes per day)",
+)
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
 @FORMAT
 @WIDE
-def search(words: tuple[str, ...], code: bool, sort: str, limit: int, fmt: str, wide: bool) -> None:
-    """Full-text search (BM25) over titles and abstracts of the published papers, best first. Reads
-    PAPERLAKE_OUT_DIR (default data/out).
+def search(
+    words: tuple[str, ...],
+    code: bool,
+    topics: tuple[str, ...],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    sort: str,
+    limit: int,
+    fmt: str,
+    wide: bool,
+) -> None:
+    """Full-text search (BM25) over titles and abstracts of the published papers, best first. A paper's
+    date is its published date, else the first page date it was seen on. Reads PAPERLAKE_OUT_DIR
+    (default data/out).
 
-    Example: paperlake search hallucination --code --sort upvotes
+    Example: paperlake search hallucination --code --topic safety --since 2024-01-01 --sort growth
     """
     text = " ".join(words)
-    order = "score DESC" if sort == Sort.score else "upvotes_max DESC NULLS LAST, score DESC"
     columns = (
-        "paper_id, title, upvotes_max, n_sightings, has_code, github_repos, round(score, 3) AS score"
+        "paper_id, title, upvotes_max, upvotes_growth_per_day, n_sightings, has_code, github_repos, "
+        "coalesce(published_date, first_seen) AS date, topics, round(score, 3) AS score"
         if wide or fmt != Format.table
         else "paper_id, title, upvotes_max AS upvotes, has_code AS code"
     )
+    where = ["has_code"] if code else []
+    where += [f"list_contains(topics, {sql_str(t)})" for t in topics]
+    where += [f"coalesce(published_date, first_seen) >= DATE '{since:%Y-%m-%d}'"] if since else []
+    where += [f"coalesce(published_date, first_seen) <= DATE '{until:%Y-%m-%d}'"] if until else []
     sql = f"""SELECT {columns}
-              FROM search_papers({sql_str(text)}) {"WHERE has_code" if code else ""}
-              ORDER BY {order} LIMIT {limit}"""
+              FROM search_papers({sql_str(text)}) {"WHERE " + " AND ".join(where) if where else ""}
+              ORDER BY {ORDER[Sort(sort)]} LIMIT {limit}"""
     with _connect(Paths.from_env()) as con:
-        # a literal, not a bound parameter: DuckDB's Python binding imports pandas (~0.5 s) to bind one
+        # literals, not bound parameters: DuckDB's Python binding imports pandas (~0.5 s) to bind one
         _emit(con.sql(sql), Format(fmt), f"papers matching {text!r}")
 
 

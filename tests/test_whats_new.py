@@ -19,6 +19,7 @@ import pytest
 from bench.generate import Corpus
 from paperlake import diff, digest, lake, warehouse
 from paperlake.config import Paths
+from paperlake.db import connect_readonly
 from pipelines.run import run_pipeline
 from schemas.catalog import CATALOG, TABLES
 from tests.helpers import CLI, SAMPLE
@@ -48,7 +49,7 @@ def grown(tmp_path_factory: pytest.TempPathFactory):
     seeds = sorted(SAMPLE.iterdir())
     for seed in seeds[:3]:
         shutil.copy(seed, raw / seed.name)
-    corpus = Corpus(10, seed=11)
+    corpus = Corpus(40, seed=11)  # a page every 9 days: papers seen again within the growth window
     pages = [corpus.page(k) for k in range(10)]
     paths = Paths(raw, tmp / "out")
     versions, feeds, files = [], [], []
@@ -253,3 +254,29 @@ def test_the_digest_says_what_is_new_trending_and_gained_code(grown):
     page = files[1][f"v{v2}.html"].decode()
     assert all(f'id="{p["paper_id"]}"' in page for p in second.new)
     assert "<script" not in page.lower()
+
+
+@pytest.mark.dagster
+@pytest.mark.subprocess
+def test_search_filters_by_code_topic_and_date_and_sorts_by_growth(grown):
+    paths, _, _, _, _, _ = grown
+    env = {**os.environ, "PAPERLAKE_OUT_DIR": str(paths.out_dir)}
+    args = ["search", "language", "models", "--topic", "evaluation", "--since", "2025-01-01"]
+    args += ["--until", "2025-12-31", "--sort", "growth", "-n", "1000", "-f", "json"]
+    proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    with connect_readonly(paths) as con:
+        want = con.sql("""SELECT paper_id, upvotes_growth_per_day AS g FROM search_papers('language models')
+            WHERE list_contains(topics, 'evaluation')
+              AND coalesce(published_date, first_seen) BETWEEN DATE '2025-01-01' AND DATE '2025-12-31'""")
+        want = dict(want.fetchall())
+    assert rows and {r["paper_id"] for r in rows} == want.keys()
+    assert all("evaluation" in r["topics"] and "2025-01-01" <= r["date"] <= "2025-12-31" for r in rows)
+    growth = [r["upvotes_growth_per_day"] for r in rows]
+    known = [g for g in growth if g is not None]
+    assert len(set(known)) > 1 and known == sorted(known, reverse=True) and growth[: len(known)] == known
+    coded = subprocess.run([CLI, *args, "--code"], env=env, capture_output=True, text=True, timeout=120)
+    with_code = json.loads(coded.stdout)
+    assert all(r["has_code"] for r in with_code)
+    assert [r["paper_id"] for r in with_code] == [r["paper_id"] for r in rows if r["has_code"]]
