@@ -298,6 +298,8 @@ def _summary(paths: Paths, elapsed: float) -> None:
         console.print(counts)
         console.print(f"[dim]{SAMPLE_QUERY}[/]")
         _emit(con.sql(SAMPLE_QUERY), Format.table, "sample query: most-sighted papers")
+    if (latest := paths.digest_dir / "latest.html").exists():
+        console.print(f"what's new: {latest} (Atom feed: {paths.digest_dir / 'feed.xml'}; `paperlake diff`)")
 
 
 @app.command(short_help="Run one SQL query on the published tables.")

@@ -102,7 +102,7 @@ def test_the_audit_passes_what_the_core_wrote_and_fails_each_planted_fault(tmp_p
 @pytest.mark.dagster
 def test_a_failing_blocking_check_stops_publishing(tmp_path, monkeypatch):
     """The warehouse job in process: a paper lost after enrichment fails sightings_reference_papers, so
-    out_duckdb (publish) and out_report never run and readers keep the published version."""
+    out_duckdb (publish), out_report and out_digest never run and readers keep the published version."""
     raw = tmp_path / "raw"
     raw.mkdir()
     shutil.copy(SAMPLE / SAMPLE_FILE, raw)
@@ -129,7 +129,7 @@ def test_a_failing_blocking_check_stops_publishing(tmp_path, monkeypatch):
     assert failed == {"sightings_reference_papers"}
     written = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"core_papers", "out_papers", "out_sightings"} <= written
-    assert not written & {"out_duckdb", "out_report"}
+    assert not written & {"out_duckdb", "out_report", "out_digest"}
     assert served_version(paths) == version
     with connect_readonly(paths) as con:
         assert {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in counts} == counts

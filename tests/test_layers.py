@@ -19,7 +19,7 @@ STAGES = {  # the core's stages, lowest first: each may import its own and those
     "ingest": {"landing", "decode", "dates", "parse", "validate", "ingest"},
     "resolve": {"match", "resolve", "resolve_db", "incremental"},
     "enrich": {"enrich", "enrich_index"},
-    "serve": {"fulltext", "warehouse", "audit", "report", "db"},
+    "serve": {"fulltext", "warehouse", "audit", "report", "db", "diff", "digest"},
     "run": {"state", "plan", "steps"},
 }
 STAGE_OF = {module: stage for stage, modules in STAGES.items() for module in modules}
