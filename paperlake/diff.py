@@ -92,6 +92,22 @@ def compare(
     return VersionDiff(since, until, pa.Table.from_pylist(counts), detail["papers"], detail["sightings"])
 
 
+def added(
+    con: duckdb.DuckDBPyConnection, since: int | None, until: int, table: str, columns: list[str]
+) -> pa.Table:
+    """`columns` of the rows of `table` that version `until` has and `since` had not (keys compared
+    first, then only those rows read): what a feed of new rows needs, without the old and new rows of
+    everything that changed."""
+    feed = None if since is None else changes.feed(con, since, until)
+    _changed_rows(con, table, since, until, _scope(con, table, feed), detailed=False)
+    keys = ", ".join(f'"{k}"' for k in CATALOG[table].key)
+    rows = con.execute(f"""SELECT {", ".join(f'"{c}"' for c in columns)}
+        FROM {lake.main_table(table)} AT (VERSION => {int(until)})
+        SEMI JOIN (SELECT {keys} FROM _changed WHERE change = 'added') USING ({keys})""").to_arrow_table()
+    con.execute("DROP TABLE IF EXISTS _changed")
+    return rows
+
+
 def _scope(con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None) -> str:
     """What narrows `table`'s rows to those the commits in between touched: nothing when the feed cannot
     say, no row when no commit touched the table, else the keys the feed lists (temp table `_scope`)."""

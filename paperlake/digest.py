@@ -20,10 +20,11 @@ import jinja2
 
 from paperlake import lake
 from paperlake.config import Paths
-from paperlake.diff import VersionDiff, compare
+from paperlake.diff import VersionDiff, added, compare
 
 TOP = 10  # papers per list: trending, gained code, per topic
 SUMMARY_CHARS = 600  # of the abstract, in a feed entry
+FEED_COLUMNS = ["paper_id", "title", "abstract", "upvotes_max", "github_repos", "topics"]
 
 
 @dataclass
@@ -186,8 +187,7 @@ def feed_entries(con: duckdb.DuckDBPyConnection, versions: list[tuple[int, dt.da
     entries: dict[str, tuple[dict, int, dt.datetime]] = {}
     for i, (version, at) in enumerate(versions):
         since = versions[i + 1][0] if i + 1 < len(versions) else None
-        rows = compare(con, since, version, ("papers",)).papers.to_pylist()
-        for paper in sorted((r["new"] for r in rows if r["change"] == "added"), key=_by_upvotes):
+        for paper in sorted(added(con, since, version, "papers", FEED_COLUMNS).to_pylist(), key=_by_upvotes):
             if paper["paper_id"] not in entries and len(entries) < limit:
                 entries[paper["paper_id"]] = (paper, version, at)
         if len(entries) >= limit:
@@ -259,10 +259,11 @@ def write(paths: Paths, entries: int = 100, base_url: str = "") -> Written:
             raise LookupError("nothing has been published yet: no digest to write")
         until, at = versions[0]
         since = versions[1][0] if len(versions) > 1 else None
-        version = of_diff(f"paperlake: what's new in version {until}", compare(con, since, until), at)
+        only = ("papers",)  # the digest reads papers only
+        version = of_diff(f"paperlake: what's new in version {until}", compare(con, since, until, only), at)
         day_start = at.replace(hour=0, minute=0, second=0, microsecond=0)
         before_day = next((v for v, t in versions if t < day_start), None)
-        day = of_diff(f"paperlake: what's new on {at:%Y-%m-%d}", compare(con, before_day, until), at)
+        day = of_diff(f"paperlake: what's new on {at:%Y-%m-%d}", compare(con, before_day, until, only), at)
         feed = feed_entries(con, versions, entries)
     files = {
         f"v{until}.md": markdown(version).encode(),
