@@ -20,7 +20,8 @@ from bench.generate import Corpus
 from paperlake import diff, digest, lake, warehouse
 from paperlake.config import Paths
 from paperlake.db import connect_readonly
-from pipelines.run import run_pipeline
+from pipelines.definitions import build_defs
+from pipelines.run import build_resource, run_pipeline
 from schemas.catalog import CATALOG, TABLES
 from tests.helpers import CLI, SAMPLE
 
@@ -71,7 +72,11 @@ def grown(tmp_path_factory: pytest.TempPathFactory):
     _gain_code(raw / seeds[2].name, GAINS_CODE)
     run()
     run()  # nothing new: no Dagster run at all
-    rerendered = digest.write(paths).changed  # what the daily schedule's digest_job does between versions
+    with dg.instance_for_test() as instance:  # the daily schedule's job between two versions
+        job = build_defs(build_resource(paths)).resolve_job_def("digest_job")
+        result = job.execute_in_process(instance=instance)
+    (event,) = result.get_asset_materialization_events()
+    rerendered = event.materialization.metadata["files_changed"].value
     for name, text, _ in pages[6:]:
         (raw / name).write_text(text, encoding="utf-8")
     run()
