@@ -645,7 +645,7 @@ def history(fmt: str, wide: bool) -> None:
         _emit(rel, Format(fmt), "published versions")
 
 
-@app.command(short_help="What changed between two published versions (papers, sightings, counts).")
+@app.command(short_help="What changed between two published versions.")
 @click.argument("since", type=int, required=False)
 @click.argument("until", type=int, required=False)
 @click.option(

@@ -22,7 +22,7 @@ from schemas.catalog import TABLES
 from tests.helpers import CLI, SAMPLE, run_env
 
 pytestmark = pytest.mark.subprocess
-COMMANDS = ["run", "query", "search", "show", "status", "history", "export", "sql", "attach"]
+COMMANDS = ["run", "query", "search", "show", "status", "history", "diff", "export", "sql", "attach"]
 
 
 def _cli(*args: str, out: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
