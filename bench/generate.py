@@ -23,6 +23,7 @@ import random
 from pathlib import Path
 
 import pandas as pd
+from rapidfuzz import fuzz
 
 ROOT = Path(__file__).resolve().parents[1]
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -31,6 +32,7 @@ HEADER = (
     "{daily}byAK and the research community\n\n"
 )
 EN_DASH = "\u2013"
+BARE_SIMILARITIES = (0.85, 0.88, 0.91, 0.94, 0.97, 0.99)  # abstract ratios of issue 24's look-alikes
 
 
 def _seed_text() -> tuple[list[str], list[str]]:
@@ -56,6 +58,7 @@ class Corpus:
         sightings_per_paper: int = 6,
         seed: int = 1,
         lookalikes: float = 0.0,
+        bare_lookalikes: float = 0.0,
     ):
         self.rng = random.Random(seed)
         self.sentences, self.words = _seed_text()
@@ -66,6 +69,8 @@ class Corpus:
         self.hard = lookalikes > 0
         if self.hard:
             papers = self._hard_cases(papers, lookalikes, random.Random(seed + 10_000))
+        if bare_lookalikes > 0:
+            papers = self._bare_lookalikes(papers, bare_lookalikes, random.Random(seed + 20_000))
         self.papers = sorted(papers, key=lambda p: p["published"])
         self.dates = [p["published"] for p in self.papers]
 
@@ -147,6 +152,44 @@ class Corpus:
                 p["revision"] = (revised, None, edit)
         return out
 
+    def _bare_lookalikes(self, papers: list[dict], share: float, rng: random.Random) -> list[dict]:
+        """Issue 24's look-alikes: 1-3 siblings that keep the paper's name before the colon, change one or
+        two subtitle words, and reword the abstract in scattered words down to a similarity drawn from
+        0.85-0.99 (rapidfuzz ratio); each sibling prints no metadata (no date, no authors), and so does
+        the original, half the time: nothing but title and abstract to tell them apart."""
+        out = list(papers)
+        for base in papers:
+            if rng.random() >= share:
+                continue
+            base["bare"] = base.get("bare", False) or rng.random() < 0.5
+            base["family"] = base["id"]  # the original and its siblings: what eval scores as the class
+            for _ in range(rng.randint(1, 3)):
+                topic = base["title"].split(": ", 1)[1].split(" ")
+                for i in rng.sample(range(len(topic)), min(len(topic), rng.randint(1, 2))):
+                    topic[i] = self._another_word(rng, topic[i])
+                abstract = self._reworded_to(rng, base["abstract"], rng.choice(BARE_SIMILARITIES))
+                title = f"{base['name']}: {' '.join(topic)}"
+                out.append({**base, "id": f"t{len(out)}", "title": title, "abstract": abstract, "bare": True})
+                out[-1].pop("revision", None)
+        return out
+
+    def _another_word(self, rng: random.Random, word: str) -> str:
+        """A random word that is not `word` (a replaced word that came out the same changes nothing)."""
+        while (other := rng.choice(self.words).lower()) == word.lower():
+            pass
+        return other
+
+    def _reworded_to(self, rng: random.Random, text: str, similarity: float) -> str:
+        """`text` with words replaced at random places, two at least, until its ratio to `text` is at or
+        below `similarity`."""
+        words, places = text.split(" "), list(range(len(text.split(" ")) - 4))
+        rng.shuffle(places)
+        for n, i in enumerate(places, start=1):
+            words[i] = self._another_word(rng, words[i])
+            if n >= 2 and fuzz.ratio(text, " ".join(words)) <= similarity * 100:
+                break
+        return " ".join(words)
+
     def page(self, k: int) -> tuple[str, str, list[str]]:
         """File name, text and the true paper id of each entry of page k (dated one day after k-1)."""
         rng = random.Random(hash((k, len(self.papers))) & 0xFFFFFFFF)
@@ -171,7 +214,7 @@ class Corpus:
             elif self.hard and noise < 0.18:
                 title = "  ".join(title.split(" ")).replace(": ", " : ")
             out += [title, "\n\n", abstract, "\n\n"]
-            if detailed:
+            if detailed and not p.get("bare"):
                 who = (
                     f"{p['name'].lower()}-lab {p['name']} Lab" if p["org"] else f"  • {p['authors']} authors"
                 )
@@ -203,8 +246,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lookalikes", type=float, default=0.0, help="share of papers with look-alikes")
+    ap.add_argument(
+        "--bare-lookalikes", type=float, default=0.0, help="share of papers with look-alikes printed bare"
+    )
     args = ap.parse_args()
-    truth = Corpus(args.files, seed=args.seed, lookalikes=args.lookalikes).write(args.out)
+    corpus = Corpus(
+        args.files, seed=args.seed, lookalikes=args.lookalikes, bare_lookalikes=args.bare_lookalikes
+    )
+    truth = corpus.write(args.out)
     size = sum(p.stat().st_size for p in (args.out / "raw").iterdir())
     papers = truth["true_paper"].nunique()
     print(f"{args.files} files, {size / 1e6:.1f} MB, {len(truth)} entries, {papers} papers")

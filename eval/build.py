@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "raw"
 OUT = Path(__file__).with_name("resolution.csv")
 SEED = 20261123
-N_VARIANTS, N_NEGATIVES, N_LOOKALIKES = 160, 100, 60
+N_VARIANTS, N_NEGATIVES, N_LOOKALIKES, N_SAME_NAME = 160, 100, 60, 60
 DASHES = ["\u2013", "\u2014", "\u2010", " - "]  # en dash, em dash, hyphen
 
 
@@ -161,6 +161,47 @@ def lookalikes(seeds: pd.DataFrame, rng: random.Random) -> list[dict]:
     return rows
 
 
+def _another(rng: random.Random, words: list[str], word: str) -> str:
+    """A random word that is not `word`: a replacement that came out the same would change nothing."""
+    while (other := rng.choice(words)).lower() == word.lower():
+        pass
+    return other
+
+
+def same_name_lookalikes(seeds: pd.DataFrame, rng: random.Random) -> list[dict]:
+    """Issue 24: distinct papers that keep a seed's name before the colon, change one or two subtitle words
+    and reword the abstract in scattered words down to a ratio drawn from 0.85-0.99. The records carry no
+    date or authors (none of this set does), so only title and abstract can tell them apart."""
+    from rapidfuzz import fuzz
+
+    pool = seeds[seeds["title"].str.contains(": ")].drop_duplicates("cluster").reset_index(drop=True)
+    words = [w for a in seeds["abstract"] for w in a.split() if w.isalpha() and len(w) > 3]
+    rows = []
+    for n in range(N_SAME_NAME):
+        src = pool.iloc[rng.randrange(len(pool))]
+        name, subtitle = src["title"].split(": ", 1)
+        sub = subtitle.split(" ")
+        for i in rng.sample(range(len(sub)), min(len(sub), rng.randint(1, 2))):
+            sub[i] = _another(rng, words, sub[i])
+        target = rng.choice((0.85, 0.88, 0.91, 0.94, 0.97, 0.99)) * 100
+        abstract, places = src["abstract"].split(" "), list(range(len(src["abstract"].split(" "))))
+        rng.shuffle(places)
+        for k, i in enumerate(places, start=1):
+            abstract[i] = _another(rng, words, abstract[i])
+            if k >= 2 and fuzz.ratio(src["abstract"], " ".join(abstract)) <= target:
+                break
+        rows.append(
+            {
+                "record": f"same_name{n}",
+                "cluster": f"same_name{n}",
+                "title": f"{name}: {' '.join(sub)}",
+                "abstract": " ".join(abstract),
+                "kind": "negative:lookalike_same_name",
+            }
+        )
+    return rows
+
+
 def build() -> pd.DataFrame:
     rng = random.Random(SEED)
     seeds = seed_records()
@@ -170,6 +211,7 @@ def build() -> pd.DataFrame:
             pd.DataFrame(variants(seeds, rng)),
             pd.DataFrame(negatives(seeds, rng)),
             pd.DataFrame(lookalikes(seeds, random.Random(SEED + 15))),
+            pd.DataFrame(same_name_lookalikes(seeds, random.Random(SEED + 24))),
         ],
         ignore_index=True,
     )

@@ -135,10 +135,10 @@ CORPUS_MTIME = dt.datetime(2026, 1, 1)  # the generated pages are of 2025: their
 
 
 def corpus_sightings(
-    files: int, lookalikes: float, seed: int = 1, batch: int = 500
+    files: int, lookalikes: float, seed: int = 1, batch: int = 500, bare: float = 0.0
 ) -> tuple[pd.DataFrame, pd.Series]:
     """A generated corpus parsed in memory: its sightings, and the true paper of each (by sighting_id)."""
-    corpus = Corpus(files, lookalikes=lookalikes, seed=seed)
+    corpus = Corpus(files, lookalikes=lookalikes, seed=seed, bare_lookalikes=bare)
     frames, truth = [], {}
     for lo in range(0, files, batch):
         pages = []
@@ -169,14 +169,21 @@ def splink_by_sighting(sightings: pd.DataFrame) -> pd.Series:
     return pd.Series(s["record_id"].map(splink_clusters(records)).to_numpy(), index=sightings.index)
 
 
-def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
-    """paperlake and Splink on the same generated sightings, scored per sighting against the truth."""
-    s, gold = corpus_sightings(files, lookalikes)
+def eval_corpus(files: int, lookalikes: float, with_splink: bool, bare: float = 0.0) -> dict:
+    """paperlake and Splink on the same generated sightings, scored per sighting against the truth. With
+    `bare` look-alikes (issue 24), also scored on the sightings of the papers that have them ("class")."""
+    s, gold = corpus_sightings(files, lookalikes, bare=bare)
     out: dict = {"files": files, "lookalikes": lookalikes, "sightings": len(s), "papers": int(gold.nunique())}
+    if bare:
+        out["bare_lookalikes"] = bare
+    family = _bare_families(files, lookalikes, bare) if bare else {}
+    in_class = gold.map(family).notna().to_numpy()
     t = time.perf_counter()
     res = resolve(s)
     pred = pd.Series(res.sightings["paper_id"].values, index=res.sightings["sighting_id"].values)
     out["paperlake"] = {**cluster_metrics(gold, pred), "seconds": round(time.perf_counter() - t, 2)}
+    if bare:
+        out["paperlake"]["class"] = cluster_metrics(gold[in_class], pred[gold.index[in_class]])
     if with_splink:
         t = time.perf_counter()
         try:
@@ -186,7 +193,15 @@ def eval_corpus(files: int, lookalikes: float, with_splink: bool) -> dict:
             return out
         sp.index = s["sighting_id"].to_numpy()
         out["splink"] = {**cluster_metrics(gold, sp), "seconds": round(time.perf_counter() - t, 2)}
+        if bare:
+            out["splink"]["class"] = cluster_metrics(gold[in_class], sp[gold.index[in_class]])
     return out
+
+
+def _bare_families(files: int, lookalikes: float, bare: float) -> dict[str, str]:
+    """Each true paper of a bare look-alike family (the original and its siblings) → the original's id."""
+    papers = Corpus(files, lookalikes=lookalikes, bare_lookalikes=bare).papers
+    return {p["id"]: p["family"] for p in papers if "family" in p}
 
 
 def eval_dates() -> dict:
@@ -298,6 +313,9 @@ def main() -> None:
     ap.add_argument("--no-splink", action="store_true")
     ap.add_argument("--corpus-files", type=int, default=2000, help="look-alike corpus captures (0: skip)")
     ap.add_argument("--lookalikes", type=float, default=0.2, help="share of papers with look-alikes")
+    ap.add_argument(
+        "--bare-lookalikes", type=float, default=0.2, help="share with look-alikes printed bare (issue 24)"
+    )
     args = ap.parse_args()
     results = {
         "resolution": eval_resolution(not args.no_splink),
@@ -307,6 +325,9 @@ def main() -> None:
     }
     if args.corpus_files:
         results["lookalike_corpus"] = eval_corpus(args.corpus_files, args.lookalikes, not args.no_splink)
+        results["bare_lookalike_corpus"] = eval_corpus(
+            args.corpus_files, 0.0, not args.no_splink, bare=args.bare_lookalikes
+        )
     if args.sightings:
         results["speed"] = eval_speed(args.sightings)
     (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -328,6 +349,17 @@ def main() -> None:
             f"{c['papers']:,} true papers ({c['lookalikes']:.0%} with look-alikes), pairs over sightings"
         )
         print_systems(c)
+    if "bare_lookalike_corpus" in results:
+        c = results["bare_lookalike_corpus"]
+        print(
+            f"bare look-alike corpus (issue 24): {c['files']:,} captures, {c['sightings']:,} sightings, "
+            f"{c['papers']:,} true papers ({c['bare_lookalikes']:.0%} with same-name look-alikes printed "
+            "without date or authors), pairs over sightings"
+        )
+        print_systems(c)
+        print("  the class alone (the sightings of papers with such look-alikes):")
+        systems = ("paperlake", "splink")
+        print_systems({k: {**c[k], **c[k]["class"]} for k in systems if "class" in c.get(k, {})})
     if "speed" in results:
         sp = results["speed"]
         print(

@@ -29,6 +29,11 @@ from paperlake.normalize import text_keys
 MIN_IDENTICAL_WORDS = 40  # an identical abstract shorter than this is not proof (boilerplate)
 TITLE_CUTS = {"high": 95.0, "similar": 85.0}  # rapidfuzz ratio of title keys
 ABSTRACT_CUTS = {"near": 97.0, "similar": 90.0, "weak": 75.0}  # rapidfuzz ratio of abstract keys
+# Two texts, not one paper's captures: the places the abstracts differ plus how far the titles are apart
+# (exact 0, high 1, else 2) reach this. One paper's capture reprints its abstract as it was, or edited in
+# one place; two captures that each edited it differ in two, under one title (README, "reworded").
+REWORDED_AT = 3
+TITLE_DISTANCE = {"exact": 0, "high": 1}
 NAME_SIMILAR = 85.0  # two names this close (or one edit apart) are one name with a typo
 
 # field → level → weight (log2 likelihood ratio; set by measurement, fitted values beside them in README)
@@ -37,6 +42,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
     "name": {"same": 1.0, "similar": -3.0, "different": -10.0, "missing": 0.0},
     "abstract": {
         "exact": 18.0,
+        "reworded": -10.0,
         "near": 4.0,
         "similar": 1.0,
         "weak": -8.0,
@@ -90,6 +96,18 @@ def abstract_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return score
 
 
+def abstract_places(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """In how many separate places two abstract keys differ: the runs of words the word-level alignment
+    (Levenshtein opcodes) does not keep, each run counted once (0: equal). An edit or an added sentence
+    is one place, a capture cut off mid-abstract one more; a look-alike's reworded abstract is many."""
+    out = np.zeros(len(a), dtype=np.int64)
+    for k, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x != y:
+            tags = [op.tag for op in Levenshtein.opcodes(x.split(" "), y.split(" "))]
+            out[k] = sum(t != "equal" and (i == 0 or tags[i - 1] == "equal") for i, t in enumerate(tags))
+    return out
+
+
 def _name_levels(na: np.ndarray, nb: np.ndarray, ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
     """same / similar (a typo) / different; when only one title has a short name of k words, it is
     compared with the first k words of the other title (a capture that dropped the colon); missing when
@@ -124,22 +142,28 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     title_score = _ratio(ta, tb)
     abstract_score = np.where(has_abstract, abstract_scores(aa, ab), 0.0)
     words = np.array([s.count(" ") + 1 for s in aa])
+    close = has_abstract & (abstract_score >= ABSTRACT_CUTS["similar"])  # only these are counted
+    places = np.full(len(aa), -1, dtype=np.int64)
+    places[close] = abstract_places(aa[close], ab[close])
+    title = np.select(
+        [ta == tb, title_score >= TITLE_CUTS["high"], title_score >= TITLE_CUTS["similar"]],
+        ["exact", "high", "similar"],
+        default="different",
+    )
+    apart = np.array([TITLE_DISTANCE.get(t, 2) for t in title], dtype=np.int64)
     levels = {
-        "title": np.select(
-            [ta == tb, title_score >= TITLE_CUTS["high"], title_score >= TITLE_CUTS["similar"]],
-            ["exact", "high", "similar"],
-            default="different",
-        ),
+        "title": title,
         "name": _name_levels(a["name"].to_numpy(), b["name"].to_numpy(), ta, tb),
         "abstract": np.select(
             [
                 ~has_abstract,
                 (aa == ab) & (words >= MIN_IDENTICAL_WORDS),
+                (places > 0) & (places + apart >= REWORDED_AT),
                 abstract_score >= ABSTRACT_CUTS["near"],
                 abstract_score >= ABSTRACT_CUTS["similar"],
                 abstract_score >= ABSTRACT_CUTS["weak"],
             ],
-            ["missing", "exact", "near", "similar", "weak"],
+            ["missing", "exact", "reworded", "near", "similar", "weak"],
             default="different",
         ),
         "published": _equal_or_missing(a["published_date"], b["published_date"]),
@@ -150,8 +174,30 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         ),
     }
     out = pd.DataFrame(
-        {"title_score": title_score.round(1), "abstract_score": abstract_score.round(1)}
+        {
+            "title_score": title_score.round(1),
+            "abstract_score": abstract_score.round(1),
+            "abstract_places": pd.Series(places, dtype="Int64").mask(places < 0),
+        }
         | {f"{f}_agreement": np.asarray(lv, dtype=object) for f, lv in levels.items()}
     )
     weight = sum(out[f"{f}_agreement"].map(WEIGHTS[f]).to_numpy() for f in FIELDS)
     return out.assign(match_weight=np.round(weight, 2), has_abstract=has_abstract)
+
+
+EXPLAIN_SQL = """CASE WHEN merged THEN 'merged: the evidence sums to ' || match_weight || ' (≥ 2)'
+    ELSE 'not merged: ' || concat_ws(', ',
+        CASE abstract_agreement
+            WHEN 'reworded' THEN 'abstracts differ in ' || abstract_places || ' places'
+            WHEN 'weak' THEN 'abstracts only loosely alike'
+            WHEN 'different' THEN 'different abstracts'
+            WHEN 'missing' THEN 'an abstract is missing' END,
+        CASE WHEN title_agreement <> 'exact' THEN 'titles differ' END,
+        CASE WHEN name_agreement IN ('similar', 'different') THEN 'names differ' END,
+        CASE WHEN published_agreement = 'different' THEN 'published dates differ' END,
+        CASE WHEN authors_agreement = 'different' THEN 'authors differ' END,
+        CASE WHEN published_agreement = 'missing' AND authors_agreement = 'missing'
+             THEN 'no date or authors to compare' END)
+    END"""
+"""SQL over a `matches` row: its decision in words ("not merged: abstracts differ in 12 places, titles
+differ, no date or authors to compare"), what `paperlake show` prints per pair."""

@@ -180,6 +180,7 @@ def score_pairs(records: pd.DataFrame, pairs: pd.DataFrame, rules: MatchRules) -
             "block": pairs["block"].to_numpy(),
             "title_score": ev["title_score"].to_numpy(),
             "abstract_score": ev["abstract_score"].to_numpy(),
+            "abstract_places": ev["abstract_places"].array,
             **{f"{f}_agreement": ev[f"{f}_agreement"].to_numpy() for f in FIELDS},
             "match_weight": ev["match_weight"].to_numpy(),
             "rule": rule,

@@ -173,7 +173,8 @@ def _papers(con: duckdb.DuckDBPyConnection, abstracts: pa.Table, aliases: pd.Dat
     con.register("_abs", abstracts.select(["paper_id", "abstract_len", "_order", "abstract"]))
     con.register("_alias", pa.Table.from_pandas(aliases[["old_id", "paper_id"]], preserve_index=False))
     rate = pa.array(growth.to_numpy(dtype=float), from_pandas=True)  # NaN: no growth (null)
-    con.register("_growth", pa.table({"paper_id": growth.index, "upvotes_growth_per_day": rate}))
+    ids = pa.array(growth.index.astype(str), type=pa.string())  # typed: empty when no page printed upvotes
+    con.register("_growth", pa.table({"paper_id": ids, "upvotes_growth_per_day": rate}))
     schema = arrow_schema(Papers)
     rows = con.execute(
         f"""WITH v AS (SELECT paper_id, title, count(*) AS n, max(_order) AS last FROM _chrono GROUP BY ALL),

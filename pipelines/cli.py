@@ -495,7 +495,9 @@ def _why_columns() -> str:
 
 
 def _why_sql() -> str:
-    return f"""SELECT CASE WHEN merged THEN 'merged' ELSE 'kept apart' END AS decision, rule, match_weight,
+    from paperlake.match import EXPLAIN_SQL
+
+    return f"""SELECT {EXPLAIN_SQL} AS decision, rule, match_weight,
   {_why_columns()},
   (SELECT any_value(title) FROM sightings WHERE record_id = m.record_a) AS title_a,
   (SELECT any_value(title) FROM sightings WHERE record_id = m.record_b) AS title_b,

@@ -28,7 +28,7 @@ FLOAT = {"sql": "DOUBLE"}
 AGREEMENTS = {  # field → its comparison levels (weights in paperlake/match.py)
     "title": ("exact", "high", "similar", "different"),
     "name": ("same", "similar", "different", "missing"),
-    "abstract": ("exact", "near", "similar", "weak", "different", "missing"),
+    "abstract": ("exact", "reworded", "near", "similar", "weak", "different", "missing"),
     "published": ("same", "different", "missing"),
     "authors": ("same", "different", "missing"),
 }
@@ -293,6 +293,12 @@ class Matches(_Contract):
     abstract_score: Series[float] = pa.Field(
         ge=0, le=100, metadata=FLOAT, description="rapidfuzz ratio of abstract keys (0: an abstract missing)"
     )
+    abstract_places: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True,
+        ge=0,
+        metadata=INT,
+        description="Separate places the abstract keys differ, in words (null: below similar or missing)",
+    )
     title_agreement: Series[str] = pa.Field(
         isin=AGREEMENTS["title"], metadata=TEXT, description="Title keys: exact, high (≥ 95), similar (≥ 85)"
     )
@@ -302,7 +308,8 @@ class Matches(_Contract):
     abstract_agreement: Series[str] = pa.Field(
         isin=AGREEMENTS["abstract"],
         metadata=TEXT,
-        description="Abstract keys: exact (≥ 40 words), near (≥ 97), similar (≥ 90), weak (≥ 75)",
+        description="Abstract keys: exact (≥ 40 words), reworded (≥ 90 but in ≥ 2 places), near (≥ 97), "
+        "similar (≥ 90), weak (≥ 75)",
     )
     published_agreement: Series[str] = pa.Field(
         isin=AGREEMENTS["published"], metadata=TEXT, description="Published dates (missing: not printed)"

@@ -116,3 +116,32 @@ def test_cli_show_by_title_and_ambiguity(pipeline_run):
     assert many.returncode == 1 and "papers match 'language'" in many.stdout
     none = _cli("show", "no such paper at all", out_dir=paths.out_dir)
     assert none.returncode == 2 and "no paper with id or title matching" in none.stderr
+
+
+@pytest.mark.subprocess
+def test_cli_show_explains_a_bare_look_alike_kept_apart(tmp_path):
+    """Issue 24 through `paperlake show`: two compact captures (no date, no authors) of papers that share
+    the name before the colon; the look-alike's abstract differs in 12 places. Kept apart, and said why."""
+    from paperlake import steps
+    from paperlake.config import Paths
+    from tests.helpers import SAMPLE, page_text, write_run
+
+    text = (SAMPLE / "003_d2538b47dc31753c.txt").read_text(encoding="utf-8").split("\n\n")
+    title = 'TextGrad: Automatic "Differentiation" via Text'
+    abstract = text[text.index(title) + 1]
+    words = abstract.split(" ")
+    look = " ".join(w + "zq" if i % 9 == 5 and i < 9 * 12 else w for i, w in enumerate(words))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text(page_text(f"{title}\n\n{abstract}", daily=False), encoding="utf-8")
+    lookalike = 'TextGrad: Automatic "Integration" via Text'
+    (raw / "b.txt").write_text(page_text(f"{lookalike}\n\n{look}", daily=False), encoding="utf-8")
+    paths = Paths(raw, tmp_path / "out")
+    write_run(paths)
+    steps.publish(paths, "test")
+    proc = _cli("show", "Differentiation", out_dir=paths.out_dir)
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join(proc.stdout.split())
+    assert "not merged: abstracts differ in 12 places, titles differ, no date or authors to compare" in said
+    other = _cli("show", "Integration", out_dir=paths.out_dir)
+    assert other.returncode == 0 and "abstracts differ in 12 places" in " ".join(other.stdout.split())
