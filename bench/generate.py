@@ -163,15 +163,22 @@ class Corpus:
                 continue
             base["bare"] = base.get("bare", False) or rng.random() < 0.5
             base["family"] = base["id"]  # the original and its siblings: what eval scores as the class
+            titles = {base["title"].lower()}  # a title of its own: the class is titles that differ
             for _ in range(rng.randint(1, 3)):
-                topic = base["title"].split(": ", 1)[1].split(" ")
-                for i in rng.sample(range(len(topic)), min(len(topic), rng.randint(1, 2))):
-                    topic[i] = self._another_word(rng, topic[i])
+                while (title := self._retitled(rng, base)).lower() in titles:
+                    pass
+                titles.add(title.lower())
                 abstract = self._reworded_to(rng, base["abstract"], rng.choice(BARE_SIMILARITIES))
-                title = f"{base['name']}: {' '.join(topic)}"
                 out.append({**base, "id": f"t{len(out)}", "title": title, "abstract": abstract, "bare": True})
                 out[-1].pop("revision", None)
         return out
+
+    def _retitled(self, rng: random.Random, base: dict) -> str:
+        """The base's title with one or two subtitle words replaced, its name kept."""
+        topic = base["title"].split(": ", 1)[1].split(" ")
+        for i in rng.sample(range(len(topic)), min(len(topic), rng.randint(1, 2))):
+            topic[i] = self._another_word(rng, topic[i])
+        return f"{base['name']}: {' '.join(topic)}"
 
     def _another_word(self, rng: random.Random, word: str) -> str:
         """A random word that is not `word` (a replaced word that came out the same changes nothing)."""

@@ -29,9 +29,9 @@ from paperlake.normalize import text_keys
 MIN_IDENTICAL_WORDS = 40  # an identical abstract shorter than this is not proof (boilerplate)
 TITLE_CUTS = {"high": 95.0, "similar": 85.0}  # rapidfuzz ratio of title keys
 ABSTRACT_CUTS = {"near": 97.0, "similar": 90.0, "weak": 75.0}  # rapidfuzz ratio of abstract keys
-# Two texts, not one paper's captures: the places the abstracts differ plus how far the titles are apart
-# (exact 0, high 1, else 2) reach this. One paper's capture reprints its abstract as it was, or edited in
-# one place; two captures that each edited it differ in two, under one title (README, "reworded").
+# Two texts, not one paper's captures: the titles differ (≥ 95 alike: 1, else 2) and the places the
+# abstracts differ in bring the sum to this. One paper's capture reprints its abstract as it was, or edited
+# in one place; a look-alike rewords both texts (README, "reworded"). Under one title, a revision stays one.
 REWORDED_AT = 3
 TITLE_DISTANCE = {"exact": 0, "high": 1}
 NAME_SIMILAR = 85.0  # two names this close (or one edit apart) are one name with a typo
@@ -158,7 +158,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
             [
                 ~has_abstract,
                 (aa == ab) & (words >= MIN_IDENTICAL_WORDS),
-                (places > 0) & (places + apart >= REWORDED_AT),
+                (places > 0) & (apart > 0) & (places + apart >= REWORDED_AT),
                 abstract_score >= ABSTRACT_CUTS["near"],
                 abstract_score >= ABSTRACT_CUTS["similar"],
                 abstract_score >= ABSTRACT_CUTS["weak"],
