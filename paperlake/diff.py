@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from paperlake import changes, lake
 from paperlake.config import Paths
-from paperlake.db import VersionError
+from paperlake.db import VersionError, published_versions
 from paperlake.duck import scalar
 from schemas.catalog import CATALOG, TABLES
 
@@ -44,7 +44,7 @@ class VersionDiff:
 def versions_of(paths: Paths, since: int | None = None, until: int | None = None) -> tuple[int | None, int]:
     """The pair a diff compares: `until` defaults to the newest published version and `since` to the
     published version before `until` (None when `until` is the first). Either, given, must be published."""
-    published = [int(v) for v in _published(paths)]
+    published = published_versions(paths)
     if not published:
         raise VersionError("nothing has been published yet: run `paperlake run` first")
     for v in (since, until):
@@ -55,12 +55,6 @@ def versions_of(paths: Paths, since: int | None = None, until: int | None = None
     if since is None:
         since = next((v for v in published if v < until), None)
     return since, until
-
-
-def _published(paths: Paths) -> list[int]:
-    from paperlake.db import published_versions
-
-    return published_versions(paths)
 
 
 def diff(since: int | None = None, until: int | None = None, paths: Paths | None = None) -> VersionDiff:

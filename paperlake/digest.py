@@ -172,12 +172,8 @@ def html(d: Digest, feed: str = "") -> str:
 
 def published(con: duckdb.DuckDBPyConnection) -> list[tuple[int, dt.datetime]]:
     """Every published version still in the lake with its time (UTC), newest first."""
-    return [
-        (int(v), t.astimezone(dt.UTC))
-        for v, t in con.execute(
-            f"SELECT version, published_at FROM {lake.VERSIONS} ORDER BY version DESC"
-        ).fetchall()
-    ]
+    rows = lake.versions(con).select(["version", "published_at"]).to_pylist()
+    return [(int(r["version"]), r["published_at"].astimezone(dt.UTC)) for r in rows]
 
 
 def feed_entries(con: duckdb.DuckDBPyConnection, versions: list[tuple[int, dt.datetime]], limit: int):
