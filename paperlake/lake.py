@@ -31,6 +31,7 @@ from schemas.catalog import CATALOG, STAGED
 
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 VERSIONS = f"{ALIAS}.meta.versions"
+SETTLED = f"{ALIAS}.meta.settled"  # one row: the snapshot up to which the lake is known to serve a version
 
 
 def main_table(table: str) -> str:
@@ -113,6 +114,7 @@ def attach(
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.staging")
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.meta")
             con.execute(_VERSIONS_DDL)
+            con.execute(f"CREATE TABLE IF NOT EXISTS {SETTLED} (snapshot BIGINT, version BIGINT)")
 
 
 _attached: dict[tuple, duckdb.DuckDBPyConnection] = {}
@@ -211,6 +213,22 @@ def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, co
             f"INSERT INTO {VERSIONS} VALUES ($v, now(), $r, $c)",
             {"v": version, "r": run_id, "c": json.dumps(counts)},
         )
+
+
+def settle(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Record that the lake, as of now, still serves published `version`: a run whose commits changed no
+    main table publishes no new version, and its commits must not make every later run look unfinished."""
+    with commit.transaction(con):
+        con.execute(f"DELETE FROM {SETTLED}")
+        con.execute(f"INSERT INTO {SETTLED} VALUES ($s, $v)", {"s": current_snapshot(con), "v": version})
+
+
+def settled(con: duckdb.DuckDBPyConnection, version: int) -> int:
+    """The newest snapshot known to serve `version` (`settle`), else `version` itself."""
+    if SETTLED not in tables(con):  # a lake written before it existed
+        return version
+    found = scalar(con, f"SELECT max(snapshot) FROM {SETTLED} WHERE version = $v", {"v": version})
+    return version if found is None else int(found)
 
 
 def versions(con: duckdb.DuckDBPyConnection) -> pa.Table:

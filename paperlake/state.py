@@ -40,11 +40,14 @@ def up_to_date(paths: Paths, change: LandingDiff) -> int | None:
 def served_and_unchanged(
     con: duckdb.DuckDBPyConnection, paths: Paths, schemas: tuple[str, ...]
 ) -> int | None:
-    """The last published version when no table of `schemas` changed since and the serving file holds it
-    (the same rule for `paperlake run`'s "nothing new" and for publishing's "keep the served version")."""
+    """The last published version when no table of `schemas` changed since the lake was last known to
+    serve it (`lake.settled`) and the serving file holds it (the same rule for `paperlake run`'s "nothing
+    new" and for publishing's "keep the served version")."""
     from paperlake.warehouse import served_version  # pandas: only when a serving file exists
 
     last = lake.last_version(con)
-    if last is None or not paths.duckdb_path.exists() or changes.changed_since(con, last, schemas):
+    if last is None or not paths.duckdb_path.exists():
+        return None
+    if changes.changed_since(con, lake.settled(con, last), schemas):
         return None
     return last if served_version(paths) == last else None

@@ -289,6 +289,7 @@ def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[st
     `full` rebuilds the serving file from the snapshot instead (`paperlake run --full`)."""
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
         if (last := state.served_and_unchanged(con, paths, ("main",))) is not None:  # it stays
+            lake.settle(con, last)  # this run's staging commits are done with: the next run has nothing to do
             counts = json.loads(
                 scalar(con, f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last})
             )
