@@ -87,7 +87,7 @@ def out_digest(paperlake: PaperlakeResource) -> dg.MaterializeResult:
             "new_papers": len(written.version.new),
             "feed_entries": written.feed_entries,
             "files_changed": dg.MetadataValue.json(written.changed),
-            "digest": dg.MetadataValue.md(digest.markdown(written.version)),
+            "digest": dg.MetadataValue.md(written.files["latest.md"].read_text(encoding="utf-8")),
             "html": dg.MetadataValue.path(str(written.files["latest.html"])),
             "feed": dg.MetadataValue.path(str(written.files["feed.xml"])),
         }

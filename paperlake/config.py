@@ -72,6 +72,14 @@ class Paths:
         return self.out_dir / "paperlake.duckdb"
 
 
+def write_whole(path: Path, data: bytes) -> None:
+    """Write `path` whole: a hidden partial file renamed over it, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
 RETAIN_REMOVED_ENV = "PAPERLAKE_RETAIN_REMOVED"
 
 

@@ -73,7 +73,7 @@ def compare(
     feed = None if since is None else changes.feed(con, since, until)
     counts, detail = [], dict.fromkeys(DETAILED, pa.table({}))
     for table in tables:
-        _changed_rows(con, table, since, until, _scope(con, table, feed), detailed=table in DETAILED)
+        _changed_rows(con, table, since, until, feed, detailed=table in DETAILED)
         n = dict(con.execute("SELECT change, count(*) FROM _changed GROUP BY ALL").fetchall())
         before = 0 if since is None else _count(con, table, since)
         counts.append({"table": table, "before": before, "after": _count(con, table, until)})
@@ -93,7 +93,7 @@ def added(
     first, then only those rows read): what a feed of new rows needs, without the old and new rows of
     everything that changed."""
     feed = None if since is None else changes.feed(con, since, until)
-    _changed_rows(con, table, since, until, _scope(con, table, feed), detailed=False)
+    _changed_rows(con, table, since, until, feed, detailed=False)
     keys = ", ".join(f'"{k}"' for k in CATALOG[table].key)
     rows = con.execute(f"""SELECT {", ".join(f'"{c}"' for c in columns)}
         FROM {lake.main_table(table)} AT (VERSION => {int(until)})
@@ -138,12 +138,19 @@ def _side(con: duckdb.DuckDBPyConnection, table: str, version: int | None, scope
 
 
 def _changed_rows(
-    con: duckdb.DuckDBPyConnection, table: str, since: int | None, until: int, scope: str, detailed: bool
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    since: int | None,
+    until: int,
+    feed: changes.Feed | None,
+    detailed: bool,
 ) -> None:
-    """Temp table `_changed`: the key of each row added, removed or changed from `since` to `until`, its
-    `change` and changed `columns` (and the `old`/`new` rows as structs when `detailed`)."""
+    """Temp table `_changed`: the key of each row added, removed or changed from `since` to `until` (only
+    the keys `feed` says were touched, when it can say), its `change` and changed `columns` (and the
+    `old`/`new` rows as structs when `detailed`)."""
     keys = CATALOG[table].key
     key_cols = ", ".join(f'"{k}"' for k in keys)
+    scope = _scope(con, table, feed)
     old, new = _side(con, table, since, scope), _side(con, table, until, scope)
     cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {new}").fetchall()]
     differs = ", ".join(
@@ -201,10 +208,10 @@ def as_records(d: VersionDiff) -> dict:
     detailed table the added and removed rows (key and title) and each changed row's changed columns,
     old → new."""
     out: dict = {"since": d.since, "until": d.until, "tables": d.counts.to_pylist()}
-    for table, rows in (("papers", d.papers), ("sightings", d.sightings)):
+    for table in DETAILED:
         keys = CATALOG[table].key
         grouped: dict[str, list] = {"added": [], "removed": [], "changed": []}
-        for r in rows.to_pylist():
+        for r in getattr(d, table).to_pylist():
             row = r["new"] if r["new"] is not None else r["old"]
             item = {k: r[k] for k in keys} | {c: row[c] for c in ("title", "paper_id") if c not in keys}
             if r["change"] == "changed":
@@ -221,11 +228,9 @@ def as_records(d: VersionDiff) -> dict:
 def as_rows(d: VersionDiff) -> list[dict]:
     """The diff in long form (what `--format csv` prints): one row per added or removed row, and one
     per changed column of a changed row, with the old and new values (lists and dates as JSON)."""
-    out = []
-    for table, changes_of in as_records(d).items():
-        if table not in DETAILED:
-            continue
-        for change, items in changes_of.items():
+    out, records = [], as_records(d)
+    for table in DETAILED:
+        for change, items in records[table].items():
             for item in items:
                 base = {"table": table, "change": change, "key": _key(table, item), "title": item["title"]}
                 if change != "changed":

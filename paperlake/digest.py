@@ -8,7 +8,6 @@ version that added the paper was published). The feed lists the newest `entries`
 """
 
 import datetime as dt
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import duckdb
 import jinja2
 
 from paperlake import lake
-from paperlake.config import Paths
+from paperlake.config import Paths, write_whole
 from paperlake.diff import VersionDiff, added, compare
 
 TOP = 10  # papers per list: trending, gained code, per topic
@@ -221,15 +220,8 @@ def atom(entries: list[tuple[dict, int, dt.datetime]], base_url: str, updated: d
     return fg.atom_str(pretty=True)
 
 
-def _write(path: Path, data: bytes) -> bool:
-    """Write `path` whole (a reader never sees half a file) unless it already holds `data`."""
-    if path.exists() and path.read_bytes() == data:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
-    return True
+def _holds(path: Path, data: bytes) -> bool:
+    return path.exists() and path.read_bytes() == data
 
 
 @dataclass
@@ -256,19 +248,24 @@ def write(paths: Paths, entries: int = 100, base_url: str = "") -> Written:
         until, at = versions[0]
         since = versions[1][0] if len(versions) > 1 else None
         only = ("papers",)  # the digest reads papers only
-        version = of_diff(f"paperlake: what's new in version {until}", compare(con, since, until, only), at)
+        found = compare(con, since, until, only)
         day_start = at.replace(hour=0, minute=0, second=0, microsecond=0)
         before_day = next((v for v, t in versions if t < day_start), None)
-        day = of_diff(f"paperlake: what's new on {at:%Y-%m-%d}", compare(con, before_day, until, only), at)
+        found_day = found if before_day == since else compare(con, before_day, until, only)
         feed = feed_entries(con, versions, entries)
+    version = of_diff(f"paperlake: what's new in version {until}", found, at)
+    day = of_diff(f"paperlake: what's new on {at:%Y-%m-%d}", found_day, at)
+    page, text = html(version, "feed.xml").encode(), markdown(version).encode()
     files = {
-        f"v{until}.md": markdown(version).encode(),
-        f"v{until}.html": html(version, "feed.xml").encode(),
-        "latest.md": markdown(version).encode(),
-        "latest.html": html(version, "feed.xml").encode(),
+        f"v{until}.md": text,
+        f"v{until}.html": page,
+        "latest.md": text,
+        "latest.html": page,
         f"daily/{at:%Y-%m-%d}.md": markdown(day).encode(),
         f"daily/{at:%Y-%m-%d}.html": html(day, "../feed.xml").encode(),
         "feed.xml": atom(feed, base, at),
     }
-    changed = [name for name, data in files.items() if _write(out / name, data)]
+    changed = [name for name, data in files.items() if not _holds(out / name, data)]
+    for name in changed:
+        write_whole(out / name, files[name])
     return Written(version, day, {name: out / name for name in files}, changed, len(feed))

@@ -150,7 +150,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         ["exact", "high", "similar"],
         default="different",
     )
-    apart = np.array([TITLE_DISTANCE.get(t, 2) for t in title], dtype=np.int64)
+    apart = np.select([title == level for level in TITLE_DISTANCE], list(TITLE_DISTANCE.values()), 2)
     levels = {
         "title": title,
         "name": _name_levels(a["name"].to_numpy(), b["name"].to_numpy(), ta, tb),
@@ -185,7 +185,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return out.assign(match_weight=np.round(weight, 2), has_abstract=has_abstract)
 
 
-EXPLAIN_SQL = """CASE WHEN merged THEN 'merged: the evidence sums to ' || match_weight || ' (≥ 2)'
+EXPLAIN_SQL = f"""CASE WHEN merged
+    THEN 'merged: the evidence sums to ' || match_weight || ' (≥ {THRESHOLD:g})'
     ELSE 'not merged: ' || concat_ws(', ',
         CASE abstract_agreement
             WHEN 'reworded' THEN 'abstracts differ in ' || abstract_places || ' places'

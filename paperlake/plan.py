@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from paperlake import lake, landing
-from paperlake.config import LandingError, Paths
+from paperlake.config import LandingError, Paths, write_whole
 from paperlake.landing import FileState, LandingDiff
 from paperlake.state import ingested_state
 
@@ -94,9 +94,7 @@ def save(paths: Paths, plan: RunPlan, name: str | None = None) -> str:
     for old in folder.glob("*.json"):
         if old.stat().st_mtime < time.time() - KEEP_SECONDS:
             old.unlink(missing_ok=True)
-    partial = folder / f".{name}.partial"
-    partial.write_text(body, encoding="utf-8")
-    partial.replace(folder / f"{name}.json")
+    write_whole(folder / f"{name}.json", body.encode())
     return name
 
 
