@@ -43,6 +43,20 @@ def ensure(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> Non
     con.unregister("_empty")
 
 
+def upgrade(con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema]) -> list[str]:
+    """`ensure` for those of `schemas`' tables (`db.schema.table`) that exist and lack a column, found by
+    one catalog query: a lake written by an older paperlake is read by code that selects today's columns
+    (a run must not fail on it). Returns the tables changed."""
+    have: dict[str, set[str]] = {}
+    rows = con.execute("SELECT database_name, schema_name, table_name, column_name FROM duckdb_columns()")
+    for db, schema, table, column in rows.fetchall():
+        have.setdefault(f"{db}.{schema}.{table}", set()).add(column)
+    stale = [t for t, s in schemas.items() if t in have and not set(s.names) <= have[t]]
+    for table in stale:
+        ensure(con, table, schemas[table])
+    return stale
+
+
 @contextlib.contextmanager
 def _relation(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table | None) -> Iterator[None]:
     """`rows` registered on `con` as `name` for the statements inside (nothing when None)."""

@@ -151,6 +151,7 @@ def resolve_all(
     the last resolution are resolved (`paperlake.incremental`, same result); `full` re-resolves all."""
     rules = rules or MatchRules()
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
+        commit.upgrade(con, {t: arrow_schema(CONTRACT[n]) for n, t in incremental.MAIN.items()})
         retracted = _retract_gone(con, keys)
         delta = _resolve(con, rules, full)
         counts = _counts(con)

@@ -188,3 +188,23 @@ def test_a_broken_incremental_step_is_caught(tmp_path, monkeypatch):
     lakes.step([lakes.write(name, text) for name, text, _ in pages[:3]])
     with pytest.raises(AssertionError):
         lakes.step([lakes.write(name, text) for name, text, _ in pages[3:]])
+
+
+def test_a_lake_from_an_older_contract_keeps_resolving(tmp_path):
+    """A lake written before a contract column existed (here matches.abstract_places) resolves a new file
+    incrementally: the run adds the column first instead of failing on the read of the stored pairs."""
+    lakes = Lakes(tmp_path)
+    seeds = sorted(p.name for p in SAMPLE.iterdir())
+    for name in seeds[:2]:
+        shutil.copy(SAMPLE / name, lakes.raw / name)
+    _ingest(lakes.a, seeds[:2])
+    steps.resolve_all(lakes.a, seeds[:2], RULES)
+    matches = incremental.MAIN["matches"]
+    with lake.open_lake(lakes.a) as con:
+        con.execute(f"ALTER TABLE {matches} DROP COLUMN abstract_places")
+    shutil.copy(SAMPLE / seeds[2], lakes.raw / seeds[2])
+    _ingest(lakes.a, [seeds[2]])
+    res = steps.resolve_all(lakes.a, seeds[:3], RULES)
+    assert res.changed_papers
+    with lake.open_lake(lakes.a, read_only=True) as con:
+        assert "abstract_places" in {r[0] for r in con.execute(f"DESCRIBE {matches}").fetchall()}
