@@ -59,10 +59,11 @@ def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) 
     automation_condition=EAGER,
 )
 def out_report(paperlake: PaperlakeResource) -> dg.MaterializeResult:
-    """Plots under `<OUT>/reports/`: papers per month, topics over time, upvote distribution, top papers."""
-    figures = build_reports(paperlake.paths())
-    meta: dict = {}
-    for name, path in figures.items():
+    """Plots under `<OUT>/reports/`: papers per month, topics over time, upvote distribution, top papers.
+    Each is drawn again only when its data changed (`drawn` lists those of this run)."""
+    reports = build_reports(paperlake.paths())
+    meta: dict = {"drawn": dg.MetadataValue.json(reports.drawn)}  # the others' data did not change
+    for name, path in reports.figures.items():
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
         meta[name] = dg.MetadataValue.md(f"![{name}](data:image/png;base64,{encoded})")
         meta[f"{name}_path"] = dg.MetadataValue.path(str(path))

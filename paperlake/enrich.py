@@ -1,10 +1,12 @@
 """Enrichment v1: links, GitHub repos, short names, topics and word counts from titles and abstracts."""
 
+import importlib.util
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -12,7 +14,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from paperlake.parallel import default_workers
 from schemas.vocabulary import LinkKind
@@ -305,7 +306,22 @@ TFIDF = {
 # "\x00" joins the texts: one regex pass finds every token and every text boundary; it is no word
 # character, so no token changes
 _TOKENS = re.compile(TOKEN + "|\x00")
-_STOP_WORDS = pa.array(sorted(ENGLISH_STOP_WORDS), pa.string())
+
+
+def english_stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words (what its TfidfVectorizer, the reference, leaves out), read from
+    their module file: importing the sklearn package for a word list cost every run ~1 s."""
+    sklearn = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    assert sklearn is not None and sklearn.origin is not None
+    path = Path(sklearn.origin).parent / "feature_extraction" / "_stop_words.py"
+    spec = importlib.util.spec_from_file_location("_sklearn_stop_words", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ENGLISH_STOP_WORDS
+
+
+_STOP_WORDS = pa.array(sorted(english_stop_words()), pa.string())
 
 
 @dataclass

@@ -1,36 +1,56 @@
 """Plots of the warehouse as PNG files: papers per month, topics over time, upvotes, top papers.
 
-Reads through a read-only DuckDB connection, so the figures show exactly what SQL users see.
+Reads through a read-only DuckDB connection, so the figures show exactly what SQL users see. A figure is
+drawn again only when its data (or this module) changed: most new captures move one figure or none, and
+matplotlib is imported only to draw.
 """
 
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from paperlake.config import Paths
+from paperlake.config import Paths, write_whole
 from paperlake.db import connect_readonly
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FIGSIZE = (8, 4.5)
 TOP_TOPICS = 6
+DRAWN = "drawn.json"  # per figure, the hash of the data and code it was drawn from
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+@cache
+def _plt() -> Any:
+    """matplotlib.pyplot, files only (no display); imported on the first figure drawn (~0.5 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: "Figure", path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _plt().close(fig)
     return path
 
 
-def _empty(ax: plt.Axes, what: str) -> None:
+def _empty(ax: "Axes", what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} yet", ha="center", va="center", transform=ax.transAxes)
 
 
 def papers_per_month(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _plt().subplots(figsize=FIGSIZE)
     if df.empty:
         _empty(ax, "dated papers")
     else:
@@ -41,7 +61,7 @@ def papers_per_month(df: pd.DataFrame, path: Path) -> Path:
 
 
 def topics_over_time(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _plt().subplots(figsize=FIGSIZE)
     if df.empty:
         _empty(ax, "topics")
     else:
@@ -57,7 +77,7 @@ def topics_over_time(df: pd.DataFrame, path: Path) -> Path:
 
 
 def upvote_distribution(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _plt().subplots(figsize=FIGSIZE)
     if df.empty:
         _empty(ax, "upvotes")
     else:
@@ -69,7 +89,7 @@ def upvote_distribution(df: pd.DataFrame, path: Path) -> Path:
 
 
 def top_papers(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=FIGSIZE)
+    fig, ax = _plt().subplots(figsize=FIGSIZE)
     if df.empty:
         _empty(ax, "papers")
     else:
@@ -80,8 +100,14 @@ def top_papers(df: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def build_reports(paths: Paths) -> dict[str, Path]:
-    """Draw every figure into <OUT>/reports/ and return name → PNG path."""
+@dataclass
+class Reports:
+    figures: dict[str, Path]  # name → PNG
+    drawn: list[str]  # the figures drawn this time (the others' data did not change)
+
+
+def build_reports(paths: Paths) -> Reports:
+    """Every figure under <OUT>/reports/, each drawn again only when its data or this code changed."""
     out = paths.out_dir / "reports"
     out.mkdir(parents=True, exist_ok=True)
     with connect_readonly(paths) as con:
@@ -89,13 +115,26 @@ def build_reports(paths: Paths) -> dict[str, Path]:
                              FROM papers WHERE published_date IS NOT NULL GROUP BY ALL ORDER BY month""").df()
         topics = con.sql("""SELECT year(published_date) AS year, topic, count(*) AS papers
                             FROM papers, unnest(topics) AS t(topic)
-                            WHERE published_date IS NOT NULL GROUP BY ALL ORDER BY year""").df()
-        upvotes = con.sql("SELECT upvotes_max FROM papers WHERE upvotes_max IS NOT NULL").df()
+                            WHERE published_date IS NOT NULL GROUP BY ALL ORDER BY year, topic""").df()
+        upvotes = con.sql("SELECT upvotes_max FROM papers WHERE upvotes_max IS NOT NULL ORDER BY 1").df()
         top = con.sql("""SELECT name, coalesce(upvotes_max, n_sightings) AS score FROM top_papers
-                         ORDER BY upvotes_max DESC NULLS LAST, n_sightings DESC LIMIT 10""").df()
-    return {
-        "papers_per_month": papers_per_month(monthly, out / "papers_per_month.png"),
-        "topics_over_time": topics_over_time(topics, out / "topics_over_time.png"),
-        "upvote_distribution": upvote_distribution(upvotes, out / "upvote_distribution.png"),
-        "top_papers": top_papers(top, out / "top_papers.png"),
+                         ORDER BY upvotes_max DESC NULLS LAST, n_sightings DESC, name LIMIT 10""").df()
+    plots: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], pd.DataFrame]] = {
+        "papers_per_month": (papers_per_month, monthly),
+        "topics_over_time": (topics_over_time, topics),
+        "upvote_distribution": (upvote_distribution, upvotes),
+        "top_papers": (top_papers, top),
     }
+    record = out / DRAWN
+    before = json.loads(record.read_text()) if record.exists() else {}
+    code = Path(__file__).read_bytes()
+    now, figures, drawn = {}, {}, []
+    for name, (plot, df) in plots.items():
+        figures[name] = out / f"{name}.png"
+        now[name] = hashlib.sha256(code + df.to_csv(index=False).encode()).hexdigest()
+        if now[name] != before.get(name) or not figures[name].exists():
+            plot(df, figures[name])
+            drawn.append(name)
+    if drawn:
+        write_whole(record, json.dumps(now, indent=1).encode())
+    return Reports(figures, drawn)

@@ -1,5 +1,8 @@
 """Link normalisation, GitHub repos, short names and topics."""
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -7,6 +10,7 @@ from paperlake import enrich
 from paperlake.enrich import (
     MIN_RELATED_SIMILARITY,
     RELATED,
+    english_stop_words,
     extract_links,
     fit_text,
     github_repos,
@@ -157,3 +161,22 @@ def test_tfidf_matches_scikit_learn_on_the_seeds_and_unicode_edges():
     assert np.array_equal(model.vectors.indptr, expected.indptr)
     assert np.array_equal(model.vectors.indices, expected.indices)
     assert np.allclose(model.vectors.data, expected.data, rtol=0, atol=1e-7)
+
+
+def test_stop_words_are_scikit_learns():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    assert english_stop_words() == ENGLISH_STOP_WORDS and len(ENGLISH_STOP_WORDS) > 300
+
+
+@pytest.mark.subprocess
+def test_a_run_imports_no_plotting_or_machine_learning_library():
+    """The Definitions and the enrichment module load without scikit-learn or matplotlib (each cost every
+    run about a second to import; matplotlib loads only when a figure is drawn again)."""
+    probe = (
+        "import sys, warnings; warnings.simplefilter('ignore'); import pipelines.definitions, "
+        "paperlake.enrich; print(sorted({'sklearn', 'matplotlib', 'scipy.stats'} & set(sys.modules)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

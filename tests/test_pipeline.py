@@ -1,6 +1,7 @@
 """The whole pipeline materialised through Dagster (temporary instance and output), then queried in DuckDB."""
 
 import datetime as dt
+import json
 import os
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ from assets.partitions import CHANGED_ONLY_TAG
 from paperlake import landing, plan
 from paperlake.config import Paths
 from paperlake.db import connect_readonly
+from paperlake.report import DRAWN, build_reports
 from paperlake.warehouse import read_table
 from pipelines.definitions import defs
 from pipelines.run import run_pipeline
@@ -287,3 +289,27 @@ def test_report_asset_draws_pngs_into_its_metadata(pipeline_run):
         png = paths.out_dir / "reports" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
         assert mat.metadata[name].value.startswith(f"![{name}](data:image/png;base64,")
+    assert set(mat.metadata["drawn"].value) <= {
+        "papers_per_month",
+        "topics_over_time",
+        "upvote_distribution",
+        "top_papers",
+    }
+
+
+def test_a_figure_is_drawn_again_only_when_its_data_changed(pipeline_run):
+    """Drawing again on the same version draws nothing and rewrites no file; a figure whose record is
+    stale (its data changed since) or whose file is gone is drawn again, alone."""
+    paths, _, _ = pipeline_run
+    out = paths.out_dir / "reports"
+    pngs = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.png")}
+    again = build_reports(paths)
+    assert again.drawn == [] and sorted(again.figures) == sorted(p[:-4] for p in pngs)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.glob("*.png")} == pngs
+    drawn = json.loads((out / DRAWN).read_text())
+    (out / DRAWN).write_text(json.dumps({**drawn, "upvote_distribution": "stale"}))
+    (out / "top_papers.png").unlink()
+    redrawn = build_reports(paths)
+    assert sorted(redrawn.drawn) == ["top_papers", "upvote_distribution"]
+    assert (out / "top_papers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / DRAWN).read_text()) == drawn
