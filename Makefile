@@ -46,7 +46,7 @@ e2e: $(STAMP) $(CHROMIUM)  ## only the UI test: webserver, GraphQL, lineage scre
 	$(BIN)/pytest tests/test_e2e_ui.py
 
 ui: $(STAMP)  ## Dagster webserver + daemon on 127.0.0.1:3000 (sensor and schedule tick)
-	$(BIN)/python -c "from pipelines.run import ensure_dagster_home; ensure_dagster_home()"
+	$(BIN)/python -c "from pipelines.instance import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)  ## uv.lock up to date with pyproject.toml (make installs it --frozen), then ruff

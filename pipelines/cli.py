@@ -150,7 +150,7 @@ def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
         TimeElapsedColumn,
     )
 
-    from pipelines.run import PROGRESS_FD_ENV
+    from pipelines.instance import PROGRESS_FD_ENV
 
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen(
@@ -221,7 +221,7 @@ def run(verbose: bool, full: bool) -> None:
         console.print(f"  nothing new: the landing folder is unchanged and version {version} is published")
         _summary(paths, time.perf_counter() - started)
         return
-    from pipelines.run import ensure_dagster_home  # Dagster is imported only when there is work
+    from pipelines.instance import ensure_dagster_home
 
     home = ensure_dagster_home()
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")

@@ -7,14 +7,12 @@ warehouse job, against the instance in DAGSTER_HOME so the runs, checks and meta
 
 import json
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import dagster as dg
 
@@ -23,11 +21,9 @@ from assets.resources import PaperlakeResource
 from paperlake import lake, landing, plan
 from paperlake.config import LandingError, Paths
 from paperlake.state import up_to_date
+from pipelines.instance import PROGRESS_FD_ENV, ensure_dagster_home
 
-DEFAULT_HOME = ".dagster"
 PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled
-PROGRESS_FD_ENV = "PAPERLAKE_PROGRESS_FD"
-INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 
 
 @dataclass
@@ -42,16 +38,6 @@ class RunOutcome:
     @property
     def success(self) -> bool:
         return all(self.runs.values()) and not self.failed_checks
-
-
-def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME (default .dagster/) with our dagster.yaml: telemetry off, one warehouse writer."""
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def _failed_checks(result: dg.ExecuteInProcessResult, severity: dg.AssetCheckSeverity) -> list[str]:
