@@ -12,7 +12,12 @@ another one; compact pages print no date), and the *same* paper changes between 
 (new subtitle, or a renamed method over the identical abstract), abstract edited (a word or a sentence),
 more case / punctuation / spacing noise.
 
-Usage: python bench/generate.py --files 1000 --out bench/corpus/1000 [--lookalikes 0.2]
+`popular` > 0 makes appearances follow a Zipf law with that exponent (issue 23): a page draws its entries
+with weight 1 / rank^popular (rank: a fixed random order of the papers), so a few papers appear on nearly
+every page after their publication (thousands of captures, as hourly captures of trending papers do) and
+most appear once or never. Its draws come from their own stream; 0 leaves every other corpus unchanged.
+
+Usage: python bench/generate.py --files 1000 --out bench/corpus/1000 [--lookalikes 0.2] [--popular 1.1]
 """
 
 import argparse
@@ -22,6 +27,7 @@ import hashlib
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
@@ -59,8 +65,10 @@ class Corpus:
         seed: int = 1,
         lookalikes: float = 0.0,
         bare_lookalikes: float = 0.0,
+        popular: float = 0.0,
     ):
         self.rng = random.Random(seed)
+        self.seed, self.popular = seed, popular
         self.sentences, self.words = _seed_text()
         self.files, self.per_file = files, entries_per_file
         n_papers = max(1, files * entries_per_file // sightings_per_paper)
@@ -73,6 +81,9 @@ class Corpus:
             papers = self._bare_lookalikes(papers, bare_lookalikes, random.Random(seed + 20_000))
         self.papers = sorted(papers, key=lambda p: p["published"])
         self.dates = [p["published"] for p in self.papers]
+        if popular > 0:  # Zipf weights over a random order of the papers, aligned with self.papers
+            rank = np.random.default_rng(seed + 30_000).permutation(len(self.papers)) + 1
+            self.log_weight = -popular * np.log(rank)
 
     def _paper(self, i: int) -> dict:
         rng = self.rng
@@ -203,7 +214,11 @@ class Corpus:
         page_date = self.start + dt.timedelta(days=k * 365 // max(1, self.files))
         detailed = k % 3 != 0
         pool = self.papers[: bisect.bisect_right(self.dates, page_date)] or self.papers
-        picks = rng.sample(pool, min(self.per_file, len(pool)))
+        picks = (
+            self._popular_picks(k, len(pool))
+            if self.popular
+            else rng.sample(pool, min(self.per_file, len(pool)))
+        )
         out = [HEADER.format(daily="Daily Papers\n\n" if k % 2 else ""), _md(page_date), "\n\n"]
         for p in picks:
             title, abstract = p["title"], p["abstract"]
@@ -234,6 +249,15 @@ class Corpus:
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         return f"{k:05d}_{digest}.txt", text, [p["id"] for p in picks]
 
+    def _popular_picks(self, k: int, pool: int) -> list[dict]:
+        """The entries of page k drawn without replacement from the first `pool` papers with Zipf weights
+        (Gumbel top-k: the largest log-weight plus Gumbel noise; O(pool) per page)."""
+        noise = np.random.default_rng([self.seed + 30_000, k]).gumbel(size=pool)
+        keys = self.log_weight[:pool] + noise
+        m = min(self.per_file, pool)
+        top = np.argpartition(-keys, m - 1)[:m]
+        return [self.papers[i] for i in top[np.argsort(-keys[top])]]
+
     def write(self, out: Path) -> pd.DataFrame:
         raw = out / "raw"
         raw.mkdir(parents=True, exist_ok=True)
@@ -256,9 +280,14 @@ def main() -> None:
     ap.add_argument(
         "--bare-lookalikes", type=float, default=0.0, help="share of papers with look-alikes printed bare"
     )
+    ap.add_argument("--popular", type=float, default=0.0, help="Zipf exponent of appearances per paper")
     args = ap.parse_args()
     corpus = Corpus(
-        args.files, seed=args.seed, lookalikes=args.lookalikes, bare_lookalikes=args.bare_lookalikes
+        args.files,
+        seed=args.seed,
+        lookalikes=args.lookalikes,
+        bare_lookalikes=args.bare_lookalikes,
+        popular=args.popular,
     )
     truth = corpus.write(args.out)
     size = sum(p.stat().st_size for p in (args.out / "raw").iterdir())

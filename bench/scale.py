@@ -142,7 +142,7 @@ class Target:
 
 def targets_table(targets: list[Target]) -> list[str]:
     return [
-        "| issue 13 target (set for 10,000 files) | measured | target | baseline in the same run | |",
+        "| issue 23 target (set for 10,000 files) | measured | target | baseline in the same run | |",
         "|---|---|---|---|---|",
         *(t.row() for t in targets),
     ]

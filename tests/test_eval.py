@@ -96,3 +96,18 @@ def test_generator_bare_lookalikes_keep_the_name_and_print_no_metadata():
                 assert "authors" not in blocks[i + 2] and "·" not in blocks[i + 2], blocks[i + 2]
                 seen += 1
     assert seen > 0
+
+
+def test_generator_popular_papers_follow_a_zipf_law():
+    """Issue 23's popular-papers corpus: a few papers on most pages after they appear, most papers once or
+    never; the other corpora stay byte-identical and a page is the same on every call."""
+    assert Corpus(60, popular=0.0).page(9) == Corpus(60).page(9)
+    zipf = Corpus(300, popular=1.1)
+    pages = [zipf.page(k)[2] for k in range(300)]
+    assert Corpus(300, popular=1.1).page(150)[2] == pages[150]
+    assert all(len(set(ids)) == len(ids) == 57 for ids in pages)  # no paper twice on a page
+    seen = pd.Series([pid for ids in pages for pid in ids]).value_counts()
+    assert seen.iloc[0] > 250 and (seen >= 100).sum() > 10 and (seen == 1).mean() > 0.25
+    even = Corpus(300)
+    plain = pd.Series([pid for k in range(300) for pid in even.page(k)[2]]).value_counts()
+    assert plain.iloc[0] < 30 and (plain == 1).mean() < 0.1
