@@ -70,9 +70,10 @@ fuzz: $(STAMP)  ## long campaigns: property-based (FUZZ_EXAMPLES per property, d
 
 BENCH_FILES ?= 1000
 BENCH_WORK ?= /tmp/paperlake-bench
-bench: $(STAMP)  ## scale benchmark beside its baselines (bench/results/bench_N.{json,md}); BENCH_FILES=10000 for 1 GB
+BENCH_ARGS ?=
+bench: $(STAMP)  ## scale benchmark beside its baselines (bench/results/bench_N*.{json,md}); BENCH_FILES=10000 for 1 GB; BENCH_ARGS="--popular 1.1" for the popular-papers corpus
 	$(SYNC) --extra eval
-	BENCH_WORK=$(BENCH_WORK) $(BIN)/python -m bench.run --files $(BENCH_FILES)
+	BENCH_WORK=$(BENCH_WORK) $(BIN)/python -m bench.run --files $(BENCH_FILES) $(BENCH_ARGS)
 	PAPERLAKE_OUT_DIR=$(BENCH_WORK)/$(BENCH_FILES)/out $(BIN)/python bench/queries.py
 
 eval: $(STAMP)  ## resolution / dates / links quality vs labels, side by side with Splink; 600k-sighting speed
