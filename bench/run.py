@@ -388,10 +388,10 @@ def main() -> None:
     r["targets"] = {t.what: {"value": t.value, "limit": t.limit, "met": t.met} for t in targets}
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    name = f"bench_{args.files}{'' if kind == '-la0.2' else kind}"  # the default corpus keeps its name
-    (out / f"{name}.json").write_text(json.dumps(r, indent=2))
+    stem = f"bench_{args.files}{'' if kind == '-la0.2' else kind}"  # the default corpus keeps its name
+    (out / f"{stem}.json").write_text(json.dumps(r, indent=2))
     lines = [
-        f"# paperlake bench: {r['files']} files{kind}, {r['megabytes']} MB, "
+        f"# paperlake bench: {r['files']} files ({kind.strip('-') or 'plain'}), {r['megabytes']} MB, "
         f"{r['paperlake_sightings']:,} sightings, "
         f"{r['papers']:,} papers",
         "",
@@ -434,7 +434,7 @@ def main() -> None:
             + ", ".join(f"{k} {v} s" for k, v in run["steps"].items())
             for run in (r[label]["runs"] if label == "sensor_path" else r[label])
         ]
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     (out / f"bench_{args.files}.partial.json").unlink(missing_ok=True)
     print("\n".join(lines))
 
