@@ -78,14 +78,15 @@ def out_report(paperlake: PaperlakeResource) -> dg.MaterializeResult:
 )
 def out_digest(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """What's new, under `<OUT>/digest/`: the served version's digest (new papers, trending, gained a code
-    link, new papers by topic) and its day's, as Markdown and HTML, and the Atom feed `feed.xml` of the
-    newest papers. Derived from the published versions only: a run that publishes nothing rewrites no
-    file, and the daily schedule re-renders the same bytes."""
+    link, new papers by topic) as Markdown and HTML, each finished UTC day's (written once, after the day),
+    and the Atom feed `feed.xml` of the newest papers. Derived from the published versions only: a run
+    that publishes nothing rewrites no file; the daily schedule writes the day that just ended."""
     written = digest.write(paperlake.paths(), paperlake.feed_entries, paperlake.feed_base_url)
     return dg.MaterializeResult(
         metadata={
             "version": written.version.until,
-            "new_papers": len(written.version.new),
+            "new_papers": written.version.n_new,
+            "days_written": dg.MetadataValue.json([f"{d.published_at:%Y-%m-%d}" for d in written.days]),
             "feed_entries": written.feed_entries,
             "files_changed": dg.MetadataValue.json(written.changed),
             "digest": dg.MetadataValue.md(written.files["latest.md"].read_text(encoding="utf-8")),

@@ -5,11 +5,16 @@ Everything here is derived from the published versions (`paperlake.diff`), never
 own: rendering the same versions again writes the same bytes, so a run that publishes nothing changes
 no file, and the feed's entries keep their ids (`urn:paperlake:paper:<paper_id>`) and times (when the
 version that added the paper was published). The feed lists the newest `entries` papers, each once.
+
+The cost is bounded by the change, not by the lake: a digest is summarised in DuckDB (only the papers it
+shows become Python objects), a day's page is written once, when the day is over, and the feed is the
+previous feed (`feed.json`, checked against the version it was built for) with the new version's papers
+in front; without it the feed is read back from the versions.
 """
 
 import datetime as dt
+import json
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from pathlib import Path
@@ -22,6 +27,8 @@ from paperlake.config import Paths, write_whole
 from paperlake.diff import VersionDiff, added, compare
 
 TOP = 10  # papers per list: trending, gained code, per topic
+SHOWN = 500  # new papers listed on a page (the count says how many there are)
+FEED_CACHE = "feed.json"  # the feed's entries and the version they were read for
 SUMMARY_CHARS = 600  # of the abstract, in a feed entry
 FEED_COLUMNS = ["paper_id", "title", "abstract", "upvotes_max", "github_repos", "topics"]
 
@@ -34,42 +41,64 @@ class Digest:
     since: int | None
     until: int
     published_at: dt.datetime
-    new: list[dict] = field(default_factory=list)  # papers added: their rows at `until`
+    new: list[dict] = field(default_factory=list)  # papers added, most upvoted first (the first SHOWN)
     trending: list[dict] = field(default_factory=list)  # changed papers, fastest upvote growth first
     gained_code: list[dict] = field(default_factory=list)  # changed papers that now have a GitHub repo
-    by_topic: dict[str, list[dict]] = field(default_factory=dict)  # new papers per topic, biggest first
+    by_topic: dict[str, list[dict]] = field(default_factory=dict)  # per topic its first TOP new papers
+    topic_counts: dict[str, int] = field(default_factory=dict)  # new papers per topic, biggest first
+    n_new: int = 0
     removed: int = 0
     changed: int = 0
 
 
+_UPVOTES = "coalesce(new.upvotes_max, 0) DESC, new.title, new.paper_id"  # `_by_upvotes` in SQL
+
+
 def of_diff(title: str, found: VersionDiff, published_at: dt.datetime) -> Digest:
-    """The digest of a diff: new papers by upvotes, changed papers by upvote growth since `since`."""
-    rows = found.papers.to_pylist()
-    new = sorted((r["new"] for r in rows if r["change"] == "added"), key=_by_upvotes)
-    changed = [r for r in rows if r["change"] == "changed"]
-    grew = []
-    for r in changed:
-        growth = (r["new"]["upvotes_max"] or 0) - (r["old"]["upvotes_max"] or 0)
-        if growth > 0:
-            grew.append(r["new"] | {"growth": growth, "upvotes_before": r["old"]["upvotes_max"]})
-    grew.sort(key=lambda p: (-p["growth"], -(p["upvotes_growth_per_day"] or 0.0), p["paper_id"]))
-    gained = [r["new"] for r in changed if r["new"]["has_code"] and not r["old"]["has_code"]]
-    topics: dict[str, list[dict]] = defaultdict(list)
-    for paper in new:
-        for topic in paper["topics"] or ["(no topic)"]:
-            topics[topic].append(paper)
+    """The digest of a diff: new papers by upvotes, changed papers by upvote growth since `since`.
+    Summarised in DuckDB: only the papers a page shows are read into Python."""
+    with duckdb.connect() as con:
+        con.register("d", found.papers)
+        n = dict(con.execute("SELECT change, count(*) FROM d GROUP BY ALL").fetchall())
+        new = _rows(con, f"SELECT new FROM d WHERE change = 'added' ORDER BY {_UPVOTES} LIMIT {SHOWN}")
+        grew = "coalesce(new.upvotes_max, 0) - coalesce(old.upvotes_max, 0)"
+        trending = _rows(
+            con,
+            f"""SELECT struct_insert(new, growth := {grew}, upvotes_before := old.upvotes_max) FROM d
+                WHERE change = 'changed' AND {grew} > 0
+                ORDER BY {grew} DESC, coalesce(new.upvotes_growth_per_day, 0) DESC, new.paper_id
+                LIMIT {TOP}""",
+        )
+        gained = _rows(
+            con,
+            f"""SELECT new FROM d
+                WHERE change = 'changed' AND new.has_code AND NOT coalesce(old.has_code, false)
+                ORDER BY {_UPVOTES} LIMIT {TOP}""",
+        )
+        topics = con.execute(f"""
+            WITH t AS (SELECT unnest(CASE WHEN len(coalesce(new.topics, [])) = 0 THEN ['(no topic)']
+                                          ELSE new.topics END) AS topic, new
+                       FROM d WHERE change = 'added')
+            SELECT topic, count(*), list(new ORDER BY {_UPVOTES})[:{TOP}] FROM t
+            GROUP BY topic ORDER BY count(*) DESC, topic""").fetchall()
     return Digest(
         title,
         found.since,
         found.until,
         published_at,
         new,
-        grew[:TOP],
-        sorted(gained, key=_by_upvotes)[:TOP],
-        dict(sorted(topics.items(), key=lambda t: (-len(t[1]), t[0]))),
-        removed=sum(r["change"] == "removed" for r in rows),
-        changed=len(changed),
+        trending,
+        gained,
+        {topic: papers for topic, _, papers in topics},
+        {topic: count for topic, count, _ in topics},
+        n_new=n.get("added", 0),
+        removed=n.get("removed", 0),
+        changed=n.get("changed", 0),
     )
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    return [row for (row,) in con.execute(sql).fetchall()]
 
 
 def _by_upvotes(paper: dict) -> tuple:
@@ -92,15 +121,15 @@ def markdown(d: Digest) -> str:
     lines = [
         f"# {md_text(d.title)}",
         "",
-        f"{span}, published {d.published_at:%Y-%m-%d %H:%M} UTC: **new papers: {len(d.new)}**, "
+        f"{span}, published {d.published_at:%Y-%m-%d %H:%M} UTC: **new papers: {d.n_new}**, "
         f"{d.changed} changed, {d.removed} removed.",
         "",
         "## New papers",
         "",
     ]
     lines += [_md_paper(p) for p in d.new[: TOP * 5]] or ["None."]
-    if len(d.new) > TOP * 5:
-        lines.append(f"- … and {len(d.new) - TOP * 5} more")
+    if d.n_new > TOP * 5:
+        lines.append(f"- … and {d.n_new - TOP * 5} more")
     lines += ["", "## Trending: fastest upvote growth", ""]
     lines += [
         f"- {md_text(p['title'])}: {p['upvotes_before'] or 0} → {p['upvotes_max']} upvotes (+{p['growth']})"
@@ -111,9 +140,10 @@ def markdown(d: Digest) -> str:
     lines += code or ["None."]
     lines += ["", "## New papers by topic", ""]
     for topic, papers in d.by_topic.items():
-        names = "; ".join(md_text(p["title"]) for p in papers[:TOP])
-        more = f" … and {len(papers) - TOP} more" if len(papers) > TOP else ""
-        lines.append(f"- **{md_text(topic)}** ({len(papers)}): {names}{more}")
+        names = "; ".join(md_text(p["title"]) for p in papers)
+        count = d.topic_counts[topic]
+        more = f" … and {count - len(papers)} more" if count > len(papers) else ""
+        lines.append(f"- **{md_text(topic)}** ({count}): {names}{more}")
     lines += [] if d.by_topic else ["None."]
     return "\n".join(lines) + "\n"
 
@@ -140,14 +170,15 @@ li { margin: .3rem 0; } a { color: #0969da; }
 <h1>{{ d.title }}</h1>
 <p class="meta">{% if d.since is not none %}version {{ d.since }} → {{ d.until }}{% else
 %}version {{ d.until }} (the first){% endif %}, published {{ d.published_at.strftime('%Y-%m-%d %H:%M') }}
-UTC: <strong>new papers: {{ d.new|length }}</strong>, {{ d.changed }} changed, {{ d.removed }} removed.
+UTC: <strong>new papers: {{ d.n_new }}</strong>, {{ d.changed }} changed, {{ d.removed }} removed.
 {% if feed %}<a href="{{ feed }}">Atom feed</a>{% endif %}</p>
 <h2>New papers</h2>
 <ul>{% for p in d.new %}
 <li id="{{ p.paper_id }}"><strong>{{ p.title }}</strong>{% if p.upvotes_max is not none
 %} <span class="up">▲ {{ p.upvotes_max }}</span>{% endif %}{% for r in p.github_repos
 %} <a href="https://github.com/{{ r }}">{{ r }}</a>{% endfor %}<br>{% for t in p.topics or []
-%}<span class="tag">{{ t }}</span>{% endfor %}</li>{% else %}<li>None.</li>{% endfor %}</ul>
+%}<span class="tag">{{ t }}</span>{% endfor %}</li>{% else %}<li>None.</li>{% endfor %}{%
+if d.n_new > d.new|length %}<li>… and {{ d.n_new - d.new|length }} more</li>{% endif %}</ul>
 <h2>Trending: fastest upvote growth</h2>
 <ul>{% for p in d.trending %}<li>{{ p.title }}: {{ p.upvotes_before or 0 }} → {{ p.upvotes_max }}
 <span class="up">+{{ p.growth }}</span></li>{% else %}<li>None.</li>{% endfor %}</ul>
@@ -155,9 +186,10 @@ UTC: <strong>new papers: {{ d.new|length }}</strong>, {{ d.changed }} changed, {
 <ul>{% for p in d.gained_code %}<li>{{ p.title }}: {% for r in p.github_repos
 %}<a href="https://github.com/{{ r }}">{{ r }}</a> {% endfor %}</li>{% else %}<li>None.</li>{% endfor %}</ul>
 <h2>New papers by topic</h2>
-<ul>{% for topic, papers in d.by_topic.items() %}<li><span class="tag">{{ topic }}</span> {{ papers|length }}:
-{% for p in papers[:top] %}<a href="#{{ p.paper_id }}">{{ p.title }}</a>{% if not loop.last %}; {% endif %}{%
-endfor %}{% if papers|length > top %} … and {{ papers|length - top }} more{% endif %}</li>{% else
+<ul>{% for topic, papers in d.by_topic.items() %}{% set count = d.topic_counts[topic]
+%}<li><span class="tag">{{ topic }}</span> {{ count }}:
+{% for p in papers %}<a href="#{{ p.paper_id }}">{{ p.title }}</a>{% if not loop.last %}; {% endif %}{%
+endfor %}{% if count > papers|length %} … and {{ count - papers|length }} more{% endif %}</li>{% else
 %}<li>None.</li>{% endfor %}</ul>
 </body></html>
 """
@@ -166,7 +198,7 @@ endfor %}{% if papers|length > top %} … and {{ papers|length - top }} more{% e
 
 def html(d: Digest, feed: str = "") -> str:
     """The digest as one self-contained HTML page (every value escaped; anchors are paper ids)."""
-    return _PAGE.render(d=d, top=TOP, feed=feed)
+    return _PAGE.render(d=d, feed=feed)
 
 
 def published(con: duckdb.DuckDBPyConnection) -> list[tuple[int, dt.datetime]]:
@@ -175,12 +207,38 @@ def published(con: duckdb.DuckDBPyConnection) -> list[tuple[int, dt.datetime]]:
     return [(int(r["version"]), r["published_at"].astimezone(dt.UTC)) for r in rows]
 
 
-def feed_entries(con: duckdb.DuckDBPyConnection, versions: list[tuple[int, dt.datetime]], limit: int):
+Entry = tuple[dict, int, dt.datetime]  # a paper's FEED_COLUMNS, the version that added it, when published
+
+
+@dataclass
+class Known:
+    """The feed's entries as read for `version` with `limit` (FEED_CACHE): a later feed reads only the
+    versions after it."""
+
+    version: int
+    limit: int
+    entries: list[Entry]
+
+
+def feed_entries(
+    con: duckdb.DuckDBPyConnection,
+    versions: list[tuple[int, dt.datetime]],
+    limit: int,
+    known: Known | None = None,
+) -> list[Entry]:
     """The newest `limit` papers added by the published `versions` (newest first), each once, with the
     version that added it and when it was published. A paper removed and added again counts from its
-    newest addition; versions are read only as far back as the entries need."""
-    entries: dict[str, tuple[dict, int, dt.datetime]] = {}
+    newest addition; versions are read only as far back as the entries need, and not past a version whose
+    entries are `known` (unless a paper listed again leaves a full known list short)."""
+    entries: dict[str, Entry] = {}
     for i, (version, at) in enumerate(versions):
+        if known is not None and known.version == version and known.limit >= limit:
+            merged = dict(entries)
+            for entry in known.entries:
+                if entry[0]["paper_id"] not in merged and len(merged) < limit:
+                    merged[entry[0]["paper_id"]] = entry
+            if len(merged) >= limit or len(known.entries) < known.limit:
+                return list(merged.values())
         since = versions[i + 1][0] if i + 1 < len(versions) else None
         for paper in sorted(added(con, since, version, "papers", FEED_COLUMNS).to_pylist(), key=_by_upvotes):
             if paper["paper_id"] not in entries and len(entries) < limit:
@@ -188,6 +246,20 @@ def feed_entries(con: duckdb.DuckDBPyConnection, versions: list[tuple[int, dt.da
         if len(entries) >= limit:
             break
     return list(entries.values())
+
+
+def _known(path: Path) -> Known | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = [(e["paper"], e["version"], dt.datetime.fromisoformat(e["at"])) for e in data["entries"]]
+        return Known(data["version"], data["limit"], entries)
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or unreadable: read the versions
+        return None
+
+
+def _known_bytes(version: int, limit: int, entries: list[Entry]) -> bytes:
+    rows = [{"paper": p, "version": v, "at": at.isoformat()} for p, v, at in entries]
+    return json.dumps({"version": version, "limit": limit, "entries": rows}, ensure_ascii=False).encode()
 
 
 def atom(entries: list[tuple[dict, int, dt.datetime]], base_url: str, updated: dt.datetime) -> bytes:
@@ -226,46 +298,67 @@ def _holds(path: Path, data: bytes) -> bool:
 
 @dataclass
 class Written:
-    """What `write` produced: the served version's digest, the day's, the feed and which files changed."""
+    """What `write` produced: the served version's digest, the finished days' digests written this time,
+    the feed, and which files changed."""
 
     version: Digest
-    day: Digest
+    days: list[Digest]
     files: dict[str, Path]
     changed: list[str]
     feed_entries: int
 
 
-def write(paths: Paths, entries: int = 100, base_url: str = "") -> Written:
-    """Render the newest published version's digest, the digest of its day (UTC: from the last version
-    published before that day to the newest), `latest.*`, and the feed of the newest `entries` papers,
-    under `paths.digest_dir`. Files whose content would not change are left alone."""
+def _finished_days(
+    versions: list[tuple[int, dt.datetime]], today: dt.date, out: Path
+) -> list[tuple[dt.date, int | None, int, dt.datetime]]:
+    """The days before `today` (UTC) with a published version and no page yet: per day, the last version
+    before it (None: none is left), its own last version and when that was published. A day's page is
+    written once, when the day is over, so it never grows with the lake."""
+    days: dict[dt.date, tuple[int, dt.datetime]] = {}
+    for version, at in versions:  # newest first: a day's first entry is its last version
+        days.setdefault(at.date(), (version, at))
+    out_days = []
+    for day, (last, at) in days.items():
+        if day < today and not (out / "daily" / f"{day:%Y-%m-%d}.md").exists():
+            before = next((v for v, t in versions if t.date() < day), None)
+            out_days.append((day, before, last, at))
+    return out_days
+
+
+def write(paths: Paths, entries: int = 100, base_url: str = "", now: dt.datetime | None = None) -> Written:
+    """Render the newest published version's digest (`v<V>.*`, `latest.*`), the digest of each finished
+    UTC day that has none yet (`daily/<date>.*`: from the last version before that day to its last), and
+    the feed of the newest `entries` papers, under `paths.digest_dir`. Files whose content would not
+    change are left alone."""
     out = paths.digest_dir
     base = base_url or out.as_uri() + "/"
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
+    only = ("papers",)  # the digest reads papers only
     with lake.open_lake(paths, read_only=True) as con:
         versions = published(con)
         if not versions:
             raise LookupError("nothing has been published yet: no digest to write")
         until, at = versions[0]
         since = versions[1][0] if len(versions) > 1 else None
-        only = ("papers",)  # the digest reads papers only
-        found = compare(con, since, until, only)
-        day_start = at.replace(hour=0, minute=0, second=0, microsecond=0)
-        before_day = next((v for v, t in versions if t < day_start), None)
-        found_day = found if before_day == since else compare(con, before_day, until, only)
-        feed = feed_entries(con, versions, entries)
-    version = of_diff(f"paperlake: what's new in version {until}", found, at)
-    day = of_diff(f"paperlake: what's new on {at:%Y-%m-%d}", found_day, at)
+        version = of_diff(f"paperlake: what's new in version {until}", compare(con, since, until, only), at)
+        days = [
+            of_diff(f"paperlake: what's new on {day:%Y-%m-%d}", compare(con, before, last, only), last_at)
+            for day, before, last, last_at in _finished_days(versions, today, out)
+        ]
+        feed = feed_entries(con, versions, entries, _known(out / FEED_CACHE))
     page, text = html(version, "feed.xml").encode(), markdown(version).encode()
     files = {
         f"v{until}.md": text,
         f"v{until}.html": page,
         "latest.md": text,
         "latest.html": page,
-        f"daily/{at:%Y-%m-%d}.md": markdown(day).encode(),
-        f"daily/{at:%Y-%m-%d}.html": html(day, "../feed.xml").encode(),
         "feed.xml": atom(feed, base, at),
+        FEED_CACHE: _known_bytes(until, entries, feed),
     }
+    for day in days:
+        files[f"daily/{day.published_at:%Y-%m-%d}.md"] = markdown(day).encode()
+        files[f"daily/{day.published_at:%Y-%m-%d}.html"] = html(day, "../feed.xml").encode()
     changed = [name for name, data in files.items() if not _holds(out / name, data)]
     for name in changed:
         write_whole(out / name, files[name])
-    return Written(version, day, {name: out / name for name in files}, changed, len(feed))
+    return Written(version, days, {name: out / name for name in files}, changed, len(feed))

@@ -4,6 +4,7 @@ then two more seeds, six generated captures, a seed removed and a seed edited (a
 link); then the same landing folder again; then four more generated captures (known papers seen again,
 with more upvotes). Every diff is checked against one computed independently from two `export`s."""
 
+import datetime as dt
 import json
 import math
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import feedparser
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -197,7 +199,9 @@ def test_cli_diff_prints_the_diff_as_json_csv_and_an_80_column_table(grown):
 def test_an_unchanged_run_writes_no_new_digest(grown):
     _, versions, feeds, files, _, rerendered = grown
     assert versions[1] == versions[2]
-    assert rerendered == []  # rendered again from the same versions: every file already held its bytes
+    # rendered again from the same versions: every file already held its bytes (a day that ended in
+    # between gets its page: the day's, written once)
+    assert all(name.startswith("daily/") for name in rerendered)
     assert files[2] == files[1] and feeds[2] == feeds[1]  # byte for byte: no file rewritten differently
     assert f"v{versions[3]}.md" in files[3] and f"v{versions[3]}.md" not in files[2]
 
@@ -257,6 +261,7 @@ def test_the_digest_says_what_is_new_trending_and_gained_code(grown):
     assert text.startswith(f"# paperlake: what's new in version {v2}")
     assert f"**new papers: {len(second.new)}**" in text and "capacity\\-gap" in text
     page = files[1][f"v{v2}.html"].decode()
+    assert second.n_new == len(second.new) < digest.SHOWN  # all listed
     assert all(f'id="{p["paper_id"]}"' in page for p in second.new)
     assert "<script" not in page.lower()
 
@@ -285,3 +290,78 @@ def test_search_filters_by_code_topic_and_date_and_sorts_by_growth(grown):
     with_code = json.loads(coded.stdout)
     assert all(r["has_code"] for r in with_code)
     assert [r["paper_id"] for r in with_code] == [r["paper_id"] for r in rows if r["has_code"]]
+
+
+def _paper(i: int, upvotes: int | None, topics: list[str], code: bool = False) -> dict:
+    return {
+        "paper_id": f"p_{i:04d}",
+        "title": f"Paper {i}",
+        "upvotes_max": upvotes,
+        "upvotes_growth_per_day": None,
+        "has_code": code,
+        "github_repos": [f"o/r{i}"] if code else [],
+        "topics": topics,
+    }
+
+
+def test_a_digest_of_many_papers_lists_the_first_and_counts_all():
+    """A span with more new papers than a page lists (a first version, a busy day): the page lists the
+    SHOWN most upvoted and says how many more; counts per topic cover every new paper."""
+    n = digest.SHOWN + 123
+    new = [_paper(i, i % 97 or None, ["vision"] if i % 3 else []) for i in range(n)]
+    grew = [(_paper(n + i, 5, ["nlp"]), _paper(n + i, 5 + i, ["nlp"], code=i == 2)) for i in range(4)]
+    rows = [{"change": "added", "paper_id": p["paper_id"], "old": None, "new": p, "columns": []} for p in new]
+    rows += [
+        {"change": "changed", "paper_id": a["paper_id"], "old": a, "new": b, "columns": []} for a, b in grew
+    ]
+    rows.append({"change": "removed", "paper_id": "p_gone", "old": new[0], "new": None, "columns": []})
+    found = diff.VersionDiff(3, 4, pa.table({}), pa.Table.from_pylist(rows), pa.table({}))
+    d = digest.of_diff("busy", found, dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    assert (d.n_new, d.changed, d.removed) == (n, 4, 1)
+    want = sorted(new, key=lambda p: (-(p["upvotes_max"] or 0), p["title"], p["paper_id"]))
+    assert [p["paper_id"] for p in d.new] == [p["paper_id"] for p in want[: digest.SHOWN]]
+    assert d.topic_counts == {"vision": sum(1 for i in range(n) if i % 3), "(no topic)": n // 3 + 1}
+    assert [p["paper_id"] for p in d.by_topic["vision"]] == [
+        p["paper_id"] for p in want if p["topics"] == ["vision"]
+    ][: digest.TOP]
+    assert [(p["paper_id"], p["growth"], p["upvotes_before"]) for p in d.trending] == [
+        (f"p_{n + i:04d}", i, 5) for i in (3, 2, 1)
+    ]
+    assert [p["paper_id"] for p in d.gained_code] == [f"p_{n + 2:04d}"]
+    page, text = digest.html(d), digest.markdown(d)
+    assert page.count('<li id="p_') == digest.SHOWN and "… and 123 more" in page
+    assert f"**new papers: {n}**" in text and f"… and {n - digest.TOP * 5} more" in text
+
+
+@pytest.mark.dagster
+def test_the_feed_read_from_its_cache_equals_the_feed_read_from_the_versions(grown):
+    paths, _, feeds, _, _, _ = grown
+    with lake.open_lake(paths, read_only=True) as con:
+        published = digest.published(con)
+        whole = digest.feed_entries(con, published, 100)
+        cached = digest._known(paths.digest_dir / digest.FEED_CACHE)
+        assert cached is not None and cached.version == published[0][0] and cached.entries == whole
+        before = digest.Known(published[1][0], 100, digest.feed_entries(con, published[1:], 100))
+        assert digest.feed_entries(con, published, 100, before) == whole
+        few = digest.Known(published[1][0], 3, before.entries[:3])  # a smaller limit: not enough
+        assert digest.feed_entries(con, published, 100, few) == whole
+    (paths.digest_dir / digest.FEED_CACHE).unlink()
+    again = digest.write(paths)
+    assert "feed.xml" not in again.changed and (paths.digest_dir / "feed.xml").read_bytes() == feeds[-1]
+
+
+@pytest.mark.dagster
+def test_a_finished_day_gets_its_page_once(grown):
+    """Last in the module: it writes the day's page into the grown lake's digest folder."""
+    paths, _, _, _, exports, _ = grown
+    with lake.open_lake(paths, read_only=True) as con:
+        (newest, at), *_ = digest.published(con)
+    day = f"daily/{at:%Y-%m-%d}"
+    assert digest.write(paths, now=at).days == []  # the day is not over
+    assert not (paths.digest_dir / f"{day}.md").exists()
+    tomorrow = at + dt.timedelta(days=1)
+    first = digest.write(paths, now=tomorrow)
+    (page,) = first.days
+    assert sorted(first.changed) == [f"{day}.html", f"{day}.md"] and page.until == newest
+    assert page.since is None and page.n_new == len(_by_key(exports[newest], "papers"))  # all made that day
+    assert digest.write(paths, now=tomorrow + dt.timedelta(days=3)).days == []  # written once
