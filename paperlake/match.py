@@ -15,16 +15,22 @@ generated look-alike corpus with its own seed, not the one `make eval` scores) a
 measurement on the labelled set and five generator seeds; the README gives both and why. What they say:
 an identical long abstract is near-proof (a retitled or renamed paper merges); a different short name or
 published date outweighs near-identical abstracts and subtitles (look-alikes stay apart).
+
+pandas is imported by the functions that build frames: `paperlake show` reads the weights without it.
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from paperlake.normalize import text_keys
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_IDENTICAL_WORDS = 40  # an identical abstract shorter than this is not proof (boilerplate)
 TITLE_CUTS = {"high": 95.0, "similar": 85.0}  # rapidfuzz ratio of title keys
@@ -59,9 +65,11 @@ NAME_SEPARATORS = (" \u2013 ", " \u2014 ", " - ")  # spaced en dash, em dash, hy
 MAX_NAME_CHARS = 60
 
 
-def short_names(titles: pd.Series) -> pd.Series:
+def short_names(titles: "pd.Series") -> "pd.Series":
     """Key of the part of each title before its colon (or spaced dash); None when it has none (Arrow
     kernels over the distinct titles)."""
+    import pandas as pd
+
     codes, uniq = pd.factorize(titles)
     arr = pa.array(uniq, type=pa.string())
     for sep in NAME_SEPARATORS:
@@ -124,17 +132,19 @@ def _name_levels(na: np.ndarray, nb: np.ndarray, ta: np.ndarray, tb: np.ndarray)
     return out
 
 
-def _equal_or_missing(a: pd.Series, b: pd.Series) -> np.ndarray:
+def _equal_or_missing(a: "pd.Series", b: "pd.Series") -> np.ndarray:
     both = a.notna().to_numpy() & b.notna().to_numpy()
     same = both & (a.to_numpy() == b.to_numpy())
     return np.select([same, both], ["same", "different"], default="missing").astype(object)
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+def compare(a: "pd.DataFrame", b: "pd.DataFrame") -> "pd.DataFrame":
     """Per pair (row k of a with row k of b): the scores, each field's level, and the total match weight.
 
     a and b hold record columns: title_key, abstract_key (None: no abstract), name, published_date,
     authors_count, organization."""
+    import pandas as pd
+
     ta, tb = a["title_key"].to_numpy(dtype=object), b["title_key"].to_numpy(dtype=object)
     aa, ab = a["abstract_key"].to_numpy(dtype=object), b["abstract_key"].to_numpy(dtype=object)
     has_abstract = pd.notna(aa) & pd.notna(ab)

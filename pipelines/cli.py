@@ -483,9 +483,9 @@ def search(
 
 
 def _why_columns() -> str:
-    from paperlake.match import WEIGHTS  # pandas and rapidfuzz: only `show` pays for the import
-
     """SQL: each field's agreement in `matches` with its weight from paperlake.match, e.g. 'near +4'."""
+    from paperlake.match import WEIGHTS  # numpy and rapidfuzz (not pandas): only `show` pays for them
+
     return ", ".join(
         f"{field}_agreement || ' ' || CASE {field}_agreement "
         + " ".join(f"WHEN '{level}' THEN '{weight:+g}'" for level, weight in levels.items())
