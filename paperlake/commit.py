@@ -10,13 +10,18 @@ next run see the previous commit. The shapes never begin or commit themselves; o
 many writes as must land together. Used on the lake and on the serving file alike.
 """
 
+from __future__ import annotations
+
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from paperlake.duck import scalar
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @contextlib.contextmanager

@@ -115,8 +115,9 @@ def published_versions(paths: Paths) -> list[int]:
     """Every published version still in the lake, newest first."""
     from paperlake import lake  # pyarrow-free readers of the serving file skip this import
 
-    with lake.open_lake(paths, read_only=True) as con:
-        return [int(v) for v in lake.versions(con).column("version").to_pylist()]
+    with lake.open_lake(paths, read_only=True) as con:  # no Arrow: `history` would import pyarrow for it
+        rows = con.execute(f"SELECT version FROM {lake.VERSIONS} ORDER BY version DESC").fetchall()
+    return [int(v) for (v,) in rows]
 
 
 def copy_version(

@@ -10,6 +10,8 @@ file (`paperlake.duckdb`, copied from the lake at the published snapshot) or the
 version's snapshot (`paperlake query --as-of`). Every extension comes from a wheel, loaded by path.
 """
 
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import json
@@ -17,17 +19,19 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import urlparse
 
 import duckdb
-import pyarrow as pa
 
 from paperlake import commit
 from paperlake.config import Paths
 from paperlake.duck import LAKE as ALIAS
 from paperlake.duck import load_statement, open_db, scalar, sql_str
 from schemas.catalog import CATALOG, STAGED
+
+if TYPE_CHECKING:  # pyarrow is imported by what reads Arrow: `paperlake history` and `diff` start faster
+    import pyarrow as pa
 
 _CATALOG_EXTENSION = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
 VERSIONS = f"{ALIAS}.meta.versions"
@@ -181,10 +185,12 @@ def read_batches(
     con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: int
 ) -> Iterator[pa.Table]:
     """`read` of a whole table, `rows` rows at a time: never all of it in memory at once."""
+    import pyarrow
+
     if not table_exists(con, table):
         return
     for batch in con.execute(_select(con, table, schema)).to_arrow_reader(rows):
-        yield pa.Table.from_batches([batch]).cast(schema)
+        yield pyarrow.Table.from_batches([batch]).cast(schema)
 
 
 def _select(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where: str = "") -> str:

@@ -120,12 +120,21 @@ def test_cli_show_by_title_and_ambiguity(pipeline_run):
 
 
 @pytest.mark.subprocess
-def test_cli_show_explains_without_pandas():
-    """`show` builds its why-columns from paperlake.match's weights without importing pandas (~0.25 s
-    of a command that should answer in under half a second)."""
+def test_cli_show_and_history_skip_the_heavy_imports(pipeline_run):
+    """`show` builds its why-columns from paperlake.match's weights without pandas, and `history` reads
+    the lake without pyarrow: each ~0.1-0.25 s of a command that should answer in under half a second."""
+    paths, _, _ = pipeline_run
     probe = "import sys; from pipelines import cli; cli._why_sql(); print('pandas' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
+    probe = (
+        "import sys; from pipelines import cli; sys.argv = ['paperlake', 'history', '-f', 'json']\n"
+        "try: cli.main()\nexcept SystemExit: pass\nprint('pyarrow' in sys.modules)"
+    )
+    env = {**os.environ, "PAPERLAKE_OUT_DIR": str(paths.out_dir)}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.rsplit("\n", 2)[0])[0]["version"] > 0 and proc.stdout.split()[-1] == "False"
 
 
 @pytest.mark.subprocess
