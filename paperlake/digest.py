@@ -55,41 +55,70 @@ _UPVOTES = "coalesce(new.upvotes_max, 0) DESC, new.title, new.paper_id"  # `_by_
 
 
 def of_diff(title: str, found: VersionDiff, published_at: dt.datetime) -> Digest:
-    """The digest of a diff: new papers by upvotes, changed papers by upvote growth since `since`.
-    Summarised in DuckDB: only the papers a page shows are read into Python."""
+    """The digest of a diff: new papers by upvotes, changed papers by upvote growth since `since`."""
     with duckdb.connect() as con:
         con.register("d", found.papers)
-        n = dict(con.execute("SELECT change, count(*) FROM d GROUP BY ALL").fetchall())
-        new = _rows(con, f"SELECT new FROM d WHERE change = 'added' ORDER BY {_UPVOTES} LIMIT {SHOWN}")
-        grew = "coalesce(new.upvotes_max, 0) - coalesce(old.upvotes_max, 0)"
-        trending = _rows(
-            con,
-            f"""SELECT struct_insert(new, growth := {grew}, upvotes_before := old.upvotes_max) FROM d
-                WHERE change = 'changed' AND {grew} > 0
-                ORDER BY {grew} DESC, coalesce(new.upvotes_growth_per_day, 0) DESC, new.paper_id
-                LIMIT {TOP}""",
-        )
-        gained = _rows(
-            con,
-            f"""SELECT new FROM d
-                WHERE change = 'changed' AND new.has_code AND NOT coalesce(old.has_code, false)
-                ORDER BY {_UPVOTES} LIMIT {TOP}""",
-        )
-        topics = con.execute(f"""
-            WITH t AS (SELECT unnest(CASE WHEN len(coalesce(new.topics, [])) = 0 THEN ['(no topic)']
-                                          ELSE new.topics END) AS topic, new
-                       FROM d WHERE change = 'added')
-            SELECT topic, count(*), list(new ORDER BY {_UPVOTES})[:{TOP}] FROM t
-            GROUP BY topic ORDER BY count(*) DESC, topic""").fetchall()
+        return _summarise(con, "d", title, found.since, found.until, published_at)
+
+
+def of_first(con: duckdb.DuckDBPyConnection, title: str, until: int, published_at: dt.datetime) -> Digest:
+    """The digest of the first version (every paper is new), read in place from the lake: a diff of
+    everything would copy every paper twice (old and new rows; 18 s and gigabytes at 10,000 files)."""
+    papers = f"{lake.main_table('papers')} AS p AT (VERSION => {int(until)})"
+    rows = f"(SELECT 'added' AS change, p AS new, CASE WHEN false THEN p END AS old FROM {papers})"
+    return _summarise(con, rows, title, None, until, published_at)
+
+
+def _summarise(
+    con: duckdb.DuckDBPyConnection,
+    d: str,
+    title: str,
+    since: int | None,
+    until: int,
+    published_at: dt.datetime,
+) -> Digest:
+    """The digest of relation `d` (change, old and new rows as structs), summarised in DuckDB: only the
+    papers a page shows are read into Python."""
+    n = dict(con.execute(f"SELECT change, count(*) FROM {d} GROUP BY ALL").fetchall())
+    new = _rows(con, f"SELECT new FROM {d} WHERE change = 'added' ORDER BY {_UPVOTES} LIMIT {SHOWN}")
+    grew = "coalesce(new.upvotes_max, 0) - coalesce(old.upvotes_max, 0)"
+    trending = _rows(
+        con,
+        f"""SELECT struct_insert(new, growth := {grew}, upvotes_before := old.upvotes_max) FROM {d}
+            WHERE change = 'changed' AND {grew} > 0
+            ORDER BY {grew} DESC, coalesce(new.upvotes_growth_per_day, 0) DESC, new.paper_id
+            LIMIT {TOP}""",
+    )
+    gained = _rows(
+        con,
+        f"""SELECT new FROM {d}
+            WHERE change = 'changed' AND new.has_code AND NOT coalesce(old.has_code, false)
+            ORDER BY {_UPVOTES} LIMIT {TOP}""",
+    )
+    topics = con.execute(f"""
+        WITH t AS (SELECT unnest(CASE WHEN len(coalesce(new.topics, [])) = 0 THEN ['(no topic)']
+                                      ELSE new.topics END) AS topic, new.paper_id AS id,
+                          coalesce(new.upvotes_max, 0) AS up, new.title AS title
+                   FROM {d} WHERE change = 'added'),
+             top AS (SELECT topic, count(*) OVER (PARTITION BY topic) AS n, id,
+                            row_number() OVER (PARTITION BY topic ORDER BY up DESC, title, id) AS k FROM t)
+        SELECT topic, any_value(n), list(id ORDER BY k) FROM top WHERE k <= {TOP}
+        GROUP BY topic ORDER BY any_value(n) DESC, topic""").fetchall()
+    shown = {p["paper_id"]: p for p in new}
+    missing = {i for _, _, ids in topics for i in ids} - shown.keys()
+    if missing:  # a topic's first papers that are not among the page's first SHOWN
+        sql = f"SELECT new FROM {d} WHERE change = 'added' AND list_contains($ids, new.paper_id)"
+        more = _rows(con, sql, {"ids": sorted(missing)})
+        shown.update({p["paper_id"]: p for p in more})
     return Digest(
         title,
-        found.since,
-        found.until,
+        since,
+        until,
         published_at,
         new,
         trending,
         gained,
-        {topic: papers for topic, _, papers in topics},
+        {topic: [shown[i] for i in ids] for topic, _, ids in topics},
         {topic: count for topic, count, _ in topics},
         n_new=n.get("added", 0),
         removed=n.get("removed", 0),
@@ -97,8 +126,8 @@ def of_diff(title: str, found: VersionDiff, published_at: dt.datetime) -> Digest
     )
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    return [row for (row,) in con.execute(sql).fetchall()]
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict]:
+    return [row for (row,) in con.execute(sql, params or {}).fetchall()]
 
 
 def _by_upvotes(paper: dict) -> tuple:
@@ -325,6 +354,14 @@ def _finished_days(
     return out_days
 
 
+def _digest(
+    con: duckdb.DuckDBPyConnection, title: str, since: int | None, until: int, at: dt.datetime
+) -> Digest:
+    if since is None:
+        return of_first(con, title, until, at)
+    return of_diff(title, compare(con, since, until, ("papers",)), at)  # the digest reads papers only
+
+
 def write(paths: Paths, entries: int = 100, base_url: str = "", now: dt.datetime | None = None) -> Written:
     """Render the newest published version's digest (`v<V>.*`, `latest.*`), the digest of each finished
     UTC day that has none yet (`daily/<date>.*`: from the last version before that day to its last), and
@@ -333,16 +370,15 @@ def write(paths: Paths, entries: int = 100, base_url: str = "", now: dt.datetime
     out = paths.digest_dir
     base = base_url or out.as_uri() + "/"
     today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
-    only = ("papers",)  # the digest reads papers only
     with lake.open_lake(paths, read_only=True) as con:
         versions = published(con)
         if not versions:
             raise LookupError("nothing has been published yet: no digest to write")
         until, at = versions[0]
         since = versions[1][0] if len(versions) > 1 else None
-        version = of_diff(f"paperlake: what's new in version {until}", compare(con, since, until, only), at)
+        version = _digest(con, f"paperlake: what's new in version {until}", since, until, at)
         days = [
-            of_diff(f"paperlake: what's new on {day:%Y-%m-%d}", compare(con, before, last, only), last_at)
+            _digest(con, f"paperlake: what's new on {day:%Y-%m-%d}", before, last, last_at)
             for day, before, last, last_at in _finished_days(versions, today, out)
         ]
         feed = feed_entries(con, versions, entries, _known(out / FEED_CACHE))

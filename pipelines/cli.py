@@ -135,8 +135,35 @@ def _check_out_dir(paths: Paths) -> None:
         _fail(f"output folder is not writable: {paths.out_dir} ({exc.strerror or exc})")
 
 
-def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
-    """Run the pipeline in a child process group (`python -m pipelines.run`) and draw its progress.
+def _start_pipeline(flags: list[str], home: Path) -> tuple[subprocess.Popen, int]:
+    """Start the pipeline process (`python -m pipelines.run`) in its own process group, before the run is
+    planned: its imports (Dagster, the Definitions: seconds) overlap the listing of the landing folder.
+    It waits for the plan's name on stdin (`_supervise`); `_discard` ends it when there is no work."""
+    from pipelines.instance import PROGRESS_FD_ENV
+
+    read_fd, write_fd = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.run", *flags],
+        stdin=subprocess.PIPE,
+        pass_fds=(write_fd,),
+        env={**os.environ, PROGRESS_FD_ENV: str(write_fd), "DAGSTER_HOME": str(home)},
+        start_new_session=True,
+        text=True,
+    )
+    os.close(write_fd)
+    return child, read_fd
+
+
+def _discard(child: subprocess.Popen, read_fd: int) -> None:
+    """The pipeline process started for a run that has no work (or was refused): it has made nothing."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    os.close(read_fd)
+
+
+def _supervise(child: subprocess.Popen, read_fd: int, plan_name: str) -> dict:
+    """Send the pipeline process its plan and draw its progress.
 
     Ctrl-C or SIGTERM kills that whole group at once (run, workers, Dagster's helpers) and marks its
     Dagster runs canceled: a version is published by one atomic swap, so the previous one stays."""
@@ -150,17 +177,6 @@ def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
         TimeElapsedColumn,
     )
 
-    from pipelines.instance import PROGRESS_FD_ENV
-
-    read_fd, write_fd = os.pipe()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.run", *flags],
-        pass_fds=(write_fd,),
-        env={**os.environ, PROGRESS_FD_ENV: str(write_fd), "DAGSTER_HOME": str(home)},
-        start_new_session=True,
-    )
-    os.close(write_fd)
-
     def stop(sig: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
@@ -173,6 +189,10 @@ def _supervise(paths: Paths, flags: list[str], home: Path) -> dict:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
+    assert child.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it ended already: its code is reported below
+        child.stdin.write(plan_name + "\n")
+        child.stdin.close()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     result: dict = {}
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=False) as bar:
@@ -215,18 +235,23 @@ def run(verbose: bool, full: bool) -> None:
     paths = Paths.from_env()
     _check_out_dir(paths)
     _wait_for_other_runs(paths)
-    version, plan_name = _plan(paths, full)
-    if version is not None:
+    from pipelines.instance import dagster_home
+
+    home = dagster_home()  # made by the pipeline process, once there is work
+    child, read_fd = _start_pipeline([f for f, on in (("--verbose", verbose), ("--full", full)) if on], home)
+    try:
+        version, plan_name = _plan(paths, full)
+    except BaseException:  # refused (one line, exit 2) or stopped while planning
+        _discard(child, read_fd)
+        raise
+    if version is not None or plan_name is None:
+        _discard(child, read_fd)
         console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}")
         console.print(f"  nothing new: the landing folder is unchanged and version {version} is published")
         _summary(paths, time.perf_counter() - started)
         return
-    from pipelines.instance import ensure_dagster_home
-
-    home = ensure_dagster_home()
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")
-    flags = [f for f, on in (("--verbose", verbose), ("--full", full)) if on] + [f"--plan={plan_name}"]
-    outcome = SimpleNamespace(**_supervise(paths, flags, home))
+    outcome = SimpleNamespace(**_supervise(child, read_fd, plan_name))
     outcome.success = all(outcome.runs.values()) and not outcome.failed_checks
     elapsed = time.perf_counter() - started
     for job, ok in outcome.runs.items():

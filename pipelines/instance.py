@@ -10,9 +10,14 @@ PROGRESS_FD_ENV = "PAPERLAKE_PROGRESS_FD"  # the child's JSON lines: progress, l
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 
 
+def dagster_home() -> Path:
+    """DAGSTER_HOME (default .dagster/), not made."""
+    return Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+
+
 def ensure_dagster_home() -> Path:
     """DAGSTER_HOME (default .dagster/) with our dagster.yaml: telemetry off, one warehouse writer."""
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+    home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")

@@ -175,19 +175,25 @@ def main(argv: list[str] | None = None) -> int:
     """The supervised side of `paperlake run` (`python -m pipelines.run`): runs the pipeline and reports
     progress, log lines and the outcome as JSON lines on the file descriptor PAPERLAKE_PROGRESS_FD.
 
-    The CLI runs this in its own process group, so on Ctrl-C or SIGTERM it can kill the whole group at
-    once: Dagster's in-process executor defers interrupts until a step ends, which could be minutes."""
+    The CLI starts it before it has planned the run, so these imports overlap the listing of the landing
+    folder; it then sends the plan's name on stdin (nothing, when there is no work: it exits). It runs in
+    its own process group, so on Ctrl-C or SIGTERM the CLI can kill the whole group at once: Dagster's
+    in-process executor defers interrupts until a step ends, which could be minutes."""
+    _exit_with_parent()
     from paperlake import progress
     from paperlake.config import retain_removed_from_env
+    from pipelines import definitions  # noqa: F401  the Definitions' imports, while the CLI plans
 
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     args = set(sys.argv[1:] if argv is None else argv)
+    plan_name = sys.stdin.readline().strip()
+    if not plan_name:
+        return 0
     out = os.fdopen(int(os.environ[PROGRESS_FD_ENV]), "w", buffering=1)
 
     def send(**message) -> None:
         out.write(json.dumps(message) + "\n")
 
-    _exit_with_parent()
     progress.subscribe(lambda what, done, total: send(progress=[what, done, total]))
     try:
         outcome = run_pipeline(
@@ -196,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             verbose="--verbose" in args,
             retain_removed=retain_removed_from_env(),
             full="--full" in args,
-            plan_name=next((a.split("=", 1)[1] for a in args if a.startswith("--plan=")), None),
+            plan_name=plan_name,
         )
     except LandingError as exc:
         send(error=str(exc))

@@ -351,6 +351,18 @@ def test_the_feed_read_from_its_cache_equals_the_feed_read_from_the_versions(gro
 
 
 @pytest.mark.dagster
+def test_the_first_versions_digest_read_in_place_equals_its_diff(grown):
+    """The first version's digest reads the papers in place (`of_first`), not a diff of everything."""
+    paths, versions, _, _, _, _ = grown
+    first = min(versions)
+    with lake.open_lake(paths, read_only=True) as con:
+        at = dict(digest.published(con))[first]
+        in_place = digest.of_first(con, "first", first, at)
+        assert in_place == digest.of_diff("first", diff.compare(con, None, first), at)
+    assert in_place.n_new == len(in_place.new) > 100 and in_place.by_topic
+
+
+@pytest.mark.dagster
 def test_a_finished_day_gets_its_page_once(grown):
     """Last in the module: it writes the day's page into the grown lake's digest folder."""
     paths, _, _, _, exports, _ = grown
