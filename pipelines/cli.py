@@ -519,15 +519,16 @@ def _why_columns() -> str:
     )
 
 
-def _why_sql() -> str:
+def _why_sql(p: str) -> str:
+    """`p`: the paper id as a SQL literal."""
     from paperlake.match import EXPLAIN_SQL
 
     return f"""SELECT {EXPLAIN_SQL} AS decision, rule, match_weight,
   {_why_columns()},
   (SELECT any_value(title) FROM sightings WHERE record_id = m.record_a) AS title_a,
   (SELECT any_value(title) FROM sightings WHERE record_id = m.record_b) AS title_b,
-  CASE WHEN paper_a = paper_b THEN NULL WHEN paper_a = $p THEN paper_b ELSE paper_a END AS other_paper
-FROM matches m WHERE paper_a = $p OR paper_b = $p
+  CASE WHEN paper_a = paper_b THEN NULL WHEN paper_a = {p} THEN paper_b ELSE paper_a END AS other_paper
+FROM matches m WHERE paper_a = {p} OR paper_b = {p}
 ORDER BY merged DESC, match_weight DESC LIMIT 20"""
 
 
@@ -543,11 +544,11 @@ def show(key: str, wide: bool) -> None:
     """
     if not key.strip():
         _fail("give a paper_id or a part of a title (`paperlake search WORDS` finds ids)")
+    k = sql_str(key)  # literals, not bound parameters: binding one imports pandas (~0.3 s of the call)
     with _connect(Paths.from_env()) as con:
         found = con.execute(  # contains, not LIKE: '%' and '_' in KEY are characters
-            "SELECT paper_id, title FROM papers WHERE paper_id = $k OR contains(lower(title), lower($k)) "
-            "ORDER BY paper_id = $k DESC, n_sightings DESC, title LIMIT 11",
-            {"k": key},
+            f"SELECT paper_id, title FROM papers WHERE paper_id = {k} OR contains(lower(title), lower({k})) "
+            f"ORDER BY paper_id = {k} DESC, n_sightings DESC, title LIMIT 11"
         ).fetchall()
         if not found:
             _fail(f"no paper with id or title matching {key!r}")
@@ -559,7 +560,8 @@ def show(key: str, wide: bool) -> None:
                 console.print(Text(f"  {pid}  {title}"))
             sys.exit(1)
         pid = found[0][0]
-        row = single_row(con, "SELECT * FROM papers WHERE paper_id = $p", {"p": pid})
+        p = sql_str(pid)
+        row = single_row(con, f"SELECT * FROM papers WHERE paper_id = {p}")
         console.print(_card([d[0] for d in con.description], row))
         columns = (
             "source_file, position, line_start, page_date, title, upvotes, published_date_raw"
@@ -568,36 +570,32 @@ def show(key: str, wide: bool) -> None:
         )
         _emit(
             con.execute(
-                f"SELECT {columns} FROM sightings WHERE paper_id = $p "
-                "ORDER BY page_date NULLS FIRST, source_file, position",
-                {"p": pid},
+                f"SELECT {columns} FROM sightings WHERE paper_id = {p} "
+                "ORDER BY page_date NULLS FIRST, source_file, position"
             ),
             Format.table,
             "sightings",
         )
-        why = con.execute(_why_sql(), {"p": pid})
+        why = con.execute(_why_sql(p))
         if why.fetchone() is None:
             console.print("why one paper: its sightings share one record (equal title and abstract keys)")
         else:
             _emit(
-                con.execute(_why_sql(), {"p": pid}),
+                con.execute(_why_sql(p)),
                 Format.table,
                 "why: its scored pairs (paperlake/match.py)",
                 cards=not wide,
             )
         _emit(
-            con.execute(
-                "SELECT page_date, upvotes, source_file FROM upvote_history WHERE paper_id = $p", {"p": pid}
-            ),
+            con.execute(f"SELECT page_date, upvotes, source_file FROM upvote_history WHERE paper_id = {p}"),
             Format.table,
             "upvote history",
         )
         _emit(
             con.execute(
                 "SELECT r.paper_id, r.title, r.n_sightings FROM papers p, papers r "
-                "WHERE p.paper_id = $p AND list_contains(p.related, r.paper_id) "
-                "ORDER BY list_position(p.related, r.paper_id)",
-                {"p": pid},
+                f"WHERE p.paper_id = {p} AND list_contains(p.related, r.paper_id) "
+                "ORDER BY list_position(p.related, r.paper_id)"
             ),
             Format.table,
             "related papers (TF-IDF)",

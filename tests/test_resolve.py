@@ -5,6 +5,7 @@ import pandas as pd
 
 from eval.bare import cases
 from eval.run import corpus_sightings
+from paperlake.duck import sql_str
 from paperlake.frames import frame, to_arrow
 from paperlake.incremental import core_arrow
 from paperlake.ingest import read_raw
@@ -337,7 +338,7 @@ def test_matches_keep_each_field_and_explain_a_paper():
     con = duckdb.connect()
     con.register("matches", res.matches)
     con.register("sightings", res.sightings)
-    rel = con.execute(_why_sql(), {"p": pid})
+    rel = con.execute(_why_sql(sql_str(pid)))
     cols = [d[0] for d in rel.description]
     why = [dict(zip(cols, row, strict=True)) for row in rel.fetchall()]
     assert why[0]["decision"].startswith("merged: the evidence sums to") and why[0]["abstract"] == "exact +18"
