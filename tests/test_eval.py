@@ -111,3 +111,13 @@ def test_generator_popular_papers_follow_a_zipf_law():
     even = Corpus(300)
     plain = pd.Series([pid for k in range(300) for pid in even.page(k)[2]]).value_counts()
     assert plain.iloc[0] < 30 and (plain == 1).mean() < 0.1
+
+
+def test_pairwise_metrics_count_pairs_without_listing_them():
+    """Gold {1,2,3} {4,5} {6}, predicted {1,2} {3,4,5} {6}: 4 gold pairs, 4 predicted, 2 in both."""
+    gold = pd.Series(["a", "a", "a", "b", "b", "c"], index=[1, 2, 3, 4, 5, 6])
+    pred = pd.Series(["x", "x", "y", "y", "y", "z"], index=[1, 2, 3, 4, 5, 6])
+    m = cluster_metrics(gold, pred)
+    assert (m["pairs_gold"], m["pairs_predicted"], m["precision"], m["recall"]) == (4, 4, 0.5, 0.5)
+    huge = pd.Series(["p"] * 20_000)  # 199,990,000 pairs: counted in a moment, listing them would not fit
+    assert cluster_metrics(huge, huge)["pairs_gold"] == 199_990_000
