@@ -532,13 +532,27 @@ FROM matches m WHERE paper_a = {p} OR paper_b = {p}
 ORDER BY merged DESC, match_weight DESC LIMIT 20"""
 
 
+def _listed(con: duckdb.DuckDBPyConnection, select: str, title: str, limit: int) -> None:
+    """A list of `show`: its first `limit` rows and how many more there are (a popular paper is seen in
+    thousands of captures: printing them all took seconds and buried the rest)."""
+    total = scalar(con, f"SELECT count(*) FROM ({select})")
+    shown = title if total <= limit else f"{title}: the first {limit} of {total}"
+    _emit(con.execute(f"{select} LIMIT {limit}"), Format.table, shown)
+    if total > limit:
+        console.print(f"… and {total - limit} more (`--limit`, or `paperlake query` for all of them)")
+
+
 @app.command(short_help="One paper: its record, sightings, why they merged, upvotes, related.")
 @click.argument("key")
 @WIDE
-def show(key: str, wide: bool) -> None:
-    """One paper (KEY: a paper_id, or part of a title, matched literally): its record, every sighting
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="Rows per list"
+)
+def show(key: str, wide: bool, limit: int) -> None:
+    """One paper (KEY: a paper_id, or part of a title, matched literally): its record, its sightings
     (file and line), why its sightings are one paper (each field's agreement and weight per scored pair),
-    its upvote history, related papers. Reads PAPERLAKE_OUT_DIR (default data/out).
+    its upvote history, related papers; each list up to `--limit` rows, saying how many more there are.
+    Reads PAPERLAKE_OUT_DIR (default data/out).
 
     Example: paperlake show "Language Models Explained"
     """
@@ -568,13 +582,12 @@ def show(key: str, wide: bool) -> None:
             if wide
             else "source_file, line_start AS line, page_date, upvotes"  # titles: title_variants above
         )
-        _emit(
-            con.execute(
-                f"SELECT {columns} FROM sightings WHERE paper_id = {p} "
-                "ORDER BY page_date NULLS FIRST, source_file, position"
-            ),
-            Format.table,
+        _listed(
+            con,
+            f"SELECT {columns} FROM sightings WHERE paper_id = {p} "
+            "ORDER BY page_date NULLS FIRST, source_file, position",
             "sightings",
+            limit,
         )
         why = con.execute(_why_sql(p))
         if why.fetchone() is None:
@@ -586,10 +599,12 @@ def show(key: str, wide: bool) -> None:
                 "why: its scored pairs (paperlake/match.py)",
                 cards=not wide,
             )
-        _emit(
-            con.execute(f"SELECT page_date, upvotes, source_file FROM upvote_history WHERE paper_id = {p}"),
-            Format.table,
+        _listed(
+            con,
+            f"SELECT page_date, upvotes, source_file FROM upvote_history WHERE paper_id = {p} "
+            "ORDER BY page_date, source_file",
             "upvote history",
+            limit,
         )
         _emit(
             con.execute(

@@ -113,6 +113,10 @@ def test_cli_show_by_title_and_ambiguity(pipeline_run):
     assert "why one paper: its sightings share one record" in proc.stdout  # no pair needed scoring
     for name in ("000_7cb6f7359ec6334f.txt", "002_e8016f024cf684e5.txt", "003_d2538b47dc31753c.txt"):
         assert name in proc.stdout
+    capped = _cli("show", "Characterizing Mechanisms for Factual Recall", "-n", "2", out_dir=paths.out_dir)
+    assert capped.returncode == 0 and "sightings: the first 2 of 4" in capped.stdout
+    listed = capped.stdout.split("sightings: the first 2 of 4")[1].split("… and 2 more")[0]
+    assert listed.count(".txt") == 2  # the oldest two, in page order
     many = _cli("show", "language", out_dir=paths.out_dir)
     assert many.returncode == 1 and "papers match 'language'" in many.stdout
     none = _cli("show", "no such paper at all", out_dir=paths.out_dir)
