@@ -23,7 +23,7 @@ def days_request(first: str, last: str, fingerprint: str, plan_name: str) -> dg.
 
 @dg.sensor(
     jobs=[update_job, warehouse_job],
-    minimum_interval_seconds=10,  # a tick is one stat per file and one small read of the lake
+    minimum_interval_seconds=5,  # a tick is one stat per file and one small read of the lake
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def landing_sensor(context: dg.SensorEvaluationContext, paperlake: PaperlakeResource) -> dg.SensorResult:
