@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 import jinja2
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from paperlake import lake
 from paperlake.config import Paths, write_whole
@@ -254,11 +256,13 @@ def feed_entries(
     versions: list[tuple[int, dt.datetime]],
     limit: int,
     known: Known | None = None,
+    newest: pa.Table | None = None,
 ) -> list[Entry]:
     """The newest `limit` papers added by the published `versions` (newest first), each once, with the
     version that added it and when it was published. A paper removed and added again counts from its
     newest addition; versions are read only as far back as the entries need, and not past a version whose
-    entries are `known` (unless a paper listed again leaves a full known list short)."""
+    entries are `known` (unless a paper listed again leaves a full known list short). `newest`: the
+    FEED_COLUMNS of the papers the newest version added, when the caller has read them already."""
     entries: dict[str, Entry] = {}
     for i, (version, at) in enumerate(versions):
         if known is not None and known.version == version and known.limit >= limit:
@@ -269,7 +273,8 @@ def feed_entries(
             if len(merged) >= limit or len(known.entries) < known.limit:
                 return list(merged.values())
         since = versions[i + 1][0] if i + 1 < len(versions) else None
-        for paper in sorted(added(con, since, version, "papers", FEED_COLUMNS).to_pylist(), key=_by_upvotes):
+        rows = newest if i == 0 and newest is not None else added(con, since, version, "papers", FEED_COLUMNS)
+        for paper in sorted(rows.to_pylist(), key=_by_upvotes):
             if paper["paper_id"] not in entries and len(entries) < limit:
                 entries[paper["paper_id"]] = (paper, version, at)
         if len(entries) >= limit:
@@ -356,10 +361,13 @@ def _finished_days(
 
 def _digest(
     con: duckdb.DuckDBPyConnection, title: str, since: int | None, until: int, at: dt.datetime
-) -> Digest:
+) -> tuple[Digest, pa.Table | None]:
+    """The digest of `since` → `until`, and the FEED_COLUMNS of the papers it added (None: not read)."""
     if since is None:
-        return of_first(con, title, until, at)
-    return of_diff(title, compare(con, since, until, ("papers",)), at)  # the digest reads papers only
+        return of_first(con, title, until, at), None
+    found = compare(con, since, until, ("papers",))  # the digest reads papers only
+    new = found.papers.filter(pc.equal(found.papers["change"], "added"))["new"].combine_chunks()
+    return of_diff(title, found, at), pa.table({c: new.field(c) for c in FEED_COLUMNS})
 
 
 def write(paths: Paths, entries: int = 100, base_url: str = "", now: dt.datetime | None = None) -> Written:
@@ -376,12 +384,12 @@ def write(paths: Paths, entries: int = 100, base_url: str = "", now: dt.datetime
             raise LookupError("nothing has been published yet: no digest to write")
         until, at = versions[0]
         since = versions[1][0] if len(versions) > 1 else None
-        version = _digest(con, f"paperlake: what's new in version {until}", since, until, at)
+        version, added_now = _digest(con, f"paperlake: what's new in version {until}", since, until, at)
         days = [
-            _digest(con, f"paperlake: what's new on {day:%Y-%m-%d}", before, last, last_at)
+            _digest(con, f"paperlake: what's new on {day:%Y-%m-%d}", before, last, last_at)[0]
             for day, before, last, last_at in _finished_days(versions, today, out)
         ]
-        feed = feed_entries(con, versions, entries, _known(out / FEED_CACHE))
+        feed = feed_entries(con, versions, entries, _known(out / FEED_CACHE), added_now)
     page, text = html(version, "feed.xml").encode(), markdown(version).encode()
     files = {
         f"v{until}.md": text,

@@ -345,6 +345,10 @@ def test_the_feed_read_from_its_cache_equals_the_feed_read_from_the_versions(gro
         assert digest.feed_entries(con, published, 100, before) == whole
         few = digest.Known(published[1][0], 3, before.entries[:3])  # a smaller limit: not enough
         assert digest.feed_entries(con, published, 100, few) == whole
+        (_, at), (v_before, _) = published[0], published[1]
+        _, newest = digest._digest(con, "the version page", v_before, published[0][0], at)
+        assert newest is not None and newest.num_rows > 0  # what the newest version added, read by its page
+        assert digest.feed_entries(con, published, 100, before, newest) == whole
     (paths.digest_dir / digest.FEED_CACHE).unlink()
     again = digest.write(paths)
     assert "feed.xml" not in again.changed and (paths.digest_dir / "feed.xml").read_bytes() == feeds[-1]
