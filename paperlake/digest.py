@@ -53,7 +53,8 @@ class Digest:
     changed: int = 0
 
 
-_UPVOTES = "coalesce(new.upvotes_max, 0) DESC, new.title, new.paper_id"  # `_by_upvotes` in SQL
+_UPVOTES = "coalesce(new.upvotes_max, 0) DESC, new.title, new.paper_id"  # `_by_upvotes` in SQL: the feed
+# sorts a version's new papers in Python, the pages in DuckDB; both by this one order
 
 
 def of_diff(title: str, found: VersionDiff, published_at: dt.datetime) -> Digest:
@@ -99,11 +100,12 @@ def _summarise(
     )
     topics = con.execute(f"""
         WITH t AS (SELECT unnest(CASE WHEN len(coalesce(new.topics, [])) = 0 THEN ['(no topic)']
-                                      ELSE new.topics END) AS topic, new.paper_id AS id,
-                          coalesce(new.upvotes_max, 0) AS up, new.title AS title
+                                      ELSE new.topics END) AS topic,
+                          struct_pack(paper_id := new.paper_id, title := new.title,
+                                      upvotes_max := new.upvotes_max) AS new  -- what the order reads
                    FROM {d} WHERE change = 'added'),
-             top AS (SELECT topic, count(*) OVER (PARTITION BY topic) AS n, id,
-                            row_number() OVER (PARTITION BY topic ORDER BY up DESC, title, id) AS k FROM t)
+             top AS (SELECT topic, count(*) OVER (PARTITION BY topic) AS n, new.paper_id AS id,
+                            row_number() OVER (PARTITION BY topic ORDER BY {_UPVOTES}) AS k FROM t)
         SELECT topic, any_value(n), list(id ORDER BY k) FROM top WHERE k <= {TOP}
         GROUP BY topic ORDER BY any_value(n) DESC, topic""").fetchall()
     shown = {p["paper_id"]: p for p in new}

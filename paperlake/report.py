@@ -126,7 +126,10 @@ def build_reports(paths: Paths) -> Reports:
         "top_papers": (top_papers, top),
     }
     record = out / DRAWN
-    before = json.loads(record.read_text()) if record.exists() else {}
+    try:  # a cache of what was drawn: missing or unreadable, every figure is drawn
+        before = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
     code = Path(__file__).read_bytes()
     now, figures, drawn = {}, {}, []
     for name, (plot, df) in plots.items():

@@ -313,3 +313,5 @@ def test_a_figure_is_drawn_again_only_when_its_data_changed(pipeline_run):
     assert sorted(redrawn.drawn) == ["top_papers", "upvote_distribution"]
     assert (out / "top_papers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / DRAWN).read_text()) == drawn
+    (out / DRAWN).write_text("{not json")  # a damaged record: draw everything, never fail the asset
+    assert len(build_reports(paths).drawn) == len(pngs) and json.loads((out / DRAWN).read_text()) == drawn
