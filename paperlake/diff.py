@@ -7,10 +7,17 @@ version that changed ten papers compares ten papers. A table the feed says no co
 When the feed cannot say (an expired snapshot, a schema change), the whole tables are compared. A row
 rewritten with the same values is not a change.
 
+Rows are matched by the catalog's key, null-safely: a file-level reject has no line or position, so its
+key is its file, and three rejected files are three rejects. A column in `DERIVED` (a hash of the row's
+other columns or of its file's bytes) is never a change of its own: an upvote count edited in a capture
+is one changed sighting, not every sighting of the file. Changed rows come most changed first.
+
 `diff()` is the notebook entry point: `paperlake.diff.diff().papers.to_pandas()`.
 """
 
+import difflib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -24,6 +31,16 @@ from schemas.catalog import CATALOG, TABLES
 
 DETAILED = ("papers", "sightings")
 """The tables whose changed rows `diff` returns (the others are counted only)."""
+
+DERIVED = {
+    "sightings": frozenset({"sighting_id", "page_id", "record_id"}),
+    "rejects": frozenset({"page_id"}),
+}
+"""Per table, the columns whose change alone is no change of the row. Each is a hash, of the file's bytes
+(`page_id`), of them and the row's key (`sighting_id`) or of the row's own title and abstract
+(`record_id`): the file is matched by name and the row by its key, so a byte changed anywhere in a file
+moves the hashes of all its rows while the values a reader reads stay. Their values stay in the `old` and
+`new` rows. A page's `page_id` is not here: in `pages` it is the news that the file's bytes changed."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +95,12 @@ def compare(
         before = 0 if since is None else _count(con, table, since)
         counts.append({"table": table, "before": before, "after": _count(con, table, until)})
         counts[-1].update({c: n.get(c, 0) for c in ("added", "removed", "changed")})
-        if table in DETAILED:
+        if table in DETAILED:  # added, changed (most columns changed first), removed; then by key
             order = ", ".join(f'"{k}"' for k in CATALOG[table].key)
-            detail[table] = con.execute(f"SELECT * FROM _changed ORDER BY change, {order}").to_arrow_table()
+            most = "CASE change WHEN 'changed' THEN len(columns) END DESC"
+            detail[table] = con.execute(
+                f"SELECT * FROM _changed ORDER BY change, {most}, {order}"
+            ).to_arrow_table()
     con.execute("DROP TABLE IF EXISTS _changed")
     con.execute("DROP TABLE IF EXISTS _scope")
     return VersionDiff(since, until, pa.Table.from_pylist(counts), detail["papers"], detail["sightings"])
@@ -94,10 +114,10 @@ def added(
     everything that changed."""
     feed = None if since is None else changes.feed(con, since, until)
     _changed_rows(con, table, since, until, feed, detailed=False)
-    keys = ", ".join(f'"{k}"' for k in CATALOG[table].key)
-    rows = con.execute(f"""SELECT {", ".join(f'"{c}"' for c in columns)}
-        FROM {lake.main_table(table)} AT (VERSION => {int(until)})
-        SEMI JOIN (SELECT {keys} FROM _changed WHERE change = 'added') USING ({keys})""").to_arrow_table()
+    rows = con.execute(f"""SELECT {", ".join(f't."{c}"' for c in columns)}
+        FROM {lake.main_table(table)} t AT (VERSION => {int(until)})
+        SEMI JOIN (SELECT * FROM _changed WHERE change = 'added') c
+            ON {_same_key(table, "t", "c")}""").to_arrow_table()
     con.execute("DROP TABLE IF EXISTS _changed")
     return rows
 
@@ -112,7 +132,13 @@ def _scope(con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None
     key_cols = ", ".join(f'"{k}"' for k in CATALOG[table].key)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT {key_cols}
         FROM {lake.ALIAS}.main.table_changes('{CATALOG[table].name}', {feed.start}, {feed.until})""")
-    return f"SEMI JOIN _scope USING ({key_cols})"
+    return f"SEMI JOIN _scope s ON {_same_key(table, 't', 's')}"
+
+
+def _same_key(table: str, a: str, b: str) -> str:
+    """SQL: rows `a` and `b` of `table` have the same key. Null-safe: a key column may be null (a
+    file-level reject has no line and no position), and `USING`/`=` would match such a row to nothing."""
+    return " AND ".join(f'{a}."{k}" IS NOT DISTINCT FROM {b}."{k}"' for k in CATALOG[table].key)
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str, version: int) -> int:
@@ -129,12 +155,12 @@ def _side(con: duckdb.DuckDBPyConnection, table: str, version: int | None, scope
     none = f"(SELECT * FROM {lake.main_table(table)} LIMIT 0)"
     if version is None:
         return none
-    rows = f"{lake.main_table(table)} AT (VERSION => {int(version)})"
+    rows = f"{lake.main_table(table)} t AT (VERSION => {int(version)})"
     try:
         con.execute(f"SELECT 1 FROM {rows} LIMIT 0")
     except duckdb.CatalogException:
         return none
-    return f"(SELECT * FROM {rows} {scope})"
+    return f"(SELECT t.* FROM {rows} {scope})"
 
 
 def _changed_rows(
@@ -147,16 +173,15 @@ def _changed_rows(
 ) -> None:
     """Temp table `_changed`: the key of each row added, removed or changed from `since` to `until` (only
     the keys `feed` says were touched, when it can say), its `change` and changed `columns` (and the
-    `old`/`new` rows as structs when `detailed`)."""
+    `old`/`new` rows as structs when `detailed`). The `DERIVED` columns are never among the changed."""
     keys = CATALOG[table].key
     key_cols = ", ".join(f'"{k}"' for k in keys)
     scope = _scope(con, table, feed)
     old, new = _side(con, table, since, scope), _side(con, table, until, scope)
     cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {new}").fetchall()]
-    differs = ", ".join(
-        f'CASE WHEN o.r."{c}" IS DISTINCT FROM n.r."{c}" THEN \'{c}\' END' for c in cols if c not in keys
-    )
-    on = " AND ".join(f'o."{k}" IS NOT DISTINCT FROM n."{k}"' for k in keys)
+    compared = [c for c in cols if c not in keys and c not in DERIVED.get(table, ())]
+    differs = ", ".join(f'CASE WHEN o.r."{c}" IS DISTINCT FROM n.r."{c}" THEN \'{c}\' END' for c in compared)
+    on = _same_key(table, "o", "n")
     pick = ", ".join(f'coalesce(n."{k}", o."{k}") AS "{k}"' for k in keys)
     rows = ", o.r AS old, n.r AS new" if detailed else ""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM (
@@ -203,15 +228,19 @@ def _key(table: str, row: dict) -> str:
     return "/".join(str(row[k]) for k in CATALOG[table].key)
 
 
-def as_records(d: VersionDiff) -> dict:
+def as_records(d: VersionDiff, columns: Sequence[str] = ()) -> dict:
     """The diff as plain data (what `paperlake diff --format json` prints): counts per table, then per
     detailed table the added and removed rows (key and title) and each changed row's changed columns,
-    old → new."""
+    old → new, most changed first. Given `columns`, only the changed rows where one of them changed
+    (no added or removed row; the counts stay those of the whole diff): ValueError names one unknown."""
+    _known(d, columns)
     out: dict = {"since": d.since, "until": d.until, "tables": d.counts.to_pylist()}
     for table in DETAILED:
         keys = CATALOG[table].key
         grouped: dict[str, list] = {"added": [], "removed": [], "changed": []}
         for r in getattr(d, table).to_pylist():
+            if columns and not set(columns) & set(r["columns"] if r["change"] == "changed" else ()):
+                continue
             row = r["new"] if r["new"] is not None else r["old"]
             item = {k: r[k] for k in keys} | {c: row[c] for c in ("title", "paper_id") if c not in keys}
             if r["change"] == "changed":
@@ -225,10 +254,26 @@ def as_records(d: VersionDiff) -> dict:
     return out
 
 
-def as_rows(d: VersionDiff) -> list[dict]:
+def _known(d: VersionDiff, columns: Sequence[str]) -> None:
+    """ValueError unless each of `columns` is a column of a detailed table (naming the closest one)."""
+    have = sorted({f.name for t in DETAILED for f in _row_type(getattr(d, t))})
+    if unknown := [c for c in columns if c not in have]:
+        close = difflib.get_close_matches(unknown[0], have, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(have)}"
+        raise ValueError(f"no column {unknown[0]!r} in {' or '.join(DETAILED)}: {hint}")
+
+
+def _row_type(rows: pa.Table) -> list[pa.Field]:
+    """The fields of a detailed table's `old`/`new` rows (none for a table left out of `compare`)."""
+    index = rows.schema.get_field_index("new")
+    return [] if index < 0 else list(rows.schema.field(index).type)
+
+
+def as_rows(d: VersionDiff, columns: Sequence[str] = ()) -> list[dict]:
     """The diff in long form (what `--format csv` prints): one row per added or removed row, and one
-    per changed column of a changed row, with the old and new values (lists and dates as JSON)."""
-    out, records = [], as_records(d)
+    per changed column of a changed row, with the old and new values (lists and dates as JSON); given
+    `columns`, those of `as_records(d, columns)`."""
+    out, records = [], as_records(d, columns)
     for table in DETAILED:
         for change, items in records[table].items():
             for item in items:
