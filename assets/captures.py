@@ -38,7 +38,8 @@ def _progress(context: dg.AssetExecutionContext, i: int, n: int, what: str) -> N
 def raw_captures(paperlake: PaperlakeResource):
     """The manifest (files, bytes, landing days) and its digest as data version: a new, changed or removed
     file is a new version of the source."""
-    now = landing.manifest(paperlake.paths().raw_dir)
+    paths = paperlake.paths()
+    now = landing.manifest(paths.raw_dir, paths.written)
     digest = hashlib.sha256(repr(sorted(now.items())).encode()).hexdigest()[:16]
     by_day = Counter(f.day for f in now.values())
     yield dg.ObserveResult(

@@ -10,7 +10,7 @@ import dagster as dg
 from assets.metadata import md_table
 from assets.papers import EAGER
 from assets.resources import WRITER_POOL, PaperlakeResource
-from paperlake import digest, steps
+from paperlake import digest, state, steps
 from paperlake.db import connect_readonly
 from paperlake.duck import scalar
 from paperlake.report import build_reports
@@ -61,7 +61,9 @@ def out_duckdb(context: dg.AssetExecutionContext, paperlake: PaperlakeResource) 
 def out_report(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     """Plots under `<OUT>/reports/`: papers per month, topics over time, upvote distribution, top papers.
     Each is drawn again only when its data changed (`drawn` lists those of this run)."""
-    reports = build_reports(paperlake.paths())
+    paths = paperlake.paths()
+    reports = build_reports(paths)
+    state.output_written(paths, "report", reports.version)
     meta: dict = {"drawn": dg.MetadataValue.json(reports.drawn)}  # the others' data did not change
     for name, path in reports.figures.items():
         encoded = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -81,7 +83,9 @@ def out_digest(paperlake: PaperlakeResource) -> dg.MaterializeResult:
     link, new papers by topic) as Markdown and HTML, each finished UTC day's (written once, after the day),
     and the Atom feed `feed.xml` of the newest papers. Derived from the published versions only: a run
     that publishes nothing rewrites no file; the daily schedule writes the day that just ended."""
-    written = digest.write(paperlake.paths(), paperlake.feed_entries, paperlake.feed_base_url)
+    paths = paperlake.paths()
+    written = digest.write(paths, paperlake.feed_entries, paperlake.feed_base_url)
+    state.output_written(paths, "digest", written.version.until)
     return dg.MaterializeResult(
         metadata={
             "version": written.version.until,

@@ -71,6 +71,12 @@ class Paths:
     def duckdb_path(self) -> Path:
         return self.out_dir / "paperlake.duckdb"
 
+    @property
+    def written(self) -> tuple[Path, ...]:
+        """The folders paperlake writes (the output folder, DAGSTER_HOME): never read as landing files."""
+        home = os.environ.get("DAGSTER_HOME")
+        return (self.out_dir, *([Path(home).expanduser().resolve()] if home else []))
+
 
 def write_whole(path: Path, data: bytes) -> None:
     """Write `path` whole: a hidden partial file renamed over it, so a reader never sees half a file."""

@@ -108,34 +108,47 @@ def stat_of(path: Path, raw_dir: Path) -> os.stat_result:
     return st
 
 
-def landing_files(raw_dir: Path) -> dict[str, Path]:
+def landing_files(raw_dir: Path, written: tuple[Path, ...] = ()) -> dict[str, Path]:
     """Key (`key_of` the path relative to raw_dir) → path, for every non-hidden entry that is not a folder:
     regular files, links (also broken ones) and special files; `refusal` says which are never opened.
 
     Hidden files and folders (a leading '.') are editor and download temp files by convention and are
     not captures; everything else ends as a pages row, and a non-capture becomes a rejected page. A link
-    to a folder is not followed.
+    to a folder is not followed. The folders paperlake writes (`written`: the output folder, DAGSTER_HOME)
+    are never landing files, even inside the landing folder or reached through a link: a run would
+    otherwise ingest its own lake.
     """
     if not raw_dir.exists():
         raise LandingError(f"landing folder does not exist: {raw_dir}")
     if not raw_dir.is_dir():
         raise LandingError(f"landing folder is not a folder: {raw_dir}")
-    out: dict[str, Path] = {}
-    try:
-        for path in sorted(raw_dir.rglob("*")):
-            rel = path.relative_to(raw_dir)
-            if any(part.startswith(".") for part in rel.parts) or path.is_dir():
-                continue
-            out[key_of(rel)] = path
-    except PermissionError as exc:
-        raise LandingError(f"landing folder is not readable: {exc.filename or raw_dir}") from exc
-    return out
+    ours = [Path(os.path.realpath(w)) for w in written]
+    real_raw = Path(os.path.realpath(raw_dir))
+    inside = [w for w in ours if w.is_relative_to(real_raw)]  # only these can be met, or linked to
+
+    def is_ours(path: Path) -> bool:
+        return any(Path(os.path.realpath(path)).is_relative_to(w) for w in inside)
+
+    found: list[Path] = []
+    failed: list[OSError] = []
+    for folder, dirs, files in os.walk(raw_dir, onerror=failed.append):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not (inside and is_ours(here / d))]
+        found += [here / f for f in files if not f.startswith(".")]
+    if denied := [e for e in failed if isinstance(e, PermissionError)]:
+        raise LandingError(f"landing folder is not readable: {denied[0].filename or raw_dir}")
+    return {
+        key_of(path.relative_to(raw_dir)): path
+        for path in sorted(found)
+        if not (inside and path.is_symlink() and is_ours(path))
+    }
 
 
-def manifest(raw_dir: Path) -> dict[str, FileState]:
-    """Every landing file with its size, modification time and landing day (one stat each)."""
+def manifest(raw_dir: Path, written: tuple[Path, ...] = ()) -> dict[str, FileState]:
+    """Every landing file with its size, modification time and landing day (one stat each); `written`
+    as in `landing_files`."""
     out = {}
-    for key, path in landing_files(raw_dir).items():
+    for key, path in landing_files(raw_dir, written).items():
         try:
             st = stat_of(path, raw_dir)
         except OSError:

@@ -67,7 +67,7 @@ class RunPlan:
 
 def make(paths: Paths, keep_removed: bool = False) -> RunPlan:
     """List the landing folder (the one listing of a run) and compare it with the lake's record."""
-    now = landing.manifest(paths.raw_dir)
+    now = landing.manifest(paths.raw_dir, paths.written)
     try:
         with lake.open_lake(paths, read_only=True) as con:
             ingested = ingested_state(con)

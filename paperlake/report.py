@@ -17,6 +17,7 @@ import pandas as pd
 
 from paperlake.config import Paths, write_whole
 from paperlake.db import connect_readonly
+from paperlake.duck import scalar
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -104,6 +105,7 @@ def top_papers(df: pd.DataFrame, path: Path) -> Path:
 class Reports:
     figures: dict[str, Path]  # name → PNG
     drawn: list[str]  # the figures drawn this time (the others' data did not change)
+    version: int  # the published version they show
 
 
 def build_reports(paths: Paths) -> Reports:
@@ -119,6 +121,7 @@ def build_reports(paths: Paths) -> Reports:
         upvotes = con.sql("SELECT upvotes_max FROM papers WHERE upvotes_max IS NOT NULL ORDER BY 1").df()
         top = con.sql("""SELECT name, coalesce(upvotes_max, n_sightings) AS score FROM top_papers
                          ORDER BY upvotes_max DESC NULLS LAST, n_sightings DESC, name LIMIT 10""").df()
+        version = scalar(con, "SELECT max(version) FROM paperlake_version")
     plots: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], pd.DataFrame]] = {
         "papers_per_month": (papers_per_month, monthly),
         "topics_over_time": (topics_over_time, topics),
@@ -140,4 +143,4 @@ def build_reports(paths: Paths) -> Reports:
             drawn.append(name)
     if drawn:
         write_whole(record, json.dumps(now, indent=1).encode())
-    return Reports(figures, drawn)
+    return Reports(figures, drawn, version)

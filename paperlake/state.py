@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa_arrow
 
 from paperlake import changes, lake
-from paperlake.config import Paths
+from paperlake.config import Paths, write_whole
 from paperlake.landing import FileState, LandingDiff
 
 FILES = lake.staging_table("files")
@@ -51,3 +51,27 @@ def served_and_unchanged(
     if changes.changed_since(con, lake.settled(con, last), schemas):
         return None
     return last if served_version(paths) == last else None
+
+
+# What a published version gets besides its tables, written after publishing (out_report, out_digest): a
+# run stopped or failed between publishing and these leaves them behind, so each records the version it
+# was made for and the next run writes the missing ones (without publishing anything).
+OUTPUTS = ("report", "digest")
+
+
+def output_written(paths: Paths, name: str, version: int) -> None:
+    """Record that output `name` (one of OUTPUTS) now shows published `version`."""
+    write_whole(paths.state_dir / "outputs" / name, str(version).encode())
+
+
+def outputs_missing(paths: Paths, version: int) -> list[str]:
+    """The OUTPUTS not yet written for published `version`."""
+    missing = []
+    for name in OUTPUTS:
+        try:
+            made_for = (paths.state_dir / "outputs" / name).read_text(encoding="utf-8").strip()
+        except OSError:
+            made_for = ""
+        if made_for != str(version):
+            missing.append(name)
+    return missing

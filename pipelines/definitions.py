@@ -4,7 +4,14 @@ import dagster as dg
 
 import assets
 from assets.resources import PaperlakeResource, resource_from_env
-from pipelines.jobs import digest_job, ingest_job, lake_maintenance_job, update_job, warehouse_job
+from pipelines.jobs import (
+    digest_job,
+    ingest_job,
+    lake_maintenance_job,
+    outputs_job,
+    update_job,
+    warehouse_job,
+)
 from pipelines.schedules import daily_digest, daily_warehouse, weekly_lake_maintenance
 from pipelines.sensors import automation_sensor, landing_sensor
 
@@ -23,7 +30,7 @@ def build_defs(
         executor=executor,
         assets=ASSETS,
         asset_checks=CHECKS,
-        jobs=[ingest_job, update_job, warehouse_job, digest_job, lake_maintenance_job],
+        jobs=[ingest_job, update_job, warehouse_job, digest_job, outputs_job, lake_maintenance_job],
         sensors=[landing_sensor, automation_sensor],
         schedules=[daily_warehouse, daily_digest, weekly_lake_maintenance],
         resources={"paperlake": paperlake},

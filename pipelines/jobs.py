@@ -35,6 +35,13 @@ digest_job = dg.define_asset_job(
     description="Render what's new: the served version's and its day's digest, and the Atom feed.",
 )
 
+outputs_job = dg.define_asset_job(
+    "outputs_job",
+    selection=dg.AssetSelection.assets("out_report", "out_digest"),
+    description="Write the served version's report and digest when a stopped or failed run left them "
+    "unwritten (`paperlake run` does it instead of saying there is nothing new).",
+)
+
 
 @dg.op(pool=WRITER_POOL)
 def maintain_lake(context: dg.OpExecutionContext, paperlake: PaperlakeResource) -> None:

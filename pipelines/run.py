@@ -20,7 +20,7 @@ from assets.partitions import LANDING_DAYS, landing_days, range_tags, sync_days
 from assets.resources import PaperlakeResource
 from paperlake import lake, landing, plan
 from paperlake.config import LandingError, Paths
-from paperlake.state import up_to_date
+from paperlake.state import outputs_missing, up_to_date
 from pipelines.instance import PROGRESS_FD_ENV, ensure_dagster_home
 
 PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled
@@ -34,6 +34,7 @@ class RunOutcome:
     runs: dict[str, bool] = field(default_factory=dict)  # job name → success
     failed_checks: list[str] = field(default_factory=list)  # blocking (ERROR) checks that failed
     warned_checks: list[str] = field(default_factory=list)  # non-blocking (WARN) checks that failed
+    completed: list[str] = field(default_factory=list)  # outputs of the served version written late
 
     @property
     def success(self) -> bool:
@@ -82,9 +83,21 @@ def _run_locked(
 
     now, change, retain_removed = run_plan.now, run_plan.change, run_plan.keep_removed
     run_plan.require_captures(paths)
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     if not full and (version := up_to_date(paths, change)) is not None:
-        log(f"nothing new: {len(now)} files unchanged, version {version} is published")
-        return RunOutcome(added=[], removed=[])
+        missing = outputs_missing(paths, version)
+        outcome = RunOutcome(added=[], removed=[], completed=missing)
+        if missing:
+            log(f"version {version}: writing its {' and '.join(missing)} (an earlier run stopped first)")
+            job = build_defs(build_resource(paths)).resolve_job_def("outputs_job")
+            tags = {PID_TAG: str(os.getpid())}
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=run_config, tags=tags
+            )
+            outcome.runs["outputs_job"] = result.success
+        else:
+            log(f"nothing new: {len(now)} files unchanged, version {version} is published")
+        return outcome
     days_now = run_plan.days
     if retain_removed:
         days_now |= set(instance.get_dynamic_partitions(LANDING_DAYS))
@@ -96,7 +109,6 @@ def _run_locked(
         removed=change.removed,
         ingested=len(now) if full else len(change.todo),
     )
-    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     defs = build_defs(build_resource(paths, retain_removed, full))
     tags = {PID_TAG: str(os.getpid()), plan.PLAN_TAG: plan_name}
     ranges = landing.contiguous_ranges(order, todo)
@@ -180,11 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     its own process group, so on Ctrl-C or SIGTERM the CLI can kill the whole group at once: Dagster's
     in-process executor defers interrupts until a step ends, which could be minutes."""
     _exit_with_parent()
+    # before the Definitions are imported: their decorators warn of beta parameters on every run, which
+    # garbles the progress bar and tells a user nothing they can act on (`make ui` still shows them)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from paperlake import progress
     from paperlake.config import retain_removed_from_env
     from pipelines import definitions  # noqa: F401  the Definitions' imports, while the CLI plans
 
-    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     args = set(sys.argv[1:] if argv is None else argv)
     plan_name = sys.stdin.readline().strip()
     if not plan_name:

@@ -47,13 +47,21 @@ def test_checks_sensors_schedule_jobs():
     warehouse = ASSETS - {"raw_captures", "core_sightings"}
     selected = {
         name: {k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
-        for name in ("ingest_job", "update_job", "warehouse_job", "digest_job", "lake_maintenance_job")
+        for name in (
+            "ingest_job",
+            "update_job",
+            "warehouse_job",
+            "digest_job",
+            "outputs_job",
+            "lake_maintenance_job",
+        )
     }
     assert selected == {
         "ingest_job": {"core_sightings"},
         "update_job": {"core_sightings", *warehouse},
         "warehouse_job": warehouse,
         "digest_job": {"out_digest"},
+        "outputs_job": {"out_report", "out_digest"},
         "lake_maintenance_job": set(),
     }
     assert {j.name for j in defs.resolve_all_job_defs()} == {*selected, "__ASSET_JOB"}

@@ -1,0 +1,86 @@
+"""Paths a user walks with `paperlake run`, through the installed entry point: an output folder inside the
+landing folder, a run stopped just after it published, a disk that fills up mid-run, and what a run says
+about itself (which version it published, no Dagster warnings on the terminal)."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from paperlake.config import Paths
+from paperlake.warehouse import served_version
+from tests.helpers import CLI, SAMPLE, run_env, served_counts
+
+pytestmark = pytest.mark.subprocess
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, "run", *args], env={**env, "COLUMNS": "100"}, capture_output=True, text=True)
+
+
+def test_an_output_folder_inside_the_landing_folder_is_never_read_as_captures(tmp_path):
+    """~/papers as the landing folder and ~/papers/out as the output folder (plus a link to one of its
+    files): every run sees the five captures only, and a second run has nothing to do."""
+    raw = tmp_path / "papers"
+    shutil.copytree(SAMPLE, raw)
+    out, home = raw / "out", raw / "dagster_home"
+    env = run_env(raw, out, home)
+    first = _run(env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (raw / "served.txt").symlink_to(out / "paperlake.duckdb")  # through a link, too
+    second = _run(env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    counts = served_counts(Paths(raw, out))
+    assert counts["pages"] == 5 and counts["rejects"] == 0, counts
+    third = _run(env)
+    assert "nothing new" in third.stdout, third.stdout + third.stderr
+
+
+# the pipeline process stops its supervisor with Ctrl-C right after publishing, before report and digest
+STOP_AFTER_PUBLISH = """
+import os, signal, sys, time
+
+if sys.argv[1:2] != ["run"]:  # the pipeline process only, not the `paperlake run` supervisor
+    import paperlake.steps as steps
+
+    real = steps.publish
+
+    def publish_then_ctrl_c(*args, **kwargs):
+        published = real(*args, **kwargs)
+        os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(60)  # killed by the supervisor long before
+        return published
+
+    steps.publish = publish_then_ctrl_c
+"""
+
+
+def test_ctrl_c_just_after_publishing_says_so_and_the_next_run_writes_the_missing_outputs(tmp_path):
+    raw, out, home = tmp_path / "raw", tmp_path / "out", tmp_path / "home"
+    shutil.copytree(SAMPLE, raw)
+    env = run_env(raw, out, home)
+    fault = tmp_path / "fault"
+    fault.mkdir()
+    (fault / "sitecustomize.py").write_text(STOP_AFTER_PUBLISH)
+    stopped = _run({**env, "PYTHONPATH": str(fault)})
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "nothing new was published" not in stopped.stderr, stopped.stderr
+    said, version = " ".join(stopped.stderr.split()), served_version(Paths(raw, out))
+    assert f"version {version} was published" in said and "report and digest will be written" in said, said
+    assert served_counts(Paths(raw, out))["papers"] == 266
+    assert not (out / "digest" / "latest.md").exists() and not (out / "reports").exists()
+
+    nothing_new = _run(env)  # no new capture: completes version 1's outputs, publishes nothing
+    assert nothing_new.returncode == 0, nothing_new.stdout + nothing_new.stderr
+    said = " ".join(nothing_new.stdout.split())
+    assert "wrote the served version's report and digest" in said and "nothing new was published" in said
+    assert f"version {version}" in (out / "digest" / "latest.md").read_text(encoding="utf-8")
+    assert {p.name for p in (out / "reports").glob("*.png")} == {
+        "papers_per_month.png",
+        "topics_over_time.png",
+        "upvote_distribution.png",
+        "top_papers.png",
+    }
+    assert "nothing new" in _run(env).stdout  # and now there is nothing left to do
