@@ -334,15 +334,17 @@ def longest_abstracts(s: pd.DataFrame, by: str) -> pd.DataFrame:
     )
 
 
+HISTORY_COLUMNS = ["paper_id", "page_date", "upvotes", "source_file"]
+
+
 def upvote_history(sightings: pd.DataFrame) -> pd.DataFrame:
     """One row per paper and page date it was seen on, with the upvotes printed there (max over that
-    day's pages; null when no page that day printed a count)."""
-    h = sightings.dropna(subset=["page_date"])
+    day's pages; null when no page that day printed a count) and a file that printed them: the first by
+    name of the day's files printing that count (the day's first file when none printed one)."""
+    h = sightings.dropna(subset=["page_date"])[HISTORY_COLUMNS]
     return (
-        h.sort_values("source_file")
-        .groupby(["paper_id", "page_date"], as_index=False)
-        .agg(upvotes=("upvotes", "max"), source_file=("source_file", "first"))
-        .sort_values(["paper_id", "page_date"])
+        h.sort_values(HISTORY_COLUMNS, ascending=[True, True, False, True], na_position="last", kind="stable")
+        .drop_duplicates(["paper_id", "page_date"])
         .reset_index(drop=True)
     )
 

@@ -26,7 +26,7 @@ from paperlake.resolve import (
     cluster,
     score_pairs,
 )
-from schemas import Papers, Sightings
+from schemas import Papers, ResolvedSightings, Sightings
 
 # a sighting's place in page-date order ("latest" = latest page date, then file name, then position; a
 # sighting without an abstract after one with, as `paperlake.resolve.attach_without_abstract` appends them)
@@ -102,7 +102,12 @@ def _paper_ids(con: duckdb.DuckDBPyConnection, paper_of_record: pd.Series) -> No
     """`_resolved`: `_keyed` with paper_id. A sighting without an abstract joins the one paper whose
     sightings share its title key and published date, else its own (`paperlake.resolve.attach_ids`);
     `_chrono`: the resolved sightings in page-date order (`_order`), a page saved twice counted once."""
-    con.register("_rows", pa.table({"record_id": paper_of_record.index, "paper_id": paper_of_record.values}))
+    ids = arrow_schema(ResolvedSightings)  # typed by the contract: with no record (no capture) too
+    por = pa.table(
+        {"record_id": paper_of_record.index.to_numpy(object), "paper_id": paper_of_record.to_numpy(object)},
+        schema=pa.schema([ids.field("record_id"), ids.field("paper_id")]),
+    )
+    con.register("_rows", por)
     con.execute("CREATE OR REPLACE TEMP TABLE _por AS SELECT * FROM _rows")
     con.unregister("_rows")
     con.execute(
@@ -144,10 +149,12 @@ def _record_abstracts(con: duckdb.DuckDBPyConnection, sightings: str) -> pa.Tabl
 
 
 def _history(con: duckdb.DuckDBPyConnection) -> None:
-    """`_history`: each paper and page date, the max upvotes printed and the first file by name."""
+    """`_history`: each paper and page date, the max upvotes printed and a file that printed them
+    (`paperlake.resolve.upvote_history`: the first by name of those, else the day's first file)."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _history AS
-        SELECT paper_id, page_date, max(upvotes) AS upvotes, min(source_file) AS source_file
+        SELECT paper_id, page_date, max(upvotes) AS upvotes,
+               first(source_file ORDER BY upvotes DESC NULLS LAST, source_file) AS source_file
         FROM _resolved WHERE page_date IS NOT NULL GROUP BY ALL ORDER BY paper_id, page_date"""
     )
 
@@ -169,13 +176,15 @@ def _growth(con: duckdb.DuckDBPyConnection, window_days: int = GROWTH_WINDOW_DAY
 
 def _papers(con: duckdb.DuckDBPyConnection, abstracts: pa.Table, aliases: pd.DataFrame, growth: pd.Series):
     """Survivorship per paper over `_chrono`: papers_core rows (the papers contract's types)."""
+    schema = arrow_schema(Papers)
+    pid = schema.field("paper_id").type  # the registered ids typed by the contract, empty ones too
     latest = ", ".join(f"arg_max({f}, _order) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in LATEST_FIELDS)
     con.register("_abs", abstracts.select(["paper_id", "abstract_len", "_order", "abstract"]))
-    con.register("_alias", pa.Table.from_pandas(aliases[["old_id", "paper_id"]], preserve_index=False))
+    alias = pa.schema([("old_id", pid), ("paper_id", pid)])
+    con.register("_alias", pa.Table.from_pandas(aliases[alias.names], alias, preserve_index=False))
     rate = pa.array(growth.to_numpy(dtype=float), from_pandas=True)  # NaN: no growth (null)
-    ids = pa.array(growth.index.astype(str), type=pa.string())  # typed: empty when no page printed upvotes
+    ids = pa.array(growth.index.astype(str), type=pid)  # empty when no page printed upvotes
     con.register("_growth", pa.table({"paper_id": ids, "upvotes_growth_per_day": rate}))
-    schema = arrow_schema(Papers)
     rows = con.execute(
         f"""WITH v AS (SELECT paper_id, title, count(*) AS n, max(_order) AS last FROM _chrono GROUP BY ALL),
              t AS (SELECT paper_id, arg_max(title, (n, last)) AS title,

@@ -185,6 +185,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> i
 
 def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremental.Delta:
     """Every staged sighting resolved in DuckDB (`paperlake.resolve_db`); staged pages and rejects copied."""
+    _ensure_staged(con)
     res = resolve_full(con, SIGHTINGS, load_registry(con), rules)
     core = res.papers_core
     delta = incremental.core_delta(con, core)
@@ -216,6 +217,15 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
             schema = arrow_schema(CONTRACT[table])
             commit.sync(con, lake.main_table(table), rows, CATALOG[table].key, schema)
     return delta
+
+
+def _ensure_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """The staging tables a full resolution reads, created empty from their contract when no file was
+    ever ingested (an empty landing folder): nothing staged resolves to empty tables, not an error."""
+    if missing := sorted(set(STAGED) - lake.tables(con)):
+        with commit.transaction(con):
+            for table in missing:
+                commit.ensure(con, table, arrow_schema(STAGED[table]))
 
 
 def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:

@@ -340,7 +340,10 @@ class UpvoteHistory(_Contract):
         metadata=INT,
         description="Upvotes printed (max over that day's pages); null: not shown",
     )
-    source_file: Series[str] = pa.Field(metadata=TEXT, description="A raw file of that day (first by name)")
+    source_file: Series[str] = pa.Field(
+        metadata=TEXT,
+        description="A file of that day that printed `upvotes` (first by name; no count: the day's first)",
+    )
 
 
 class PaperLinks(_Contract):
