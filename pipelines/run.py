@@ -5,14 +5,18 @@ ingestion for the days with new, changed or removed files as day-range runs (onl
 warehouse job, against the instance in DAGSTER_HOME so the runs, checks and metadata show up in `make ui`.
 """
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+import traceback
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -35,10 +39,48 @@ class RunOutcome:
     failed_checks: list[str] = field(default_factory=list)  # blocking (ERROR) checks that failed
     warned_checks: list[str] = field(default_factory=list)  # non-blocking (WARN) checks that failed
     completed: list[str] = field(default_factory=list)  # outputs of the served version written late
+    error: str = ""  # the first failed step and its cause, in one line (`failure_line`)
 
     @property
     def success(self) -> bool:
         return all(self.runs.values()) and not self.failed_checks
+
+
+FULL_DISK = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+NEARLY_FULL = 1 << 20  # bytes free below which a disk counts as full (a failed write leaves a little)
+
+
+def one_line(message: str, paths: Paths) -> str:
+    """An error for a person: its first line; when a disk paperlake writes to is full (or the error says
+    so), which folder and what to do."""
+    line = (message.strip().splitlines() or ["unknown error"])[0]
+    full = [str(folder) for folder in paths.written if _free(folder) < NEARLY_FULL]
+    if full or any(text in message for text in FULL_DISK):
+        where = " and ".join(full) or str(paths.out_dir)
+        line += f" (no space left on the disk of {where}: free space and run `paperlake run` again; "
+        line += "the served version is intact)"
+    return line
+
+
+def _free(folder: Path) -> int:
+    """Bytes free on the disk holding `folder` (or its nearest existing parent)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return NEARLY_FULL
+
+
+def failure_line(result: dg.ExecuteInProcessResult, paths: Paths) -> str:
+    """The first failed step and its innermost cause, in one line ("" when no step failed): the error a
+    user can act on (a full disk and its path), not Dagster's wrapper."""
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        return f"{event.step_key} failed: {one_line(error.message if error else 'no error recorded', paths)}"
+    return ""
 
 
 def _failed_checks(result: dg.ExecuteInProcessResult, severity: dg.AssetCheckSeverity) -> list[str]:
@@ -63,6 +105,7 @@ def run_pipeline(
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     with lake.writer_lock(paths, on_wait=lambda: log("waiting for another paperlake run to finish")):
+        end_runs_of(None, "its process ended before the run finished", instance)
         run_plan = plan.load(paths, plan_name) if plan_name else None
         if plan_name is None or run_plan is None:  # none from the caller: make and save this run's own
             run_plan = plan.make(paths, retain_removed)
@@ -83,7 +126,7 @@ def _run_locked(
 
     now, change, retain_removed = run_plan.now, run_plan.change, run_plan.keep_removed
     run_plan.require_captures(paths)
-    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if not full and (version := up_to_date(paths, change)) is not None:
         missing = outputs_missing(paths, version)
         outcome = RunOutcome(added=[], removed=[], completed=missing)
@@ -95,6 +138,7 @@ def _run_locked(
                 instance=instance, raise_on_error=False, run_config=run_config, tags=tags
             )
             outcome.runs["outputs_job"] = result.success
+            outcome.error = failure_line(result, paths)
         else:
             log(f"nothing new: {len(now)} files unchanged, version {version} is published")
         return outcome
@@ -121,6 +165,7 @@ def _run_locked(
             tags={**tags, **range_tags(first, last, not full, plan_name)},
         )
         outcome.runs["ingest_job"] = outcome.runs.get("ingest_job", True) and ingest.success
+        outcome.error = outcome.error or failure_line(ingest, paths)
     if ranges:  # the last range and the warehouse in one run (one run's bookkeeping, not two)
         first, last = ranges[-1]
         log(
@@ -135,6 +180,7 @@ def _run_locked(
         instance=instance, raise_on_error=False, run_config=run_config, tags=tags
     )
     outcome.runs[job] = result.success
+    outcome.error = outcome.error or failure_line(result, paths)
     outcome.failed_checks = _failed_checks(result, dg.AssetCheckSeverity.ERROR)
     outcome.warned_checks = _failed_checks(result, dg.AssetCheckSeverity.WARN)
     return outcome
@@ -168,6 +214,35 @@ def cancel_runs_of(pid: int) -> None:
         )
         for run in started:
             instance.report_run_canceled(run, message="paperlake run stopped by a signal")
+
+
+def end_runs_of(pid: int | None, why: str, instance: dg.DagsterInstance | None = None) -> int:
+    """Mark as failed the Dagster runs still STARTED of a `paperlake run` process that has ended
+    (`pid`; None: of every such process no longer alive), so no run shows as running for ever. Best
+    effort: when the instance itself cannot be written (its disk is full), the next run does it."""
+    try:
+        with contextlib.nullcontext(instance) if instance else dg.DagsterInstance.get() as held:
+            started = held.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+            ended = [
+                r
+                for r in started
+                if (tag := r.tags.get(PID_TAG)) and (int(tag) == pid if pid else not _alive(int(tag)))
+            ]
+            for run in ended:
+                held.report_run_failed(run, message=f"paperlake run ended: {why}")
+            return len(ended)
+    except Exception:  # the instance is what failed: leave it to the next run
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _exit_with_parent() -> None:
@@ -221,6 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     except LandingError as exc:
         send(error=str(exc))
         return 2
+    except Exception as exc:  # Dagster's own storage failed (a full disk under DAGSTER_HOME): one line
+        if "--verbose" in args:
+            traceback.print_exc()
+        while exc.__cause__ or exc.__context__:
+            exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        send(error=one_line(f"{type(exc).__name__}: {exc}", Paths.from_env()), failed=True)
+        end_runs_of(os.getpid(), f"the run process failed: {exc}")
+        return 1
     send(outcome=asdict(outcome))
     return 0 if outcome.success else 1
 

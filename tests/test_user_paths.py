@@ -2,7 +2,6 @@
 landing folder, a run stopped just after it published, a disk that fills up mid-run, and what a run says
 about itself (which version it published, no Dagster warnings on the terminal)."""
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -84,3 +83,63 @@ def test_ctrl_c_just_after_publishing_says_so_and_the_next_run_writes_the_missin
         "top_papers.png",
     }
     assert "nothing new" in _run(env).stdout  # and now there is nothing left to do
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB disk of its own (tmpfs; needs root, as CI has): the sample's lake does not fit on it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small disk here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _started_runs(home: Path) -> int:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])))
+
+
+def _one_line_naming(proc: subprocess.CompletedProcess, folder: Path) -> str:
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = proc.stderr.strip()
+    assert "Traceback" not in proc.stdout + proc.stderr and len(error.splitlines()) == 1, proc.stderr
+    said = " ".join(error.split())
+    assert f"no space left on the disk of {folder}" in said and "served version is intact" in said, said
+    return said
+
+
+def test_a_full_output_disk_ends_in_one_line_naming_it_and_the_next_run_recovers(tmp_path, small_disk):
+    raw, out, home = tmp_path / "raw", small_disk / "out", tmp_path / "home"
+    shutil.copytree(SAMPLE, raw)
+    env = run_env(raw, out, home)
+    said = _one_line_naming(_run(env), out)
+    assert "No space left on device" in said and str(out) in said.split("failed:", 1)[1]
+    assert _started_runs(home) == 0
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)  # space freed
+    again = _run(env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert served_counts(Paths(raw, out))["papers"] == 266
+
+
+def test_a_full_dagster_home_disk_ends_in_one_line_and_leaves_no_run_marked_running(tmp_path, small_disk):
+    raw, out, home = tmp_path / "raw", tmp_path / "out", small_disk / "home"
+    shutil.copytree(SAMPLE, raw)
+    env = run_env(raw, out, home)
+    subprocess.run(["mount", "-o", "remount,size=32m", str(small_disk)], check=True)  # room for runs
+    assert _run(env).returncode == 0
+    (raw / "late.txt").write_bytes((raw / "001_0e521db46ed8cd94.txt").read_bytes() + b"\n")
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(b"\0" * (free - 16 * 1024))
+    _one_line_naming(_run(env), home)
+    (small_disk / "filler").unlink()  # space freed
+    again = _run(env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _started_runs(home) == 0
+    assert served_counts(Paths(raw, out))["sightings"] == 283 + 47
