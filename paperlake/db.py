@@ -3,9 +3,14 @@
 `connect()` is the documented way to read paperlake from Python: a read-only connection with every
 table of the published version in place (or of an earlier version with `as_of`).
 
-Readers are untrusted: every reader connection is a sandbox (`sandbox_statements`). It reads only the
+Readers are untrusted: every reader connection is a sandbox (`SANDBOX`). It reads only the
 files of the version it serves; `COPY … TO`, reading other files, `ATTACH`, `LOAD`, `INSTALL` and `SET`
 are refused by DuckDB itself, and nothing is written anywhere (no spill files either).
+
+Each connection is its own in-memory DuckDB instance with the serving file attached read-only, never the
+file opened directly: DuckDB keeps one instance per file and configuration in a process, so a sandboxed
+instance on the file would refuse a second `connect()` (its configuration is locked) and a plain
+`duckdb.connect(file, read_only=True)` ("different configuration"). Read-only attaches share the file.
 """
 
 import json
@@ -14,7 +19,7 @@ from collections.abc import Iterable
 import duckdb
 
 from paperlake.config import Paths
-from paperlake.duck import load, open_db, scalar
+from paperlake.duck import load, open_db, scalar, sql_str
 from schemas.catalog import TABLES
 
 SANDBOX = [
@@ -37,17 +42,52 @@ def sandbox(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(stmt)
 
 
+class NoWarehouse(FileNotFoundError):
+    """Nothing published to read: the output folder, or the serving file in it, is missing."""
+
+
+def _no_warehouse(paths: Paths) -> NoWarehouse:
+    why = "does not exist" if not paths.out_dir.is_dir() else "holds no published version yet"
+    return NoWarehouse(
+        f"no warehouse at {paths.duckdb_path}: the output folder {paths.out_dir} {why}; "
+        "run `paperlake run` first (or set PAPERLAKE_OUT_DIR to the output folder it wrote)"
+    )
+
+
+def _attach_serving(con: duckdb.DuckDBPyConnection, paths: Paths) -> bool:
+    """Attach the serving file read-only as the default database, under the name a plain connection to
+    it has (`paperlake`); False when it vanished under us (no serving file any more)."""
+    name = paths.duckdb_path.stem.replace('"', '""')
+    try:
+        con.execute(f'ATTACH {sql_str(str(paths.duckdb_path))} AS "{name}" (READ_ONLY)')
+    except duckdb.IOException:
+        if paths.duckdb_path.is_file():
+            raise
+        return False
+    con.execute(f'USE "{name}"')
+    return True
+
+
 def connect_readonly(paths: Paths, fts: bool = True) -> duckdb.DuckDBPyConnection:
     """The serving file (the published version) read-only and sandboxed, with the FTS extension loaded
-    (`fts=False` skips its 50-90 ms load, a third of a small query's budget: see `run_sql`)."""
-    con = open_db(str(paths.duckdb_path), read_only=True)
+    (`fts=False` skips its 50-90 ms load, a third of a small query's budget: see `run_sql`): a fresh
+    in-memory instance with the file attached (see the module's note), any number of them at once, beside
+    any plain connection to the file. No serving file: `NoWarehouse`, one line naming the folder."""
+    if not paths.duckdb_path.is_file():
+        raise _no_warehouse(paths)
+    con = open_db()
     try:
         if fts:
             load(con, "fts")
-        sandbox(con)
+        attached = _attach_serving(con, paths)
+        if attached:
+            sandbox(con)
     except BaseException:
         con.close()
         raise
+    if not attached:
+        con.close()
+        raise _no_warehouse(paths)
     return con
 
 
@@ -156,6 +196,8 @@ def connect(as_of: int | None = None, paths: Paths | None = None) -> duckdb.Duck
     """Read paperlake from Python: `paperlake.db.connect().sql("SELECT * FROM papers LIMIT 5")`.
 
     Without `as_of`: the published version (serving file, with `search_papers`). With it: that earlier
-    published version, read from the lake (tables only, no full-text index)."""
+    published version, read from the lake (tables only, no full-text index). Call it as often as you
+    like, beside your own `duckdb.connect(<OUT>/paperlake.duckdb, read_only=True)`: each connection is
+    its own sandbox. Nothing published yet: `NoWarehouse` (a FileNotFoundError), one line."""
     paths = paths or Paths.from_env()
     return connect_readonly(paths) if as_of is None else connect_version(paths, as_of)

@@ -121,6 +121,8 @@ def _connect(paths: Paths) -> duckdb.DuckDBPyConnection:
     _require_warehouse(paths)
     try:
         return connect_readonly(paths)
+    except FileNotFoundError as exc:  # paperlake.db.NoWarehouse: the file went between check and open
+        _fail(str(exc))
     except duckdb.Error as exc:
         _fail(f"cannot open the warehouse under {paths.out_dir} read-only: {_one_line(exc)}")
 
@@ -162,11 +164,14 @@ def _discard(child: subprocess.Popen, read_fd: int) -> None:
     os.close(read_fd)
 
 
-def _supervise(child: subprocess.Popen, read_fd: int, plan_name: str) -> dict:
+def _supervise(
+    child: subprocess.Popen, read_fd: int, plan_name: str, paths: Paths, served_before: int | None
+) -> dict:
     """Send the pipeline process its plan and draw its progress.
 
     Ctrl-C or SIGTERM kills that whole group at once (run, workers, Dagster's helpers) and marks its
-    Dagster runs canceled: a version is published by one atomic swap, so the previous one stays."""
+    Dagster runs canceled: a version is published by one atomic swap, so either the previous one stays
+    or the new one is whole; the message says which (`_published`)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -181,7 +186,7 @@ def _supervise(child: subprocess.Popen, read_fd: int, plan_name: str) -> dict:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-        _say_stopped(sig)
+        _say_stopped(sig, _published(paths, served_before))
         from pipelines.run import cancel_runs_of
 
         cancel_runs_of(child.pid)
@@ -213,8 +218,11 @@ def _supervise(child: subprocess.Popen, read_fd: int, plan_name: str) -> dict:
         code = child.wait()
         bar.update(stage, description="done", total=1, completed=1)
     if "error" in result:
-        _fail(result["error"])
+        _fail(result["error"], code=1 if result.get("failed") else 2)
     if "outcome" not in result:
+        from pipelines.run import end_runs_of
+
+        end_runs_of(child.pid, f"the pipeline process ended with code {code}")
         _fail(f"the pipeline process ended with code {code} before finishing: rerun with --verbose", code=1)
     return result["outcome"]
 
@@ -251,7 +259,8 @@ def run(verbose: bool, full: bool) -> None:
         _summary(paths, time.perf_counter() - started)
         return
     console.print(f"[bold]paperlake run[/]  raw: {paths.raw_dir}  out: {paths.out_dir}  DAGSTER_HOME: {home}")
-    outcome = SimpleNamespace(**_supervise(child, read_fd, plan_name))
+    served_before = _served_version(paths)
+    outcome = SimpleNamespace(**_supervise(child, read_fd, plan_name, paths, served_before))
     outcome.success = all(outcome.runs.values()) and not outcome.failed_checks
     elapsed = time.perf_counter() - started
     for job, ok in outcome.runs.items():
@@ -265,6 +274,12 @@ def run(verbose: bool, full: bool) -> None:
         )
     added, removed = len(outcome.added), len(outcome.removed)  # the file count is the summary's `pages`
     console.print(f"  parsed this run: {outcome.ingested} files, +{added} new, -{removed} removed")
+    if outcome.completed:
+        late = " and ".join(outcome.completed)
+        console.print(f"  wrote the served version's {late} (a stopped or failed run had not)")
+    console.print(f"  {_published(paths, served_before)}")
+    if not outcome.success and outcome.error:
+        _fail(outcome.error, 1)
     if not outcome.success:
         _fail(f"the pipeline did not complete: see `paperlake status` and the run in DAGSTER_HOME={home}", 1)
     _summary(paths, elapsed)
@@ -280,10 +295,10 @@ def _wait_for_other_runs(paths: Paths) -> None:
         pass
 
 
-def _say_stopped(sig: int) -> None:
+def _say_stopped(sig: int, published: str = "nothing new was published") -> None:
     """From a signal handler: no emoji or highlighting, whose lazy imports may be the very import the
     signal interrupted (a half-imported rich._emoji_codes made the handler fail)."""
-    message = f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: nothing new was published"
+    message = f"\n[bold red]stopped[/] by {signal.Signals(sig).name}: {published}"
     err.print(message, emoji=False, highlight=False)
 
 
@@ -293,20 +308,44 @@ def _stopped_before_the_run(sig: int, _frame: object) -> NoReturn:
     sys.exit(128 + sig)
 
 
+def _served_version(paths: Paths) -> int | None:
+    """The version readers see (the serving file's), or None when nothing is served (or it is unreadable)."""
+    if not paths.duckdb_path.exists():
+        return None
+    with contextlib.suppress(duckdb.Error), connect_readonly(paths, fts=False) as con:
+        return scalar(con, "SELECT max(version) FROM paperlake_version")
+    return None
+
+
+def _published(paths: Paths, before: int | None) -> str:
+    """What a run published, in words: the version readers see now against the one they saw before it,
+    and the served version's outputs (digest, report) a stopped or failed run did not write."""
+    from paperlake.state import outputs_missing
+
+    now = _served_version(paths)
+    if now is None or now == before:
+        return "nothing new was published" + (f"; version {now} stays served" if now is not None else "")
+    said = f"version {now} was published" + (f" (readers saw version {before} before)" if before else "")
+    if missing := outputs_missing(paths, now):
+        said += f"; its {' and '.join(missing)} will be written by the next `paperlake run`"
+    return said
+
+
 def _plan(paths: Paths, full: bool) -> tuple[int | None, str | None]:
     """The run's plan (`paperlake.plan`, the one listing of the landing folder), saved for the pipeline
     process when there is work; and the published version when there is none. A missing or empty
     landing folder is refused here, in a second, before Dagster is imported."""
     from paperlake import plan
     from paperlake.config import LandingError, retain_removed_from_env
-    from paperlake.state import up_to_date
+    from paperlake.state import outputs_missing, up_to_date
 
     try:
         run_plan = plan.make(paths, retain_removed_from_env())
         run_plan.require_captures(paths)
     except LandingError as exc:
         _fail(str(exc), code=2)
-    if not full and (version := up_to_date(paths, run_plan.change)) is not None:
+    version = None if full else up_to_date(paths, run_plan.change)
+    if version is not None and not outputs_missing(paths, version):
         return version, None
     return None, plan.save(paths, run_plan)
 
@@ -332,9 +371,11 @@ def _summary(paths: Paths, elapsed: float) -> None:
 @click.option("--file", "-F", type=click.Path(path_type=Path), help="Read the SQL from a file")
 @FORMAT
 @AS_OF
-def query(sql: str | None, file: Path | None, fmt: str, as_of: int | None) -> None:
+@WIDE
+def query(sql: str | None, file: Path | None, fmt: str, as_of: int | None, wide: bool) -> None:
     """Run one SQL query on the published version (or an earlier one with --as-of), in the read path's
     sandbox: the tables pages, sightings, papers, rejects, ... and search_papers('words'), nothing else.
+    A result too wide for the terminal is printed one record per block (`--wide`: as one table).
     Reads PAPERLAKE_OUT_DIR (default data/out).
 
     Example: paperlake query "SELECT title, upvotes_max FROM papers ORDER BY upvotes_max DESC LIMIT 5"
@@ -350,7 +391,7 @@ def query(sql: str | None, file: Path | None, fmt: str, as_of: int | None) -> No
     _require_warehouse(paths)
     try:
         con = run_sql(paths, sql, as_of)
-    except VersionError as exc:
+    except (VersionError, FileNotFoundError) as exc:  # FileNotFoundError: no serving file, or no lake
         _fail(str(exc))
     except (duckdb.Error, ValueError) as exc:
         _fail(f"query failed: {_one_line(exc)}")
@@ -366,14 +407,57 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
-def _card(names: list[str], values: Iterable[object]) -> Table:
-    """One row as a name/value card: fits any terminal, however many columns the row has."""
+def _card(names: list[str], values: Iterable[object], lines: int | None = None) -> tuple[Table, bool]:
+    """One row as a name/value card: fits any terminal, however many columns the row has. `lines`: each
+    value folded to at most that many lines, the last one ending in '…'. Returns the card and whether a
+    value was cut."""
+    from rich.cells import cell_len
+
+    name_width = min(max((cell_len(n) for n in names), default=1), max(console.width // 2, 1))
+    width = max(console.width - name_width - 2, 10)  # the grid's 2 columns of padding between
     card = Table.grid(padding=(0, 2))
-    card.add_column(style="bold", no_wrap=True)
+    card.add_column(style="bold", max_width=name_width, overflow="fold")
     card.add_column(overflow="fold")
+    cut = False
     for name, value in zip(names, values, strict=True):
-        card.add_row(name, Text(_cell(value)))  # Text: data is never read as rich markup
-    return card
+        text = Text(_cell(value))  # Text: data is never read as rich markup
+        if lines is not None and len(wrapped := text.wrap(console, width, overflow="fold")) > lines:
+            kept = [line.copy() for line in wrapped[:lines]]
+            for line in kept:
+                line.rstrip()
+            kept[-1].truncate(width - 1)
+            kept[-1].append("…")
+            text, cut = Text("\n").join(kept), True
+        card.add_row(Text(name), text)
+    return card, cut
+
+
+def _fits(columns: list[str], cells: list[list[str]]) -> bool:
+    """Whether rows make a readable table at the terminal's width: each column keeps its name's width, a
+    column of short values their width, a column of long values (folded) at least 20 characters. Else a
+    dozen columns squeezed to 1-3 characters each print 250 lines of letters (issue 35)."""
+    from rich.cells import cell_len
+
+    need = 3 * len(columns) + 1  # the borders and each cell's padding
+    for i, name in enumerate(columns):
+        natural = max([cell_len(name), *(cell_len(line) for row in cells for line in row[i].splitlines())])
+        need += min(natural, 70, max(cell_len(name), 20))  # 70: the table's widest column
+    return need <= console.width
+
+
+def _print_cards(columns: list[str], rows: list[tuple], title: str | None) -> None:
+    """One block per record: `── i of n ──`, then a `name  value` line per column, values cut at 4 lines."""
+    if title:
+        console.print(Text(title, style="italic"))
+    if not rows:
+        console.print(Text(f"no rows (columns: {', '.join(columns)})", style="dim"))
+    cut = False
+    for i, row in enumerate(rows, 1):
+        card, cut_here = _card(columns, row, lines=4)
+        cut |= cut_here
+        console.print(Text(f"── {i} of {len(rows)} ──", style="dim"), card, "")
+    if cut:
+        console.print(Text("values cut at 4 lines (…): --format json or --format csv prints them whole"))
 
 
 def _emit(
@@ -381,22 +465,27 @@ def _emit(
     fmt: Format,
     title: str | None = None,
     cards: bool = False,
-) -> None:
-    """Print a result as a rich table, CSV or JSON (the same for query, search and show); `cards`: a
-    table as one name/value card per row, for rows too wide for a terminal."""
+    empty: str | None = None,
+) -> int:
+    """Print a result as a rich table, CSV or JSON (the same for every command) and return its number of
+    rows. A table too wide for the terminal (`_fits`; or any, with `cards`) is printed one record per
+    block (`_print_cards`). `empty`: said on stderr when there is no row, instead of an empty table (csv
+    and json still print their empty result)."""
     columns = [d[0] for d in rel.description]
     rows = rel.fetchall()
-    if fmt is Format.table and cards:
-        if title:
-            console.print(Text(title, style="italic"))
-        for row in rows:
-            console.print(_card(columns, row), "")
+    if not rows and empty is not None:
+        err.print(Text(empty), soft_wrap=True, highlight=False)
+        if fmt is Format.table:
+            return 0
+    cells = [[_cell(v) for v in row] for row in rows] if fmt is Format.table else []
+    if fmt is Format.table and (cards or not _fits(columns, cells)):
+        _print_cards(columns, rows, title)
     elif fmt is Format.table:
         table = Table(title=title)
         for name in columns:
             table.add_column(name, overflow="fold", max_width=70)
-        for row in rows:
-            table.add_row(*(Text(_cell(v)) for v in row))  # Text: data is never read as rich markup
+        for row in cells:
+            table.add_row(*(Text(v) for v in row))  # Text: data is never read as rich markup
         console.print(table)
     elif fmt is Format.csv:
         writer = csv.writer(sys.stdout)
@@ -405,6 +494,7 @@ def _emit(
     else:
         records = [dict(zip(columns, r, strict=True)) for r in rows]
         sys.stdout.write(json.dumps(records, default=str, ensure_ascii=False, indent=2) + "\n")
+    return len(rows)
 
 
 def _print_last_runs(limit: int = 5) -> None:
@@ -483,8 +573,8 @@ def search(
     wide: bool,
 ) -> None:
     """Full-text search (BM25) over titles and abstracts of the published papers, best first. A paper's
-    date is its published date, else the first page date it was seen on. Reads PAPERLAKE_OUT_DIR
-    (default data/out).
+    date is its published date, else the first page date it was seen on. No hit: said on stderr, exit
+    code 1 (like grep; errors are 2). Reads PAPERLAKE_OUT_DIR (default data/out).
 
     Example: paperlake search hallucination --code --topic safety --since 2024-01-01 --sort growth
     """
@@ -504,7 +594,11 @@ def search(
               ORDER BY {ORDER[Sort(sort)]} LIMIT {limit}"""
     with _connect(Paths.from_env()) as con:
         # literals, not bound parameters: DuckDB's Python binding imports pandas (~0.5 s) to bind one
-        _emit(con.sql(sql), Format(fmt), f"papers matching {text!r}")
+        flags = ["--code"] * code + [f"--topic {t}" for t in topics]
+        flags += [f"--{name} {day:%Y-%m-%d}" for name, day in (("since", since), ("until", until)) if day]
+        none = f'no paper matches "{text}"' + (f" with {' '.join(flags)}" if flags else "")
+        if not _emit(con.sql(sql), Format(fmt), f"papers matching {text!r}", empty=none):
+            sys.exit(1)  # like grep: 0 found, 1 none, 2 an error
 
 
 def _why_columns() -> str:
@@ -552,7 +646,8 @@ def show(key: str, wide: bool, limit: int) -> None:
     """One paper (KEY: a paper_id, or part of a title, matched literally): its record, its sightings
     (file and line), why its sightings are one paper (each field's agreement and weight per scored pair),
     its upvote history, related papers; each list up to `--limit` rows, saying how many more there are.
-    Reads PAPERLAKE_OUT_DIR (default data/out).
+    A KEY that matches several papers is an error (exit 2) listing them on stderr. Reads
+    PAPERLAKE_OUT_DIR (default data/out).
 
     Example: paperlake show "Language Models Explained"
     """
@@ -566,17 +661,16 @@ def show(key: str, wide: bool, limit: int) -> None:
         ).fetchall()
         if not found:
             _fail(f"no paper with id or title matching {key!r}")
-        if len(found) > 1 and found[0][0] != key:
-            console.print(
-                f"{len(found)}{'+' if len(found) > 10 else ''} papers match {key!r}; show one by id:"
-            )
+        if len(found) > 1 and found[0][0] != key:  # an error (exit 2, stderr), then the candidates
+            many = f"{len(found)}{'+' if len(found) > 10 else ''} papers match {key!r}; show one by id:"
+            err.print(f"[bold red]error:[/] {escape(many)}", soft_wrap=True, highlight=False)
             for pid, title in found[:10]:
-                console.print(Text(f"  {pid}  {title}"))
-            sys.exit(1)
+                err.print(Text(f"  {pid}  {title}"), no_wrap=True, overflow="ellipsis", highlight=False)
+            sys.exit(2)
         pid = found[0][0]
         p = sql_str(pid)
         row = single_row(con, f"SELECT * FROM papers WHERE paper_id = {p}")
-        console.print(_card([d[0] for d in con.description], row))
+        console.print(_card([d[0] for d in con.description], row)[0])
         columns = (
             "source_file, position, line_start, page_date, title, upvotes, published_date_raw"
             if wide
@@ -629,7 +723,7 @@ def status() -> None:
     _print_last_runs()
     with _connect(Paths.from_env()) as con:
         _emit(
-            con.sql("SELECT * FROM paperlake_version"),  # version, published_at, run_id, built
+            con.sql("SELECT version, published_at, run_id, built FROM paperlake_version"),
             Format.table,
             "published version served",
         )
@@ -691,14 +785,18 @@ def history(fmt: str, wide: bool) -> None:
 @click.option(
     "--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True, help="Rows per list (table)"
 )
+@click.option(
+    "--column", "columns", multiple=True, metavar="COL", help="List only the rows where COL changed (repeat)"
+)
 @FORMAT
-def diff(since: int | None, until: int | None, limit: int, fmt: str) -> None:
+def diff(since: int | None, until: int | None, limit: int, columns: tuple[str, ...], fmt: str) -> None:
     """What changed from published version SINCE to UNTIL (default: the version before the served one →
     the served one): row counts per table; papers and sightings added, removed and changed, with the
-    changed columns old → new. `--format csv|json` lists every row; the table lists `--limit` per list.
-    Reads PAPERLAKE_OUT_DIR. From Python: `paperlake.diff.diff(since, until)`.
+    changed columns old → new, most changed first (hashes such as sighting_id and page_id, which move
+    with a file's bytes, are no change). `--format csv|json` lists every row; the table lists `--limit`
+    per list. Reads PAPERLAKE_OUT_DIR. From Python: `paperlake.diff.diff(since, until)`.
 
-    Example: paperlake diff 12 15 --format json
+    Example: paperlake diff 12 15 --column upvotes
     """
     from paperlake import diff as versions
 
@@ -708,19 +806,24 @@ def diff(since: int | None, until: int | None, limit: int, fmt: str) -> None:
         found = versions.diff(since, until, paths)
     except VersionError as exc:
         _fail(str(exc))
+    try:
+        records = versions.as_records(found, columns)
+    except ValueError as exc:  # a column no detailed table has
+        _fail(str(exc))
     if fmt == Format.json:
-        sys.stdout.write(json.dumps(versions.as_records(found), default=str, ensure_ascii=False, indent=2))
+        sys.stdout.write(json.dumps(records, default=str, ensure_ascii=False, indent=2))
         sys.stdout.write("\n")
     elif fmt == Format.csv:
         writer = csv.DictWriter(sys.stdout, ["table", "change", "key", "title", "column", "old", "new"])
         writer.writeheader()
-        writer.writerows(versions.as_rows(found))
+        writer.writerows(versions.as_rows(found, columns))
     else:
-        _print_diff(versions.as_records(found), limit)
+        _print_diff(records, limit)
 
 
 def _print_diff(found: dict, limit: int) -> None:
-    """A diff in 80 columns: the counts, then each list of added, removed and changed rows, cut at `limit`."""
+    """A diff in 80 columns: the counts, then each list of added, removed and changed rows (most changed
+    first), cut at `limit`."""
     from paperlake.diff import summary
 
     since = "nothing" if found["since"] is None else f"version {found['since']}"

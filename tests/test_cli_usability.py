@@ -106,7 +106,7 @@ def test_show_matches_its_text_literally_and_refuses_nothing(served):
         elif expected == 1:
             assert proc.returncode == 0 and text in proc.stdout
         else:
-            assert proc.returncode == 1 and f"{expected} papers match" in proc.stdout
+            assert proc.returncode == 2 and f"{expected} papers match" in proc.stderr
 
 
 def _hashes(folder: Path) -> dict[str, str]:

@@ -117,9 +117,9 @@ def test_a_run_lists_the_landing_folder_once_and_every_asset_reads_that_plan(
     listings = []
     real = landing.manifest
 
-    def counted(folder):
+    def counted(folder, written=()):
         listings.append(folder)
-        listed = real(folder)
+        listed = real(folder, written)
         if len(listings) == 1:  # lands once the plan is made: not this run's
             shutil.copy(SAMPLE / "000_7cb6f7359ec6334f.txt", sample_copy / "late.txt")
         return listed

@@ -118,7 +118,7 @@ def test_cli_show_by_title_and_ambiguity(pipeline_run):
     listed = capped.stdout.split("sightings: the first 2 of 4")[1].split("… and 2 more")[0]
     assert listed.count(".txt") == 2  # the oldest two, in page order
     many = _cli("show", "language", out_dir=paths.out_dir)
-    assert many.returncode == 1 and "papers match 'language'" in many.stdout
+    assert many.returncode == 2 and "papers match 'language'" in many.stderr and many.stdout == ""
     none = _cli("show", "no such paper at all", out_dir=paths.out_dir)
     assert none.returncode == 2 and "no paper with id or title matching" in none.stderr
 
