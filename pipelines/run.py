@@ -14,7 +14,9 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -126,19 +128,13 @@ def _run_locked(
 
     now, change, retain_removed = run_plan.now, run_plan.change, run_plan.keep_removed
     run_plan.require_captures(paths)
-    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if not full and (version := up_to_date(paths, change)) is not None:
         missing = outputs_missing(paths, version)
         outcome = RunOutcome(added=[], removed=[], completed=missing)
         if missing:
             log(f"version {version}: writing its {' and '.join(missing)} (an earlier run stopped first)")
-            job = build_defs(build_resource(paths)).resolve_job_def("outputs_job")
-            tags = {PID_TAG: str(os.getpid())}
-            result = job.execute_in_process(
-                instance=instance, raise_on_error=False, run_config=run_config, tags=tags
-            )
-            outcome.runs["outputs_job"] = result.success
-            outcome.error = failure_line(result, paths)
+            run = _Runner(build_defs(build_resource(paths)), instance, paths, log, verbose, outcome)
+            run("outputs_job", {PID_TAG: str(os.getpid())})
         else:
             log(f"nothing new: {len(now)} files unchanged, version {version} is published")
         return outcome
@@ -153,19 +149,14 @@ def _run_locked(
         removed=change.removed,
         ingested=len(now) if full else len(change.todo),
     )
-    defs = build_defs(build_resource(paths, retain_removed, full))
+    run = _Runner(
+        build_defs(build_resource(paths, retain_removed, full)), instance, paths, log, verbose, outcome
+    )
     tags = {PID_TAG: str(os.getpid()), plan.PLAN_TAG: plan_name}
     ranges = landing.contiguous_ranges(order, todo)
     for first, last in ranges[:-1]:  # rare: days that are not consecutive in partition order
         log(f"ingest: landing days {first} … {last}")
-        ingest = defs.resolve_job_def("ingest_job").execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config=run_config,
-            tags={**tags, **range_tags(first, last, not full, plan_name)},
-        )
-        outcome.runs["ingest_job"] = outcome.runs.get("ingest_job", True) and ingest.success
-        outcome.error = outcome.error or failure_line(ingest, paths)
+        run("ingest_job", {**tags, **range_tags(first, last, not full, plan_name)})
     if ranges:  # the last range and the warehouse in one run (one run's bookkeeping, not two)
         first, last = ranges[-1]
         log(
@@ -176,14 +167,43 @@ def _run_locked(
     else:
         log("warehouse: resolve papers, write tables, audit, publish")
         job = "warehouse_job"
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=run_config, tags=tags
-    )
-    outcome.runs[job] = result.success
-    outcome.error = outcome.error or failure_line(result, paths)
+    result = run(job, tags)
     outcome.failed_checks = _failed_checks(result, dg.AssetCheckSeverity.ERROR)
     outcome.warned_checks = _failed_checks(result, dg.AssetCheckSeverity.WARN)
     return outcome
+
+
+@dataclass
+class _Runner:
+    """Runs jobs of `defs` in this process on `instance`, says each step as it starts on `log` (the
+    CLI's progress line), and records each job's success and the first failure in `outcome`."""
+
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    paths: Paths
+    log: Callable[[str], object]
+    verbose: bool
+    outcome: RunOutcome
+
+    def __call__(self, job: str, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+        run_id = str(uuid.uuid4())
+        self.instance.add_event_listener(run_id, self._say_step)
+        quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures: `error`
+        result = self.defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance,
+            raise_on_error=False,
+            run_config={} if self.verbose else quiet,
+            tags=tags,
+            run_id=run_id,
+        )
+        self.outcome.runs[job] = self.outcome.runs.get(job, True) and result.success
+        self.outcome.error = self.outcome.error or failure_line(result, self.paths)
+        return result
+
+    def _say_step(self, entry: dg.EventLogEntry) -> None:
+        event = entry.dagster_event
+        if event is not None and event.event_type == dg.DagsterEventType.STEP_START:
+            self.log(f"{event.step_key} ({entry.job_name})")
 
 
 def build_resource(paths: Paths, retain_removed: bool = False, rebuild: bool = False) -> PaperlakeResource:

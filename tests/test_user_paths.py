@@ -28,6 +28,9 @@ def test_an_output_folder_inside_the_landing_folder_is_never_read_as_captures(tm
     env = run_env(raw, out, home)
     first = _run(env)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "Warning" not in first.stdout + first.stderr  # Dagster's beta notices: not on a user's terminal
+    said = " ".join(first.stdout.split())
+    assert f"version {served_version(Paths(raw, out))} was published" in said, said
     (raw / "served.txt").symlink_to(out / "paperlake.duckdb")  # through a link, too
     second = _run(env)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -143,3 +146,25 @@ def test_a_full_dagster_home_disk_ends_in_one_line_and_leaves_no_run_marked_runn
     assert again.returncode == 0, again.stdout + again.stderr
     assert _started_runs(home) == 0
     assert served_counts(Paths(raw, out))["sightings"] == 283 + 47
+
+
+@pytest.mark.dagster
+def test_a_run_says_each_step_as_it_starts(tmp_path, sample_copy):
+    """The progress line after parsing: every asset and check step of the run is said when it starts, in
+    the order Dagster runs them (what `paperlake run` shows beside its bars)."""
+    import dagster as dg
+
+    from pipelines.run import run_pipeline
+
+    said: list[str] = []
+    with dg.instance_for_test() as instance:
+        outcome = run_pipeline(Paths(sample_copy, tmp_path / "out"), instance=instance, log=said.append)
+        [run] = instance.get_runs()
+        started = [
+            e.dagster_event.step_key
+            for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+            if e.dagster_event
+        ]
+    assert outcome.success
+    steps = [line.removesuffix(" (update_job)") for line in said if line.endswith(" (update_job)")]
+    assert steps == started and {"core_papers", "out_duckdb", "out_report", "out_digest"} <= set(steps), said
