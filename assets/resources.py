@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from paperlake import plan
+from paperlake.audit import MAX_REJECT_RATE
 from paperlake.config import (
     CATALOG_ENV,
     DATA_PATH_ENV,
@@ -13,6 +14,7 @@ from paperlake.config import (
     OUT_DIR_ENV,
     RAW_DIR_ENV,
     Paths,
+    feed_from_env,
     retain_removed_from_env,
 )
 from paperlake.parallel import default_workers
@@ -32,7 +34,7 @@ class PaperlakeResource(dg.ConfigurableResource):
     max_title_chars: int = _DEFAULTS.max_title_chars
     max_abstract_chars: int = _DEFAULTS.max_abstract_chars
     max_file_bytes: int = _DEFAULTS.max_file_bytes
-    max_reject_rate: float = 0.05  # above this share of rejected entries the reject_rate check fails
+    max_reject_rate: float = MAX_REJECT_RATE  # above this share of rejected entries (or files): a warning
     retain_removed_files: bool = False  # True: a file deleted from the landing folder keeps its rows
     catalog: str = ""  # the lake's catalog (PAPERLAKE_CATALOG): "" = SQLite under out_dir; postgres:…
     data_path: str = ""  # the lake's data files (PAPERLAKE_DATA_PATH): "" = under out_dir; s3://…
@@ -65,11 +67,16 @@ class PaperlakeResource(dg.ConfigurableResource):
         )
 
 
-def resource_from_env() -> PaperlakeResource:
+def resource_from_env(**settings) -> PaperlakeResource:
+    """The resource as the environment sets it (PAPERLAKE_*), with `settings` on top (a run's paths)."""
     return PaperlakeResource(
-        raw_dir=os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR,
-        out_dir=os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR,
-        retain_removed_files=retain_removed_from_env(),
-        catalog=os.environ.get(CATALOG_ENV, ""),
-        data_path=os.environ.get(DATA_PATH_ENV, ""),
+        **{
+            "raw_dir": os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR,
+            "out_dir": os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR,
+            "retain_removed_files": retain_removed_from_env(),
+            "catalog": os.environ.get(CATALOG_ENV, ""),
+            "data_path": os.environ.get(DATA_PATH_ENV, ""),
+            **feed_from_env(),
+            **settings,
+        }
     )

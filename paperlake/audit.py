@@ -130,18 +130,27 @@ def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> Finding:
     return Finding("entries_conserved", "pages", problems, facts)
 
 
-def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> Finding:
-    """Warns (never blocks) when the share of rejected entries or of rejected files is over `threshold`."""
+MAX_REJECT_RATE = 0.05  # above this share of rejected entries (or files) the reject_rate check warns
+
+
+def reject_rates(con: duckdb.DuckDBPyConnection, pages: str) -> tuple[float, float]:
+    """The shares of rejected entries and of rejected files in `pages` (the reject_rate check's figures;
+    `paperlake status` shows them for the served version)."""
     n_rejected, n_entries, files_rejected, files = single_row(
         con,
         f"""SELECT coalesce(sum(n_rejected), 0), coalesce(sum(n_entries), 0),
-                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {lake.main_table("pages")}""",
+                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {pages}""",
     )
+    return rejected_share(n_rejected, n_entries), rejected_share(files_rejected, files)
+
+
+def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> Finding:
+    """Warns (never blocks) when the share of rejected entries or of rejected files is over `threshold`."""
+    entry_rate, file_rate = reject_rates(con, lake.main_table("pages"))
     top = con.sql(
         f"""SELECT reason, count(*) AS n FROM {lake.main_table("rejects")}
             GROUP BY reason ORDER BY n DESC, reason LIMIT {EXAMPLES}"""
     ).fetchall()
-    entry_rate, file_rate = rejected_share(n_rejected, n_entries), rejected_share(files_rejected, files)
     facts = {
         "entry_reject_rate": entry_rate,
         "file_reject_rate": file_rate,

@@ -87,6 +87,29 @@ def write_whole(path: Path, data: bytes) -> None:
 
 
 RETAIN_REMOVED_ENV = "PAPERLAKE_RETAIN_REMOVED"
+FEED_ENTRIES_ENV = "PAPERLAKE_FEED_ENTRIES"
+FEED_BASE_URL_ENV = "PAPERLAKE_FEED_BASE_URL"
+
+
+class SettingError(ValueError):
+    """A setting from the environment that cannot be used; the message names the variable."""
+
+
+def feed_from_env() -> dict[str, int | str]:
+    """The Atom feed's settings set in the environment (PAPERLAKE_FEED_ENTRIES: how many papers,
+    PAPERLAKE_FEED_BASE_URL: where <OUT>/digest/ is served), as resource fields; unset ones are left out."""
+    settings: dict[str, int | str] = {}
+    if entries := os.environ.get(FEED_ENTRIES_ENV, "").strip():
+        if not entries.isdigit() or int(entries) < 1:
+            raise SettingError(
+                f"{FEED_ENTRIES_ENV} must be a whole number of papers above 0, not {entries!r}"
+            )
+        settings["feed_entries"] = int(entries)
+    if base := os.environ.get(FEED_BASE_URL_ENV, "").strip():
+        if not base.startswith(("http://", "https://", "file://")):
+            raise SettingError(f"{FEED_BASE_URL_ENV} must be an http(s):// or file:// address, not {base!r}")
+        settings["feed_base_url"] = base if base.endswith("/") else base + "/"
+    return settings
 
 
 def retain_removed_from_env() -> bool:

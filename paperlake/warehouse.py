@@ -19,7 +19,7 @@ import pandas as pd
 
 from paperlake import changes, fulltext, lake
 from paperlake.config import Paths
-from paperlake.duck import load, open_db, row_counts, scalar, sql_str
+from paperlake.duck import load, open_db, row_counts, scalar, single_row, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow
 from schemas import CONTRACT
 from schemas.catalog import CATALOG, TABLES
@@ -181,11 +181,15 @@ def _blocks(con: duckdb.DuckDBPyConnection) -> int:
     )
 
 
+def _fresh(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """The blocks and rows of the served file's last fresh build."""
+    blocks, rows = single_row(con, f"SELECT fresh_blocks, fresh_rows FROM {SERVING_VERSION}")
+    return int(blocks), int(rows)
+
+
 def _bloated(con: duckdb.DuckDBPyConnection, rows: int) -> str | None:
     """Why the served copy should be built fresh instead (COMPACT_AT), or None."""
-    fresh_blocks, fresh_rows = con.execute(
-        f"SELECT fresh_blocks, fresh_rows FROM {SERVING_VERSION}"
-    ).fetchone()
+    fresh_blocks, fresh_rows = _fresh(con)
     # grown data takes more blocks; shrunk data is not expected to give any back (fixed costs dominate)
     expected = fresh_blocks * max(1.0, rows / fresh_rows if fresh_rows else 1.0)
     if (blocks := _blocks(con)) > COMPACT_AT * expected + COMPACT_SLACK:
@@ -225,8 +229,7 @@ def _update(
         con.execute(f"CHECKPOINT {_COPY}")
         if bloated := _bloated(con, sum(have.values())):
             return bloated
-        fresh = con.execute(f"SELECT fresh_blocks, fresh_rows FROM {SERVING_VERSION}").fetchone()
-        _stamp(con, until, run_id, f"incremental from {since}", fresh)
+        _stamp(con, until, run_id, f"incremental from {since}", _fresh(con))
         con.execute(f"CHECKPOINT {_COPY}")
     finally:
         con.execute("RESET index_scan_percentage")

@@ -266,7 +266,9 @@ def run(verbose: bool, full: bool) -> None:
     for job, ok in outcome.runs.items():
         console.print(f"  {job}: {'[green]success' if ok else '[red]FAILED'}[/]")
     if outcome.warned_checks:
-        console.print(f"  [yellow]warnings:[/] {', '.join(outcome.warned_checks)} (see `paperlake status`)")
+        console.print(
+            f"  [yellow]warnings:[/] {', '.join(outcome.warned_checks)} (`paperlake status` shows why)"
+        )
     if outcome.failed_checks:
         console.print(
             f"  [red]failed checks:[/] {', '.join(outcome.failed_checks)}: nothing was published, "
@@ -336,13 +338,14 @@ def _plan(paths: Paths, full: bool) -> tuple[int | None, str | None]:
     process when there is work; and the published version when there is none. A missing or empty
     landing folder is refused here, in a second, before Dagster is imported."""
     from paperlake import plan
-    from paperlake.config import LandingError, retain_removed_from_env
+    from paperlake.config import LandingError, SettingError, feed_from_env, retain_removed_from_env
     from paperlake.state import outputs_missing, up_to_date
 
     try:
+        feed_from_env()  # a bad setting is refused here, not after minutes of work
         run_plan = plan.make(paths, retain_removed_from_env())
         run_plan.require_captures(paths)
-    except LandingError as exc:
+    except (LandingError, SettingError) as exc:
         _fail(str(exc), code=2)
     version = None if full else up_to_date(paths, run_plan.change)
     if version is not None and not outputs_missing(paths, version):
@@ -718,6 +721,7 @@ def status() -> None:
 
     Example: PAPERLAKE_OUT_DIR=~/paperlake paperlake status
     """
+    from paperlake.audit import MAX_REJECT_RATE, reject_rates  # pandera too, as describe_reason
     from schemas.vocabulary import describe_reason  # imports pandera, as the lake readers do
 
     _print_last_runs()
@@ -745,6 +749,13 @@ def status() -> None:
             ),
             Format.table,
             "rejects by reason",
+        )
+        entries, files = reject_rates(con, "pages")
+        over = max(entries, files) > MAX_REJECT_RATE
+        console.print(
+            f"reject rate: {entries:.1%} of entries, {files:.1%} of files; the run warns (check reject_rate) "
+            f"above {MAX_REJECT_RATE:.0%}" + (": [yellow]over[/]" if over else ""),
+            highlight=False,
         )
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import LANDING_DAYS, landing_days, range_tags, sync_days
-from assets.resources import PaperlakeResource
+from assets.resources import PaperlakeResource, resource_from_env
 from paperlake import lake, landing, plan
-from paperlake.config import LandingError, Paths
+from paperlake.config import LandingError, Paths, SettingError
 from paperlake.state import outputs_missing, up_to_date
 from pipelines.instance import PROGRESS_FD_ENV, ensure_dagster_home
 
@@ -207,8 +207,9 @@ class _Runner:
 
 
 def build_resource(paths: Paths, retain_removed: bool = False, rebuild: bool = False) -> PaperlakeResource:
-    """The resource of a run on `paths` (the Definitions of `make ui` read theirs from the environment)."""
-    return PaperlakeResource(
+    """The resource of a run on `paths`: the environment's settings (`resource_from_env`, as `make ui`
+    reads them) with these paths and flags."""
+    return resource_from_env(
         raw_dir=str(paths.raw_dir),
         out_dir=str(paths.out_dir),
         catalog=paths.catalog or "",
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             full="--full" in args,
             plan_name=plan_name,
         )
-    except LandingError as exc:
+    except (LandingError, SettingError) as exc:
         send(error=str(exc))
         return 2
     except Exception as exc:  # Dagster's own storage failed (a full disk under DAGSTER_HOME): one line

@@ -168,3 +168,25 @@ def test_a_run_says_each_step_as_it_starts(tmp_path, sample_copy):
     assert outcome.success
     steps = [line.removesuffix(" (update_job)") for line in said if line.endswith(" (update_job)")]
     assert steps == started and {"core_papers", "out_duckdb", "out_report", "out_digest"} <= set(steps), said
+
+
+def test_status_shows_the_reject_rate_a_run_warns_about_and_the_feed_is_set_from_the_environment(tmp_path):
+    raw, out, home = tmp_path / "raw", tmp_path / "out", tmp_path / "home"
+    shutil.copytree(SAMPLE, raw)
+    for name in ("a.bin", "b.txt", "c.txt"):  # three files of eight are not captures: 37.5 % of files
+        (raw / name).write_bytes(b"\x00\x01 not a capture" if name.endswith(".bin") else b"shopping list\n")
+    feed = {"PAPERLAKE_FEED_ENTRIES": "3", "PAPERLAKE_FEED_BASE_URL": "https://papers.example.org/digest"}
+    env = {**run_env(raw, out, home), **feed}
+    bad = _run({**env, "PAPERLAKE_FEED_ENTRIES": "many"})
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stdout + bad.stderr
+    assert "PAPERLAKE_FEED_ENTRIES must be a whole number" in bad.stderr and not out.joinpath("lake").exists()
+    ran = _run(env)
+    assert ran.returncode == 0 and "warnings: reject_rate" in ran.stdout, ran.stdout + ran.stderr
+    status = subprocess.run([CLI, "status"], env={**env, "COLUMNS": "100"}, capture_output=True, text=True)
+    said = " ".join(status.stdout.split())
+    assert "reject rate: 0.0% of entries, 37.5% of files" in said and "above 5%: over" in said, said
+    import feedparser
+
+    parsed = feedparser.parse((out / "digest" / "feed.xml").read_bytes())
+    assert not parsed.bozo and len(parsed.entries) == 3
+    assert all(e.link.startswith("https://papers.example.org/digest/") for e in parsed.entries)
