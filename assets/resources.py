@@ -5,7 +5,6 @@ import os
 import dagster as dg
 
 from paperlake import plan
-from paperlake.audit import MAX_REJECT_RATE
 from paperlake.config import (
     CATALOG_ENV,
     DATA_PATH_ENV,
@@ -17,6 +16,7 @@ from paperlake.config import (
     feed_from_env,
     retain_removed_from_env,
 )
+from paperlake.db import MAX_REJECT_RATE
 from paperlake.parallel import default_workers
 from paperlake.parse import ParseOptions
 from paperlake.plan import RunPlan

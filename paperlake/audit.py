@@ -19,6 +19,7 @@ from pandera.errors import SchemaErrors
 
 from paperlake import changes, lake
 from paperlake.config import Paths
+from paperlake.db import reject_rates
 from paperlake.duck import single_row
 from paperlake.frames import arrow_schema, from_arrow
 from schemas import CONTRACT
@@ -130,20 +131,6 @@ def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> Finding:
     return Finding("entries_conserved", "pages", problems, facts)
 
 
-MAX_REJECT_RATE = 0.05  # above this share of rejected entries (or files) the reject_rate check warns
-
-
-def reject_rates(con: duckdb.DuckDBPyConnection, pages: str) -> tuple[float, float]:
-    """The shares of rejected entries and of rejected files in `pages` (the reject_rate check's figures;
-    `paperlake status` shows them for the served version)."""
-    n_rejected, n_entries, files_rejected, files = single_row(
-        con,
-        f"""SELECT coalesce(sum(n_rejected), 0), coalesce(sum(n_entries), 0),
-                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {pages}""",
-    )
-    return rejected_share(n_rejected, n_entries), rejected_share(files_rejected, files)
-
-
 def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> Finding:
     """Warns (never blocks) when the share of rejected entries or of rejected files is over `threshold`."""
     entry_rate, file_rate = reject_rates(con, lake.main_table("pages"))
@@ -159,10 +146,6 @@ def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> Finding:
     }
     passed = max(entry_rate, file_rate) <= threshold
     return Finding("reject_rate", "rejects", pd.DataFrame(), facts, passed=passed, warn_only=True)
-
-
-def rejected_share(rejected: int, total: int) -> float:
-    return rejected / total if total else 0.0
 
 
 def conservation_problems(

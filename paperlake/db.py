@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import duckdb
 
 from paperlake.config import Paths
-from paperlake.duck import load, open_db, scalar, sql_str
+from paperlake.duck import load, open_db, scalar, single_row, sql_str
 from schemas.catalog import TABLES
 
 SANDBOX = [
@@ -201,3 +201,17 @@ def connect(as_of: int | None = None, paths: Paths | None = None) -> duckdb.Duck
     its own sandbox. Nothing published yet: `NoWarehouse` (a FileNotFoundError), one line."""
     paths = paths or Paths.from_env()
     return connect_readonly(paths) if as_of is None else connect_version(paths, as_of)
+
+
+MAX_REJECT_RATE = 0.05  # above this share of rejected entries (or files) the reject_rate check warns
+
+
+def reject_rates(con: duckdb.DuckDBPyConnection, pages: str = "pages") -> tuple[float, float]:
+    """The shares of rejected entries and of rejected files in `pages`: the audit's reject_rate check
+    on what a run wrote, `paperlake status` on the served version (no pandas: status stays fast)."""
+    n_rejected, n_entries, files_rejected, files = single_row(
+        con,
+        f"""SELECT coalesce(sum(n_rejected), 0), coalesce(sum(n_entries), 0),
+                   count(*) FILTER (WHERE status = 'rejected'), count(*) FROM {pages}""",
+    )
+    return n_rejected / n_entries if n_entries else 0.0, files_rejected / files if files else 0.0

@@ -39,7 +39,14 @@ from rich.table import Table
 from rich.text import Text
 
 from paperlake.config import Paths
-from paperlake.db import VersionError, connect_readonly, published_versions, run_sql
+from paperlake.db import (
+    MAX_REJECT_RATE,
+    VersionError,
+    connect_readonly,
+    published_versions,
+    reject_rates,
+    run_sql,
+)
 from paperlake.duck import scalar, single_row, sql_str
 from schemas.catalog import TABLES
 
@@ -721,7 +728,6 @@ def status() -> None:
 
     Example: PAPERLAKE_OUT_DIR=~/paperlake paperlake status
     """
-    from paperlake.audit import MAX_REJECT_RATE, reject_rates  # pandera too, as describe_reason
     from schemas.vocabulary import describe_reason  # imports pandera, as the lake readers do
 
     _print_last_runs()
