@@ -57,11 +57,14 @@ class RunPlan:
         return parse, [k for k in diff.removed if ingested[k].day in days]
 
     def require_captures(self, paths: Paths) -> None:
-        """A run needs files: an empty landing folder is far more often a wrong path or an unmounted
-        disk than a wish to retract everything, so it is refused before anything starts."""
-        if not self.now:
+        """An empty landing folder is refused when the lake holds files it would retract: far more often
+        a wrong path or an unmounted disk than a wish to retract everything. With nothing ingested yet
+        (a first build), an empty folder builds an empty, valid version."""
+        if not self.now and self.change.removed:
             raise LandingError(
-                f"no captures in the landing folder {paths.raw_dir}: add files or set PAPERLAKE_RAW_DIR"
+                f"no captures in the landing folder {paths.raw_dir}, whose {len(self.change.removed)} "
+                "ingested files would all be retracted: add files or set PAPERLAKE_RAW_DIR (to start "
+                "empty, use a new PAPERLAKE_OUT_DIR)"
             )
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from paperlake.config import Paths
 from schemas.catalog import TABLES
-from tests.helpers import CLI, SAMPLE, run_env
+from tests.helpers import CLI, SAMPLE, run_env, write_run
 
 pytestmark = pytest.mark.subprocess
 COMMANDS = ["run", "query", "search", "show", "status", "history", "diff", "export", "sql", "attach"]
@@ -134,9 +135,15 @@ def test_export_refuses_a_non_empty_folder_unless_forced(served, tmp_path):
     assert "not a folder" in _one_line_error(_cli("export", str(target / "notes.txt"), out=served))
 
 
-def test_run_refuses_an_empty_or_missing_landing_folder_before_dagster(tmp_path):
-    (tmp_path / "empty").mkdir()
-    for raw in (tmp_path / "empty", tmp_path / "missing"):
+def test_run_refuses_an_emptied_or_missing_landing_folder_before_dagster(tmp_path):
+    """A missing folder, and an empty one whose files the lake holds (an unmounted disk would otherwise
+    retract every paper; a first build of an empty folder publishes an empty version instead)."""
+    emptied = tmp_path / "emptied"
+    shutil.copytree(SAMPLE, emptied)
+    write_run(Paths(emptied, tmp_path / "out"))  # the lake holds the five captures (no Dagster)
+    for capture in emptied.iterdir():
+        capture.unlink()
+    for raw in (emptied, tmp_path / "missing"):
         env = run_env(raw, tmp_path / "out", tmp_path / "home")
         started = time.perf_counter()
         message = _one_line_error(_cli("run", env=env))

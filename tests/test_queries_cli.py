@@ -72,9 +72,7 @@ def test_cli_run_errors_name_the_path(tmp_path):
     assert (
         missing.returncode == 2 and f"landing folder does not exist: {tmp_path / 'nowhere'}" in missing.stderr
     )
-    (tmp_path / "empty").mkdir()
-    empty = _run_cli(tmp_path, tmp_path / "empty", tmp_path / "out")
-    assert empty.returncode == 2 and f"no captures in the landing folder {tmp_path / 'empty'}" in empty.stderr
+    (tmp_path / "empty").mkdir()  # an emptied folder is refused: tests/test_cli_usability.py
     (tmp_path / "a_file").write_text("x")
     not_dir = _run_cli(tmp_path, tmp_path / "a_file", tmp_path / "out")
     assert not_dir.returncode == 2 and "landing folder is not a folder" in not_dir.stderr
@@ -83,7 +81,7 @@ def test_cli_run_errors_name_the_path(tmp_path):
         blocked.returncode == 2
         and f"output folder is not writable: {tmp_path / 'a_file' / 'out'}" in blocked.stderr
     )
-    for proc in (missing, empty, not_dir, blocked):
+    for proc in (missing, not_dir, blocked):
         assert "Traceback" not in proc.stderr + proc.stdout
 
 

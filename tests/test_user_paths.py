@@ -190,3 +190,21 @@ def test_status_shows_the_reject_rate_a_run_warns_about_and_the_feed_is_set_from
     parsed = feedparser.parse((out / "digest" / "feed.xml").read_bytes())
     assert not parsed.bozo and len(parsed.entries) == 3
     assert all(e.link.startswith("https://papers.example.org/digest/") for e in parsed.entries)
+
+
+def test_a_first_build_of_an_empty_folder_publishes_an_empty_version_and_emptying_it_later_is_refused(
+    tmp_path,
+):
+    raw, out, home = tmp_path / "raw", tmp_path / "out", tmp_path / "home"
+    raw.mkdir()
+    env = run_env(raw, out, home)
+    first = _run(env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert set(served_counts(Paths(raw, out)).values()) == {0}
+    shutil.copy(SAMPLE / "000_7cb6f7359ec6334f.txt", raw)
+    assert _run(env).returncode == 0 and served_counts(Paths(raw, out))["sightings"] == 45
+    (raw / "000_7cb6f7359ec6334f.txt").unlink()
+    emptied = _run(env)
+    assert emptied.returncode == 2 and len(emptied.stderr.strip().splitlines()) == 1, emptied.stderr
+    assert "1 ingested files would all be retracted" in " ".join(emptied.stderr.split())
+    assert served_counts(Paths(raw, out))["sightings"] == 45
