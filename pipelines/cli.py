@@ -520,7 +520,8 @@ def _print_last_runs(limit: int = 5) -> None:
 
     sql = """SELECT r.run_id, r.pipeline_name, r.status, r.start_time,
                     (SELECT group_concat(value, '…') FROM (SELECT value FROM run_tags t
-                     WHERE t.run_id = r.run_id AND key LIKE '%partition_range%' ORDER BY key DESC))
+                     WHERE t.run_id = r.run_id AND key LIKE '%partition_range%' ORDER BY key DESC)),
+                    (SELECT value FROM run_tags t WHERE t.run_id = r.run_id AND key = 'paperlake/error')
              FROM runs r ORDER BY r.id DESC LIMIT ?"""
     rows: list = []
     for mode in ("mode=ro", "immutable=1"):  # a WAL database in a folder we cannot write: immutable
@@ -536,10 +537,13 @@ def _print_last_runs(limit: int = 5) -> None:
     table = Table(title="last runs")
     for name in ("run_id", "job", "status", "started", "partitions"):
         table.add_column(name)
-    for run_id, job, status, start, span in rows:
+    for run_id, job, status, start, span, _error in rows:
         started = dt.datetime.fromtimestamp(start).isoformat(" ", "seconds") if start else ""
         table.add_row(run_id[:8], job, status, started, Text(span or ""))
     console.print(table)
+    for run_id, _job, _status, _start, _span, error in rows:  # why a run failed (pipelines.run.ERROR_TAG)
+        if error:
+            console.print(Text(f"{run_id[:8]}: {error}", style="red"))
 
 
 class Sort(StrEnum):

@@ -30,6 +30,7 @@ from paperlake.state import outputs_missing, up_to_date
 from pipelines.instance import PROGRESS_FD_ENV, ensure_dagster_home
 
 PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled
+ERROR_TAG = "paperlake/error"  # a failed run's first failed step and its cause, in one line
 
 
 @dataclass
@@ -197,7 +198,9 @@ class _Runner:
             run_id=run_id,
         )
         self.outcome.runs[job] = self.outcome.runs.get(job, True) and result.success
-        self.outcome.error = self.outcome.error or failure_line(result, self.paths)
+        if error := failure_line(result, self.paths):  # kept with the run: `paperlake status`, the UI
+            self.instance.add_run_tags(run_id, {ERROR_TAG: error})
+        self.outcome.error = self.outcome.error or error
         return result
 
     def _say_step(self, entry: dg.EventLogEntry) -> None:

@@ -125,6 +125,8 @@ def test_a_full_output_disk_ends_in_one_line_naming_it_and_the_next_run_recovers
     said = _one_line_naming(_run(env), out)
     assert "No space left on device" in said and str(out) in said.split("failed:", 1)[1]
     assert _started_runs(home) == 0
+    status = subprocess.run([CLI, "status"], env={**env, "COLUMNS": "300"}, capture_output=True, text=True)
+    assert "FAILURE" in status.stdout and "No space left on device" in status.stdout, status.stdout  # why
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)  # space freed
     again = _run(env)
     assert again.returncode == 0, again.stdout + again.stderr
