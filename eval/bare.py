@@ -12,7 +12,7 @@ import pandas as pd
 
 from eval.build import SAMPLE
 from paperlake.ingest import process_pages, read_raw
-from paperlake.resolve import resolve
+from paperlake.resolve_db import resolve_frame
 
 
 def cases() -> tuple[pd.DataFrame, pd.Series]:
@@ -43,7 +43,7 @@ def cases() -> tuple[pd.DataFrame, pd.Series]:
 
 def eval_bare() -> dict:
     sightings, gold = cases()
-    res = resolve(sightings).sightings.set_index("sighting_id")["paper_id"]
+    res = resolve_frame(sightings).sightings.set_index("sighting_id")["paper_id"]
     right, failures = 0, []
     for sid, expected in gold.items():
         got = res[sid]

@@ -1,5 +1,6 @@
 """Incremental entity resolution: resolve only what the files changed since the last resolution touch,
-with the same result as resolving every sighting again (`paperlake.resolve.resolve` with the registry).
+with the same result as resolving every sighting again (`paperlake.resolve_db.resolve_full`, registry
+kept).
 
 Stored state (staging schema): `records` (one row per record: its keys, hashed abstract head/tail block
 keys, first_seen and the fields the evidence compares), the id registry, `papers_core`, and the main

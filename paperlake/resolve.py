@@ -16,6 +16,14 @@
    new cluster gets "p_" + sha256(title key, abstract key of its earliest record)[:12]; when clusters
    merge, the earliest id survives and the others are kept as aliases (`papers.merged_ids`).
 
+6. **Sightings without an abstract** never enter blocking or scoring, where a title alone must not merge.
+   One joins a paper only on strong evidence: the same title key and published date as the sightings of
+   exactly one paper; otherwise those sharing its title key and date form their own paper (id from both,
+   stable across runs), whose abstract is empty.
+
+The engine is `paperlake.resolve_db` (SQL over the staged sightings; `resolve_frame` for sightings in
+memory); this module holds the rules it shares with `paperlake.incremental`.
+
 Survivorship ("latest" = latest page date, then file name, then position): title: most frequent
 variant, ties to the latest; abstract: the longest; authors_count, organization, published_date,
 upvotes: latest non-null; upvotes_max: max; first_seen/last_seen: min/max page date; title_variants:
@@ -243,44 +251,6 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
         ),
     )
     return paper_of_record, new_registry
-
-
-def resolve(
-    sightings: pd.DataFrame, registry: Registry | None = None, rules: MatchRules | None = None
-) -> Resolution:
-    if (bare := sightings["abstract"].isna()).any():
-        rest = resolve(sightings[~bare], registry, rules) if not bare.all() else None
-        return attach_without_abstract(rest, sightings[bare], registry)
-    rules = rules or MatchRules()
-    s, records = build_records(sightings)
-    scored = score_pairs(records, candidate_pairs(records, rules), rules)
-    labels = cluster(len(records), scored)
-    paper_of_record, new_registry = assign_ids(records, labels, registry or Registry())
-    s["paper_id"] = s["record_id"].map(paper_of_record)
-    matches = scored.assign(
-        paper_a=scored["record_a"].map(paper_of_record), paper_b=scored["record_b"].map(paper_of_record)
-    )
-    papers = survive(s, new_registry.aliases)
-    return Resolution(s, papers, matches.drop(columns=["i", "j"]).reset_index(drop=True), new_registry)
-
-
-def attach_without_abstract(
-    resolution: Resolution | None, bare: pd.DataFrame, registry: Registry | None = None
-) -> Resolution:
-    """Sightings that printed no abstract (flag no_abstract) never enter blocking or scoring, where a title
-    alone must not merge. One joins a paper only on strong evidence: the same title key and the same
-    published date as the sightings of exactly one paper; otherwise the sightings sharing its title key
-    and date form their own paper (id from both, so it is stable across runs). Papers made of such
-    sightings alone have an empty abstract."""
-    if resolution is None:  # every sighting lacks an abstract
-        empty = pd.DataFrame(columns=["title_key", "published_date", "paper_id"])
-        resolution = Resolution(empty, pd.DataFrame(), pd.DataFrame(), registry or Registry())
-    s = resolution.sightings
-    bare = attach_ids(s, bare)
-    sightings = pd.concat([s, bare], ignore_index=True) if len(s) else bare
-    papers = survive(sightings, resolution.registry.aliases)
-    papers["abstract"] = papers["abstract"].fillna("")
-    return Resolution(sightings, papers, resolution.matches, resolution.registry)
 
 
 def bare_record_ids(title_keys: pd.Series, published: pd.Series) -> list[str]:

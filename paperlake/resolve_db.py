@@ -14,13 +14,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from paperlake.frames import arrow_schema
+from paperlake.duck import open_db
+from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.match import short_names
 from paperlake.normalize import text_keys
 from paperlake.resolve import (
     GROWTH_WINDOW_DAYS,
     MatchRules,
     Registry,
+    Resolution,
     assign_ids,
     candidate_pairs,
     cluster,
@@ -29,7 +31,7 @@ from paperlake.resolve import (
 from schemas import Papers, ResolvedSightings, Sightings
 
 # a sighting's place in page-date order ("latest" = latest page date, then file name, then position; a
-# sighting without an abstract after one with, as `paperlake.resolve.attach_without_abstract` appends them)
+# sighting without an abstract after one with: the order `paperlake.incremental` keeps too)
 CHRONO = "coalesce(page_date, DATE '0001-01-01'), source_file, position, bare, sighting_id"
 RECORD_FIELDS = ["name", "published_date", "authors_count", "organization"]
 LATEST_FIELDS = ["authors_count", "organization", "published_date", "upvotes"]
@@ -234,3 +236,26 @@ def resolve_full(
         JOIN _resolved r USING (sighting_id)"""
     )
     return FullResolution(records.drop(columns="n"), matches, new_registry, papers, abstracts)
+
+
+def resolve_frame(
+    sightings: pd.DataFrame | pa.Table, registry: Registry | None = None, rules: MatchRules | None = None
+) -> Resolution:
+    """`resolve_full` on sightings held in memory (`make eval`, tests): an in-memory DuckDB laid out as the
+    lake's staging table, so they run the very engine a full build runs. An Arrow table is taken as it is
+    (the contract's types, as the lake stages them)."""
+    staged = sightings if isinstance(sightings, pa.Table) else to_arrow(sightings, Sightings)
+    with open_db() as con:
+        con.register("_rows", staged)
+        con.execute("CREATE TABLE sightings AS SELECT * FROM _rows")  # buffer-managed: read many times
+        con.unregister("_rows")
+        res = resolve_full(con, "sightings", registry or Registry(), rules or MatchRules())
+        resolved = con.execute(
+            "SELECT o.*, r.title_key FROM _sightings_out o JOIN _resolved r USING (sighting_id)"
+        ).to_arrow_table()
+    papers = res.papers_core.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, date_as_object=False)
+    for field in res.papers_core.schema:  # lists as Python lists, as a frame's readers compare them
+        if pa.types.is_list(field.type):
+            papers[field.name] = papers[field.name].map(list)
+    out = from_arrow(resolved, ResolvedSightings).assign(title_key=resolved.column("title_key").to_pylist())
+    return Resolution(out, papers, res.matches.reset_index(drop=True), res.registry)

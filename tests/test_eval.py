@@ -12,7 +12,7 @@ from eval.run import (
     eval_resolution,
     synthetic_sightings,
 )
-from paperlake.resolve import resolve
+from paperlake.resolve_db import resolve_frame
 
 
 def test_labelled_set_is_current():
@@ -39,7 +39,7 @@ def test_cluster_metrics_can_fail():
 
 def test_synthetic_resolution_recovers_truth():
     s = synthetic_sightings(6_000)
-    res = resolve(s)
+    res = resolve_frame(s)
     truth = s["sighting_id"].str.split("_").str[0]
     pred = pd.Series(res.sightings["paper_id"].values, index=res.sightings["sighting_id"].values)
     m = cluster_metrics(pd.Series(truth.values, index=s["sighting_id"].values), pred)

@@ -3,20 +3,16 @@
 import duckdb
 import pandas as pd
 
-from eval.bare import cases
-from eval.run import corpus_sightings
 from paperlake.duck import sql_str
-from paperlake.frames import frame, to_arrow
-from paperlake.incremental import core_arrow
+from paperlake.frames import frame
 from paperlake.ingest import read_raw
 from paperlake.match import WEIGHTS
 from paperlake.normalize import title_key
-from paperlake.resolve import MatchRules, Registry, resolve, survive
-from paperlake.resolve_db import resolve_full
+from paperlake.resolve import Registry, survive
+from paperlake.resolve_db import resolve_frame
 from pipelines.cli import _why_sql
 from schemas import Matches, Sightings
 from schemas.tables import AGREEMENTS
-from schemas.vocabulary import MatchRule
 from tests.helpers import SAMPLE, SEED_ENTRIES, process_page
 
 ABSTRACT = (
@@ -38,7 +34,7 @@ def seed_sightings() -> pd.DataFrame:
 
 
 def test_seeds_resolve_to_266_papers():
-    res = resolve(seed_sightings())
+    res = resolve_frame(seed_sightings())
     assert len(res.sightings) == 283 and len(res.papers) == 266
     assert res.papers["n_sightings"].sum() == 283
     fr = res.papers.set_index("title").loc["Characterizing Mechanisms for Factual Recall in Language Models"]
@@ -88,7 +84,7 @@ def _s(
 
 
 def _clusters(rows: list[dict]) -> dict[str, str]:
-    res = resolve(frame(rows, Sightings))
+    res = resolve_frame(frame(rows, Sightings))
     return dict(zip(res.sightings["sighting_id"], res.sightings["paper_id"], strict=True))
 
 
@@ -109,7 +105,7 @@ def test_must_merge_variants():
 
 
 def test_must_not_merge_on_title_alone_or_near_titles():
-    res = resolve(
+    res = resolve_frame(
         frame(
             [
                 _s(1, "Scaling Laws for Retrieval", ABSTRACT),
@@ -137,10 +133,10 @@ def test_must_not_merge_on_title_alone_or_near_titles():
 
 
 def test_ids_are_stable_when_files_arrive_and_merges_keep_the_old_id():
-    first = resolve(frame([_s(1, "Alpha Paper", ABSTRACT), _s(2, "Beta Paper", OTHER)], Sightings))
+    first = resolve_frame(frame([_s(1, "Alpha Paper", ABSTRACT), _s(2, "Beta Paper", OTHER)], Sightings))
     ids = dict(zip(first.sightings["title"], first.sightings["paper_id"], strict=True))
     # a new file with a new paper and another sighting of Alpha: existing ids do not move
-    second = resolve(
+    second = resolve_frame(
         frame(
             [
                 _s(1, "Alpha Paper", ABSTRACT),
@@ -158,7 +154,7 @@ def test_ids_are_stable_when_files_arrive_and_merges_keep_the_old_id():
         and got["Beta Paper"] == ids["Beta Paper"]
     )
     # a retitled copy arrives under a new record, then a bridge merges two registered papers
-    a = resolve(
+    a = resolve_frame(
         frame(
             [
                 _s(1, "Alpha Paper", ABSTRACT),
@@ -168,7 +164,7 @@ def test_ids_are_stable_when_files_arrive_and_merges_keep_the_old_id():
         )
     )
     assert a.sightings["paper_id"].nunique() == 2
-    b = resolve(
+    b = resolve_frame(
         frame(
             [
                 _s(1, "Alpha Paper", ABSTRACT),
@@ -186,7 +182,7 @@ def test_ids_are_stable_when_files_arrive_and_merges_keep_the_old_id():
 
 
 def test_survivorship_rules():
-    res = resolve(
+    res = resolve_frame(
         frame(
             [
                 _s(1, "Rising Paper", page_date="2025-01-01", upvotes=3, authors=4),
@@ -210,8 +206,8 @@ def test_survivorship_rules():
 
 def test_registry_roundtrip_is_idempotent():
     rows = seed_sightings()
-    first = resolve(rows)
-    again = resolve(rows, first.registry)
+    first = resolve_frame(rows)
+    again = resolve_frame(rows, first.registry)
     pd.testing.assert_frame_equal(first.papers, again.papers)
     assert isinstance(first.registry, Registry) and len(first.registry.records) == 266
 
@@ -266,7 +262,7 @@ def test_look_alikes_stay_apart_and_revisions_merge():
         # same title and near abstract, but published on another day
         _s(9, f"Jorluvex: {subtitle}", near, published="2023-03-01", authors=2, upvotes=5),
     ]
-    res = resolve(frame(rows, Sightings))
+    res = resolve_frame(frame(rows, Sightings))
     c = dict(zip(res.sightings["sighting_id"], res.sightings["paper_id"], strict=True))
     assert len({c[f"s{k}"] for k in range(1, 6)}) == 1, res.matches
     assert len({c[f"s{k}"] for k in (1, 6, 7, 8, 9)}) == 5, res.matches
@@ -299,7 +295,7 @@ def test_bare_look_alikes_stay_apart_and_bare_revisions_merge():
         _s(7, "SVEN: Security Hardening for Adversarial Probing", two),
         _s(8, "SVEN: Security Hardening and Generative Testing", _reworded(abstract, 3)),
     ]
-    res = resolve(frame(rows, Sightings))
+    res = resolve_frame(frame(rows, Sightings))
     c = dict(zip(res.sightings["sighting_id"], res.sightings["paper_id"], strict=True))
     assert len({c[f"s{k}"] for k in range(1, 6)}) == 1, res.matches
     assert len({c[f"s{k}"] for k in (1, 6, 7, 8)}) == 4, res.matches
@@ -318,7 +314,7 @@ def test_matches_keep_each_field_and_explain_a_paper():
     query turns them into 'why': each level with its weight, merged pairs first."""
     assert {f: tuple(levels) for f, levels in WEIGHTS.items()} == AGREEMENTS
     real = _real("Large Language Models for Code: Security Hardening")
-    res = resolve(
+    res = resolve_frame(
         frame(
             [
                 _s(1, real["title"], real["abstract"], published="2023-02-10"),
@@ -366,40 +362,8 @@ def test_a_null_abstract_joins_only_on_title_and_date_with_one_candidate():
         pd.Timestamp("2025-02-01"),
     ]
     rows.loc[[1, 2], "abstract"] = None
-    res = resolve(rows)
+    res = resolve_frame(rows)
     paper = res.sightings.set_index("sighting_id")["paper_id"]
     assert paper["s2"] == paper["s1"]  # same title key, same date, one candidate
     assert paper["s3"] != paper["s1"]  # another date: no evidence it is the same paper
     assert res.matches.empty  # the bare sightings were never scored against anything
-
-
-def _in_duckdb(sightings: pd.DataFrame):
-    """Sightings as a DuckDB table, resolved in full by `paperlake.resolve_db`; the connection stays open."""
-    con = duckdb.connect()
-    con.register("_rows", to_arrow(sightings, Sightings))
-    con.execute("CREATE TABLE s AS SELECT * FROM _rows")
-    return con, resolve_full(con, "s", Registry(), MatchRules())
-
-
-def test_duckdb_full_resolution_equals_pandas():
-    """The full build's DuckDB resolution gives the rules' pandas result: every sighting's record and
-    paper, every paper's survived fields, every scored pair; on a look-alike corpus (merges, rejected
-    equal titles) and on sightings without an abstract (joined, ambiguous, own)."""
-    bare, _ = cases()
-    corpus, _ = corpus_sightings(60, lookalikes=0.3)
-    rules: set[str] = set()
-    for sightings in (bare, corpus):
-        sightings = sightings.sort_values(["source_file", "position"], kind="stable").reset_index(drop=True)
-        res = resolve(sightings)
-        con, db = _in_duckdb(sightings)
-        ids = ["sighting_id", "record_id", "paper_id"]
-        got = con.sql(f"SELECT {', '.join(ids)} FROM _sightings_out ORDER BY sighting_id").df()
-        pd.testing.assert_frame_equal(got, res.sightings[ids].sort_values("sighting_id", ignore_index=True))
-        assert db.papers_core.equals(core_arrow(res.papers))
-        key = ["record_a", "record_b"]
-        pd.testing.assert_frame_equal(
-            db.matches.sort_values(key, ignore_index=True),
-            res.matches[db.matches.columns].sort_values(key, ignore_index=True),
-        )
-        rules |= set(res.matches["rule"])
-    assert {MatchRule.MATCH, MatchRule.TITLE_ONLY_REJECTED} <= rules and bare["abstract"].isna().any()

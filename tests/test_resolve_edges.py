@@ -22,8 +22,8 @@ from paperlake.audit import run_audit
 from paperlake.config import Paths
 from paperlake.frames import frame, to_arrow
 from paperlake.ingest import read_raw
-from paperlake.resolve import MatchRules, Registry, resolve, upvote_history
-from paperlake.resolve_db import resolve_full
+from paperlake.resolve import MatchRules, Registry, upvote_history
+from paperlake.resolve_db import resolve_frame, resolve_full
 from schemas import CONTRACT, Sightings
 from tests.helpers import SAMPLE, process_page, served_counts, write_run
 
@@ -190,7 +190,7 @@ def test_both_engines_pair_each_count_with_a_file_that_printed_it(tmp_path):
         [process_page(read_raw(tmp_path / n, tmp_path)).sightings for n in (SEED, copy)], ignore_index=True
     )
     sightings = sightings.sort_values(["source_file", "position"], kind="stable").reset_index(drop=True)
-    pandas = upvote_history(resolve(sightings).sightings)
+    pandas = upvote_history(resolve_frame(sightings).sightings)
     con, _ = _in_duckdb(sightings)
     sql = con.sql("SELECT * FROM _history ORDER BY paper_id, page_date").df()
     history = CONTRACT["upvote_history"]

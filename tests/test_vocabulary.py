@@ -13,7 +13,7 @@ from paperlake.enrich import enrich, paper_links
 from paperlake.frames import conform
 from paperlake.ingest import process_pages, read_raw
 from paperlake.parse import ParseOptions, read_page
-from paperlake.resolve import resolve
+from paperlake.resolve_db import resolve_frame
 from paperlake.validate import quarantine
 from schemas import Matches, PaperLinks, Rejects, ResolvedSightings
 from schemas.tables import contract_schema
@@ -94,7 +94,7 @@ def test_status_words_for_schema_codes():
 def test_match_rules_and_link_kinds_are_what_resolution_and_enrichment_write():
     hostile = [read_page(data, name) for name, data in files().items()]  # one pair merges there
     sightings = process_pages([*hostile, *(read_raw(SAMPLE / n, SAMPLE) for n in SEED_ENTRIES)]).sightings
-    res = resolve(sightings)
+    res = resolve_frame(sightings)
     assert _allowed(Matches, "rule") == set(MatchRule)
     assert set(res.matches["rule"]) <= set(MatchRule) and MatchRule.MATCH in set(res.matches["rule"])
     links = paper_links(enrich(res.papers))
@@ -117,7 +117,7 @@ def test_a_raised_title_limit_raises_the_contracts_limit():
     tables = process_page(page, raised)
     assert tables.rejects.empty and len(tables.sightings) == 2
     assert tables.sightings["title"].str.len().max() > MAX_TITLE_CHARS
-    resolved = conform(resolve(tables.sightings).sightings, ResolvedSightings)  # as the audit reads it
+    resolved = conform(resolve_frame(tables.sightings).sightings, ResolvedSightings)  # as the audit reads it
     contract_schema(ResolvedSightings, raised.max_title_chars).validate(resolved)  # the audit's check passes
     with pytest.raises(SchemaErrors, match="str_length"):
         contract_schema(ResolvedSightings).validate(resolved, lazy=True)
