@@ -14,13 +14,14 @@ import pandas as pd
 
 from eval.run import corpus_sightings
 from paperlake.match import FIELDS, WEIGHTS, compare
-from paperlake.resolve import MatchRules, build_records, candidate_pairs
+from paperlake.resolve import MatchRules, build_records, candidate_pairs, with_block_keys
 
 
 def labelled_pairs(files: int, seed: int, lookalikes: float) -> pd.DataFrame:
     """Every candidate pair of the corpus's records with its field levels and whether it is one paper."""
     s, gold = corpus_sightings(files, lookalikes, seed=seed)
     s, records = build_records(s)
+    records = with_block_keys(records, MatchRules())
     paper_of_record = s.assign(true=s["sighting_id"].map(gold)).groupby("record_id")["true"].first()
     pairs = candidate_pairs(records, MatchRules())
     a = records.iloc[pairs["i"].to_numpy()].reset_index(drop=True)

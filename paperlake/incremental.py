@@ -30,16 +30,16 @@ from paperlake import commit, lake
 from paperlake.duck import scalar, sql_str
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.match import short_names
-from paperlake.normalize import short_hash
 from paperlake.resolve import (
-    BLOCK_FLAGS,
+    BLOCK_COLUMNS,
     MatchRules,
     Registry,
-    abstract_blocks,
     aggregate_records,
     assign_ids,
     attach_ids,
     bare_record_ids,
+    block_keys,
+    block_pairs,
     build_records,
     chronological,
     cluster,
@@ -48,6 +48,7 @@ from paperlake.resolve import (
     survive,
     text_key_series,
     upvote_history,
+    with_block_keys,
 )
 from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
 from schemas.catalog import written_by
@@ -57,7 +58,6 @@ RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = map
     lake.staging_table, ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
 )
 MAIN = {t: lake.main_table(t) for t in written_by("resolve")}
-KINDS = list(BLOCK_FLAGS)  # title, abstract_head, abstract_tail: the record columns holding block keys
 RECORD_SCHEMA = pa.schema(
     [
         ("record_id", pa.string()),
@@ -117,10 +117,8 @@ def abstracts_arrow(winners: pd.DataFrame) -> pa.Table:
 
 
 def with_blocks(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
-    head, tail = abstract_blocks(records["abstract_key"], rules.block_words)
-    hashed = [[short_hash(k) if k else "" for k in col] for col in (head, tail)]
-    records = records.assign(title=records["title_key"], abstract_head=hashed[0], abstract_tail=hashed[1])
-    return records.drop(columns="title")[RECORD_SCHEMA.names]
+    """Records as stored: their columns of RECORD_SCHEMA, block keys included (`with_block_keys`)."""
+    return with_block_keys(records, rules)[RECORD_SCHEMA.names]
 
 
 def records_arrow(records: pd.DataFrame) -> pa.Table:
@@ -198,26 +196,12 @@ def changed_files(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def _block_keys(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per (record, non-empty block key)."""
-    parts = [
-        pd.DataFrame({"record_id": records["record_id"], "kind": kind, "key": records[col]})
-        for kind, col in zip(KINDS, ["title_key", "abstract_head", "abstract_tail"], strict=True)
-    ]
-    keys = pd.concat(parts, ignore_index=True)
-    return keys[keys["key"].notna() & (keys["key"].str.len() > 0)]
-
-
-def _column(kind: str) -> str:
-    return "title_key" if kind == "title" else kind
-
-
 def _db_counts(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.Series:
     """(kind, key) → number of stored records with that block key."""
     parts = []
     params = {}
-    for n, kind in enumerate(KINDS):
-        col = _column(kind)
+    for n, kind in enumerate(BLOCK_COLUMNS):
+        col = BLOCK_COLUMNS[kind]
         params[f"k{n}"] = _ids(keys.loc[keys["kind"] == kind, "key"])
         parts.append(
             f"SELECT '{kind}' AS kind, {col} AS key, count(*) AS n FROM {RECORDS} "
@@ -243,12 +227,12 @@ def _members(
     the stored rows of `also` (A's records whose abstract key is read here)."""
     params = {"a": a_ids, "also": also or []}
     conds = []
-    for n, kind in enumerate(KINDS):
+    for n, kind in enumerate(BLOCK_COLUMNS):
         params[f"k{n}"] = _ids(keys.loc[keys["kind"] == kind, "key"])
-        conds.append(_in(_column(kind), f"k{n}"))
+        conds.append(_in(BLOCK_COLUMNS[kind], f"k{n}"))
     where = f"(({' OR '.join(conds)}) AND NOT {_in('record_id', 'a')}) OR {_in('record_id', 'also')}"
     stored = _records(con, where, params, wide)
-    mine = _block_keys(post_a).merge(keys[["kind", "key"]].drop_duplicates(), on=["kind", "key"])
+    mine = block_keys(post_a).merge(keys[["kind", "key"]].drop_duplicates(), on=["kind", "key"])
     return pd.concat([stored, post_a[post_a["record_id"].isin(mine["record_id"])]], ignore_index=True)
 
 
@@ -257,25 +241,6 @@ def _earliest_first(records: pd.DataFrame) -> pd.DataFrame:
         records.drop_duplicates("record_id")
         .sort_values(["first_seen", "record_id"], na_position="last", kind="stable")
         .reset_index(drop=True)
-    )
-
-
-def _pairs(records: pd.DataFrame, valid: pd.DataFrame, t_ids: set[str]) -> pd.DataFrame:
-    """Candidate pairs (i < j, earliest-first index) within the valid blocks with a record of T, each
-    naming every block that found it (as `candidate_pairs` does)."""
-    keys = _block_keys(records).merge(valid, on=["kind", "key"])
-    keys = keys.assign(i=keys["record_id"].map(pd.Series(records.index, index=records["record_id"])))
-    m = keys.merge(keys, on=["kind", "key"], suffixes=("_a", "_b"))
-    m = m[(m["i_a"] < m["i_b"]) & (m["record_id_a"].isin(t_ids) | m["record_id_b"].isin(t_ids))]
-    flags = m["kind"].map(BLOCK_FLAGS)
-    per_pair = flags.groupby([m["i_a"].astype(int), m["i_b"].astype(int)]).sum()
-    names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
-    return pd.DataFrame(
-        {
-            "i": per_pair.index.get_level_values(0).astype(int),
-            "j": per_pair.index.get_level_values(1).astype(int),
-            "block": per_pair.map(names).values,
-        }
     )
 
 
@@ -366,14 +331,14 @@ def _with_longest(con: duckdb.DuckDBPyConnection, rest: pd.DataFrame, ids: list[
 def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules):
     """T (A and the records sharing a block with A that is or was small enough to pair) and the scored
     pairs with a record in T, over block sizes counted on all records."""
-    a_keys = pd.concat([_block_keys(a.old), _block_keys(a.post)]).drop_duplicates(["kind", "key"])
-    delta = _count(_block_keys(a.post)).sub(_count(_block_keys(a.old)), fill_value=0)
+    a_keys = pd.concat([block_keys(a.old), block_keys(a.post)]).drop_duplicates(["kind", "key"])
+    delta = _count(block_keys(a.post)).sub(_count(block_keys(a.old)), fill_value=0)
     before = _db_counts(con, a_keys)
     sizes = pd.DataFrame({"before": before, "after": before.add(delta, fill_value=0)}).fillna(0)
     touched = sizes[sizes.min(axis=1) <= rules.max_block].reset_index()[["kind", "key"]]
     t_recs = pd.concat([_members(con, touched, a.post, a.ids), a.post]).drop_duplicates("record_id")
     t_ids = set(a.ids) | set(t_recs["record_id"])  # (narrow: only their block keys are needed)
-    t_keys = _block_keys(t_recs).drop_duplicates(["kind", "key"])
+    t_keys = block_keys(t_recs).drop_duplicates(["kind", "key"])
     after = _db_counts(con, t_keys).add(delta, fill_value=0)
     valid = after[(after >= 2) & (after <= rules.max_block)].reset_index()[["kind", "key"]]
     unknown = _ids(a.post.loc[a.post["abstract_key"].isna(), "record_id"])
@@ -384,7 +349,7 @@ def _scored_pairs(con: duckdb.DuckDBPyConnection, a: _Records, rules: MatchRules
     members = members[~from_store]
     members = members.assign(abstract_key=members["abstract_key"].fillna(members["record_id"].map(keys)))
     blocks = _earliest_first(members)
-    pairs = _pairs(blocks, valid, t_ids)
+    pairs = block_pairs(blocks, block_keys(blocks).merge(valid, on=["kind", "key"]), t_ids)
     if pairs.empty:
         return t_ids, None, blocks
     return t_ids, score_pairs(blocks, pairs, rules).drop(columns=["i", "j"]), blocks

@@ -113,21 +113,8 @@ def aggregate_records(s: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _pairs_within(records: pd.DataFrame, block: pd.Series, name: str, max_block: int) -> pd.DataFrame:
-    """All pairs (i < j, by record index) of records that share a non-empty block key, in blocks of at
-    most `max_block` records (a key shared more widely, like a boilerplate last sentence, is no evidence)."""
-    df = pd.DataFrame({"i": records.index, "block": block.values})
-    df = df[df["block"].str.len() > 0]
-    size = df.groupby("block")["i"].transform("size")
-    df = df[(size > 1) & (size <= max_block)]
-    if df.empty:
-        return pd.DataFrame(columns=["i", "j", "block"])
-    m = df.merge(df, on="block", suffixes=("_a", "_b"))
-    m = m[m["i_a"] < m["i_b"]]
-    return pd.DataFrame({"i": m["i_a"].values, "j": m["i_b"].values, "block": name})
-
-
 BLOCK_FLAGS = {"title": 1, "abstract_head": 2, "abstract_tail": 4}
+BLOCK_COLUMNS = {"title": "title_key", "abstract_head": "abstract_head", "abstract_tail": "abstract_tail"}
 
 
 def abstract_blocks(abstract_keys: pd.Series, n: int) -> tuple[pd.Series, pd.Series]:
@@ -143,29 +130,53 @@ def abstract_blocks(abstract_keys: pd.Series, n: int) -> tuple[pd.Series, pd.Ser
     return head, tail
 
 
-def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+def with_block_keys(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    """Records with their abstract blocks as `abstract_head` / `abstract_tail`: hashes of the first / last
+    `block_words` words of the abstract key ('' when shorter), as the stored records keep them."""
     head, tail = abstract_blocks(records["abstract_key"], rules.block_words)
-    found = pd.concat(
-        [
-            _pairs_within(records, records["title_key"], "title", rules.max_block),
-            _pairs_within(records, head, "abstract_head", rules.max_block),
-            _pairs_within(records, tail, "abstract_tail", rules.max_block),
-        ]
-    )
-    if found.empty:
-        return pd.DataFrame({"i": np.array([], dtype=int), "j": np.array([], dtype=int), "block": []})
-    # one row per pair, naming every block that found it (distinct bit flags summed: vectorised)
-    found = found.drop_duplicates()
-    flags = found["block"].map(BLOCK_FLAGS)
-    per_pair = flags.groupby([found["i"].astype(int), found["j"].astype(int)]).sum()
+    hashed = [[short_hash(k) if k else "" for k in col] for col in (head, tail)]
+    return records.assign(abstract_head=hashed[0], abstract_tail=hashed[1])
+
+
+def block_keys(records: pd.DataFrame) -> pd.DataFrame:
+    """The one blocking relation: a row per (record_id, kind, key) of a non-empty block key (the title
+    key; the abstract's head and tail, `with_block_keys`)."""
+    parts = [
+        pd.DataFrame({"record_id": records["record_id"], "kind": kind, "key": records[column]})
+        for kind, column in BLOCK_COLUMNS.items()
+    ]
+    keys = pd.concat(parts, ignore_index=True)
+    return keys[keys["key"].notna() & (keys["key"].str.len() > 0)]
+
+
+def block_pairs(records: pd.DataFrame, keys: pd.DataFrame, scope: set[str] | None = None) -> pd.DataFrame:
+    """The one pair finder: pairs (i < j, the positions of earliest-first `records`) that share a block
+    key of `keys` (`block_keys` rows of the blocks to pair in), each naming every block that found it;
+    with `scope`, only pairs with a record in it (an increment: the changed records against the rest)."""
+    keys = keys.assign(i=keys["record_id"].map(pd.Series(range(len(records)), index=records["record_id"])))
+    m = keys.merge(keys, on=["kind", "key"], suffixes=("_a", "_b"))
+    keep = m["i_a"] < m["i_b"]
+    if scope is not None:
+        keep &= m["record_id_a"].isin(scope) | m["record_id_b"].isin(scope)
+    m = m[keep]
+    flags = m["kind"].map(BLOCK_FLAGS)  # distinct bit flags summed per pair: vectorised
+    per_pair = flags.groupby([m["i_a"].astype(int), m["i_b"].astype(int)]).sum()
     names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
     return pd.DataFrame(
         {
-            "i": per_pair.index.get_level_values(0),
-            "j": per_pair.index.get_level_values(1),
+            "i": per_pair.index.get_level_values(0).astype(int),
+            "j": per_pair.index.get_level_values(1).astype(int),
             "block": per_pair.map(names).values,
         }
     )
+
+
+def candidate_pairs(records: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:
+    """A full resolution's pairs: `block_pairs` over every record (`with_block_keys`), in the blocks of 2
+    to `max_block` records (a key shared more widely, like a boilerplate last sentence, is no evidence)."""
+    keys = block_keys(records)
+    size = keys.groupby(["kind", "key"])["record_id"].transform("size")
+    return block_pairs(records, keys[(size >= 2) & (size <= rules.max_block)])
 
 
 def score_pairs(records: pd.DataFrame, pairs: pd.DataFrame, rules: MatchRules) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from paperlake.resolve import (
     candidate_pairs,
     cluster,
     score_pairs,
+    with_block_keys,
 )
 from schemas import Papers, ResolvedSightings, Sightings
 
@@ -42,7 +43,7 @@ class FullResolution:
     """Temp tables `_sightings_out` (resolved sightings, contract columns less the abstract's source) and
     `_history` (upvote_history rows) stay on the connection; the record-level results are here."""
 
-    records: pd.DataFrame  # earliest first: record_id, keys, first_seen and the fields evidence compares
+    records: pd.DataFrame  # earliest first: record_id, keys, block keys, first_seen, the fields compared
     matches: pd.DataFrame
     registry: Registry
     papers_core: pa.Table  # papers contract's core columns and title_key, by paper_id
@@ -219,7 +220,7 @@ def resolve_full(
     """Resolve every sighting of the table `sightings` (see the module docstring)."""
     _keys(con, sightings)
     _keyed(con, sightings)
-    records = _records(con)
+    records = with_block_keys(_records(con), rules)
     scored = score_pairs(records, candidate_pairs(records, rules), rules)
     paper_of_record, new_registry = assign_ids(records, cluster(len(records), scored), registry)
     matches = scored.assign(

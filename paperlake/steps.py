@@ -191,7 +191,7 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremen
     delta = incremental.core_delta(con, core)
     state = {
         PAPERS_CORE: core,
-        incremental.RECORDS: incremental.records_arrow(incremental.with_blocks(res.records, rules)),
+        incremental.RECORDS: incremental.records_arrow(res.records),  # block keys included
         incremental.RECORD_ABSTRACTS: res.record_abstracts.select(incremental.ABSTRACT_SCHEMA.names).cast(
             incremental.ABSTRACT_SCHEMA
         ),
