@@ -49,6 +49,7 @@ from paperlake.resolve import (
     text_key_series,
     upvote_history,
     with_block_keys,
+    with_papers,
 )
 from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
 from schemas.catalog import written_by
@@ -455,9 +456,7 @@ def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Ma
         [_paper_of(con, _ids(set(pairs["record_a"]) | set(pairs["record_b"]))), paper_of_record]
     )
     pair_papers = pair_papers[~pair_papers.index.duplicated(keep="last")]
-    pairs = pairs.assign(
-        paper_a=pairs["record_a"].map(pair_papers), paper_b=pairs["record_b"].map(pair_papers)
-    )
+    pairs = with_papers(pairs, pair_papers)
     written = _moved_abstracts(
         con, work[work["source_file"].isin(files) | (work["paper_id"] != work["old_paper"])]
     )

@@ -208,6 +208,13 @@ def score_pairs(records: pd.DataFrame, pairs: pd.DataFrame, rules: MatchRules) -
     )
 
 
+def with_papers(pairs: pd.DataFrame, paper_of_record: pd.Series) -> pd.DataFrame:
+    """Scored pairs as `matches` rows: each side's paper (`paper_a`, `paper_b`) by its record."""
+    return pairs.assign(
+        paper_a=pairs["record_a"].map(paper_of_record), paper_b=pairs["record_b"].map(paper_of_record)
+    )
+
+
 def cluster(n: int, scored: pd.DataFrame) -> np.ndarray:
     """Connected components over merged pairs: record index → cluster label."""
     merged = scored[scored["merged"]]

@@ -28,6 +28,7 @@ from paperlake.resolve import (
     cluster,
     score_pairs,
     with_block_keys,
+    with_papers,
 )
 from schemas import Papers, ResolvedSightings, Sightings
 
@@ -223,9 +224,7 @@ def resolve_full(
     records = with_block_keys(_records(con), rules)
     scored = score_pairs(records, candidate_pairs(records, rules), rules)
     paper_of_record, new_registry = assign_ids(records, cluster(len(records), scored), registry)
-    matches = scored.assign(
-        paper_a=scored["record_a"].map(paper_of_record), paper_b=scored["record_b"].map(paper_of_record)
-    ).drop(columns=["i", "j"])
+    matches = with_papers(scored, paper_of_record).drop(columns=["i", "j"])
     _paper_ids(con, paper_of_record)
     abstracts = _record_abstracts(con, sightings)
     _history(con)
