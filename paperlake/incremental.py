@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from paperlake import commit, lake
 from paperlake.duck import scalar, sql_str
-from paperlake.frames import arrow_schema, from_arrow, to_arrow
+from paperlake.frames import arrow_schema, columns, from_arrow, to_arrow
 from paperlake.match import short_names
 from paperlake.resolve import (
     BLOCK_COLUMNS,
@@ -47,10 +47,10 @@ from paperlake.resolve import (
     score_pairs,
     survive,
     text_key_series,
-    upvote_history,
     with_block_keys,
     with_papers,
 )
+from paperlake.resolve_db import history_and_growth
 from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
 from schemas.catalog import written_by
 
@@ -447,8 +447,12 @@ def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Ma
     work = ordered(pd.concat([moved, rest], ignore_index=True))
     work = work[work["paper_id"].isin(papers)]
     work = _survivor_abstracts(con, work, files, a.abstracts)
+    history_cols = CONTRACT["upvote_history"]
+    history, growth = history_and_growth(con, to_arrow(work[list(columns(history_cols))], history_cols))
     core = (
-        survive(work, registry.aliases) if len(work) else pd.DataFrame(columns=[*CORE_COLUMNS, "title_key"])
+        survive(work, registry.aliases, growth)
+        if len(work)
+        else pd.DataFrame(columns=[*CORE_COLUMNS, "title_key"])
     )
     core["abstract"] = core["abstract"].fillna("")
 
@@ -482,7 +486,7 @@ def _resolve_changed(con: duckdb.DuckDBPyConnection, files: list[str], rules: Ma
         commit.replace(
             con,
             MAIN["upvote_history"],
-            to_arrow(upvote_history(work), CONTRACT["upvote_history"]),
+            history.cast(arrow_schema(history_cols)),
             _in("paper_id", "p"),
             {"p": _ids(papers)},
         )

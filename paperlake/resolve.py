@@ -322,35 +322,6 @@ def longest_abstracts(s: pd.DataFrame, by: str) -> pd.DataFrame:
     )
 
 
-HISTORY_COLUMNS = ["paper_id", "page_date", "upvotes", "source_file"]
-
-
-def upvote_history(sightings: pd.DataFrame) -> pd.DataFrame:
-    """One row per paper and page date it was seen on, with the upvotes printed there (max over that
-    day's pages; null when no page that day printed a count) and a file that printed them: the first by
-    name of the day's files printing that count (the day's first file when none printed one)."""
-    h = sightings.dropna(subset=["page_date"])[HISTORY_COLUMNS]
-    return (
-        h.sort_values(HISTORY_COLUMNS, ascending=[True, True, False, True], na_position="last", kind="stable")
-        .drop_duplicates(["paper_id", "page_date"])
-        .reset_index(drop=True)
-    )
-
-
-def growth_per_day(history: pd.DataFrame, window_days: int = GROWTH_WINDOW_DAYS) -> pd.Series:
-    """(last - first upvotes) / days over the observations in the last `window_days` before the latest one."""
-    history = history.dropna(subset=["upvotes"])
-    if history.empty:
-        return pd.Series(dtype=float)
-    last = history.groupby("paper_id")["page_date"].transform("max")
-    window = history[history["page_date"] >= last - pd.Timedelta(days=window_days)]
-    g = window.groupby("paper_id")
-    first_date, last_date = g["page_date"].min(), g["page_date"].max()
-    days = (last_date - first_date).dt.days
-    gain = g["upvotes"].last().astype(float) - g["upvotes"].first().astype(float)
-    return (gain / days).where(days > 0).round(3)
-
-
 def _lists(df: pd.DataFrame, column: str) -> pd.Series:
     """paper_id → sorted list of `column` values, without a Python call per group."""
     df = df.sort_values(["paper_id", column])
@@ -358,8 +329,11 @@ def _lists(df: pd.DataFrame, column: str) -> pd.Series:
     return pd.Series([list(chunk) for chunk in np.split(df[column].to_numpy(), starts[1:])], index=ids)
 
 
-def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per paper_id from its sightings (columns of the papers contract before enrichment)."""
+def survive(
+    resolved: pd.DataFrame, aliases: pd.DataFrame | None = None, growth: pd.Series | None = None
+) -> pd.DataFrame:
+    """One row per paper_id from its sightings (columns of the papers contract before enrichment);
+    `growth`: upvotes per day by paper_id (`paperlake.resolve_db.history_and_growth`), else none."""
     s = chronological(resolved)
     s["_order"] = range(len(s))
     g = s.groupby("paper_id", sort=True)
@@ -367,7 +341,6 @@ def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.D
     best_title = (
         variants.reset_index().sort_values(["paper_id", "n", "last"]).groupby("paper_id").last()["title"]
     )
-    history = upvote_history(s)
     merged_ids = (
         aliases.groupby("paper_id")["old_id"].agg(sorted)
         if aliases is not None and len(aliases)
@@ -382,7 +355,7 @@ def survive(resolved: pd.DataFrame, aliases: pd.DataFrame | None = None) -> pd.D
             "published_date": g["published_date"].last(),
             "upvotes": g["upvotes"].last(),
             "upvotes_max": g["upvotes"].max(),
-            "upvotes_growth_per_day": growth_per_day(history),
+            "upvotes_growth_per_day": growth if growth is not None else pd.Series(dtype=float),
             "first_seen": g["page_date"].min(),
             "last_seen": g["page_date"].max(),
             "n_sightings": g.size(),

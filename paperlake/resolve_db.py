@@ -152,19 +152,32 @@ def _record_abstracts(con: duckdb.DuckDBPyConnection, sightings: str) -> pa.Tabl
     ).to_arrow_table()
 
 
-def _history(con: duckdb.DuckDBPyConnection) -> None:
-    """`_history`: each paper and page date, the max upvotes printed and a file that printed them
-    (`paperlake.resolve.upvote_history`: the first by name of those, else the day's first file)."""
+def _history(con: duckdb.DuckDBPyConnection, sightings: str = "_resolved") -> None:
+    """`_history`: each paper and page date of the resolved `sightings`, the max upvotes printed and a
+    file that printed them: the first by name of those, else the day's first file."""
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _history AS
+        f"""CREATE OR REPLACE TEMP TABLE _history AS
         SELECT paper_id, page_date, max(upvotes) AS upvotes,
                first(source_file ORDER BY upvotes DESC NULLS LAST, source_file) AS source_file
-        FROM _resolved WHERE page_date IS NOT NULL GROUP BY ALL ORDER BY paper_id, page_date"""
+        FROM {sightings} WHERE page_date IS NOT NULL GROUP BY ALL ORDER BY paper_id, page_date"""
     )
 
 
+def history_and_growth(con: duckdb.DuckDBPyConnection, sightings: pa.Table) -> tuple[pa.Table, pd.Series]:
+    """The upvote history of resolved `sightings` (paper_id, page_date, upvotes, source_file) and each
+    paper's growth per day: the rules a full build applies (`_history`, `_growth`), for an increment's
+    papers (`paperlake.incremental`)."""
+    con.register("_scope_sightings", sightings)
+    try:
+        _history(con, "_scope_sightings")
+    finally:
+        con.unregister("_scope_sightings")
+    return con.execute("SELECT * FROM _history").to_arrow_table(), _growth(con)
+
+
 def _growth(con: duckdb.DuckDBPyConnection, window_days: int = GROWTH_WINDOW_DAYS) -> pd.Series:
-    """`paperlake.resolve.growth_per_day` of `_history` (rounded by numpy, as pandas rounds)."""
+    """Each paper's upvote growth per day over `_history`: (last - first upvotes) / days over the
+    observations in the last `window_days` before the latest one (rounded to 3 places)."""
     g = con.execute(
         f"""WITH h AS (SELECT *, max(page_date) OVER (PARTITION BY paper_id) AS last
                        FROM _history WHERE upvotes IS NOT NULL)

@@ -8,6 +8,7 @@
   full build (SQL) and incrementally (pandas), and both agree.
 """
 
+import datetime as dt
 import re
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from paperlake import lake, landing, steps
@@ -22,9 +24,9 @@ from paperlake.audit import run_audit
 from paperlake.config import Paths
 from paperlake.frames import frame, to_arrow
 from paperlake.ingest import read_raw
-from paperlake.resolve import MatchRules, Registry, upvote_history
-from paperlake.resolve_db import resolve_frame, resolve_full
-from schemas import CONTRACT, Sightings
+from paperlake.resolve import MatchRules, Registry
+from paperlake.resolve_db import history_and_growth, resolve_full
+from schemas import Sightings
 from tests.helpers import SAMPLE, process_page, served_counts, write_run
 
 NOT_CAPTURES = {
@@ -181,20 +183,17 @@ def test_upvote_history_names_a_file_that_printed_the_count(tmp_path):
     assert _audit_fails(inc) == []
 
 
-def test_both_engines_pair_each_count_with_a_file_that_printed_it(tmp_path):
-    """SEED and a copy printing 42 where SEED printed 19: the SQL engine's `_history` equals pandas'
-    `upvote_history`, and each (source_file, upvotes) of it is a sighting's."""
+def test_the_engine_pairs_each_count_with_a_file_that_printed_it(tmp_path):
+    """SEED and a copy printing 42 where SEED printed 19: each (source_file, upvotes) of `_history` is a
+    sighting's, and the 42 names the copy."""
     shutil.copy(SAMPLE / SEED, tmp_path / SEED)
     copy = _raised_copy(tmp_path)
     sightings = pd.concat(
         [process_page(read_raw(tmp_path / n, tmp_path)).sightings for n in (SEED, copy)], ignore_index=True
     )
     sightings = sightings.sort_values(["source_file", "position"], kind="stable").reset_index(drop=True)
-    pandas = upvote_history(resolve_frame(sightings).sightings)
     con, _ = _in_duckdb(sightings)
     sql = con.sql("SELECT * FROM _history ORDER BY paper_id, page_date").df()
-    history = CONTRACT["upvote_history"]
-    assert to_arrow(sql, history).to_pylist() == to_arrow(pandas, history).to_pylist()
     printed = sightings.merge(con.sql("SELECT sighting_id, paper_id FROM _sightings_out").df())
     pairs = set(zip(printed["paper_id"], printed["source_file"], printed["upvotes"], strict=True))
     counted = sql.dropna(subset="upvotes")
@@ -202,21 +201,25 @@ def test_both_engines_pair_each_count_with_a_file_that_printed_it(tmp_path):
     assert sql.loc[sql["upvotes"] == 42, "source_file"].tolist() == [copy]
 
 
-def test_upvote_history_rule_in_pandas():
-    """`paperlake.resolve.upvote_history`: the day's max with the first file by name printing it; a day
-    without a count keeps its first file and a null."""
-    day, other = pd.Timestamp("2025-11-13"), pd.Timestamp("2025-11-14")
+def test_upvote_history_and_growth_rule():
+    """`paperlake.resolve_db.history_and_growth` (a full build and an increment alike): the day's max with
+    the first file by name printing it; a day without a count keeps its first file and a null; growth
+    from the counted days."""
+    day, other, later = dt.date(2025, 11, 13), dt.date(2025, 11, 14), dt.date(2025, 11, 17)
     s = pd.DataFrame(
         {
-            "paper_id": ["p", "p", "p", "p", "p", "q"],
-            "page_date": [day, day, day, other, other, day],
-            "source_file": ["a.txt", "b.txt", "c.txt", "a.txt", "b.txt", "a.txt"],
-            "upvotes": pd.array([19, 42, 42, None, None, 5], dtype="Int64"),
+            "paper_id": ["p", "p", "p", "p", "p", "q", "q"],
+            "page_date": [day, day, day, other, other, day, later],
+            "upvotes": pd.array([19, 42, 42, None, None, 5, 11], dtype="Int64"),
+            "source_file": ["a.txt", "b.txt", "c.txt", "a.txt", "b.txt", "a.txt", "z.txt"],
         }
     )
-    got = upvote_history(s)
-    assert got[["paper_id", "upvotes", "source_file"]].astype(object).values.tolist() == [
-        ["p", 42, "b.txt"],
-        ["p", pd.NA, "a.txt"],
-        ["q", 5, "a.txt"],
+    with duckdb.connect() as con:
+        history, growth = history_and_growth(con, pa.Table.from_pandas(s, preserve_index=False))
+    assert [(r["paper_id"], r["upvotes"], r["source_file"]) for r in history.to_pylist()] == [
+        ("p", 42, "b.txt"),
+        ("p", None, "a.txt"),
+        ("q", 5, "a.txt"),
+        ("q", 11, "z.txt"),
     ]
+    assert growth["q"] == (11 - 5) / 4 and pd.isna(growth["p"])  # p has one counted day: no growth
