@@ -194,9 +194,9 @@ def _supervise(
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
         _say_stopped(sig, _published(paths, served_before))
-        from pipelines.run import cancel_runs_of
+        from pipelines.run import end_runs_of
 
-        cancel_runs_of(child.pid)
+        end_runs_of(child.pid, "stopped by a signal", canceled=True)
         sys.exit(128 + sig)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -518,16 +518,18 @@ def _print_last_runs(limit: int = 5) -> None:
         return
     import sqlite3
 
+    from pipelines.instance import ERROR_TAG
+
     sql = """SELECT r.run_id, r.pipeline_name, r.status, r.start_time,
                     (SELECT group_concat(value, '…') FROM (SELECT value FROM run_tags t
                      WHERE t.run_id = r.run_id AND key LIKE '%partition_range%' ORDER BY key DESC)),
-                    (SELECT value FROM run_tags t WHERE t.run_id = r.run_id AND key = 'paperlake/error')
+                    (SELECT value FROM run_tags t WHERE t.run_id = r.run_id AND key = ?)
              FROM runs r ORDER BY r.id DESC LIMIT ?"""
     rows: list = []
     for mode in ("mode=ro", "immutable=1"):  # a WAL database in a folder we cannot write: immutable
         try:
             with contextlib.closing(sqlite3.connect(f"{runs_db.resolve().as_uri()}?{mode}", uri=True)) as db:
-                rows = db.execute(sql, (limit,)).fetchall()
+                rows = db.execute(sql, (ERROR_TAG, limit)).fetchall()
             break
         except sqlite3.Error as exc:
             problem = exc
@@ -541,7 +543,7 @@ def _print_last_runs(limit: int = 5) -> None:
         started = dt.datetime.fromtimestamp(start).isoformat(" ", "seconds") if start else ""
         table.add_row(run_id[:8], job, status, started, Text(span or ""))
     console.print(table)
-    for run_id, _job, _status, _start, _span, error in rows:  # why a run failed (pipelines.run.ERROR_TAG)
+    for run_id, _job, _status, _start, _span, error in rows:  # why a run failed (ERROR_TAG)
         if error:
             console.print(Text(f"{run_id[:8]}: {error}", style="red"))
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 DEFAULT_HOME = ".dagster"
 PROGRESS_FD_ENV = "PAPERLAKE_PROGRESS_FD"  # the child's JSON lines: progress, log lines, the outcome
+PID_TAG = "paperlake/pid"  # the `paperlake run` process of a Dagster run: ended runs are marked so
+ERROR_TAG = "paperlake/error"  # a failed run's first failed step and its cause, in one line (`status`)
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 
 

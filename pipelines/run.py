@@ -27,10 +27,7 @@ from assets.resources import PaperlakeResource, resource_from_env
 from paperlake import lake, landing, plan
 from paperlake.config import LandingError, Paths, SettingError
 from paperlake.state import outputs_missing, up_to_date
-from pipelines.instance import PROGRESS_FD_ENV, ensure_dagster_home
-
-PID_TAG = "paperlake/pid"  # lets a stopped `paperlake run` mark its own runs as canceled
-ERROR_TAG = "paperlake/error"  # a failed run's first failed step and its cause, in one line
+from pipelines.instance import ERROR_TAG, PID_TAG, PROGRESS_FD_ENV, ensure_dagster_home
 
 
 @dataclass
@@ -230,20 +227,13 @@ def not_materialized(instance: dg.DagsterInstance, days: list[str]) -> set[str]:
     return {d for d in days if status.get(d) != dg.AssetPartitionStatus.MATERIALIZED}
 
 
-def cancel_runs_of(pid: int) -> None:
-    """Mark the started Dagster runs of a stopped `paperlake run` process as canceled."""
-    with dg.DagsterInstance.get() as instance:
-        started = instance.get_runs(
-            dg.RunsFilter(tags={PID_TAG: str(pid)}, statuses=[dg.DagsterRunStatus.STARTED])
-        )
-        for run in started:
-            instance.report_run_canceled(run, message="paperlake run stopped by a signal")
-
-
-def end_runs_of(pid: int | None, why: str, instance: dg.DagsterInstance | None = None) -> int:
-    """Mark as failed the Dagster runs still STARTED of a `paperlake run` process that has ended
-    (`pid`; None: of every such process no longer alive), so no run shows as running for ever. Best
-    effort: when the instance itself cannot be written (its disk is full), the next run does it."""
+def end_runs_of(
+    pid: int | None, why: str, instance: dg.DagsterInstance | None = None, canceled: bool = False
+) -> int:
+    """Mark the Dagster runs still STARTED of a `paperlake run` process that has ended (`pid`; None:
+    of every such process no longer alive) as failed (`canceled`: stopped by a signal), so no run shows
+    as running for ever. Best effort: when the instance itself cannot be written (its disk is full), the
+    next run does it."""
     try:
         with contextlib.nullcontext(instance) if instance else dg.DagsterInstance.get() as held:
             started = held.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
@@ -253,7 +243,8 @@ def end_runs_of(pid: int | None, why: str, instance: dg.DagsterInstance | None =
                 if (tag := r.tags.get(PID_TAG)) and (int(tag) == pid if pid else not _alive(int(tag)))
             ]
             for run in ended:
-                held.report_run_failed(run, message=f"paperlake run ended: {why}")
+                report = held.report_run_canceled if canceled else held.report_run_failed
+                report(run, message=f"paperlake run ended: {why}")
             return len(ended)
     except Exception:  # the instance is what failed: leave it to the next run
         return 0
@@ -264,8 +255,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 
