@@ -12,7 +12,7 @@ import pandas as pd
 
 from eval.build import SAMPLE
 from paperlake.ingest import process_pages, read_raw
-from paperlake.resolve_db import resolve_frame
+from paperlake.resolve.memory import resolve_frame
 
 
 def cases() -> tuple[pd.DataFrame, pd.Series]:

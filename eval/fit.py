@@ -13,21 +13,19 @@ import numpy as np
 import pandas as pd
 
 from eval.run import corpus_sightings
-from paperlake.match import FIELDS, WEIGHTS, compare
-from paperlake.resolve import MatchRules, build_records, candidate_pairs, with_block_keys
+from paperlake.match import FIELDS, WEIGHTS
+from paperlake.resolve.memory import resolve_frame
 
 
 def labelled_pairs(files: int, seed: int, lookalikes: float) -> pd.DataFrame:
-    """Every candidate pair of the corpus's records with its field levels and whether it is one paper."""
+    """Every candidate pair of the corpus's records (the engine's blocking and field levels: its `matches`)
+    and whether it is one paper."""
     s, gold = corpus_sightings(files, lookalikes, seed=seed)
-    s, records = build_records(s)
-    records = with_block_keys(records, MatchRules())
+    res = resolve_frame(s)
+    s = res.sightings
     paper_of_record = s.assign(true=s["sighting_id"].map(gold)).groupby("record_id")["true"].first()
-    pairs = candidate_pairs(records, MatchRules())
-    a = records.iloc[pairs["i"].to_numpy()].reset_index(drop=True)
-    b = records.iloc[pairs["j"].to_numpy()].reset_index(drop=True)
-    ev = compare(a, b)
-    same = a["record_id"].map(paper_of_record).to_numpy() == b["record_id"].map(paper_of_record).to_numpy()
+    ev = res.matches
+    same = ev["record_a"].map(paper_of_record).to_numpy() == ev["record_b"].map(paper_of_record).to_numpy()
     return ev.assign(same=same)
 
 

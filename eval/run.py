@@ -33,8 +33,7 @@ from paperlake.enrich import classify_link, extract_links
 from paperlake.frames import frame, to_arrow
 from paperlake.ingest import process_pages
 from paperlake.parse import read_page
-from paperlake.resolve import build_records
-from paperlake.resolve_db import resolve_frame
+from paperlake.resolve.memory import resolve_frame
 from schemas import Sightings
 
 HERE = Path(__file__).parent
@@ -162,10 +161,11 @@ def splink_by_sighting(sightings: pd.DataFrame) -> pd.Series:
     record's cluster, so both systems are scored on the same sightings."""
     from eval.splink_baseline import splink_clusters
 
-    s, fields = build_records(sightings.drop(columns=["record_id", "title_key"], errors="ignore"))
-    records = s.drop_duplicates("record_id")[["record_id", "title", "abstract"]].merge(
-        fields[["record_id", "published_date", "authors_count", "organization"]], on="record_id"
-    )
+    s = resolve_frame(sightings.drop(columns=["record_id", "title_key"], errors="ignore")).sightings
+    s = s.set_index("sighting_id").loc[sightings["sighting_id"]].reset_index()  # the input's order
+    firsts = s.sort_values(["source_file", "position"]).groupby("record_id", sort=False)  # first non-null
+    fields = firsts[["published_date", "authors_count", "organization"]].first().reset_index()
+    records = s.drop_duplicates("record_id")[["record_id", "title", "abstract"]].merge(fields, on="record_id")
     return pd.Series(s["record_id"].map(splink_clusters(records)).to_numpy(), index=sightings.index)
 
 

@@ -15,21 +15,21 @@ import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
 
-from paperlake import commit, enrich_index, incremental, lake, landing, state
+from paperlake import commit, enrich_index, lake, landing, state
 from paperlake.config import Paths
 from paperlake.duck import row_counts, scalar, single_row
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
-from paperlake.incremental import PAPERS_CORE, REGISTRY_ALIASES, REGISTRY_RECORDS
 from paperlake.ingest import process_pages, read_raw
 from paperlake.parallel import map_batches
 from paperlake.parse import ParseOptions
 from paperlake.plan import RunPlan
-from paperlake.resolve import MatchRules, Registry
-from paperlake.resolve_db import resolve_full
+from paperlake.resolve import engine, scope, write
+from paperlake.resolve.pairs import MatchRules
+from paperlake.resolve.scope import PAPERS_CORE
 from paperlake.state import FILES, FILES_SCHEMA, ingested_state
 from paperlake.warehouse import build_serving, publish_serving
 from schemas import CONTRACT, Pages, Rejects, Sightings
-from schemas.catalog import CATALOG, TABLES
+from schemas.catalog import TABLES
 from schemas.vocabulary import MatchRule
 
 RAW, PAGES, SIGHTINGS, REJECTS = map(lake.staging_table, ("raw_pages", "pages", "sightings", "rejects"))
@@ -123,15 +123,6 @@ def drop_raw_copy(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE {RAW}")
 
 
-def load_registry(con: duckdb.DuckDBPyConnection) -> Registry:
-    """The identity registry of the previous resolution (empty on the first run)."""
-    if not lake.table_exists(con, REGISTRY_RECORDS):
-        return Registry()
-    return Registry(
-        con.sql(f"SELECT * FROM {REGISTRY_RECORDS}").df(), con.sql(f"SELECT * FROM {REGISTRY_ALIASES}").df()
-    )
-
-
 @dataclass
 class Resolved:
     """What a resolution changed (enrichment recomputes only these papers) and counts for metadata."""
@@ -148,10 +139,11 @@ def resolve_all(
     """Retract the rows of files that are no longer in `keys`, resolve sightings into papers with stable
     ids (the registry is kept between runs) and write pages, rejects, sightings, matches and
     upvote_history to the lake's main tables. By default only the files whose staged page changed since
-    the last resolution are resolved (`paperlake.incremental`, same result); `full` re-resolves all."""
+    the last resolution are resolved (`paperlake.resolve.engine` over their scope, same result); `full`
+    re-resolves all."""
     rules = rules or MatchRules()
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
-        commit.upgrade(con, {t: arrow_schema(CONTRACT[n]) for n, t in incremental.MAIN.items()})
+        commit.upgrade(con, {t: arrow_schema(CONTRACT[n]) for n, t in scope.MAIN.items()})
         retracted = _retract_gone(con, keys)
         delta = _resolve(con, rules, full)
         counts = _counts(con)
@@ -169,54 +161,26 @@ def _retract_gone(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[str]:
     return gone
 
 
-def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> incremental.Delta:
-    if full or not incremental.has_state(con):
+def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> scope.Delta:
+    if full or not scope.has_state(con):
         return _resolve_full(con, rules)
-    files = incremental.changed_files(con)
+    files = scope.changed_files(con)
     if not files:
-        return incremental.Delta()
+        return scope.Delta()
     try:
-        delta = incremental.resolve_changed(con, files, rules)
-    except incremental.Fallback:
+        delta = write.increment(con, engine.resolve(con, SIGHTINGS, rules, files), files)
+    except scope.Fallback:
         return _resolve_full(con, rules)
     _write_files(con, files)  # last: a run killed before it resolves these files again
     return delta
 
 
-def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> incremental.Delta:
-    """Every staged sighting resolved in DuckDB (`paperlake.resolve_db`); staged pages and rejects copied."""
+def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> scope.Delta:
+    """Every staged sighting resolved (`paperlake.resolve.engine`); staged pages and rejects copied."""
     _ensure_staged(con)
-    res = resolve_full(con, SIGHTINGS, load_registry(con), rules)
-    core = res.papers_core
-    delta = incremental.core_delta(con, core)
-    state = {
-        PAPERS_CORE: core,
-        incremental.RECORDS: incremental.records_arrow(res.records),  # block keys included
-        incremental.RECORD_ABSTRACTS: res.record_abstracts.select(incremental.ABSTRACT_SCHEMA.names).cast(
-            incremental.ABSTRACT_SCHEMA
-        ),
-        REGISTRY_RECORDS: pa_arrow.Table.from_pandas(
-            res.registry.records, schema=incremental.REGISTRY_SCHEMA, preserve_index=False
-        ),
-        REGISTRY_ALIASES: pa_arrow.Table.from_pandas(
-            res.registry.aliases, schema=incremental.ALIAS_SCHEMA, preserve_index=False
-        ),
-    }
+    res = engine.resolve(con, SIGHTINGS, rules)
     pages = from_arrow(lake.read(con, PAGES, arrow_schema(Pages)), Pages)
-    main = {
-        "pages": to_arrow(mark_duplicate_pages(pages), Pages),
-        "matches": to_arrow(res.matches, CONTRACT["matches"]),
-        "rejects": REJECTS,
-        "sightings": "_sightings_out",
-        "upvote_history": "_history",
-    }
-    with commit.transaction(con):
-        for name, rows in state.items():
-            commit.overwrite(con, name, rows)
-        for table, rows in main.items():
-            schema = arrow_schema(CONTRACT[table])
-            commit.sync(con, lake.main_table(table), rows, CATALOG[table].key, schema)
-    return delta
+    return write.full(con, res, {"pages": to_arrow(mark_duplicate_pages(pages), Pages), "rejects": REJECTS})
 
 
 def _ensure_staged(con: duckdb.DuckDBPyConnection) -> None:
@@ -238,8 +202,10 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     ).fetchall()
     same = {"f": files, "p": [r[0] for r in page_ids if r[0]]}
     where = f"{in_files} OR page_id IN (SELECT unnest($p::VARCHAR[]))"
-    pages = mark_duplicate_pages(incremental.select(con, PAGES, Pages, where, same))
-    rejects = to_arrow(incremental.select(con, REJECTS, Rejects, in_files, {"f": files}), Rejects)
+    pages = mark_duplicate_pages(
+        from_arrow(lake.read(con, PAGES, arrow_schema(Pages), f"WHERE {where}", same), Pages)
+    )
+    rejects = lake.read(con, REJECTS, arrow_schema(Rejects), f"WHERE {in_files}", {"f": files})
     with commit.transaction(con):
         gone = sorted({*files, *pages["source_file"]})
         commit.replace_in(con, lake.main_table("pages"), to_arrow(pages, Pages), "source_file", gone)
@@ -248,7 +214,7 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row counts for the asset metadata, counted in SQL (one query)."""
-    counts = {t: f"(SELECT count(*) FROM {lake.main_table(t)})" for t in incremental.MAIN}
+    counts = {t: f"(SELECT count(*) FROM {lake.main_table(t)})" for t in scope.MAIN}
     counts["papers"] = f"(SELECT count(*) FROM {PAPERS_CORE})"
     matches = f"FROM {lake.main_table('matches')}"
     counts["merged_pairs"] = f"(SELECT count(*) {matches} WHERE merged)"

@@ -12,7 +12,7 @@ from eval.run import (
     eval_resolution,
     synthetic_sightings,
 )
-from paperlake.resolve_db import resolve_frame
+from paperlake.resolve.memory import resolve_frame
 
 
 def test_labelled_set_is_current():

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from bench.generate import Corpus
-from paperlake import incremental, lake, landing, steps
+from paperlake import lake, landing, steps
 from paperlake.config import Paths
-from paperlake.resolve import MatchRules
+from paperlake.resolve import MatchRules, pairs, scope
 from tests.helpers import SAMPLE, page_text
 
 pytestmark = pytest.mark.slow
 RULES = MatchRules(max_block=4)  # small, so that adding and removing records crosses the limit
 STATE = [  # every table a resolution writes (compared in a total order of all columns)
-    *(f"main.{t}" for t in incremental.MAIN),
+    *(f"main.{t}" for t in scope.MAIN),
     *(
         f"staging.{t}"
         for t in ("papers_core", "registry_records", "registry_aliases", "records", "record_abstracts")
@@ -181,7 +181,10 @@ def test_nothing_changed_writes_nothing(tmp_path):
 
 def test_a_broken_incremental_step_is_caught(tmp_path, monkeypatch):
     """Without the stored neighbours of the changed records, pairs go missing: the comparison fails."""
-    monkeypatch.setattr(incremental, "_members", lambda con, keys, post_a, a_ids, **_: post_a)
+    find = pairs.find  # pairs searched among the changed records only
+    monkeypatch.setattr(
+        pairs, "find", lambda con, changed, before, _, rules: find(con, changed, before, "_rec_a", rules)
+    )
     lakes = Lakes(tmp_path)
     corpus = Corpus(6, entries_per_file=20, sightings_per_paper=4, seed=7, lookalikes=0.4)
     pages = [corpus.page(k) for k in range(6)]
@@ -199,7 +202,7 @@ def test_a_lake_from_an_older_contract_keeps_resolving(tmp_path):
         shutil.copy(SAMPLE / name, lakes.raw / name)
     _ingest(lakes.a, seeds[:2])
     steps.resolve_all(lakes.a, seeds[:2], RULES)
-    matches = incremental.MAIN["matches"]
+    matches = scope.MAIN["matches"]
     with lake.open_lake(lakes.a) as con:
         con.execute(f"ALTER TABLE {matches} DROP COLUMN abstract_places")
     shutil.copy(SAMPLE / seeds[2], lakes.raw / seeds[2])

@@ -17,7 +17,7 @@ STAGES = {  # the core's stages, lowest first: each may import its own and those
     "base": {"config", "duck", "frames", "normalize", "parallel", "progress"},
     "lake": {"lake", "commit", "changes"},
     "ingest": {"landing", "decode", "dates", "parse", "validate", "ingest"},
-    "resolve": {"match", "resolve", "resolve_db", "incremental"},
+    "resolve": {"match", "resolve"},
     "enrich": {"enrich", "enrich_index"},
     "serve": {"fulltext", "warehouse", "audit", "report", "db", "diff", "digest"},
     "run": {"state", "plan", "steps"},
@@ -39,7 +39,11 @@ def core_imports(path: Path) -> set[str]:
 
 
 def core_graph(root: Path) -> dict[str, set[str]]:
-    return {path.stem: core_imports(path) for path in sorted(root.glob("*.py")) if path.stem != "__init__"}
+    """Module → the core modules it imports; a package (a folder of modules) counts as one module."""
+    graph = {path.stem: core_imports(path) for path in sorted(root.glob("*.py")) if path.stem != "__init__"}
+    for package in sorted(p for p in root.iterdir() if (p / "__init__.py").exists()):
+        graph[package.name] = set().union(*map(core_imports, package.glob("*.py"))) - {package.name}
+    return graph
 
 
 def circles(graph: dict[str, set[str]]) -> list[list[str]]:

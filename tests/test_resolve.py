@@ -8,8 +8,8 @@ from paperlake.frames import frame
 from paperlake.ingest import read_raw
 from paperlake.match import WEIGHTS
 from paperlake.normalize import title_key
-from paperlake.resolve import Registry, survive
-from paperlake.resolve_db import resolve_frame
+from paperlake.resolve import Registry
+from paperlake.resolve.memory import resolve_frame
 from pipelines.cli import _why_sql
 from schemas import Matches, Sightings
 from schemas.tables import AGREEMENTS
@@ -201,7 +201,7 @@ def test_survivorship_rules():
     assert p["title_variants"] == ["Rising Paper", "Rising paper."]
     assert p["upvotes_growth_per_day"] == (10 - 3) / 4
     assert len(papers) == 2
-    assert survive(res.sightings)["n_sightings"].sum() == 4
+    assert res.papers["n_sightings"].sum() == 4
 
 
 def test_registry_roundtrip_is_idempotent():

@@ -5,7 +5,7 @@
   incrementally to what a full build gives. Through the core steps and through a Dagster run.
 * `upvote_history` pairs each count with a file that printed it: when two captures of one day print
   different counts, the day's maximum names the file printing it (the first such file by name), in the
-  full build (SQL) and incrementally (pandas), and both agree.
+  full build and incrementally (the one engine over two scopes), and both agree.
 """
 
 import datetime as dt
@@ -24,8 +24,8 @@ from paperlake.audit import run_audit
 from paperlake.config import Paths
 from paperlake.frames import frame, to_arrow
 from paperlake.ingest import read_raw
-from paperlake.resolve import MatchRules, Registry
-from paperlake.resolve_db import history_and_growth, resolve_full
+from paperlake.resolve import MatchRules, history
+from paperlake.resolve.engine import resolve
 from schemas import Sightings
 from tests.helpers import SAMPLE, process_page, served_counts, write_run
 
@@ -63,23 +63,24 @@ def _main(paths: Paths, sql: str) -> list[tuple]:
 
 
 def _in_duckdb(sightings: pd.DataFrame):
-    """Sightings as a DuckDB table, resolved in full by `paperlake.resolve_db`; the connection stays open."""
+    """Sightings as a DuckDB table, resolved in full by `paperlake.resolve.engine`; the connection stays
+    open."""
     con = duckdb.connect()
     con.register("_rows", to_arrow(sightings, Sightings))
     con.execute("CREATE TABLE s AS SELECT * FROM _rows")
-    return con, resolve_full(con, "s", Registry(), MatchRules())
+    return con, resolve(con, "s", MatchRules())
 
 
 def test_the_full_resolution_of_no_sighting_is_empty_and_typed():
     """The SQL engine on zero sightings: no paper, no history, no sighting, each with the contract's
     types (no relation left untyped for a later COALESCE or join to trip on)."""
     con, res = _in_duckdb(frame([], Sightings))
-    assert res.papers_core.num_rows == 0 and res.matches.empty and res.registry.records.empty
-    assert str(res.papers_core.schema.field("paper_id").type) == "string"
-    for name in ("_history", "_sightings_out"):
+    assert res.core.num_rows == 0 and res.registry.num_rows == 0
+    assert str(res.core.schema.field("paper_id").type) == "string"
+    for name in ("_history", "_out", "_matches_out"):
         assert con.sql(f"SELECT count(*) FROM {name}").fetchone() == (0,)
         types = dict(con.sql(f"SELECT column_name, column_type FROM (DESCRIBE {name})").fetchall())
-        assert types["paper_id"] == types["source_file"] == "VARCHAR", name
+        assert types.get("paper_id", types.get("paper_a")) == "VARCHAR", name
 
 
 @pytest.mark.slow
@@ -170,7 +171,7 @@ def test_upvote_history_names_a_file_that_printed_the_count(tmp_path):
     full, inc = Paths(raw, tmp_path / "full"), Paths(raw, tmp_path / "inc")
     write_run(inc)
     copy = _raised_copy(raw)
-    write_run(inc, [copy])  # incremental: the copy's papers recomputed in pandas
+    write_run(inc, [copy])  # incremental: the copy's papers recomputed over their scope
     write_run(full)  # first build: every sighting in SQL
     for paths in (full, inc):
         assert _unpaired(paths) == [], paths
@@ -194,7 +195,7 @@ def test_the_engine_pairs_each_count_with_a_file_that_printed_it(tmp_path):
     sightings = sightings.sort_values(["source_file", "position"], kind="stable").reset_index(drop=True)
     con, _ = _in_duckdb(sightings)
     sql = con.sql("SELECT * FROM _history ORDER BY paper_id, page_date").df()
-    printed = sightings.merge(con.sql("SELECT sighting_id, paper_id FROM _sightings_out").df())
+    printed = sightings.merge(con.sql("SELECT sighting_id, paper_id FROM _out").df())
     pairs = set(zip(printed["paper_id"], printed["source_file"], printed["upvotes"], strict=True))
     counted = sql.dropna(subset="upvotes")
     assert set(zip(counted["paper_id"], counted["source_file"], counted["upvotes"], strict=True)) <= pairs
@@ -202,7 +203,7 @@ def test_the_engine_pairs_each_count_with_a_file_that_printed_it(tmp_path):
 
 
 def test_upvote_history_and_growth_rule():
-    """`paperlake.resolve_db.history_and_growth` (a full build and an increment alike): the day's max with
+    """`paperlake.resolve.history` (a full build and an increment alike): the day's max with
     the first file by name printing it; a day without a count keeps its first file and a null; growth
     from the counted days."""
     day, other, later = dt.date(2025, 11, 13), dt.date(2025, 11, 14), dt.date(2025, 11, 17)
@@ -215,11 +216,14 @@ def test_upvote_history_and_growth_rule():
         }
     )
     with duckdb.connect() as con:
-        history, growth = history_and_growth(con, pa.Table.from_pandas(s, preserve_index=False))
-    assert [(r["paper_id"], r["upvotes"], r["source_file"]) for r in history.to_pylist()] == [
+        con.register("s", pa.Table.from_pandas(s, preserve_index=False))
+        history.history(con, "s")
+        rows = con.execute("SELECT * FROM _history").to_arrow_table().to_pylist()
+        growth = {r["paper_id"]: r["upvotes_growth_per_day"] for r in history.growth(con).to_pylist()}
+    assert [(r["paper_id"], r["upvotes"], r["source_file"]) for r in rows] == [
         ("p", 42, "b.txt"),
         ("p", None, "a.txt"),
         ("q", 5, "a.txt"),
         ("q", 11, "z.txt"),
     ]
-    assert growth["q"] == (11 - 5) / 4 and pd.isna(growth["p"])  # p has one counted day: no growth
+    assert growth["q"] == (11 - 5) / 4 and growth["p"] is None  # p has one counted day: no growth

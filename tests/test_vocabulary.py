@@ -13,7 +13,7 @@ from paperlake.enrich import enrich, paper_links
 from paperlake.frames import conform
 from paperlake.ingest import process_pages, read_raw
 from paperlake.parse import ParseOptions, read_page
-from paperlake.resolve_db import resolve_frame
+from paperlake.resolve.memory import resolve_frame
 from paperlake.validate import quarantine
 from schemas import Matches, PaperLinks, Rejects, ResolvedSightings
 from schemas.tables import contract_schema

@@ -1,0 +1,48 @@
+"""The engine on sightings held in memory (`make eval`, tests): an in-memory DuckDB laid out as the lake's
+staging table, so they run the very code a full build runs."""
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from paperlake.duck import open_db
+from paperlake.frames import from_arrow, to_arrow
+from paperlake.resolve.engine import resolve
+from paperlake.resolve.identity import Registry
+from paperlake.resolve.pairs import MatchRules
+from paperlake.resolve.scope import ALIAS_SCHEMA
+from schemas import CONTRACT, ResolvedSightings, Sightings
+
+
+@dataclass
+class Resolution:
+    sightings: pd.DataFrame  # input sightings + record_id, paper_id, title_key
+    papers: pd.DataFrame  # survived papers, before enrichment
+    matches: pd.DataFrame  # every scored candidate pair and its decision
+    registry: Registry
+
+
+def resolve_frame(
+    sightings: pd.DataFrame | pa.Table, registry: Registry | None = None, rules: MatchRules | None = None
+) -> Resolution:
+    """Resolve `sightings` (a frame, or an Arrow table with the contract's types, as the lake stages them)
+    in full, from `registry`."""
+    staged = sightings if isinstance(sightings, pa.Table) else to_arrow(sightings, Sightings)
+    with open_db() as con:
+        con.register("_rows", staged)
+        con.execute("CREATE TABLE sightings AS SELECT * FROM _rows")  # buffer-managed: read many times
+        con.unregister("_rows")
+        res = resolve(con, "sightings", rules or MatchRules(), registry=registry or Registry())
+        resolved = con.execute(
+            "SELECT o.*, w.title_key FROM _out o JOIN _work w USING (sighting_id)"
+        ).to_arrow_table()
+        matches = from_arrow(con.execute("SELECT * FROM _matches_out").to_arrow_table(), CONTRACT["matches"])
+        records = con.execute("SELECT * FROM _por").df()
+    papers = res.core.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, date_as_object=False)
+    for field in res.core.schema:  # lists as Python lists, as a frame's readers compare them
+        if pa.types.is_list(field.type):
+            papers[field.name] = papers[field.name].map(list)
+    out = from_arrow(resolved, ResolvedSightings).assign(title_key=resolved.column("title_key").to_pylist())
+    aliases = res.aliases.to_pandas() if res.aliases.num_rows else pd.DataFrame(columns=ALIAS_SCHEMA.names)
+    return Resolution(out, papers, matches, Registry(records, aliases))

@@ -1,0 +1,48 @@
+"""Records: the sightings of one title key and abstract key, with what the evidence compares.
+
+A record's name, published date, authors count and organisation are the first non-null over its
+sightings in (source_file, position) order; first_seen is its earliest page date. Its block keys are the
+title key and hashes of the first and last `block_words` words of its abstract key ('' when shorter).
+Records are ordered earliest first (first_seen, then record_id): the order pairs and ids follow.
+"""
+
+import duckdb
+
+from paperlake.resolve.keys import sha
+
+FIELDS = ["name", "published_date", "authors_count", "organization"]
+COLUMNS = [  # a stored record (staging.records)
+    "record_id",
+    "title_key",
+    "abstract_key",
+    "abstract_head",
+    "abstract_tail",
+    "first_seen",
+    *FIELDS,
+]
+EARLIEST_FIRST = "first_seen NULLS LAST, record_id"
+
+
+def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_words: int) -> None:
+    """`into`: one row per record of `sightings` with an abstract (record_id, title_key, abstract_key,
+    name and the record fields per sighting), the columns of COLUMNS."""
+    first = ", ".join(
+        f"arg_min({f}, (source_file, position)) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in FIELDS
+    )
+    n = int(block_words)
+    words = "string_split(abstract_key, ' ')"
+    block = (
+        f"CASE WHEN len({words}) >= {n} THEN {sha('array_to_string({0}, chr(32))', length=16)} ELSE '' END"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {into} AS
+        WITH r AS (SELECT record_id, any_value(title_key) AS title_key,
+                          any_value(abstract_key) AS abstract_key,
+                          min(page_date) AS first_seen, {first}
+                   FROM {sightings} WHERE NOT bare GROUP BY record_id)
+        SELECT record_id, title_key, abstract_key,
+               {block.format(f"{words}[1:{n}]")} AS abstract_head,
+               {block.format(f"{words}[-{n}:]")} AS abstract_tail,
+               first_seen, {", ".join(FIELDS)}
+        FROM r"""
+    )
