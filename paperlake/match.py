@@ -86,7 +86,7 @@ def short_names(titles: "pd.Series") -> "pd.Series":
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if len(a) == 0:
         return np.zeros(0)
-    return process.cpdist(list(a), list(b), scorer=fuzz.ratio, workers=1).astype(float)
+    return process.cpdist(list(a), list(b), scorer=fuzz.ratio, workers=-1).astype(float)  # every core
 
 
 def abstract_scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ was shadowed by a copy of its page (then the record's remaining abstracts are re
 
 import duckdb
 
+from paperlake.duck import scalar
+
 WINNER = (
     "{'sighting_id': sighting_id, 'source_file': source_file, 'position': position, 'fresh': fresh, "
     "'abstract_len': abstract_len, 'paper_id': paper_id, '_order': _order}"
@@ -25,12 +27,16 @@ def record_winners(con: duckdb.DuckDBPyConnection, records: str, stored: str, st
         FROM _chrono c LEFT JOIN {stored} w
              ON w.record_id = c.record_id AND w.source_file = c.source_file AND w.position = c.position
         WHERE NOT c.bare AND c.record_id IN (SELECT record_id FROM {records});
-        CREATE OR REPLACE TEMP TABLE _reread AS
-        SELECT m.source_file, m.position, length(m.abstract) AS abstract_len, m.abstract FROM {main} m
+        CREATE OR REPLACE TEMP TABLE _reread_ids AS SELECT record_id FROM _cand GROUP BY record_id
+        HAVING bool_or(NOT fresh) AND NOT bool_or(NOT fresh AND abstract_len IS NOT NULL)"""
+    )
+    some = scalar(con, "SELECT count(*) FROM _reread_ids") > 0  # else the abstracts are not scanned at all
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _reread AS
+        SELECT m.source_file, m.position, length(m.abstract) AS abstract_len, m.abstract
+        FROM _reread_ids r JOIN {main} m USING (record_id)
         SEMI JOIN _cand c ON c.source_file = m.source_file AND c.position = m.position
-        WHERE m.record_id IN (SELECT record_id FROM _cand GROUP BY record_id
-                              HAVING bool_or(NOT fresh)
-                                 AND NOT bool_or(NOT fresh AND abstract_len IS NOT NULL));
+        WHERE {str(some).upper()};
         CREATE OR REPLACE TEMP TABLE _w AS
         SELECT record_id, arg_max({WINNER}, (abstract_len, _order)) AS w FROM (
             SELECT c.* REPLACE (coalesce(c.abstract_len, r.abstract_len) AS abstract_len)
@@ -38,8 +44,8 @@ def record_winners(con: duckdb.DuckDBPyConnection, records: str, stored: str, st
         WHERE abstract_len IS NOT NULL GROUP BY record_id;
         CREATE OR REPLACE TEMP TABLE _w AS SELECT record_id, unnest(w) FROM _w;
         CREATE OR REPLACE TEMP TABLE _win AS
-        SELECT w.*, n.abstract FROM _w w JOIN (SELECT sighting_id, abstract FROM {staged}) n USING (sighting_id)
-        WHERE w.fresh
+        SELECT w.*, n.abstract FROM _w w
+        JOIN (SELECT sighting_id, abstract FROM {staged}) n USING (sighting_id) WHERE w.fresh
         UNION ALL SELECT w.*, s.abstract FROM _w w JOIN {stored} s USING (record_id, source_file, position)
         WHERE NOT w.fresh
         UNION ALL SELECT w.*, r.abstract FROM _w w JOIN _reread r USING (source_file, position)

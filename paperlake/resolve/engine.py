@@ -27,7 +27,7 @@ import pyarrow as pa
 from paperlake.duck import scalar
 from paperlake.frames import arrow_schema
 from paperlake.resolve import abstracts, attach, history, pairs, records, survivorship
-from paperlake.resolve.identity import Registry, assign_ids, cluster
+from paperlake.resolve.identity import NEW_ID, Registry, assign_ids, cluster
 from paperlake.resolve.keys import bare_record_id, title_keys
 from paperlake.resolve.pairs import MatchRules
 from paperlake.resolve.scope import ALIAS_SCHEMA, REGISTRY_SCHEMA, Fallback, inputs
@@ -69,9 +69,9 @@ def _records(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
     fields = "page_date, source_file, position, published_date, authors_count, organization, bare"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _a_sightings AS
-        SELECT record_id, title_key, abstract_key, name, {fields} FROM _fresh WHERE NOT bare
+        SELECT record_id, title_key, NULL AS abstract_key, aid, name, {fields} FROM _fresh WHERE NOT bare
         UNION ALL
-        SELECT s.record_id, r.title_key, r.abstract_key, t.name, s.page_date, s.source_file, s.position,
+        SELECT s.record_id, r.title_key, r.abstract_key, NULL, t.name, s.page_date, s.source_file, s.position,
                s.published_date, s.authors_count, s.organization, false AS bare
         FROM _stored s JOIN _rec_stored r USING (record_id) JOIN _tk t USING (title)
         WHERE s.record_id IN (SELECT record_id FROM _a)"""
@@ -114,7 +114,7 @@ def _identity(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame, full: bool) 
         "SELECT a.i, b.i AS j FROM _edges e JOIN _k a ON a.record_id = e.record_a "
         "JOIN _k b ON b.record_id = e.record_b"
     ).fetchnumpy()
-    k = con.execute("SELECT record_id, title_key, abstract_key FROM _k ORDER BY i").df()
+    k = con.execute(f"SELECT record_id, {NEW_ID} AS new_id FROM _k ORDER BY i").df()
     registry = Registry(con.execute("SELECT * FROM _k_reg").df(), con.execute("SELECT * FROM _aliases").df())
     _, new = assign_ids(k, cluster(len(k), np.asarray(ij["i"]), np.asarray(ij["j"])), registry)
     _register(con, "_por", pa.Table.from_pandas(new.records, schema=REGISTRY_SCHEMA, preserve_index=False))

@@ -13,6 +13,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from paperlake.normalize import short_hash
+from paperlake.resolve.keys import sha
+
+# SQL: the id a record gives the new paper it is the earliest record of (its title and abstract keys)
+NEW_ID = "'p_' || " + sha("title_key", "coalesce(abstract_key, '')", length=12)
 
 
 @dataclass
@@ -32,7 +36,8 @@ def cluster(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) -> tuple[pd.Series, Registry]:
     """record_id → paper_id, reusing registered ids; merged-away ids become aliases (vectorised).
 
-    Records are in earliest-first order, so "first" below means earliest: a cluster keeps the registered
+    `records` (record_id, new_id: NEW_ID, the id a new cluster gets from its earliest record) are in
+    earliest-first order, so "first" below means earliest: a cluster keeps the registered
     id of its earliest record that has one; if a registered id now spans several clusters (a split), the
     earliest cluster keeps it and the others get new ids."""
     frame = pd.DataFrame(
@@ -50,14 +55,7 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
     first = frame.drop_duplicates("label").set_index("label")
     fresh = first.index.difference(chosen.index)
     firsts = records.iloc[first.loc[fresh, "order"].to_numpy()]
-    new_ids = pd.Series(
-        [
-            "p_" + short_hash(t, a or "", length=12)
-            for t, a in zip(firsts["title_key"], firsts["abstract_key"], strict=True)
-        ],
-        index=fresh,
-        dtype=object,
-    )
+    new_ids = pd.Series(firsts["new_id"].to_numpy(), index=fresh, dtype=object)
     clash = new_ids.isin(set(chosen.values))  # a split half whose earliest record minted the kept id
     # stubs: a list is a valid value for a masked assignment
     new_ids[clash] = ["p_" + short_hash(pid, "split", length=12) for pid in new_ids[clash]]  # type: ignore[call-overload]

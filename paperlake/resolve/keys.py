@@ -8,6 +8,7 @@ name) and `_ak` (abstract → abstract_key); the per-sighting columns are SQL jo
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from paperlake.match import short_names
 from paperlake.normalize import text_keys
@@ -16,6 +17,9 @@ from paperlake.normalize import text_keys
 def sha(*parts: str, length: int) -> str:
     """SQL for `paperlake.normalize.short_hash` of SQL expressions."""
     return f"substr(sha256(concat_ws(chr(31), {', '.join(parts)})), 1, {length})"
+
+
+HASH = "hash({})::UBIGINT"  # SQL: the 64-bit hash an abstract is joined by
 
 
 def _day(date: str) -> str:
@@ -53,20 +57,48 @@ def title_keys(con: duckdb.DuckDBPyConnection, relation: str) -> None:
 
 
 def keyed(con: duckdb.DuckDBPyConnection, sightings: str, into: str) -> None:
-    """`into`: the sightings of `sightings` (with their abstracts) with title_key, name, abstract_key,
-    abstract_len, `bare` (no abstract) and record_id, without the abstract's text."""
+    """`into`: the sightings of `sightings` (with their abstracts) with title_key, name, `aid` (their
+    abstract's row in `_ak`: aid, abstract_key), abstract_len, `bare` (no abstract) and record_id,
+    without the abstract's text: a ~1 KB text or key is handled once per distinct abstract, never per
+    sighting (a join or hash per sighting costs seconds at 600k)."""
     title_keys(con, sightings)
-    abstracts = con.execute(
-        f"SELECT DISTINCT abstract FROM {sightings} WHERE abstract IS NOT NULL"
-    ).to_arrow_table()
-    con.execute("CREATE OR REPLACE TEMP TABLE _ak (abstract VARCHAR, abstract_key VARCHAR)")
-    _add(con, "_ak", abstracts.append_column("abstract_key", text_keys(abstracts.column(0))))
+    # an abstract is found by its 64-bit hash, not its text; should two abstracts ever share a hash, the
+    # text is the join key instead
+    h = HASH.format("abstract")
+    for by_text in (False, True):
+        ak = con.execute(
+            f"""SELECT {h} AS h, min(abstract) AS abstract, min(abstract) <> max(abstract) AS clash
+            FROM {sightings} WHERE abstract IS NOT NULL GROUP BY {"abstract" if by_text else "h"}"""
+        ).to_arrow_table()
+        if by_text or not pc.any(ak.column("clash")).as_py():
+            break
+    texts = ak.column("abstract")
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {into} AS
-        SELECT s.* EXCLUDE (abstract), s.abstract IS NULL AS bare, length(s.abstract) AS abstract_len,
-               t.title_key, t.name, a.abstract_key,
-               CASE WHEN s.abstract IS NULL THEN {bare_record_id("t.title_key", "s.published_date")}
-                    ELSE {sha("t.title_key", "a.abstract_key", length=16)} END AS record_id
-        FROM {sightings} s JOIN _tk t USING (title) LEFT JOIN _ak a USING (abstract)"""
+        "CREATE OR REPLACE TEMP TABLE _ak (aid BIGINT, h UBIGINT, abstract VARCHAR, abstract_key VARCHAR)"
     )
-    con.execute("DROP TABLE _ak")
+    kept = texts if by_text else pa.nulls(len(ak), pa.string())
+    aid = pa.array(range(len(ak)), pa.int64())
+    _add(
+        con,
+        "_ak",
+        pa.table({"aid": aid, "h": ak.column("h"), "abstract": kept, "abstract_key": text_keys(texts)}),
+    )
+    on = (
+        "a.abstract = s.abstract"
+        if by_text
+        else f"a.h = CASE WHEN s.abstract IS NOT NULL THEN {HASH.format('s.abstract')} END"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _k0 AS
+        SELECT s.* EXCLUDE (abstract), s.abstract IS NULL AS bare, length(s.abstract) AS abstract_len,
+               t.title_key, t.name, a.aid
+        FROM {sightings} s JOIN _tk t USING (title) LEFT JOIN _ak a ON {on};
+        CREATE OR REPLACE TEMP TABLE _rid AS
+        SELECT k.title_key, k.aid, {sha("k.title_key", "a.abstract_key", length=16)} AS record_id
+        FROM (SELECT DISTINCT title_key, aid FROM _k0 WHERE aid IS NOT NULL) k JOIN _ak a USING (aid);
+        CREATE OR REPLACE TEMP TABLE {into} AS
+        SELECT k.*, CASE WHEN k.bare THEN {bare_record_id("k.title_key", "k.published_date")}
+                         ELSE r.record_id END AS record_id
+        FROM _k0 k LEFT JOIN _rid r USING (title_key, aid);
+        DROP TABLE _k0; DROP TABLE _rid"""
+    )

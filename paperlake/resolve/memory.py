@@ -2,11 +2,12 @@
 staging table, so they run the very code a full build runs."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from paperlake.duck import open_db
+from paperlake.duck import open_db, sql_str
 from paperlake.frames import from_arrow, to_arrow
 from paperlake.resolve.engine import resolve
 from paperlake.resolve.identity import Registry
@@ -17,25 +18,28 @@ from schemas import CONTRACT, ResolvedSightings, Sightings
 
 @dataclass
 class Resolution:
-    sightings: pd.DataFrame  # input sightings + record_id, paper_id, title_key
+    sightings: pd.DataFrame  # input sightings (without their abstract) + record_id, paper_id, title_key
     papers: pd.DataFrame  # survived papers, before enrichment
     matches: pd.DataFrame  # every scored candidate pair and its decision
     registry: Registry
 
 
 def resolve_frame(
-    sightings: pd.DataFrame | pa.Table, registry: Registry | None = None, rules: MatchRules | None = None
+    sightings: pd.DataFrame | Path, registry: Registry | None = None, rules: MatchRules | None = None
 ) -> Resolution:
-    """Resolve `sightings` (a frame, or an Arrow table with the contract's types, as the lake stages them)
-    in full, from `registry`."""
-    staged = sightings if isinstance(sightings, pa.Table) else to_arrow(sightings, Sightings)
+    """Resolve `sightings` (a frame, or a Parquet file with the contract's types, as the lake stages
+    them) in full, from `registry`."""
     with open_db() as con:
-        con.register("_rows", staged)
-        con.execute("CREATE TABLE sightings AS SELECT * FROM _rows")  # buffer-managed: read many times
-        con.unregister("_rows")
+        if isinstance(sightings, Path):
+            con.execute(f"CREATE VIEW sightings AS SELECT * FROM read_parquet({sql_str(str(sightings))})")
+        else:
+            con.register("_rows", to_arrow(sightings, Sightings))
+            con.execute("CREATE TABLE sightings AS SELECT * FROM _rows")  # buffer-managed: read many times
+            con.unregister("_rows")
         res = resolve(con, "sightings", rules or MatchRules(), registry=registry or Registry())
         resolved = con.execute(
-            "SELECT o.*, w.title_key FROM _out o JOIN _work w USING (sighting_id)"
+            "SELECT o.* REPLACE (NULL::VARCHAR AS abstract), w.title_key "
+            "FROM _out o JOIN _work w USING (sighting_id)"
         ).to_arrow_table()
         matches = from_arrow(con.execute("SELECT * FROM _matches_out").to_arrow_table(), CONTRACT["matches"])
         records = con.execute("SELECT * FROM _por").df()
@@ -43,6 +47,7 @@ def resolve_frame(
     for field in res.core.schema:  # lists as Python lists, as a frame's readers compare them
         if pa.types.is_list(field.type):
             papers[field.name] = papers[field.name].map(list)
-    out = from_arrow(resolved, ResolvedSightings).assign(title_key=resolved.column("title_key").to_pylist())
+    out = from_arrow(resolved, ResolvedSightings).drop(columns="abstract")
+    out["title_key"] = resolved.column("title_key").to_pylist()
     aliases = res.aliases.to_pandas() if res.aliases.num_rows else pd.DataFrame(columns=ALIAS_SCHEMA.names)
     return Resolution(out, papers, matches, Registry(records, aliases))

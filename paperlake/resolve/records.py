@@ -24,8 +24,9 @@ EARLIEST_FIRST = "first_seen NULLS LAST, record_id"
 
 
 def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_words: int) -> None:
-    """`into`: one row per record of `sightings` with an abstract (record_id, title_key, abstract_key,
-    name and the record fields per sighting), the columns of COLUMNS."""
+    """`into`: one row per record of `sightings` with an abstract (record_id, title_key, name, the record
+    fields, and its abstract key: `abstract_key`, or `aid` of `_ak` for sightings read now), the columns
+    of COLUMNS."""
     first = ", ".join(
         f"arg_min({f}, (source_file, position)) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in FIELDS
     )
@@ -36,13 +37,14 @@ def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_w
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {into} AS
-        WITH r AS (SELECT record_id, any_value(title_key) AS title_key,
-                          any_value(abstract_key) AS abstract_key,
-                          min(page_date) AS first_seen, {first}
-                   FROM {sightings} WHERE NOT bare GROUP BY record_id)
+        WITH r AS (SELECT record_id, any_value(title_key) AS title_key, any_value(aid) AS aid,
+                          any_value(abstract_key) AS abstract_key, min(page_date) AS first_seen, {first}
+                   FROM {sightings} WHERE NOT bare GROUP BY record_id),
+             k AS (SELECT r.* REPLACE (coalesce(r.abstract_key, a.abstract_key) AS abstract_key)
+                   FROM r LEFT JOIN _ak a USING (aid))
         SELECT record_id, title_key, abstract_key,
                {block.format(f"{words}[1:{n}]")} AS abstract_head,
                {block.format(f"{words}[-{n}:]")} AS abstract_tail,
                first_seen, {", ".join(FIELDS)}
-        FROM r"""
+        FROM k"""
     )
