@@ -57,8 +57,7 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, registry: Registry) ->
     firsts = records.iloc[first.loc[fresh, "order"].to_numpy()]
     new_ids = pd.Series(firsts["new_id"].to_numpy(), index=fresh, dtype=object)
     clash = new_ids.isin(set(chosen.values))  # a split half whose earliest record minted the kept id
-    # stubs: a list is a valid value for a masked assignment
-    new_ids[clash] = ["p_" + short_hash(pid, "split", length=12) for pid in new_ids[clash]]  # type: ignore[call-overload]
+    new_ids[clash] = ["p_" + short_hash(pid, "split", length=12) for pid in new_ids[clash]]
     ids = pd.concat([chosen, new_ids])
     merged_away = owned[~owned["prev"].isin(chosen.values)]
     aliases = dict(zip(registry.aliases["old_id"], registry.aliases["paper_id"], strict=True))
