@@ -77,6 +77,7 @@ def _records(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
         WHERE s.record_id IN (SELECT record_id FROM _a)"""
     )
     records.aggregate(con, "_a_sightings", "_rec_a", rules.block_words)
+    con.execute("DROP TABLE _ak")  # the abstract keys are the records' now
     cols = ", ".join(records.COLUMNS)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _rec_post AS
@@ -91,13 +92,14 @@ def _identity(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame, full: bool) 
     merged = scored.loc[scored["merged"], ["record_a", "record_b"]]
     _register(con, "_edges_new", pa.Table.from_pandas(merged, preserve_index=False))
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE _k_old AS SELECT DISTINCT paper_id FROM _registry WHERE record_id IN (
+        f"""CREATE OR REPLACE TEMP TABLE _k_old AS
+        SELECT DISTINCT paper_id FROM _registry WHERE record_id IN (
             SELECT record_id FROM _t UNION SELECT record_a FROM _edges_new
             UNION SELECT record_b FROM _edges_new);
         CREATE OR REPLACE TEMP TABLE _k_reg AS
         SELECT * FROM _registry WHERE paper_id IN (SELECT paper_id FROM _k_old);
         CREATE OR REPLACE TEMP TABLE _k AS
-        SELECT record_id, title_key, abstract_key,
+        SELECT record_id, title_key, {NEW_ID} AS new_id,
                row_number() OVER (ORDER BY first_seen NULLS LAST, record_id) - 1 AS i
         FROM _rec_post WHERE record_id IN (SELECT record_id FROM _k_reg UNION SELECT record_id FROM _a);
         CREATE OR REPLACE TEMP TABLE _edges AS
@@ -114,7 +116,7 @@ def _identity(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame, full: bool) 
         "SELECT a.i, b.i AS j FROM _edges e JOIN _k a ON a.record_id = e.record_a "
         "JOIN _k b ON b.record_id = e.record_b"
     ).fetchnumpy()
-    k = con.execute(f"SELECT record_id, {NEW_ID} AS new_id FROM _k ORDER BY i").df()
+    k = con.execute("SELECT record_id, new_id FROM _k ORDER BY i").df()
     registry = Registry(con.execute("SELECT * FROM _k_reg").df(), con.execute("SELECT * FROM _aliases").df())
     _, new = assign_ids(k, cluster(len(k), np.asarray(ij["i"]), np.asarray(ij["j"])), registry)
     _register(con, "_por", pa.Table.from_pandas(new.records, schema=REGISTRY_SCHEMA, preserve_index=False))
@@ -192,7 +194,7 @@ def _work(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE OR REPLACE TEMP TABLE _work AS
         SELECT w.*, t.title_key FROM _work0 w JOIN _tk t USING (title)
         WHERE w.paper_id IN (SELECT paper_id FROM _p);
-        DROP TABLE _work0"""
+        DROP TABLE _work0; DROP TABLE _fresh"""
     )
     survivorship.chronological(con, "_work")
 

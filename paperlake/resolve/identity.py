@@ -13,10 +13,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from paperlake.normalize import short_hash
-from paperlake.resolve.keys import sha
 
-# SQL: the id a record gives the new paper it is the earliest record of (its title and abstract keys)
-NEW_ID = "'p_' || " + sha("title_key", "coalesce(abstract_key, '')", length=12)
+# SQL: the id a record gives the new paper it is the earliest record of: "p_" + sha256 of its title and
+# abstract keys, first 12 hex digits (its record id is the first 16 of that very hash)
+NEW_ID = "'p_' || left(record_id, 12)"
 
 
 @dataclass

@@ -20,6 +20,7 @@ def sha(*parts: str, length: int) -> str:
 
 
 HASH = "hash({})::UBIGINT"  # SQL: the 64-bit hash an abstract is joined by
+KEY_BATCH = 16_384
 
 
 def _day(date: str) -> str:
@@ -72,17 +73,19 @@ def keyed(con: duckdb.DuckDBPyConnection, sightings: str, into: str) -> None:
         ).to_arrow_table()
         if by_text or not pc.any(ak.column("clash")).as_py():
             break
-    texts = ak.column("abstract")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _ak (aid BIGINT, h UBIGINT, abstract VARCHAR, abstract_key VARCHAR)"
     )
-    kept = texts if by_text else pa.nulls(len(ak), pa.string())
-    aid = pa.array(range(len(ak)), pa.int64())
-    _add(
-        con,
-        "_ak",
-        pa.table({"aid": aid, "h": ak.column("h"), "abstract": kept, "abstract_key": text_keys(texts)}),
-    )
+    for start in range(0, len(ak), KEY_BATCH):  # batches: the Python copies of ~1 KB texts stay small
+        part = ak.slice(start, KEY_BATCH)
+        texts = part.column("abstract")
+        rows = {
+            "aid": pa.array(range(start, start + len(part)), pa.int64()),
+            "h": part.column("h"),
+            "abstract": texts if by_text else pa.nulls(len(part), pa.string()),
+            "abstract_key": text_keys(texts),
+        }
+        _add(con, "_ak", pa.table(rows))
     on = (
         "a.abstract = s.abstract"
         if by_text

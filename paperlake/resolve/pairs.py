@@ -83,6 +83,7 @@ def score(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> pd.DataFrame:
         "FROM _members ORDER BY i"
     ).df()
     pairs = {k: np.asarray(v, np.int64) for k, v in con.execute("SELECT * FROM _pairs").fetchnumpy().items()}
+    con.execute("DROP TABLE _members; DROP TABLE _pairs")
     a = members.iloc[pairs["i"]].reset_index(drop=True)
     b = members.iloc[pairs["j"]].reset_index(drop=True)
     ev = compare(a, b)

@@ -30,21 +30,20 @@ def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_w
     first = ", ".join(
         f"arg_min({f}, (source_file, position)) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in FIELDS
     )
-    n = int(block_words)
-    words = "string_split(abstract_key, ' ')"
-    block = (
-        f"CASE WHEN len({words}) >= {n} THEN {sha('array_to_string({0}, chr(32))', length=16)} ELSE '' END"
-    )
+    n = int(block_words) - 1  # the first / last n + 1 words of a key with at least that many (else '')
+    head = f"regexp_extract(abstract_key, '^(?:[^ ]* ){{{n}}}[^ ]*')"
+    tail = f"regexp_extract(abstract_key, '[^ ]*(?: [^ ]*){{{n}}}$')"
+    block = "CASE WHEN {0} <> '' THEN " + sha("{0}", length=16) + " ELSE '' END"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {into} AS
         WITH r AS (SELECT record_id, any_value(title_key) AS title_key, any_value(aid) AS aid,
                           any_value(abstract_key) AS abstract_key, min(page_date) AS first_seen, {first}
                    FROM {sightings} WHERE NOT bare GROUP BY record_id),
              k AS (SELECT r.* REPLACE (coalesce(r.abstract_key, a.abstract_key) AS abstract_key)
-                   FROM r LEFT JOIN _ak a USING (aid))
+                   FROM r LEFT JOIN _ak a USING (aid)),
+             w AS (SELECT *, {head} AS head, {tail} AS tail FROM k)
         SELECT record_id, title_key, abstract_key,
-               {block.format(f"{words}[1:{n}]")} AS abstract_head,
-               {block.format(f"{words}[-{n}:]")} AS abstract_tail,
+               {block.format("head")} AS abstract_head, {block.format("tail")} AS abstract_tail,
                first_seen, {", ".join(FIELDS)}
-        FROM k"""
+        FROM w"""
     )

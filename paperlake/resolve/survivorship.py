@@ -19,11 +19,13 @@ LATEST = ["authors_count", "organization", "published_date", "upvotes"]
 
 def chronological(con: duckdb.DuckDBPyConnection, sightings: str) -> None:
     """`_chrono`: `sightings` in page-date order (`_order`), a page saved twice counted once."""
-    con.execute(
+    con.execute(  # the order is found on the narrow columns it needs, then joined to the rows
         f"""CREATE OR REPLACE TEMP TABLE _chrono AS
-        SELECT *, row_number() OVER (ORDER BY {CHRONO}) AS _order FROM {sightings}
-        QUALIFY row_number() OVER (PARTITION BY page_id, position
-                                   ORDER BY source_file, bare, sighting_id) = 1"""
+        WITH o AS (SELECT sighting_id, row_number() OVER (ORDER BY {CHRONO}) AS _order FROM (
+                       SELECT sighting_id, page_date, source_file, position, bare FROM {sightings}
+                       QUALIFY row_number() OVER (PARTITION BY page_id, position
+                                                  ORDER BY source_file, bare, sighting_id) = 1))
+        SELECT s.*, o._order FROM {sightings} s JOIN o USING (sighting_id)"""
     )
 
 
