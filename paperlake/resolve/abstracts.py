@@ -26,7 +26,7 @@ def record_winners(con: duckdb.DuckDBPyConnection, records: str, stored: str, st
                CASE WHEN c.fresh THEN c.abstract_len ELSE w.abstract_len END AS abstract_len
         FROM _chrono c LEFT JOIN {stored} w
              ON w.record_id = c.record_id AND w.source_file = c.source_file AND w.position = c.position
-        WHERE NOT c.bare AND c.record_id IN (SELECT record_id FROM {records});
+        WHERE NOT c.bare AND c._order IS NOT NULL AND c.record_id IN (SELECT record_id FROM {records});
         CREATE OR REPLACE TEMP TABLE _reread_ids AS SELECT record_id FROM _cand GROUP BY record_id
         HAVING bool_or(NOT fresh) AND NOT bool_or(NOT fresh AND abstract_len IS NOT NULL)"""
     )
@@ -66,12 +66,12 @@ def paper_abstracts(con: duckdb.DuckDBPyConnection, changed: str, stored: str) -
             SELECT s.record_id, c.paper_id, s.abstract_len, c._order, false FROM {stored} s
             JOIN _chrono c
               ON c.record_id = s.record_id AND c.source_file = s.source_file AND c.position = s.position
+                 AND c._order IS NOT NULL
             WHERE s.record_id NOT IN (SELECT record_id FROM {changed}))
         GROUP BY paper_id;
-        CREATE OR REPLACE TEMP TABLE _paper_abs AS
+        CREATE OR REPLACE TEMP VIEW _paper_abs AS
         SELECT p.paper_id, n.abstract FROM _pw p
         JOIN _win n ON n.record_id = p.w.record_id WHERE p.w.new
         UNION ALL SELECT p.paper_id, s.abstract FROM _pw p JOIN {stored} s ON s.record_id = p.w.record_id
-        WHERE NOT p.w.new;
-        DROP TABLE _pw"""
+        WHERE NOT p.w.new"""
     )

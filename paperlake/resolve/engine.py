@@ -169,9 +169,9 @@ def _sighting_papers(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _work(con: duckdb.DuckDBPyConnection) -> None:
-    """`_work`: every sighting of P now, with its paper (`old_paper`: as stored), title key and whether
-    it was read now (`fresh`); `_chrono` of it."""
+def _sightings_now(con: duckdb.DuckDBPyConnection) -> None:
+    """`_chrono`: every sighting of P now, with its paper (`old_paper`: as stored), title key, whether
+    it was read now (`fresh`) and its place in page-date order."""
     cols = (
         "sighting_id, source_file, position, page_id, page_date, title, published_date, authors_count, "
         "organization, upvotes, record_id"
@@ -197,6 +197,7 @@ def _work(con: duckdb.DuckDBPyConnection) -> None:
         DROP TABLE _work0; DROP TABLE _fresh"""
     )
     survivorship.chronological(con, "_work")
+    con.execute("DROP TABLE _work")
 
 
 def _matches(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> None:
@@ -238,9 +239,10 @@ def _sightings_out(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _out AS
-        SELECT {cols}, w.record_id, w.paper_id FROM _new_text s JOIN _work w USING (sighting_id) WHERE w.fresh
+        SELECT {cols}, w.record_id, w.paper_id FROM _new_text s JOIN _chrono w USING (sighting_id)
+        WHERE w.fresh
         UNION ALL
-        SELECT {cols}, s.record_id, w.paper_id FROM _main_text s JOIN _work w USING (sighting_id)
+        SELECT {cols}, s.record_id, w.paper_id FROM _main_text s JOIN _chrono w USING (sighting_id)
         WHERE NOT w.fresh AND w.paper_id IS DISTINCT FROM w.old_paper"""
     )
 
@@ -261,10 +263,10 @@ def resolve(
     new, aliases_changed = _identity(con, scored, full)
     aliases = pa.Table.from_pandas(new.aliases, schema=ALIAS_SCHEMA, preserve_index=False)
     _sighting_papers(con)
-    _work(con)
+    _sightings_now(con)
     abstracts.record_winners(con, "_rec_a", "_abs_stored", "_new_text", "_main_text")
     abstracts.paper_abstracts(con, "_a", "_abs_stored")
-    history.history(con, "_work")
+    history.history(con, "_chrono")
     core = survivorship.papers(con, "_paper_abs", aliases, history.growth(con))
     _matches(con, scored)
     _sightings_out(con)

@@ -49,7 +49,7 @@ def resolve_frame(
         res = resolve(con, "sightings", rules or MatchRules(), registry=registry or Registry())
         resolved = con.execute(
             "SELECT o.* REPLACE (NULL::VARCHAR AS abstract), w.title_key "
-            "FROM _out o JOIN _work w USING (sighting_id)"
+            "FROM _out o JOIN _chrono w USING (sighting_id)"
         ).to_arrow_table()
         matches = from_arrow(con.execute("SELECT * FROM _matches_out").to_arrow_table(), CONTRACT["matches"])
         records = con.execute("SELECT * FROM _por").df()
@@ -68,5 +68,5 @@ def resolve_counts(sightings: Path, rules: MatchRules | None = None) -> dict[str
     sightings and papers it resolved (`make eval`'s speed test: no result is converted to pandas)."""
     with _staged(sightings) as con:
         res = resolve(con, "sightings", rules or MatchRules())
-        n = int(con.execute("SELECT count(*) FROM _work").fetchone()[0])  # type: ignore[index]
+        n = int(con.execute("SELECT count(*) FROM _chrono").fetchone()[0])  # type: ignore[index]
     return {"sightings": n, "papers": res.core.num_rows}

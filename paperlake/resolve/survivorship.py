@@ -18,14 +18,15 @@ LATEST = ["authors_count", "organization", "published_date", "upvotes"]
 
 
 def chronological(con: duckdb.DuckDBPyConnection, sightings: str) -> None:
-    """`_chrono`: `sightings` in page-date order (`_order`), a page saved twice counted once."""
+    """`_chrono`: `sightings` with their place in page-date order (`_order`); a page saved twice counts
+    once: its other copies' rows have no `_order` (survivorship skips them)."""
     con.execute(  # the order is found on the narrow columns it needs, then joined to the rows
         f"""CREATE OR REPLACE TEMP TABLE _chrono AS
         WITH o AS (SELECT sighting_id, row_number() OVER (ORDER BY {CHRONO}) AS _order FROM (
                        SELECT sighting_id, page_date, source_file, position, bare FROM {sightings}
                        QUALIFY row_number() OVER (PARTITION BY page_id, position
                                                   ORDER BY source_file, bare, sighting_id) = 1))
-        SELECT s.*, o._order FROM {sightings} s JOIN o USING (sighting_id)"""
+        SELECT s.*, o._order FROM {sightings} s LEFT JOIN o USING (sighting_id)"""
     )
 
 
@@ -38,7 +39,8 @@ def papers(con: duckdb.DuckDBPyConnection, abstracts: str, aliases: pa.Table, gr
     con.register("_alias", aliases.cast(pa.schema([("old_id", pid), ("paper_id", pid)])))
     con.register("_growth", growth)
     rows = con.execute(
-        f"""WITH v AS (SELECT paper_id, title, count(*) AS n, max(_order) AS last FROM _chrono GROUP BY ALL),
+        f"""WITH v AS (SELECT paper_id, title, count(*) AS n, max(_order) AS last FROM _chrono
+                   WHERE _order IS NOT NULL GROUP BY ALL),
              t AS (SELECT paper_id, arg_max(title, (n, last)) AS title,
                           list(title ORDER BY title) AS title_variants FROM v GROUP BY paper_id),
              a AS (SELECT paper_id, abstract FROM {abstracts}),
@@ -48,7 +50,7 @@ def papers(con: duckdb.DuckDBPyConnection, abstracts: str, aliases: pa.Table, gr
                           max(page_date) AS last_seen, count(*) AS n_sightings,
                           count(DISTINCT record_id) AS n_records,
                           arg_min(title_key, _order) FILTER (WHERE title_key IS NOT NULL) AS title_key
-                   FROM _chrono GROUP BY paper_id)
+                   FROM _chrono WHERE _order IS NOT NULL GROUP BY paper_id)
         SELECT g.paper_id, t.title, coalesce(a.abstract, '') AS abstract, g.authors_count, g.organization,
                g.published_date, g.upvotes, g.upvotes_max, _growth.upvotes_growth_per_day,
                g.first_seen, g.last_seen, g.n_sightings, g.n_records, t.title_variants,
