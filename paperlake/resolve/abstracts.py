@@ -18,8 +18,8 @@ WINNER = (
 
 def record_winners(con: duckdb.DuckDBPyConnection, records: str, stored: str, staged: str, main: str) -> None:
     """`_win`: the winner of each record of `records` (record_id) over its sightings in `_chrono`
-    (`fresh`: read now, with abstract_len), given the `stored` winners; texts from `staged` (fresh), the
-    stored winner, or `main` (a record read again)."""
+    (`fresh`: read now, with abstract_len), given the `stored` winners; its text from `staged` (fresh) or
+    `main` (a record read again), none when the stored winner stays (its stored row is kept, unread)."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _cand AS
         SELECT c.record_id, c.paper_id, c.sighting_id, c.source_file, c.position, c._order, c.fresh,
@@ -46,10 +46,10 @@ def record_winners(con: duckdb.DuckDBPyConnection, records: str, stored: str, st
         CREATE OR REPLACE TEMP TABLE _win AS
         SELECT w.*, n.abstract FROM _w w
         JOIN (SELECT sighting_id, abstract FROM {staged}) n USING (sighting_id) WHERE w.fresh
-        UNION ALL SELECT w.*, s.abstract FROM _w w JOIN {stored} s USING (record_id, source_file, position)
-        WHERE NOT w.fresh
         UNION ALL SELECT w.*, r.abstract FROM _w w JOIN _reread r USING (source_file, position)
-        WHERE NOT w.fresh;
+        WHERE NOT w.fresh
+        UNION ALL SELECT w.*, NULL FROM _w w WHERE NOT w.fresh AND NOT EXISTS (
+            SELECT 1 FROM _reread r WHERE r.source_file = w.source_file AND r.position = w.position);
         DROP TABLE _cand; DROP TABLE _reread; DROP TABLE _w"""
     )
 
@@ -57,11 +57,11 @@ def record_winners(con: duckdb.DuckDBPyConnection, records: str, stored: str, st
 def paper_abstracts(con: duckdb.DuckDBPyConnection, changed: str, stored: str) -> None:
     """`_paper_abs` (paper_id, abstract): each paper in `_chrono`, the longest of its records' winners:
     `_win` for the `changed` records, the `stored` winners for the others (only the text that wins is
-    read)."""
+    read, from `_win` when it holds it)."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pw AS
         SELECT paper_id, arg_max({{'record_id': record_id, 'new': new}}, (abstract_len, _order)) AS w FROM (
-            SELECT record_id, paper_id, abstract_len, _order, true AS new FROM _win
+            SELECT record_id, paper_id, abstract_len, _order, abstract IS NOT NULL AS new FROM _win
             UNION ALL
             SELECT s.record_id, c.paper_id, s.abstract_len, c._order, false FROM {stored} s
             JOIN _chrono c

@@ -86,7 +86,9 @@ def increment(con: duckdb.DuckDBPyConnection, res: Result, files: list[str]) -> 
         commit.replace(con, MAIN["matches"], "_matches_out", pairs)
         commit.replace(con, MAIN["upvote_history"], "_history", "paper_id IN (SELECT paper_id FROM _p)")
         commit.replace(con, RECORDS, _rows(con, "_rec_a", RECORD_SCHEMA), in_a)
-        commit.replace(con, RECORD_ABSTRACTS, _rows(con, "_win", ABSTRACT_SCHEMA), in_a)
+        changed = "(SELECT * FROM _win WHERE abstract IS NOT NULL)"  # a winner without text stays as stored
+        kept = "record_id NOT IN (SELECT record_id FROM _win WHERE abstract IS NULL)"
+        commit.replace(con, RECORD_ABSTRACTS, _rows(con, changed, ABSTRACT_SCHEMA), f"{in_a} AND {kept}")
         commit.replace(
             con,
             REGISTRY_RECORDS,
