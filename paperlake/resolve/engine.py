@@ -69,20 +69,37 @@ def _records(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
     fields = "page_date, source_file, position, published_date, authors_count, organization, bare"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _a_sightings AS
-        SELECT record_id, title_key, NULL AS abstract_key, aid, name, {fields} FROM _fresh WHERE NOT bare
+        SELECT record_id, title_key, aid, NULL AS stored_head, NULL AS stored_tail, name, {fields}
+        FROM _fresh WHERE NOT bare
         UNION ALL
-        SELECT s.record_id, r.title_key, r.abstract_key, NULL, t.name, s.page_date, s.source_file, s.position,
-               s.published_date, s.authors_count, s.organization, false AS bare
+        SELECT s.record_id, t.title_key, NULL, r.abstract_head, r.abstract_tail, t.name, s.page_date,
+               s.source_file, s.position, s.published_date, s.authors_count, s.organization, false AS bare
         FROM _stored s JOIN _rec_stored r USING (record_id) JOIN _tk t USING (title)
         WHERE s.record_id IN (SELECT record_id FROM _a)"""
     )
     records.aggregate(con, "_a_sightings", "_rec_a", rules.block_words)
     con.execute("DROP TABLE _ak")  # the abstract keys are the records' now
-    cols = ", ".join(records.COLUMNS)
+    cols = ", ".join(c for c in records.COLUMNS if c != "abstract_key")  # the one wide column: read once
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _rec_post AS
-        SELECT {cols} FROM _rec_stored WHERE record_id NOT IN (SELECT record_id FROM _a)
-        UNION ALL SELECT {cols} FROM _rec_a"""
+        SELECT {cols}, NULL AS abstract_key FROM _rec_stored WHERE record_id NOT IN (SELECT record_id FROM _a)
+        UNION ALL SELECT {cols}, abstract_key FROM _rec_a"""
+    )
+
+
+def _abstract_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """The abstract keys of the stored records the run compares or rewrites, in one read of that wide
+    column: into `_members` (for scoring) and `_rec_a` (A's records seen only in unchanged files)."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _wide AS
+        SELECT record_id, abstract_key FROM _rec_stored WHERE record_id IN (
+            SELECT record_id FROM _members WHERE abstract_key IS NULL
+            UNION SELECT record_id FROM _rec_a WHERE abstract_key IS NULL);
+        UPDATE _members SET abstract_key = w.abstract_key FROM _wide w
+        WHERE _members.abstract_key IS NULL AND _members.record_id = w.record_id;
+        UPDATE _rec_a SET abstract_key = w.abstract_key FROM _wide w
+        WHERE _rec_a.abstract_key IS NULL AND _rec_a.record_id = w.record_id;
+        DROP TABLE _wide"""
     )
 
 
@@ -259,6 +276,7 @@ def resolve(
     inputs(con, staged, files, registry)
     _records(con, rules)
     pairs.find(con, "_a", "_rec_stored", "_rec_post", rules)
+    _abstract_keys(con)
     scored = pairs.score(con, rules)
     new, aliases_changed = _identity(con, scored, full)
     aliases = pa.Table.from_pandas(new.aliases, schema=ALIAS_SCHEMA, preserve_index=False)

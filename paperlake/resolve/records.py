@@ -25,8 +25,9 @@ EARLIEST_FIRST = "first_seen NULLS LAST, record_id"
 
 def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_words: int) -> None:
     """`into`: one row per record of `sightings` with an abstract (record_id, title_key, name, the record
-    fields, and its abstract key: `abstract_key`, or `aid` of `_ak` for sightings read now), the columns
-    of COLUMNS."""
+    fields, and `aid` of `_ak` for sightings read now, or the stored record's block keys `stored_head`,
+    `stored_tail`), the columns of COLUMNS; the abstract key of a record seen only in stored sightings is
+    left null (the caller reads it only where it is needed)."""
     first = ", ".join(
         f"arg_min({f}, (source_file, position)) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in FIELDS
     )
@@ -37,13 +38,14 @@ def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_w
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {into} AS
         WITH r AS (SELECT record_id, any_value(title_key) AS title_key, any_value(aid) AS aid,
-                          any_value(abstract_key) AS abstract_key, min(page_date) AS first_seen, {first}
+                          any_value(stored_head) AS stored_head, any_value(stored_tail) AS stored_tail,
+                          min(page_date) AS first_seen, {first}
                    FROM {sightings} WHERE NOT bare GROUP BY record_id),
-             k AS (SELECT r.* REPLACE (coalesce(r.abstract_key, a.abstract_key) AS abstract_key)
-                   FROM r LEFT JOIN _ak a USING (aid)),
+             k AS (SELECT r.*, a.abstract_key FROM r LEFT JOIN _ak a USING (aid)),
              w AS (SELECT *, {head} AS head, {tail} AS tail FROM k)
         SELECT record_id, title_key, abstract_key,
-               {block.format("head")} AS abstract_head, {block.format("tail")} AS abstract_tail,
+               CASE WHEN aid IS NULL THEN stored_head ELSE {block.format("head")} END AS abstract_head,
+               CASE WHEN aid IS NULL THEN stored_tail ELSE {block.format("tail")} END AS abstract_tail,
                first_seen, {", ".join(FIELDS)}
         FROM w"""
     )
