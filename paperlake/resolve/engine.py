@@ -92,7 +92,7 @@ def _abstract_keys(con: duckdb.DuckDBPyConnection) -> None:
     column: into `_members` (for scoring) and `_rec_a` (A's records seen only in unchanged files)."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _wide AS
-        SELECT record_id, abstract_key FROM _rec_stored WHERE record_id IN (
+        SELECT record_id, abstract_key FROM _rec_wide WHERE record_id IN (
             SELECT record_id FROM _members WHERE abstract_key IS NULL
             UNION SELECT record_id FROM _rec_a WHERE abstract_key IS NULL);
         UPDATE _members SET abstract_key = w.abstract_key FROM _wide w

@@ -126,6 +126,7 @@ def inputs(
             ("_matches_stored", arrow_schema(CONTRACT["matches"])),
         ):
             _table(con, name, schema.empty_table())
+        _view(con, "_rec_wide", "SELECT record_id, abstract_key FROM _rec_stored")
     else:
         cols = ", ".join(f'"{c}"' for c in stored.names)
         for name, where in (("_stored", f"NOT ({of_files(files)})"), ("_gone", of_files(files))):
@@ -133,8 +134,15 @@ def inputs(
             _view(con, name, f"SELECT * FROM _t{name}")
         _view(con, "_new_text", f"SELECT * FROM {staged} WHERE {of_files(files)}")
         _view(con, "_main_text", f"SELECT * FROM {main} WHERE NOT ({of_files(files)})")
-        for name, table in (("_rec_stored", RECORDS), ("_abs_stored", RECORD_ABSTRACTS)):
-            _view(con, name, f"SELECT * FROM {table}")
+        # the records' narrow columns, read many times, copied once (each read of a lake table costs a
+        # catalog look-up and a scan); their wide abstract key is read where needed (`_rec_wide`)
+        narrow = ", ".join(
+            "NULL::VARCHAR AS abstract_key" if c == "abstract_key" else c for c in RECORD_SCHEMA.names
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _t_rec_stored AS SELECT {narrow} FROM {RECORDS}")
+        _view(con, "_rec_stored", "SELECT * FROM _t_rec_stored")
+        _view(con, "_rec_wide", f"SELECT record_id, abstract_key FROM {RECORDS}")
+        _view(con, "_abs_stored", f"SELECT * FROM {RECORD_ABSTRACTS}")
         _view(con, "_matches_stored", f"SELECT * FROM {MAIN['matches']}")
     if registry is not None:
         _table(
@@ -142,8 +150,9 @@ def inputs(
         )
         _table(con, "_aliases", pa.Table.from_pandas(registry.aliases, ALIAS_SCHEMA, preserve_index=False))
     elif lake.table_exists(con, REGISTRY_RECORDS):
-        _view(con, "_registry", f"SELECT * FROM {REGISTRY_RECORDS}")
-        _view(con, "_aliases", f"SELECT * FROM {REGISTRY_ALIASES}")
+        for name, table in (("_registry", REGISTRY_RECORDS), ("_aliases", REGISTRY_ALIASES)):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _t{name} AS SELECT * FROM {table}")
+            _view(con, name, f"SELECT * FROM _t{name}")
     else:
         _table(con, "_registry", REGISTRY_SCHEMA.empty_table())
         _table(con, "_aliases", ALIAS_SCHEMA.empty_table())
