@@ -37,8 +37,9 @@ from schemas import CONTRACT, ResolvedSightings
 @dataclass
 class Result:
     """What a resolution computed. On the connection: `_out` (the sightings rows to write), `_history`
-    (the upvote history of P), `_rec_a` (A's records), `_win` (their winning abstracts), `_a`, `_p`,
-    `_matches_out` (pairs to write) and `_pair_scope` (the records whose stored pairs they replace)."""
+    (the upvote history of P), `_rec_a` (A's records), `_win` (their winning abstracts; no text where
+    the stored winner stays), `_a`, `_p`, `_matches_out` (pairs to write) and `_pair_scope` (the records
+    whose stored pairs they replace)."""
 
     core: pa.Table  # papers_core rows of P, with title_key
     registry: pa.Table  # registry rows of K

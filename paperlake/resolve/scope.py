@@ -9,7 +9,8 @@ id registry and aliases, and the main tables it writes (`sightings` with record_
 
 The scope's inputs are temporary relations on the connection (`inputs`): `_fresh` (the changed files'
 staged sightings, keyed), `_gone` (their stored rows), `_stored` (every other stored sighting, no
-abstract), `_rec_stored`, `_abs_stored`, `_matches_stored`, `_registry`, `_aliases`.
+abstract), `_rec_stored` (the records' narrow columns; `_rec_wide` their abstract keys), `_abs_stored`,
+`_matches_stored`, `_registry`, `_aliases`: the small or often-read ones copied once per run.
 """
 
 from dataclasses import dataclass, field
