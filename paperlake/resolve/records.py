@@ -20,7 +20,6 @@ COLUMNS = [  # a stored record (staging.records)
     "first_seen",
     *FIELDS,
 ]
-EARLIEST_FIRST = "first_seen NULLS LAST, record_id"
 
 
 def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_words: int) -> None:

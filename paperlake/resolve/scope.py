@@ -23,10 +23,10 @@ from paperlake.duck import sql_str
 from paperlake.frames import arrow_schema
 from paperlake.resolve.identity import Registry
 from paperlake.resolve.keys import keyed
-from schemas import CONTRACT, Pages, ResolvedSightings, Sightings
+from schemas import CONTRACT, Pages, ResolvedSightings
 from schemas.catalog import written_by
 
-STAGED_SIGHTINGS, STAGED_PAGES = lake.staging_table("sightings"), lake.staging_table("pages")
+STAGED_PAGES = lake.staging_table("pages")
 RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = map(
     lake.staging_table, ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
 )
@@ -158,8 +158,3 @@ def inputs(
         _table(con, "_registry", REGISTRY_SCHEMA.empty_table())
         _table(con, "_aliases", ALIAS_SCHEMA.empty_table())
     keyed(con, "_new_text", "_fresh")
-
-
-def typed_sightings(rows: pa.Table) -> pa.Table:
-    """Sightings as the lake stages them (the contract's types)."""
-    return rows.select(arrow_schema(Sightings).names).cast(arrow_schema(Sightings))
