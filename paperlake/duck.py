@@ -36,6 +36,16 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> A
     return single_row(con, sql, params)[0]
 
 
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, rows: Any, append: bool = False) -> None:
+    """Arrow `rows` held in the temporary table `name` (created anew, or appended to with `append`)."""
+    con.register("_rows", rows)
+    try:
+        target = f"INSERT INTO {name}" if append else f"CREATE OR REPLACE TEMP TABLE {name} AS"
+        con.execute(f"{target} SELECT * FROM _rows")
+    finally:
+        con.unregister("_rows")
+
+
 def row_counts(con: duckdb.DuckDBPyConnection, tables: dict[str, str]) -> dict[str, int]:
     """{name: rows of its table} for {name: table}, counted in one query."""
     if not tables:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from paperlake.duck import scalar
+from paperlake.duck import scalar, temp_table
 from paperlake.frames import arrow_schema
 from paperlake.resolve import abstracts, attach, history, pairs, records, survivorship
 from paperlake.resolve.identity import NEW_ID, Registry, assign_ids, cluster
@@ -51,12 +51,6 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
-    con.register("_rows", rows)
-    _create(con, name, "SELECT * FROM _rows")
-    con.unregister("_rows")
-
-
 def _records(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
     """`_a` (the changed records, old or new ids), `_rec_a` (their records now), `_rec_post` (every record
     now)."""
@@ -80,7 +74,8 @@ def _records(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
     )
     records.aggregate(con, "_a_sightings", "_rec_a", rules.block_words)
     con.execute("DROP TABLE _ak")  # the abstract keys are the records' now
-    cols = ", ".join(c for c in records.COLUMNS if c != "abstract_key")  # the one wide column: read once
+    wide = "abstract_key"  # the one wide column: read once, where needed (`_abstract_keys`)
+    cols = ", ".join(c for c in records.RECORD_SCHEMA.names if c != wide)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _rec_post AS
         SELECT {cols}, NULL AS abstract_key FROM _rec_stored WHERE record_id NOT IN (SELECT record_id FROM _a)
@@ -108,7 +103,7 @@ def _identity(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame, full: bool) 
     """`_k` (K's records now, earliest first: `i`), `_k_old` (their old papers), `_por` (record → paper
     for K): K clustered over its merged pairs, ids as `paperlake.resolve.identity` assigns them."""
     merged = scored.loc[scored["merged"], ["record_a", "record_b"]]
-    _register(con, "_edges_new", pa.Table.from_pandas(merged, preserve_index=False))
+    temp_table(con, "_edges_new", pa.Table.from_pandas(merged, preserve_index=False))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _k_old AS
         SELECT DISTINCT paper_id FROM _registry WHERE record_id IN (
@@ -137,13 +132,13 @@ def _identity(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame, full: bool) 
     k = con.execute("SELECT record_id, new_id FROM _k ORDER BY i").df()
     registry = Registry(con.execute("SELECT * FROM _k_reg").df(), con.execute("SELECT * FROM _aliases").df())
     _, new = assign_ids(k, cluster(len(k), np.asarray(ij["i"]), np.asarray(ij["j"])), registry)
-    _register(con, "_por", pa.Table.from_pandas(new.records, schema=REGISTRY_SCHEMA, preserve_index=False))
+    temp_table(con, "_por", pa.Table.from_pandas(new.records, schema=REGISTRY_SCHEMA, preserve_index=False))
     if not full:
         fresh = "SELECT paper_id FROM _por EXCEPT SELECT paper_id FROM _k_old"
         if scalar(con, f"SELECT count(*) FROM _registry WHERE paper_id IN ({fresh})"):
             raise Fallback("a new paper id is held by another paper")
     changed = pd.concat([registry.aliases, new.aliases]).drop_duplicates(keep=False)
-    _register(
+    temp_table(
         con,
         "_alias_change",
         pa.Table.from_pandas(changed[ALIAS_SCHEMA.names], ALIAS_SCHEMA, preserve_index=False),
@@ -225,7 +220,7 @@ def _matches(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> None:
     new = pa.Table.from_pandas(
         scored, pa.schema([schema.field(c) for c in scored.columns]), preserve_index=False
     )
-    _register(con, "_scored", new)
+    temp_table(con, "_scored", new)
     scored_cols = ", ".join(f'"{c}"' for c in new.column_names)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pair_scope AS

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from paperlake.duck import temp_table
 from paperlake.match import short_names
 from paperlake.normalize import text_keys
 
@@ -37,12 +38,6 @@ def bare_paper_id(title_key: str, date: str) -> str:
     return "'p_' || " + sha(title_key, "''", _day(date), length=12)
 
 
-def _add(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
-    con.register("_rows", rows)
-    con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
-    con.unregister("_rows")
-
-
 def title_keys(con: duckdb.DuckDBPyConnection, relation: str) -> None:
     """Add the titles of `relation` not yet in `_tk` with their key and short name."""
     con.execute("CREATE TEMP TABLE IF NOT EXISTS _tk (title VARCHAR, title_key VARCHAR, name VARCHAR)")
@@ -54,7 +49,7 @@ def title_keys(con: duckdb.DuckDBPyConnection, relation: str) -> None:
     if len(titles):
         names = short_names(pd.Series(titles.to_pylist(), dtype=object))
         keys = {"title_key": text_keys(titles), "name": pa.array(names, pa.string())}
-        _add(con, "_tk", pa.table({"title": titles, **keys}))
+        temp_table(con, "_tk", pa.table({"title": titles, **keys}), append=True)
 
 
 def keyed(con: duckdb.DuckDBPyConnection, sightings: str, into: str) -> None:
@@ -85,7 +80,7 @@ def keyed(con: duckdb.DuckDBPyConnection, sightings: str, into: str) -> None:
             "abstract": texts if by_text else pa.nulls(len(part), pa.string()),
             "abstract_key": text_keys(texts),
         }
-        _add(con, "_ak", pa.table(rows))
+        temp_table(con, "_ak", pa.table(rows), append=True)
     on = (
         "a.abstract = s.abstract"
         if by_text

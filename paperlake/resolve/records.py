@@ -7,26 +7,32 @@ Records are ordered earliest first (first_seen, then record_id): the order pairs
 """
 
 import duckdb
+import pyarrow as pa
 
 from paperlake.resolve.keys import sha
 
 FIELDS = ["name", "published_date", "authors_count", "organization"]
-COLUMNS = [  # a stored record (staging.records)
-    "record_id",
-    "title_key",
-    "abstract_key",
-    "abstract_head",
-    "abstract_tail",
-    "first_seen",
-    *FIELDS,
-]
+RECORD_SCHEMA = pa.schema(  # a stored record (staging.records)
+    [
+        ("record_id", pa.string()),
+        ("title_key", pa.string()),
+        ("abstract_key", pa.string()),
+        ("abstract_head", pa.string()),
+        ("abstract_tail", pa.string()),
+        ("first_seen", pa.date32()),
+        ("name", pa.string()),
+        ("published_date", pa.date32()),
+        ("authors_count", pa.int64()),
+        ("organization", pa.string()),
+    ]
+)
 
 
 def aggregate(con: duckdb.DuckDBPyConnection, sightings: str, into: str, block_words: int) -> None:
     """`into`: one row per record of `sightings` with an abstract (record_id, title_key, name, the record
     fields, and `aid` of `_ak` for sightings read now, or the stored record's block keys `stored_head`,
-    `stored_tail`), the columns of COLUMNS; the abstract key of a record seen only in stored sightings is
-    left null (the caller reads it only where it is needed)."""
+    `stored_tail`), the columns of RECORD_SCHEMA; the abstract key of a record seen only in stored
+    sightings is left null (the caller reads it only where it is needed)."""
     first = ", ".join(
         f"arg_min({f}, (source_file, position)) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in FIELDS
     )

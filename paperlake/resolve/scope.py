@@ -19,10 +19,11 @@ import duckdb
 import pyarrow as pa
 
 from paperlake import lake
-from paperlake.duck import sql_str
+from paperlake.duck import sql_str, temp_table
 from paperlake.frames import arrow_schema
 from paperlake.resolve.identity import Registry
 from paperlake.resolve.keys import keyed
+from paperlake.resolve.records import RECORD_SCHEMA
 from schemas import CONTRACT, Pages, ResolvedSightings
 from schemas.catalog import written_by
 
@@ -31,20 +32,6 @@ RECORDS, RECORD_ABSTRACTS, PAPERS_CORE, REGISTRY_RECORDS, REGISTRY_ALIASES = map
     lake.staging_table, ("records", "record_abstracts", "papers_core", "registry_records", "registry_aliases")
 )
 MAIN = {t: lake.main_table(t) for t in written_by("resolve")}
-RECORD_SCHEMA = pa.schema(
-    [
-        ("record_id", pa.string()),
-        ("title_key", pa.string()),
-        ("abstract_key", pa.string()),
-        ("abstract_head", pa.string()),
-        ("abstract_tail", pa.string()),
-        ("first_seen", pa.date32()),
-        ("name", pa.string()),
-        ("published_date", pa.date32()),
-        ("authors_count", pa.int64()),
-        ("organization", pa.string()),
-    ]
-)
 ABSTRACT_SCHEMA = pa.schema(
     [
         ("record_id", pa.string()),
@@ -100,9 +87,7 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
 def _table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
     """`name`: a view of `rows` held in a temporary table (an input is always a view, so that a full
     build after a fallback replaces it)."""
-    con.register("_rows", rows)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _t{name} AS SELECT * FROM _rows")
-    con.unregister("_rows")
+    temp_table(con, f"_t{name}", rows)
     _view(con, name, f"SELECT * FROM _t{name}")
 
 

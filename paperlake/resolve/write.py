@@ -4,16 +4,17 @@ records, the sightings that were read or moved)."""
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from paperlake import commit
 from paperlake.frames import arrow_schema
 from paperlake.resolve.engine import Result
+from paperlake.resolve.records import RECORD_SCHEMA
 from paperlake.resolve.scope import (
     ABSTRACT_SCHEMA,
     MAIN,
     PAPERS_CORE,
     RECORD_ABSTRACTS,
-    RECORD_SCHEMA,
     RECORDS,
     REGISTRY_ALIASES,
     REGISTRY_RECORDS,
@@ -78,7 +79,7 @@ def increment(con: duckdb.DuckDBPyConnection, res: Result, files: list[str]) -> 
         "EXISTS (SELECT 1 FROM _out_rows k WHERE k.source_file = t.source_file AND k.position = t.position)"
     )
     aliases = res.aliases.filter(
-        pa.compute.is_in(res.aliases.column("old_id"), pa.array(res.aliases_changed, pa.string()))
+        pc.is_in(res.aliases.column("old_id"), pa.array(res.aliases_changed, pa.string()))
     )
     with commit.transaction(con):
         commit.replace(con, PAPERS_CORE, res.core, "paper_id IN (SELECT paper_id FROM _p)")
