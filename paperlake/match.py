@@ -132,23 +132,29 @@ def _name_levels(na: np.ndarray, nb: np.ndarray, ta: np.ndarray, tb: np.ndarray)
     return out
 
 
-def _equal_or_missing(a: "pd.Series", b: "pd.Series") -> np.ndarray:
-    both = a.notna().to_numpy() & b.notna().to_numpy()
-    same = both & (a.to_numpy() == b.to_numpy())
+def _equal_or_missing(a: pa.ChunkedArray, b: pa.ChunkedArray) -> np.ndarray:
+    both = pc.and_(pc.is_valid(a), pc.is_valid(b)).to_numpy()
+    same = both & pc.fill_null(pc.equal(a, b), False).to_numpy()
     return np.select([same, both], ["same", "different"], default="missing").astype(object)
 
 
-def compare(a: "pd.DataFrame", b: "pd.DataFrame") -> "pd.DataFrame":
-    """Per pair (row k of a with row k of b): the scores, each field's level, and the total match weight.
+def _texts(t: pa.Table, column: str) -> np.ndarray:
+    return t.column(column).to_numpy(zero_copy_only=False)
 
-    a and b hold record columns: title_key, abstract_key (None: no abstract), name, published_date,
+
+def compare(a: pa.Table, b: pa.Table) -> dict[str, np.ndarray]:
+    """Per pair (row k of a with row k of b): the scores (`abstract_places`: -1 where not counted), each
+    field's level, the total match weight and whether both have an abstract.
+
+    a and b hold record columns: title_key, abstract_key (null: no abstract), name, published_date,
     authors_count, organization."""
-    import pandas as pd
-
-    ta, tb = a["title_key"].to_numpy(dtype=object), b["title_key"].to_numpy(dtype=object)
-    aa, ab = a["abstract_key"].to_numpy(dtype=object), b["abstract_key"].to_numpy(dtype=object)
-    has_abstract = pd.notna(aa) & pd.notna(ab)
-    aa, ab = np.where(has_abstract, aa, ""), np.where(has_abstract, ab, "")
+    ta, tb = _texts(a, "title_key"), _texts(b, "title_key")
+    has_abstract = pc.and_(pc.is_valid(a.column("abstract_key")), pc.is_valid(b.column("abstract_key")))
+    has_abstract = has_abstract.to_numpy()
+    aa, ab = (
+        np.where(has_abstract, _texts(a, "abstract_key"), ""),
+        np.where(has_abstract, _texts(b, "abstract_key"), ""),
+    )
     title_score = _ratio(ta, tb)
     abstract_score = np.where(has_abstract, abstract_scores(aa, ab), 0.0)
     words = np.array([s.count(" ") + 1 for s in aa])
@@ -163,7 +169,7 @@ def compare(a: "pd.DataFrame", b: "pd.DataFrame") -> "pd.DataFrame":
     apart = np.select([title == level for level in TITLE_DISTANCE], list(TITLE_DISTANCE.values()), 2)
     levels = {
         "title": title,
-        "name": _name_levels(a["name"].to_numpy(), b["name"].to_numpy(), ta, tb),
+        "name": _name_levels(_texts(a, "name"), _texts(b, "name"), ta, tb),
         "abstract": np.select(
             [
                 ~has_abstract,
@@ -176,23 +182,23 @@ def compare(a: "pd.DataFrame", b: "pd.DataFrame") -> "pd.DataFrame":
             ["missing", "exact", "reworded", "near", "similar", "weak"],
             default="different",
         ),
-        "published": _equal_or_missing(a["published_date"], b["published_date"]),
+        "published": _equal_or_missing(a.column("published_date"), b.column("published_date")),
         "authors": np.where(
-            a["authors_count"].notna().to_numpy() & b["authors_count"].notna().to_numpy(),
-            _equal_or_missing(a["authors_count"], b["authors_count"]),
-            _equal_or_missing(a["organization"], b["organization"]),
+            pc.and_(
+                pc.is_valid(a.column("authors_count")), pc.is_valid(b.column("authors_count"))
+            ).to_numpy(),
+            _equal_or_missing(a.column("authors_count"), b.column("authors_count")),
+            _equal_or_missing(a.column("organization"), b.column("organization")),
         ),
     }
-    out = pd.DataFrame(
-        {
-            "title_score": title_score.round(1),
-            "abstract_score": abstract_score.round(1),
-            "abstract_places": pd.Series(places, dtype="Int64").mask(places < 0),
-        }
-        | {f"{f}_agreement": np.asarray(lv, dtype=object) for f, lv in levels.items()}
-    )
-    weight = sum(out[f"{f}_agreement"].map(WEIGHTS[f]).to_numpy() for f in FIELDS)
-    return out.assign(match_weight=np.round(weight, 2), has_abstract=has_abstract)
+    out = {
+        "title_score": title_score.round(1),
+        "abstract_score": abstract_score.round(1),
+        "abstract_places": places,
+    }
+    out |= {f"{f}_agreement": np.asarray(lv, dtype=object) for f, lv in levels.items()}
+    weight = sum(np.array([WEIGHTS[f][v] for v in out[f"{f}_agreement"]], dtype=float) for f in FIELDS)
+    return out | {"match_weight": np.round(weight, 2), "has_abstract": has_abstract}
 
 
 EXPLAIN_SQL = f"""CASE WHEN merged

@@ -21,16 +21,15 @@ from dataclasses import dataclass
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from paperlake.duck import scalar, temp_table
+from paperlake.duck import scalar
 from paperlake.frames import arrow_schema
 from paperlake.resolve import abstracts, attach, history, pairs, records, survivorship
-from paperlake.resolve.identity import NEW_ID, Registry, assign_ids, cluster
+from paperlake.resolve.identity import ALIAS_SCHEMA, NEW_ID, REGISTRY_SCHEMA, Registry, assign_ids, cluster
 from paperlake.resolve.keys import bare_record_id, title_keys
 from paperlake.resolve.pairs import MatchRules
-from paperlake.resolve.scope import ALIAS_SCHEMA, REGISTRY_SCHEMA, Fallback, inputs
+from paperlake.resolve.scope import Fallback, inputs
 from schemas import CONTRACT, ResolvedSightings
 
 
@@ -99,13 +98,13 @@ def _abstract_keys(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _identity(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame, full: bool) -> tuple[Registry, list[str]]:
+def _identity(con: duckdb.DuckDBPyConnection, full: bool) -> list[str]:
     """`_k` (K's records now, earliest first: `i`), `_k_old` (their old papers), `_por` (record → paper
-    for K): K clustered over its merged pairs, ids as `paperlake.resolve.identity` assigns them."""
-    merged = scored.loc[scored["merged"], ["record_a", "record_b"]]
-    temp_table(con, "_edges_new", pa.Table.from_pandas(merged, preserve_index=False))
+    for K), `_aliases_new`, `_alias_change`: K clustered over its merged pairs, ids as
+    `paperlake.resolve.identity` assigns them. Returns the old ids whose alias changed."""
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _k_old AS
+        f"""CREATE OR REPLACE TEMP TABLE _edges_new AS SELECT record_a, record_b FROM _scored WHERE merged;
+        CREATE OR REPLACE TEMP TABLE _k_old AS
         SELECT DISTINCT paper_id FROM _registry WHERE record_id IN (
             SELECT record_id FROM _t UNION SELECT record_a FROM _edges_new
             UNION SELECT record_b FROM _edges_new);
@@ -129,21 +128,18 @@ def _identity(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame, full: bool) 
         "SELECT a.i, b.i AS j FROM _edges e JOIN _k a ON a.record_id = e.record_a "
         "JOIN _k b ON b.record_id = e.record_b"
     ).fetchnumpy()
-    k = con.execute("SELECT record_id, new_id FROM _k ORDER BY i").df()
-    registry = Registry(con.execute("SELECT * FROM _k_reg").df(), con.execute("SELECT * FROM _aliases").df())
-    _, new = assign_ids(k, cluster(len(k), np.asarray(ij["i"]), np.asarray(ij["j"])), registry)
-    temp_table(con, "_por", pa.Table.from_pandas(new.records, schema=REGISTRY_SCHEMA, preserve_index=False))
+    n = int(scalar(con, "SELECT count(*) FROM _k"))
+    assign_ids(con, "_k", cluster(n, np.asarray(ij["i"]), np.asarray(ij["j"])), "_k_reg")
     if not full:
         fresh = "SELECT paper_id FROM _por EXCEPT SELECT paper_id FROM _k_old"
         if scalar(con, f"SELECT count(*) FROM _registry WHERE paper_id IN ({fresh})"):
             raise Fallback("a new paper id is held by another paper")
-    changed = pd.concat([registry.aliases, new.aliases]).drop_duplicates(keep=False)
-    temp_table(
-        con,
-        "_alias_change",
-        pa.Table.from_pandas(changed[ALIAS_SCHEMA.names], ALIAS_SCHEMA, preserve_index=False),
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _alias_change AS
+        (SELECT * FROM _aliases EXCEPT ALL SELECT * FROM _aliases_new)
+        UNION ALL (SELECT * FROM _aliases_new EXCEPT ALL SELECT * FROM _aliases)"""
     )
-    return new, sorted(set(changed["old_id"]))
+    return [r[0] for r in con.execute("SELECT DISTINCT old_id FROM _alias_change ORDER BY 1").fetchall()]
 
 
 def _sighting_papers(con: duckdb.DuckDBPyConnection) -> None:
@@ -213,15 +209,12 @@ def _sightings_now(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE _work")
 
 
-def _matches(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> None:
+def _matches(con: duckdb.DuckDBPyConnection) -> None:
     """`_matches_out`: the scored pairs and the stored pairs of K kept, each side's paper now;
     `_pair_scope`: the records whose stored pairs they replace."""
     schema = arrow_schema(CONTRACT["matches"])
-    new = pa.Table.from_pandas(
-        scored, pa.schema([schema.field(c) for c in scored.columns]), preserve_index=False
-    )
-    temp_table(con, "_scored", new)
-    scored_cols = ", ".join(f'"{c}"' for c in new.column_names)
+    new = con.sql("SELECT * FROM _scored")
+    scored_cols = ", ".join(f'"{c}"' for c in new.columns)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pair_scope AS
         SELECT record_id FROM _t UNION SELECT record_id FROM _k_reg UNION SELECT record_id FROM _k;
@@ -273,16 +266,16 @@ def resolve(
     _records(con, rules)
     pairs.find(con, "_a", "_rec_stored", "_rec_post", rules)
     _abstract_keys(con)
-    scored = pairs.score(con, rules)
-    new, aliases_changed = _identity(con, scored, full)
-    aliases = pa.Table.from_pandas(new.aliases, schema=ALIAS_SCHEMA, preserve_index=False)
+    pairs.score(con, rules)
+    aliases_changed = _identity(con, full)
+    aliases = con.execute("SELECT * FROM _aliases_new").to_arrow_table().cast(ALIAS_SCHEMA)
     _sighting_papers(con)
     _sightings_now(con)
     abstracts.record_winners(con, "_rec_a", "_abs_stored", "_new_text", "_main_text")
     abstracts.paper_abstracts(con, "_a", "_abs_stored")
     history.history(con, "_chrono")
     core = survivorship.papers(con, "_paper_abs", aliases, history.growth(con))
-    _matches(con, scored)
+    _matches(con)
     _sightings_out(con)
-    reg = pa.Table.from_pandas(new.records, schema=REGISTRY_SCHEMA, preserve_index=False)
+    reg = con.execute("SELECT * FROM _por").to_arrow_table().cast(REGISTRY_SCHEMA)
     return Result(core, reg, aliases, aliases_changed)

@@ -15,7 +15,6 @@ from paperlake.frames import from_arrow, to_arrow
 from paperlake.resolve.engine import resolve
 from paperlake.resolve.identity import Registry
 from paperlake.resolve.pairs import MatchRules
-from paperlake.resolve.scope import ALIAS_SCHEMA
 from schemas import CONTRACT, ResolvedSightings, Sightings
 
 
@@ -52,15 +51,13 @@ def resolve_frame(
             "FROM _out o JOIN _chrono w USING (sighting_id)"
         ).to_arrow_table()
         matches = from_arrow(con.execute("SELECT * FROM _matches_out").to_arrow_table(), CONTRACT["matches"])
-        records = con.execute("SELECT * FROM _por").df()
     papers = res.core.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, date_as_object=False)
     for field in res.core.schema:  # lists as Python lists, as a frame's readers compare them
         if pa.types.is_list(field.type):
             papers[field.name] = papers[field.name].map(list)
     out = from_arrow(resolved, ResolvedSightings).drop(columns="abstract")
     out["title_key"] = resolved.column("title_key").to_pylist()
-    aliases = res.aliases.to_pandas() if res.aliases.num_rows else pd.DataFrame(columns=ALIAS_SCHEMA.names)
-    return Resolution(out, papers, matches, Registry(records, aliases))
+    return Resolution(out, papers, matches, Registry(res.registry, res.aliases))
 
 
 def resolve_counts(sightings: Path, rules: MatchRules | None = None) -> dict[str, int]:

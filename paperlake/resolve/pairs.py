@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 import duckdb
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
+from paperlake.duck import temp_table
+from paperlake.frames import arrow_schema
 from paperlake.match import FIELDS, THRESHOLD, compare
+from schemas import CONTRACT
 from schemas.vocabulary import MatchRule
 
 BLOCK_FLAGS = {"title": 1, "abstract_head": 2, "abstract_tail": 4}
@@ -75,36 +78,36 @@ def find(con: duckdb.DuckDBPyConnection, changed: str, before: str, after: str, 
     )
 
 
-def score(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> pd.DataFrame:
-    """`_pairs` of `_members`, each with its field levels, total weight and decision (`paperlake.match`):
-    record_a is the earlier record."""
+def score(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
+    """`_scored`: `_pairs` of `_members`, each with its field levels, total weight and decision
+    (`paperlake.match`): record_a is the earlier record."""
     members = con.execute(
         "SELECT record_id, title_key, abstract_key, name, published_date, authors_count, organization "
         "FROM _members ORDER BY i"
-    ).df()
+    ).to_arrow_table()
     pairs = {k: np.asarray(v, np.int64) for k, v in con.execute("SELECT * FROM _pairs").fetchnumpy().items()}
     con.execute("DROP TABLE _members; DROP TABLE _pairs")
-    a = members.iloc[pairs["i"]].reset_index(drop=True)
-    b = members.iloc[pairs["j"]].reset_index(drop=True)
+    a, b = members.take(pairs["i"]), members.take(pairs["j"])
     ev = compare(a, b)
-    merged = ev["has_abstract"].to_numpy() & (ev["match_weight"].to_numpy() >= rules.threshold)
+    merged = ev["has_abstract"] & (ev["match_weight"] >= rules.threshold)
+    same_title = ev["title_agreement"] == "exact"
     rule = np.select(
-        [merged, ~ev["has_abstract"].to_numpy(), (a["title_key"] == b["title_key"]).to_numpy()],
+        [merged, ~ev["has_abstract"], same_title],
         [MatchRule.MATCH, MatchRule.ABSTRACT_MISSING, MatchRule.TITLE_ONLY_REJECTED],
         default=MatchRule.NO_MATCH,
     )
     names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
-    return pd.DataFrame(
-        {
-            "record_a": a["record_id"].to_numpy(),
-            "record_b": b["record_id"].to_numpy(),
-            "block": [names[int(f)] for f in pairs["flags"]],
-            "title_score": ev["title_score"].to_numpy(),
-            "abstract_score": ev["abstract_score"].to_numpy(),
-            "abstract_places": ev["abstract_places"].array,
-            **{f"{f}_agreement": ev[f"{f}_agreement"].to_numpy() for f in FIELDS},
-            "match_weight": ev["match_weight"].to_numpy(),
-            "rule": rule,
-            "merged": merged,
-        }
-    )
+    columns = {
+        "record_a": a.column("record_id"),
+        "record_b": b.column("record_id"),
+        "block": [names[int(f)] for f in pairs["flags"]],
+        "title_score": ev["title_score"],
+        "abstract_score": ev["abstract_score"],
+        "abstract_places": pa.array(ev["abstract_places"], mask=ev["abstract_places"] < 0),
+        **{f"{f}_agreement": ev[f"{f}_agreement"] for f in FIELDS},
+        "match_weight": ev["match_weight"],
+        "rule": rule,
+        "merged": merged,
+    }
+    schema = arrow_schema(CONTRACT["matches"])
+    temp_table(con, "_scored", pa.table(columns, pa.schema([schema.field(c) for c in columns])))

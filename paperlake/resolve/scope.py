@@ -21,7 +21,7 @@ import pyarrow as pa
 from paperlake import lake
 from paperlake.duck import sql_str, temp_table
 from paperlake.frames import arrow_schema
-from paperlake.resolve.identity import Registry
+from paperlake.resolve.identity import ALIAS_SCHEMA, REGISTRY_SCHEMA, Registry
 from paperlake.resolve.keys import keyed
 from paperlake.resolve.records import RECORD_SCHEMA
 from schemas import CONTRACT, Pages, ResolvedSightings
@@ -41,8 +41,6 @@ ABSTRACT_SCHEMA = pa.schema(
         ("abstract", pa.string()),
     ]
 )
-REGISTRY_SCHEMA = pa.schema([("record_id", pa.string()), ("paper_id", pa.string())])
-ALIAS_SCHEMA = pa.schema([("old_id", pa.string()), ("paper_id", pa.string())])
 _PAGE_COLS = [c for c in arrow_schema(Pages).names if c != "duplicate_of"]
 
 
@@ -131,10 +129,8 @@ def inputs(
         _view(con, "_abs_stored", f"SELECT * FROM {RECORD_ABSTRACTS}")
         _view(con, "_matches_stored", f"SELECT * FROM {MAIN['matches']}")
     if registry is not None:
-        _table(
-            con, "_registry", pa.Table.from_pandas(registry.records, REGISTRY_SCHEMA, preserve_index=False)
-        )
-        _table(con, "_aliases", pa.Table.from_pandas(registry.aliases, ALIAS_SCHEMA, preserve_index=False))
+        _table(con, "_registry", registry.records.cast(REGISTRY_SCHEMA))
+        _table(con, "_aliases", registry.aliases.cast(ALIAS_SCHEMA))
     elif lake.table_exists(con, REGISTRY_RECORDS):
         for name, table in (("_registry", REGISTRY_RECORDS), ("_aliases", REGISTRY_ALIASES)):
             con.execute(f"CREATE OR REPLACE TEMP TABLE _t{name} AS SELECT * FROM {table}")
