@@ -132,29 +132,25 @@ def _name_levels(na: np.ndarray, nb: np.ndarray, ta: np.ndarray, tb: np.ndarray)
     return out
 
 
-def _equal_or_missing(a: pa.ChunkedArray, b: pa.ChunkedArray) -> np.ndarray:
-    both = pc.and_(pc.is_valid(a), pc.is_valid(b)).to_numpy()
-    same = both & pc.fill_null(pc.equal(a, b), False).to_numpy()
+def _present(a: np.ndarray) -> np.ndarray:
+    return np.array([v is not None for v in a], dtype=bool)
+
+
+def _equal_or_missing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    both = _present(a) & _present(b)
+    same = both & (a == b)
     return np.select([same, both], ["same", "different"], default="missing").astype(object)
 
 
-def _texts(t: pa.Table, column: str) -> np.ndarray:
-    return t.column(column).to_numpy(zero_copy_only=False)
-
-
-def compare(a: pa.Table, b: pa.Table) -> dict[str, np.ndarray]:
+def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per pair (row k of a with row k of b): the scores (`abstract_places`: -1 where not counted), each
     field's level, the total match weight and whether both have an abstract.
 
-    a and b hold record columns: title_key, abstract_key (null: no abstract), name, published_date,
-    authors_count, organization."""
-    ta, tb = _texts(a, "title_key"), _texts(b, "title_key")
-    has_abstract = pc.and_(pc.is_valid(a.column("abstract_key")), pc.is_valid(b.column("abstract_key")))
-    has_abstract = has_abstract.to_numpy()
-    aa, ab = (
-        np.where(has_abstract, _texts(a, "abstract_key"), ""),
-        np.where(has_abstract, _texts(b, "abstract_key"), ""),
-    )
+    a and b hold record columns as object arrays (None: missing): title_key, abstract_key (None: no
+    abstract), name, published_date, authors_count, organization."""
+    ta, tb = a["title_key"], b["title_key"]
+    has_abstract = _present(a["abstract_key"]) & _present(b["abstract_key"])
+    aa, ab = np.where(has_abstract, a["abstract_key"], ""), np.where(has_abstract, b["abstract_key"], "")
     title_score = _ratio(ta, tb)
     abstract_score = np.where(has_abstract, abstract_scores(aa, ab), 0.0)
     words = np.array([s.count(" ") + 1 for s in aa])
@@ -169,7 +165,7 @@ def compare(a: pa.Table, b: pa.Table) -> dict[str, np.ndarray]:
     apart = np.select([title == level for level in TITLE_DISTANCE], list(TITLE_DISTANCE.values()), 2)
     levels = {
         "title": title,
-        "name": _name_levels(_texts(a, "name"), _texts(b, "name"), ta, tb),
+        "name": _name_levels(a["name"], b["name"], ta, tb),
         "abstract": np.select(
             [
                 ~has_abstract,
@@ -182,13 +178,11 @@ def compare(a: pa.Table, b: pa.Table) -> dict[str, np.ndarray]:
             ["missing", "exact", "reworded", "near", "similar", "weak"],
             default="different",
         ),
-        "published": _equal_or_missing(a.column("published_date"), b.column("published_date")),
+        "published": _equal_or_missing(a["published_date"], b["published_date"]),
         "authors": np.where(
-            pc.and_(
-                pc.is_valid(a.column("authors_count")), pc.is_valid(b.column("authors_count"))
-            ).to_numpy(),
-            _equal_or_missing(a.column("authors_count"), b.column("authors_count")),
-            _equal_or_missing(a.column("organization"), b.column("organization")),
+            _present(a["authors_count"]) & _present(b["authors_count"]),
+            _equal_or_missing(a["authors_count"], b["authors_count"]),
+            _equal_or_missing(a["organization"], b["organization"]),
         ),
     }
     out = {

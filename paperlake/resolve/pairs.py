@@ -87,7 +87,9 @@ def score(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
     ).to_arrow_table()
     pairs = {k: np.asarray(v, np.int64) for k, v in con.execute("SELECT * FROM _pairs").fetchnumpy().items()}
     con.execute("DROP TABLE _members; DROP TABLE _pairs")
-    a, b = members.take(pairs["i"]), members.take(pairs["j"])
+    cols = {c: np.array(members.column(c).to_pylist(), dtype=object) for c in members.column_names}
+    a = {c: v[pairs["i"]] for c, v in cols.items()}
+    b = {c: v[pairs["j"]] for c, v in cols.items()}
     ev = compare(a, b)
     merged = ev["has_abstract"] & (ev["match_weight"] >= rules.threshold)
     same_title = ev["title_agreement"] == "exact"
@@ -97,9 +99,9 @@ def score(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
         default=MatchRule.NO_MATCH,
     )
     names = {code: "+".join(n for n, f in BLOCK_FLAGS.items() if code & f) for code in range(1, 8)}
-    columns = {
-        "record_a": a.column("record_id"),
-        "record_b": b.column("record_id"),
+    columns: dict[str, object] = {
+        "record_a": a["record_id"],
+        "record_b": b["record_id"],
         "block": [names[int(f)] for f in pairs["flags"]],
         "title_score": ev["title_score"],
         "abstract_score": ev["abstract_score"],
