@@ -27,13 +27,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paperlake import lake, steps
 from paperlake.config import Paths
-from paperlake.enrich import (
-    MIN_RELATED_SIMILARITY,
-    RELATED,
-    TFIDF,
-    documents,
-    enrich,
-)
+from paperlake.enrich import enrich
+from paperlake.enrich.related import MIN_RELATED_SIMILARITY, RELATED
+from paperlake.enrich.text_model import TFIDF, documents
 from paperlake.frames import from_arrow, to_arrow
 from schemas import Papers
 

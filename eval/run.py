@@ -32,7 +32,7 @@ from sklearn.metrics import adjusted_rand_score
 from bench.generate import Corpus
 from eval.bare import eval_bare
 from paperlake.dates import infer_entry_date, infer_page_date, parse_date_line, parse_page_date
-from paperlake.enrich import classify_link, extract_links
+from paperlake.enrich.links import classify_link, extract_links
 from paperlake.frames import arrow_schema, frame, to_arrow
 from paperlake.ingest import process_pages
 from paperlake.parse import read_page

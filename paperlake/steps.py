@@ -15,9 +15,10 @@ import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
 
-from paperlake import commit, enrich_index, lake, landing, state
+from paperlake import commit, lake, landing, state
 from paperlake.config import Paths
 from paperlake.duck import row_counts, scalar, single_row
+from paperlake.enrich import index as enrich_index
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, read_raw
 from paperlake.parallel import map_batches
@@ -240,7 +241,7 @@ def publish_papers(
     """Enrich the resolved papers into papers, paper_links and paper_topics: only the papers whose
     papers_core row changed (all of `changed` when the caller knows them, else found by hash) and those
     their change touches, unless `full` or the stored text index is missing or stale
-    (paperlake.enrich_index). Returns each table's rows as written and its row count."""
+    (paperlake.enrich.index). Returns each table's rows as written and its row count."""
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
         return enrich_index.publish(con, PAPERS_CORE, changed, full)
 

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from paperlake import enrich_index, lake, landing, steps
+from paperlake import lake, landing, steps
 from paperlake.config import Paths
 from paperlake.db import connect_readonly
+from paperlake.enrich import index as enrich_index
 from paperlake.ingest import PageTables, RawPage, process_pages
 from paperlake.parse import ParseOptions
 from schemas.catalog import TABLES

@@ -6,18 +6,12 @@ import sys
 import pandas as pd
 import pytest
 
-from paperlake import enrich
-from paperlake.enrich import (
-    MIN_RELATED_SIMILARITY,
-    RELATED,
-    english_stop_words,
-    extract_links,
-    fit_text,
-    github_repos,
-    normalise_url,
-    short_name,
-    topic_scores,
-)
+from paperlake.enrich import related, text_model
+from paperlake.enrich.links import extract_links, github_repos, normalise_url
+from paperlake.enrich.related import MIN_RELATED_SIMILARITY, RELATED
+from paperlake.enrich.short_names import short_name
+from paperlake.enrich.text_model import english_stop_words, fit_text
+from paperlake.enrich.topics import topic_scores
 
 
 @pytest.mark.parametrize(
@@ -130,8 +124,8 @@ def test_related_papers_from_rare_term_candidates_stay_close_to_exact(monkeypatc
     exact cosine: mostly the exact top 5, and every score exact."""
     papers = _seed_papers()
     exact = fit_text(papers)
-    monkeypatch.setattr(enrich, "CANDIDATE_MAX_DF", 20)  # 223 of the terms are commoner
-    assert (exact.df > enrich.CANDIDATE_MAX_DF).any()
+    monkeypatch.setattr(related, "CANDIDATE_MAX_DF", 20)  # 223 of the terms are commoner
+    assert (exact.df > related.CANDIDATE_MAX_DF).any()
     model = fit_text(papers)
     sims = (exact.vectors @ exact.vectors.T).toarray()
     assert all(pid not in r for pid, r in zip(papers["paper_id"], model.related, strict=True))
@@ -152,8 +146,8 @@ def test_tfidf_matches_scikit_learn_on_the_seeds_and_unicode_edges():
     papers = _seed_papers()
     edges = ["Naïve café-bar 1abc abc_d x-abc abc-- \u212aelvin İstanbul ²nd x\x00model", "ΣIGMA ab-cd- Über"]
     papers = pd.concat([papers, papers.tail(2).assign(abstract=edges, paper_id=["e0", "e1"])])
-    reference = TfidfVectorizer(**enrich.TFIDF)
-    expected = reference.fit_transform(enrich.documents(papers))
+    reference = TfidfVectorizer(**text_model.TFIDF)
+    expected = reference.fit_transform(text_model.documents(papers))
     expected.sort_indices()
     model = fit_text(papers)
     assert model.terms.tolist() == reference.get_feature_names_out().tolist()

@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 
 from bench.generate import Corpus
-from paperlake import enrich_index, lake, steps
+from paperlake import lake, steps
 from paperlake.config import Paths
-from paperlake.enrich import INHERITED_TOPIC_SCORE, enrich, paper_links, paper_topics
+from paperlake.enrich import enrich, paper_links, paper_topics
+from paperlake.enrich import index as enrich_index
+from paperlake.enrich.topics import INHERITED_TOPIC_SCORE
 from paperlake.frames import from_arrow, to_arrow
-from schemas import Papers
+from schemas import PaperLinks, Papers, PaperTopics
 from tests.helpers import SAMPLE, write_run
 
 pytestmark = pytest.mark.slow
@@ -72,10 +74,12 @@ def test_incremental_equals_full_on_the_exact_columns(grown):
     exact = [c for c in inc.columns if c not in TFIDF_COLUMNS]
     as_written = from_arrow(to_arrow(full, Papers), Papers)
     pd.testing.assert_frame_equal(inc[exact], as_written[exact])
-    links = paper_links(full).sort_values(["paper_id", "url"]).reset_index(drop=True)
+    links = from_arrow(paper_links(full), PaperLinks).sort_values(["paper_id", "url"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(_main(paths, "paper_links"), links, check_dtype=False)
     topics = _main(paths, "paper_topics")
-    want = paper_topics(full).sort_values(["paper_id", "topic"]).reset_index(drop=True)
+    want = (
+        from_arrow(paper_topics(full), PaperTopics).sort_values(["paper_id", "topic"]).reset_index(drop=True)
+    )
     keyword_hits = lambda df: df[df["score"] != INHERITED_TOPIC_SCORE].reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(keyword_hits(topics), keyword_hits(want), check_dtype=False)
 

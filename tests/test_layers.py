@@ -18,7 +18,7 @@ STAGES = {  # the core's stages, lowest first: each may import its own and those
     "lake": {"lake", "commit", "changes"},
     "ingest": {"landing", "decode", "dates", "parse", "validate", "ingest"},
     "resolve": {"match", "resolve"},
-    "enrich": {"enrich", "enrich_index"},
+    "enrich": {"enrich"},
     "serve": {"fulltext", "warehouse", "audit", "report", "db", "diff", "digest"},
     "run": {"state", "plan", "steps"},
 }

@@ -99,7 +99,7 @@ def test_match_rules_and_link_kinds_are_what_resolution_and_enrichment_write():
     assert set(res.matches["rule"]) <= set(MatchRule) and MatchRule.MATCH in set(res.matches["rule"])
     links = paper_links(enrich(res.papers))
     assert _allowed(PaperLinks, "kind") == set(LinkKind)
-    assert {LinkKind.GITHUB_REPO, LinkKind.PROJECT_PAGE} <= set(links["kind"]) <= set(LinkKind)
+    assert {LinkKind.GITHUB_REPO, LinkKind.PROJECT_PAGE} <= set(links["kind"].to_pylist()) <= set(LinkKind)
 
 
 def _long_title_page(chars: int) -> bytes:

@@ -1,7 +1,7 @@
 """Incremental enrichment: per-paper results cached by content, `related` from a stored TF-IDF index.
 
 A full build (the first run, `full=True`, or once the papers changed since the last fit pass
-REFIT_SHARE of the corpus) fits TF-IDF over every paper as `paperlake.enrich` always did, and keeps what
+REFIT_SHARE of the corpus) fits TF-IDF over every paper as `paperlake.enrich.enrich` does, and keeps what
 an increment needs in lake tables, so it works with any catalog and data path:
 
   staging.enrich_fit       one row: papers fitted on, papers changed since, the state's VERSION
@@ -20,8 +20,8 @@ exact product with every stored row), puts them into their neighbours' lists whe
 fifth score, recomputes the lists that held a changed or removed paper the same way, and re-derives
 inherited topics of every paper whose list changed. Under the frozen vocabulary and idf the lists an
 increment computes are the exact top RELATED of the index, and a stored list takes a new paper exactly when
-it beats the stored fifth score. The main tables are
-written by key: the affected papers' rows deleted and inserted, in one commit with the state.
+it beats the stored fifth score. The main tables are written by key: the affected papers' rows deleted and
+inserted, in one commit with the state.
 """
 
 import json
@@ -34,27 +34,15 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from paperlake import commit, lake
-from paperlake.duck import row_counts, scalar
-from paperlake.enrich import (
-    MIN_RELATED_SIMILARITY,
-    RELATED,
-    assemble,
-    documents,
-    enrich_fitted,
-    inherit_topics,
-    paper_links,
-    paper_topics,
-    row_keywords,
-    select_columns,
-    term_counts,
-    topic_scores,
-    weigh,
-)
+from paperlake.duck import row_counts, scalar, temp_table
+from paperlake.enrich import assemble, enrich_fitted, paper_links, paper_topics
+from paperlake.enrich.related import MIN_RELATED_SIMILARITY, RELATED, select_columns
+from paperlake.enrich.text_model import documents, row_keywords, term_counts, weigh
+from paperlake.enrich.topics import inherit_topics, topic_scores
 from paperlake.frames import arrow_schema, to_arrow
 from schemas import CONTRACT
 from schemas.catalog import CATALOG, written_by
 
-A = lake.ALIAS
 FIT, VOCAB, POSTINGS, STATE = (
     lake.staging_table(f"enrich_{t}") for t in ("fit", "vocab", "postings", "papers")
 )
@@ -65,6 +53,20 @@ VERSION = 2  # of the stored state; any other (v1 stored pruned vectors) is rebu
 # changed and the next run refits (REFIT_SHARE): slow once, never wrong.
 CONTENT_HASH = "hash(c.title, c.abstract)"  # what enrichment reads
 ROW_HASH = "hash(c)"  # the whole papers_core row: what main.papers copies
+IN_IDS = "paper_id IN (SELECT unnest($ids::VARCHAR[]))"
+# The Arrow type of each column of the state tables and of the pair scores, by name
+TYPES = dict.fromkeys(("term_id", "doc", "df", "a", "b"), pa.int32())
+TYPES |= dict.fromkeys(("idf", "weight", "s"), pa.float32())
+TYPES |= dict.fromkeys(("content_hash", "row_hash"), pa.uint64())
+TYPES |= dict.fromkeys(("paper_id", "term", "kw_topics"), pa.string())
+TYPES |= dict.fromkeys(("keywords", "related"), pa.list_(pa.string()))
+TYPES["related_scores"] = pa.list_(pa.float32())
+Related = dict[str, tuple[list[str], list[float]]]  # paper_id → its related papers and their scores
+
+
+def _table(**columns) -> pa.Table:
+    """An Arrow table of the given columns, each of its type in TYPES."""
+    return pa.table({name: pa.array(values, TYPES[name]) for name, values in columns.items()})
 
 
 @dataclass
@@ -74,126 +76,6 @@ class Published:
     rows: dict[str, pa.Table]
     counts: dict[str, int]
     full: bool
-
-
-def publish(
-    con: duckdb.DuckDBPyConnection,
-    core: str,
-    changed: set[str] | None = None,
-    full: bool = False,
-) -> Published:
-    """Enrich the papers of table `core` into main.papers, paper_links and paper_topics: incrementally
-    when a fit is stored and still fresh, else a full build. `changed` (papers_core rows that changed)
-    limits the change scan; removed papers are found by an anti-join on paper_id (cheap)."""
-    fit = _fit(con)
-    if full or fit is None or not lake.table_exists(con, lake.main_table("papers")):
-        return _full(con, core)
-    diff = _diff(con, core, changed)
-    drift = fit["changed_since"] + len(diff.content) + len(diff.removed)
-    if drift > REFIT_SHARE * max(fit["papers"], 1):
-        return _full(con, core)
-    return _increment(con, core, fit, diff)
-
-
-def _fit(con: duckdb.DuckDBPyConnection) -> dict | None:
-    names = [t.split(".", 2)[2] for t in (FIT, VOCAB, POSTINGS, STATE)]
-    have = scalar(
-        con,
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = $a AND schema_name = 'staging' "
-        "AND table_name IN (SELECT unnest($n::VARCHAR[]))",
-        {"a": A, "n": names},
-    )
-    if have < len(names):
-        return None
-    cur = con.execute(f"SELECT * FROM {FIT}")
-    row = cur.fetchone()
-    fit = dict(zip([c[0] for c in cur.description], row or (), strict=False))
-    return fit if fit.get("version") == VERSION else None
-
-
-def _read_core(con: duckdb.DuckDBPyConnection, core: str, ids: list[str] | None = None) -> pd.DataFrame:
-    """papers_core rows (all, or of `ids`: those already in the _changed temp table are taken from it)
-    sorted by paper_id, with their two hashes as _ch and _rh."""
-    if ids is None:
-        sql, params = f"SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c", {}
-    else:
-        have = {r[0] for r in con.execute("SELECT paper_id FROM _changed").fetchall()}
-        sql = "SELECT * EXCLUDE (_content) FROM _changed WHERE paper_id IN (SELECT unnest($ids::VARCHAR[]))"
-        params = {"ids": ids}
-        if extra := sorted(set(ids) - have):
-            sql += (
-                f" UNION ALL SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c "
-                "WHERE c.paper_id IN (SELECT unnest($extra::VARCHAR[]))"
-            )
-            params["extra"] = extra
-    return con.execute(f"SELECT * FROM ({sql}) ORDER BY paper_id", params).df().reset_index(drop=True)
-
-
-def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
-    """Fit everything as `paperlake.enrich.enrich` does; write the main tables (diff) and the state."""
-    papers = _read_core(con, core)
-    hashes = papers.pop("_ch"), papers.pop("_rh")
-    enriched, kw, model = enrich_fitted(papers)
-    ids = papers["paper_id"].tolist()
-    rows = _rows(enriched)
-    vec = model.vectors.tocoo()
-    docs = np.arange(len(ids))
-    state = _state_rows(ids, docs, hashes[0], hashes[1], kw, model.keywords, model.related, model.scores)
-    with commit.transaction(con):
-        for table, arrow in rows.items():
-            commit.sync(con, lake.main_table(table), arrow, CATALOG[table].key)
-        commit.overwrite(
-            con, FIT, pa.table({"papers": [len(ids)], "changed_since": [0], "version": [VERSION]})
-        )
-        commit.overwrite(
-            con,
-            VOCAB,
-            pa.table(
-                {
-                    "term_id": pa.array(np.arange(len(model.terms)), pa.int32()),
-                    "term": pa.array(model.terms.tolist(), pa.string()),
-                    "idf": pa.array(model.idf, pa.float32()),
-                    "df": pa.array(model.df, pa.int32()),
-                }
-            ),
-        )
-        commit.overwrite(
-            con,
-            POSTINGS,
-            pa.table(
-                {
-                    "term_id": pa.array(vec.col, pa.int32()),
-                    "doc": pa.array(docs[vec.row], pa.int32()),
-                    "weight": pa.array(vec.data, pa.float32()),
-                }
-            ),
-        )
-        commit.overwrite(con, STATE, state)
-    return Published(rows, {t: r.num_rows for t, r in rows.items()}, True)
-
-
-def _rows(enriched: pd.DataFrame) -> dict[str, pa.Table]:
-    frames = {
-        "papers": enriched,
-        "paper_links": paper_links(enriched),
-        "paper_topics": paper_topics(enriched),
-    }
-    return {t: to_arrow(df, CONTRACT[t]) for t, df in frames.items()}
-
-
-def _state_rows(ids, docs, content_hash, row_hash, kw, keywords, related, scores) -> pa.Table:
-    return pa.table(
-        {
-            "paper_id": pa.array(list(ids), pa.string()),
-            "doc": pa.array(list(docs), pa.int32()),
-            "content_hash": pa.array(list(content_hash), pa.uint64()),
-            "row_hash": pa.array(list(row_hash), pa.uint64()),
-            "kw_topics": pa.array([json.dumps(sc) for sc in kw], pa.string()),
-            "keywords": pa.array(list(keywords), pa.list_(pa.string())),
-            "related": pa.array(list(related), pa.list_(pa.string())),
-            "related_scores": pa.array(list(scores), pa.list_(pa.float32())),
-        }
-    )
 
 
 @dataclass
@@ -206,17 +88,89 @@ class Diff:
     removed: set[str]
 
 
+def publish(
+    con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None = None, full: bool = False
+) -> Published:
+    """Enrich the papers of table `core` into main.papers, paper_links and paper_topics: incrementally
+    when a fit is stored and still fresh, else a full build. `changed` (papers_core rows that changed)
+    limits the change scan; removed papers are found by an anti-join on paper_id (cheap)."""
+    fit = None if full else _fit(con)
+    if fit is None:
+        return _full(con, core)
+    diff = _diff(con, core, changed)
+    if fit["changed_since"] + len(diff.content) + len(diff.removed) > REFIT_SHARE * max(fit["papers"], 1):
+        return _full(con, core)
+    return _increment(con, core, diff)
+
+
+def _fit(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The stored fit's row, when the state and main.papers exist and the state is of this VERSION."""
+    if not {FIT, VOCAB, POSTINGS, STATE, lake.main_table("papers")} <= lake.tables(con):
+        return None
+    cur = con.execute(f"SELECT * FROM {FIT}")
+    fit = dict(zip([c[0] for c in cur.description], cur.fetchone() or (), strict=False))
+    return fit if fit.get("version") == VERSION else None
+
+
+def _read_core(con: duckdb.DuckDBPyConnection, core: str, ids: list[str] | None = None) -> pd.DataFrame:
+    """papers_core rows (all, or of `ids`: those already in the _changed temp table are taken from it)
+    sorted by paper_id, with their two hashes as _ch and _rh."""
+    sql, params = f"SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh FROM {core} c", {}
+    if ids is not None:
+        have = {r[0] for r in con.execute("SELECT paper_id FROM _changed").fetchall()}
+        params = {"ids": ids} | ({"extra": extra} if (extra := sorted(set(ids) - have)) else {})
+        union = f" UNION ALL {sql} WHERE c.paper_id IN (SELECT unnest($extra::VARCHAR[]))" if extra else ""
+        sql = f"SELECT * EXCLUDE (_content) FROM _changed WHERE {IN_IDS}{union}"
+    return con.execute(f"SELECT * FROM ({sql}) ORDER BY paper_id", params).df().reset_index(drop=True)
+
+
+def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
+    """Fit everything as `paperlake.enrich.enrich` does; write the main tables (diff) and the state."""
+    papers = _read_core(con, core)
+    hashes = papers.pop("_ch"), papers.pop("_rh")
+    enriched, kw, model = enrich_fitted(papers)
+    ids, docs, vec = papers["paper_id"].tolist(), np.arange(len(papers)), model.vectors.tocoo()
+    rows = _rows(enriched)
+    state = _state(ids, docs, *hashes, kw, model.keywords, model.related, model.scores)
+    fit = pa.table({"papers": [len(ids)], "changed_since": [0], "version": [VERSION]})
+    vocab = _table(term_id=np.arange(len(model.terms)), term=model.terms.tolist(), idf=model.idf, df=model.df)
+    with commit.transaction(con):
+        for table, arrow in rows.items():
+            commit.sync(con, lake.main_table(table), arrow, CATALOG[table].key)
+        commit.overwrite(con, FIT, fit)
+        commit.overwrite(con, VOCAB, vocab)
+        commit.overwrite(con, POSTINGS, _table(term_id=vec.col, doc=docs[vec.row], weight=vec.data))
+        commit.overwrite(con, STATE, state)
+    return Published(rows, {t: r.num_rows for t, r in rows.items()}, True)
+
+
+def _rows(enriched: pd.DataFrame) -> dict[str, pa.Table]:
+    """The main tables' rows of the enriched papers."""
+    papers = to_arrow(enriched, CONTRACT["papers"])
+    return {"papers": papers, "paper_links": paper_links(enriched), "paper_topics": paper_topics(enriched)}
+
+
+def _state(ids, docs, content_hash, row_hash, kw, keywords, related, scores) -> pa.Table:
+    """The state rows of papers (`kw`: their keyword topic scores, stored as JSON)."""
+    return _table(
+        paper_id=ids,
+        doc=docs,
+        content_hash=content_hash,
+        row_hash=row_hash,
+        kw_topics=[json.dumps(sc) for sc in kw],
+        keywords=keywords,
+        related=related,
+        related_scores=scores,
+    )
+
+
 def _diff(con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None) -> Diff:
     """Compare papers_core's hashes (of `changed` only, when given) with the stored ones, in SQL, keeping
     the changed rows in the _changed temp table: papers_core is scanned once. A paper missing from
     main.papers, or a main.papers row with no paper, is a change too: a run whose audit failed after
     something went wrong in main is healed by the next one, not trusted to the stored hashes."""
     papers = lake.main_table("papers")
-    where = (
-        ""
-        if changed is None
-        else "(c.paper_id IN (SELECT unnest($ids::VARCHAR[])) OR m.paper_id IS NULL) AND"
-    )
+    where = "" if changed is None else f"(c.{IN_IDS} OR m.paper_id IS NULL) AND"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _changed AS
             SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh,
@@ -238,7 +192,7 @@ def vectorise(
     con: duckdb.DuckDBPyConnection, papers: pd.DataFrame, docs: list[int]
 ) -> tuple[list[list[str]], pa.Table]:
     """Each paper's keywords and TF-IDF row (term_id, doc, weight rows) under the stored vocabulary and
-    idf, counted and weighed by the fit's own code (paperlake.enrich.term_counts and weigh)."""
+    idf, counted and weighed by the fit's own code (paperlake.enrich.text_model.term_counts and weigh)."""
     counts, names = term_counts(documents(papers))
     used = np.unique(counts.indices)
     column = dict(zip(names.take(used).to_pylist(), used.tolist(), strict=True))
@@ -252,60 +206,54 @@ def vectorise(
     new[[column[t] for t in terms]] = np.arange(len(terms))
     matrix = weigh(select_columns(counts, new, len(terms)), np.asarray(vocab["idf"], np.float32))
     rows = matrix.tocoo()
-    vectors = pa.table(
-        {
-            "term_id": pa.array(np.asarray(vocab["term_id"])[rows.col], pa.int32()),
-            "doc": pa.array(np.asarray(docs, np.int64)[rows.row], pa.int32()),
-            "weight": pa.array(rows.data, pa.float32()),
-        }
-    )
-    return row_keywords(matrix, terms), vectors
+    term_ids, doc = np.asarray(vocab["term_id"])[rows.col], np.asarray(docs, np.int64)[rows.row]
+    return row_keywords(matrix, terms), _table(term_id=term_ids, doc=doc, weight=rows.data)
 
 
-def _increment(con: duckdb.DuckDBPyConnection, core: str, fit: dict, diff: Diff) -> Published:
+def _increment(con: duckdb.DuckDBPyConnection, core: str, diff: Diff) -> Published:
     """Recompute only what the changed and removed papers touch; write it by key in one commit."""
     if not diff.rows and not diff.removed:
-        return Published({t: _empty(t) for t in ENRICHED}, _counts(con), False)
+        return Published({t: arrow_schema(CONTRACT[t]).empty_table() for t in ENRICHED}, _counts(con), False)
     new = _read_core(con, core, sorted(diff.content))
-    kw_new = dict(
-        zip(new["paper_id"], topic_scores(new["title"].tolist(), new["abstract"].tolist()), strict=True)
-    )
+    new_ids = new["paper_id"].tolist()
+    kw_new = dict(zip(new_ids, topic_scores(new["title"].tolist(), new["abstract"].tolist()), strict=True))
     first = scalar(con, f"SELECT coalesce(max(doc) + 1, 0) FROM {STATE}")
-    new_docs = dict(zip(new["paper_id"], range(first, first + len(new)), strict=True))
+    new_docs = dict(zip(new_ids, range(first, first + len(new)), strict=True))
     keywords_new, vectors = vectorise(con, new, list(new_docs.values()))
     gone = sorted(diff.content | diff.removed)
     gone_docs = [
-        r[0]
-        for r in con.execute(
-            f"SELECT doc FROM {STATE} WHERE paper_id IN (SELECT unnest($g::VARCHAR[]))", {"g": gone}
-        ).fetchall()
+        d for (d,) in con.execute(f"SELECT doc FROM {STATE} WHERE {IN_IDS}", {"ids": gone}).fetchall()
     ]
     refill = dict(
         con.execute(
-            f"SELECT paper_id, doc FROM {STATE} WHERE list_has_any(related, $g) "
-            "AND paper_id NOT IN (SELECT unnest($g::VARCHAR[]))",
-            {"g": gone},
+            f"SELECT paper_id, doc FROM {STATE} WHERE list_has_any(related, $ids) AND NOT {IN_IDS}",
+            {"ids": gone},
         ).fetchall()
     )
     tops, entering = _related(con, vectors, new_docs, refill, gone, gone_docs)
-    stored = _stored(con, set(diff.rows) | set(refill) | set(entering), diff.content)
+    stored = _stored(con, (diff.rows | set(refill) | set(entering)) - diff.content)
     related = {pid: (s["related"], s["related_scores"]) for pid, s in stored.items()}
     related |= {pid: tops.get(pid, ([], [])) for pid in diff.content | set(refill)}
-    merged = _merge(related, entering)
-    affected = sorted(diff.rows | set(refill) | merged)
-    known = _kw_topics(con, {p for pid in affected for p in related[pid][0]} - diff.content) | kw_new
+    affected = sorted(diff.rows | set(refill) | _merge(related, entering))
+    neighbours = {p for pid in affected for p in related[pid][0]} - diff.content
+    known = {p: s["kw_topics"] for p, s in _stored(con, neighbours, "kw_topics").items()} | kw_new
     papers = _read_core(con, core, affected)
     hashes = papers.pop("_ch"), papers.pop("_rh")
     ids = papers["paper_id"].tolist()
+    keywords = dict(zip(new_ids, keywords_new, strict=True))
     kw = [kw_new[p] if p in kw_new else stored[p]["kw_topics"] for p in ids]
-    keywords = dict(zip(new["paper_id"], keywords_new, strict=True))
     kws = [keywords[p] if p in keywords else stored[p]["keywords"] for p in ids]
     rel = [related[p][0] for p in ids]
     docs = [new_docs[p] if p in new_docs else stored[p]["doc"] for p in ids]
-    enriched = assemble(papers, inherit_topics(kw, rel, known), kws, rel)
-    rows = _rows(enriched)
-    state = _state_rows(ids, docs, hashes[0], hashes[1], kw, kws, rel, [related[p][1] for p in ids])
-    _write(con, rows, state, vectors, gone_docs, sorted(set(affected) | diff.removed), len(gone))
+    rows = _rows(assemble(papers, inherit_topics(kw, rel, known), kws, rel))
+    state = _state(ids, docs, *hashes, kw, kws, rel, [related[p][1] for p in ids])
+    keys = sorted(set(affected) | diff.removed)
+    with commit.transaction(con):  # the index loses the gone papers' vectors and gains the new ones
+        commit.replace_in(con, POSTINGS, vectors, "doc", gone_docs)
+        commit.replace_in(con, STATE, state, "paper_id", keys)
+        for table, arrow in rows.items():
+            commit.replace_in(con, lake.main_table(table), arrow, "paper_id", keys)
+        con.execute(f"UPDATE {FIT} SET changed_since = changed_since + $n", {"n": len(gone)})
     return Published(rows, _counts(con), False)
 
 
@@ -316,25 +264,12 @@ def _related(
     refill: dict[str, int],
     gone: list[str],
     gone_docs: list[int],
-) -> tuple[dict[str, tuple[list[str], list[float]]], dict[str, list[tuple[str, float]]]]:
+) -> tuple[Related, dict[str, list[tuple[str, float]]]]:
     """Top related papers of the new vectors and of the `refill` papers (from their stored vectors)
     against the index without the `gone` papers plus the new vectors; and, per stored paper outside
     those, the new papers that may enter its list (pairs above its fifth score)."""
-    con.register(
-        "_new_ids",
-        pa.table(
-            {
-                "doc": pa.array(list(new_docs.values()), pa.int32()),
-                "paper_id": pa.array(list(new_docs), pa.string()),
-            }
-        ),
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ids AS
-            SELECT doc, paper_id FROM {STATE} WHERE paper_id NOT IN (SELECT unnest($g::VARCHAR[]))
-            UNION ALL SELECT * FROM _new_ids""",
-        {"g": gone},
-    )
+    temp_table(con, "_ids", _table(doc=list(new_docs.values()), paper_id=list(new_docs)))
+    con.execute(f"INSERT INTO _ids SELECT doc, paper_id FROM {STATE} WHERE NOT {IN_IDS}", {"ids": gone})
     con.register("_scores", _pair_scores(con, vectors, list(refill.values()), gone_docs))
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _pairs AS
@@ -342,7 +277,6 @@ def _related(
             FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b"""
     )
     con.unregister("_scores")
-    con.unregister("_new_ids")
     tops = {
         a: (list(b), [float(x) for x in s])
         for a, b, s in con.execute(
@@ -387,26 +321,17 @@ def _pair_scores(
     index = {c: np.concatenate([np.asarray(indexed[c]), new[c]]) for c in new}
     docs = max(int(index["doc"].max(initial=-1)), int(query["doc"].max(initial=-1))) + 1
     rows, a = np.unique(query["doc"], return_inverse=True)
-    q = sp.csr_matrix(
-        (query["weight"], (a, np.searchsorted(terms, query["term_id"]))), shape=(len(rows), len(terms))
-    )
-    idx = sp.csr_matrix(
-        (index["weight"], (index["doc"], np.searchsorted(terms, index["term_id"]))), shape=(docs, len(terms))
-    )
-    sims = (q @ idx.T).tocoo()
+
+    def matrix(postings: dict, row: np.ndarray, height: int) -> sp.csr_matrix:
+        columns = np.searchsorted(terms, postings["term_id"])
+        return sp.csr_matrix((postings["weight"], (row, columns)), shape=(height, len(terms)))
+
+    sims = (matrix(query, a, len(rows)) @ matrix(index, index["doc"], docs).T).tocoo()
     keep = (sims.data >= MIN_RELATED_SIMILARITY) & (rows[sims.row] != sims.col)
-    return pa.table(
-        {
-            "a": pa.array(rows[sims.row[keep]], pa.int32()),
-            "b": pa.array(sims.col[keep], pa.int32()),
-            "s": pa.array(sims.data[keep], pa.float32()),
-        }
-    )
+    return _table(a=rows[sims.row[keep]], b=sims.col[keep], s=sims.data[keep])
 
 
-def _merge(
-    related: dict[str, tuple[list[str], list[float]]], entering: dict[str, list[tuple[str, float]]]
-) -> set[str]:
+def _merge(related: Related, entering: dict[str, list[tuple[str, float]]]) -> set[str]:
     """Put entering papers into their neighbours' lists (best RELATED by score, then id); returns the
     papers whose list changed."""
     changed = set()
@@ -416,61 +341,24 @@ def _merge(
             [*zip(scores, ids, strict=True), *((s, a) for a, s in cands)], key=lambda r: (-r[0], r[1])
         )
         top = ranked[:RELATED]
-        new_ids = [i for _, i in top]
-        if new_ids != list(ids):
-            related[pid] = (new_ids, [s for s, _ in top])
+        if [i for _, i in top] != list(ids):
+            related[pid] = ([i for _, i in top], [s for s, _ in top])
             changed.add(pid)
     return changed
 
 
-def _stored(con: duckdb.DuckDBPyConnection, ids: set[str], skip: set[str]) -> dict[str, dict]:
-    """The state rows of `ids` (except `skip`, whose state is being recomputed)."""
-    want = sorted(ids - skip)
-    out = {}
-    for pid, doc, kw, keywords, rel, scores in con.execute(
-        f"SELECT paper_id, doc, kw_topics, keywords, related, related_scores FROM {STATE} "
-        "WHERE paper_id IN (SELECT unnest($ids::VARCHAR[]))",
-        {"ids": want},
-    ).fetchall():
-        out[pid] = {
-            "doc": doc,
-            "kw_topics": json.loads(kw),
-            "keywords": list(keywords),
-            "related": list(rel),
-            "related_scores": [float(s) for s in scores],
-        }
-    return out
-
-
-def _kw_topics(con: duckdb.DuckDBPyConnection, ids: set[str]) -> dict[str, dict[str, float]]:
-    rows = con.execute(
-        f"SELECT paper_id, kw_topics FROM {STATE} WHERE paper_id IN (SELECT unnest($ids::VARCHAR[]))",
-        {"ids": sorted(ids)},
-    ).fetchall()
-    return {pid: json.loads(kw) for pid, kw in rows}
-
-
-def _write(
+def _stored(
     con: duckdb.DuckDBPyConnection,
-    rows: dict[str, pa.Table],
-    state: pa.Table,
-    vectors: pa.Table,
-    gone_docs: list[int],
-    keys: list[str],
-    changes: int,
-) -> None:
-    """In one commit: the index loses the gone papers' vectors and gains the new ones; the state and
-    the three main tables have the `keys` papers' rows deleted and the given rows inserted."""
-    with commit.transaction(con):
-        commit.replace_in(con, POSTINGS, vectors, "doc", gone_docs)
-        commit.replace_in(con, STATE, state, "paper_id", keys)
-        for table, arrow in rows.items():
-            commit.replace_in(con, lake.main_table(table), arrow, "paper_id", keys)
-        con.execute(f"UPDATE {FIT} SET changed_since = changed_since + $n", {"n": changes})
-
-
-def _empty(table: str) -> pa.Table:
-    return arrow_schema(CONTRACT[table]).empty_table()
+    ids: set[str],
+    columns: str = "doc, kw_topics, keywords, related, related_scores",
+) -> dict[str, dict]:
+    """The `columns` of the state rows of `ids`, by paper_id (kw_topics decoded)."""
+    cur = con.execute(f"SELECT paper_id, {columns} FROM {STATE} WHERE {IN_IDS}", {"ids": sorted(ids)})
+    names = [c[0] for c in cur.description][1:]
+    out = {pid: dict(zip(names, values, strict=True)) for pid, *values in cur.fetchall()}
+    for row in out.values():
+        row["kw_topics"] = json.loads(row["kw_topics"])
+    return out
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
