@@ -18,16 +18,10 @@ import functools
 import re
 from dataclasses import dataclass
 
-MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
-    )
-}
-_MONTH_ALT = "|".join(MONTHS)
+_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = {m: i for i, m in enumerate(_ABBR, start=1)}
 # "Oct 22, 2024", "Oct 3", optionally followed by an upvote count: "Dec 18 2", "Dec 31, 2024 1".
-DATE_LINE = re.compile(rf"^({_MONTH_ALT}) (\d{{1,2}})(?:, (\d{{4}}))?(?: (\d{{1,7}}))?$")
-PAGE_DATE_LINE = re.compile(rf"^({_MONTH_ALT}) (\d{{1,2}})(?:, (\d{{4}}))?$")
+DATE_LINE = re.compile(rf"^({'|'.join(MONTHS)}) (\d{{1,2}})(?:, (\d{{4}}))?(?: (\d{{1,7}}))?$")
 _FILENAME_DATE = re.compile(r"(?<!\d)(20\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
@@ -66,21 +60,23 @@ def parse_date_line(line: str) -> tuple[MonthDay, int | None] | None:
 
 
 def parse_page_date(line: str) -> MonthDay | None:
-    m = PAGE_DATE_LINE.match(line.strip())
-    if not m:
-        return None
-    month, day, year = m.groups()
-    md = MonthDay(MONTHS[month], int(day), int(year) if year else None, line.strip())
-    return md if md.valid() else None
+    """A date line without upvotes (its raw text is then the stripped line)."""
+    parsed = parse_date_line(line)
+    return parsed[0] if parsed is not None and parsed[1] is None else None
 
 
-def filename_date(name: str) -> dt.date | None:
-    for m in _FILENAME_DATE.finditer(name):
+def first_date(pattern: re.Pattern, text: str) -> dt.date | None:
+    """The first match of `pattern` (groups year, month, day) that is a real date (not 2024-02-31)."""
+    for m in pattern.finditer(text):
         try:
             return dt.date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError:
             continue
     return None
+
+
+def filename_date(name: str) -> dt.date | None:
+    return first_date(_FILENAME_DATE, name)
 
 
 def _latest_year_not_after(md: MonthDay, limit: dt.date) -> int:
@@ -108,8 +104,7 @@ def infer_page_date(
     if floor is not None and (d := page.on(floor)):
         return d, "content"
     if mtime is not None:
-        year = _latest_year_not_after(page, mtime.date())
-        return page.on(year), "mtime"
+        return page.on(_latest_year_not_after(page, mtime.date())), "mtime"
     return None, None
 
 
@@ -119,7 +114,4 @@ def infer_entry_date(md: MonthDay, page_date: dt.date | None) -> dt.date | None:
         return md.on(md.year)
     if page_date is None:
         return None
-    year = page_date.year
-    if (md.month, md.day) > (page_date.month, page_date.day):
-        year -= 1
-    return md.on(year)
+    return md.on(page_date.year - ((md.month, md.day) > (page_date.month, page_date.day)))
