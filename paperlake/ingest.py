@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from paperlake import landing
+from paperlake.entries import parse_entries
 from paperlake.frames import frame
-from paperlake.parse import ParseOptions, RawPage, parse_entries, read_page
+from paperlake.parse import ParseOptions, RawPage, read_page, reject_row, where
 from paperlake.validate import quarantine
 from schemas import Pages, Rejects, Sightings
 from schemas.tables import contract_schema
@@ -63,20 +64,6 @@ def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> 
     return read_page(data, source, mtime)
 
 
-def _file_reject(page: RawPage, reason: RejectReason) -> dict:
-    return {
-        "source_file": page.source_file,
-        "page_id": page.page_id or None,
-        "kind": "file",
-        "position": None,
-        "line_start": None,
-        "line_end": None,
-        "reason": reason,
-        "detail": page.detail or reason.description,
-        "excerpt": page.excerpt,
-    }
-
-
 def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> PageTables:
     """Parse every page and validate all their entries against the contract in ONE Pandera call; failures
     are quarantined. Returns the tables of the whole batch (one pages row per page), each built in one go:
@@ -85,21 +72,20 @@ def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> 
     sightings = frame([e for p in parsed for e in p.entries], Sightings)
     limit = (options or ParseOptions()).max_title_chars
     valid, failed = quarantine(sightings, contract_schema(Sightings, limit))
+    by_file = {page.source_file: page for page in pages}
     schema_rejects = [
-        {
-            "source_file": s["source_file"],
-            "page_id": s["page_id"],
-            "kind": "entry",
-            **{c: int(s[c]) for c in ("position", "line_start", "line_end")},
-            "reason": reason,
-            "detail": detail,
-            "excerpt": str(s["title"])[:200],
-        }
+        reject_row(
+            by_file[s["source_file"]], tuple(map(int, where(s))), reason, detail, str(s["title"])[:200]
+        )
         for s, reason, detail in zip(
             sightings.loc[failed.index].to_dict("records"), failed["reason"], failed["detail"], strict=True
         )
     ]
-    file_rejects = [_file_reject(page, page.reason) for page in pages if page.reason]
+    file_rejects = [
+        reject_row(page, None, page.reason, page.detail or page.reason.description, page.excerpt)
+        for page in pages
+        if page.reason
+    ]
     rejects = frame([r for p in parsed for r in p.rejects] + schema_rejects + file_rejects, Rejects)
     order = {page.source_file: i for i, page in enumerate(pages)}
     rejects = (
