@@ -87,10 +87,7 @@ def _latest_year_not_after(md: MonthDay, limit: dt.date) -> int:
 
 
 def infer_page_date(
-    page: MonthDay | None,
-    printed_years: list[int],
-    file_name: str,
-    mtime: dt.datetime | None,
+    page: MonthDay | None, printed_years: list[int], file_name: str, mtime: dt.datetime | None
 ) -> tuple[dt.date | None, str | None]:
     """The page's full date and which evidence gave its year (`printed`, `content`, `filename`, `mtime`)."""
     if page is None:
