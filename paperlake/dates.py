@@ -40,9 +40,6 @@ class MonthDay:
         except ValueError:  # Feb 29 outside a leap year, Apr 31, ...
             return None
 
-    def valid(self) -> bool:
-        return self.on(self.year or 2024) is not None  # 2024 is a leap year: Feb 29 is a real date
-
 
 @functools.lru_cache(maxsize=1 << 14)  # date lines repeat across entries and pages; the result is immutable
 def parse_date_line(line: str) -> tuple[MonthDay, int | None] | None:
@@ -54,7 +51,7 @@ def parse_date_line(line: str) -> tuple[MonthDay, int | None] | None:
     md = MonthDay(
         MONTHS[month], int(day), int(year) if year else None, f"{month} {day}" + (f", {year}" if year else "")
     )
-    if not md.valid():
+    if md.on(md.year or 2024) is None:  # 2024 is a leap year: Feb 29 is a real date
         return None
     return md, int(upvotes) if upvotes is not None else None
 
@@ -79,13 +76,6 @@ def filename_date(name: str) -> dt.date | None:
     return first_date(_FILENAME_DATE, name)
 
 
-def _latest_year_not_after(md: MonthDay, limit: dt.date) -> int:
-    year = limit.year
-    while (d := md.on(year)) is None or d > limit:
-        year -= 1
-    return year
-
-
 def infer_page_date(
     page: MonthDay | None, printed_years: list[int], file_name: str, mtime: dt.datetime | None
 ) -> tuple[dt.date | None, str | None]:
@@ -100,8 +90,11 @@ def infer_page_date(
         return d, "filename"
     if floor is not None and (d := page.on(floor)):
         return d, "content"
-    if mtime is not None:
-        return page.on(_latest_year_not_after(page, mtime.date())), "mtime"
+    if mtime is not None:  # the latest year in which the page's month-day is not after mtime
+        year = mtime.year
+        while (d := page.on(year)) is None or d > mtime.date():
+            year -= 1
+        return d, "mtime"
     return None, None
 
 

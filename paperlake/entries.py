@@ -92,21 +92,17 @@ def _parse_meta(block: Block, page_date: dt.date | None) -> dict | RejectReason:
     who, rest = stripped[:sep], stripped[sep + 1 :]
     if len(who) != 1 or len(rest) != 1:
         return RejectReason.BAD_METADATA
-    out: dict = {"authors_count": None, "organization": None, "organization_id": None}
-    if m := AUTHORS_LINE.match(who[0]):
-        out["authors_count"] = int(m[1])
-    else:
-        handle, _, name = who[0].partition(" ")
-        out["organization_id"] = handle
-        out["organization"] = html.unescape(name.strip() or handle)
-    parsed = parse_date_line(rest[0])
-    if parsed is None:
+    if (parsed := parse_date_line(rest[0])) is None:
         return RejectReason.BAD_DATE
-    md, upvotes = parsed
-    out["published_date_raw"] = rest[0]
-    out["published_date"] = infer_entry_date(md, page_date)
-    out["upvotes"] = upvotes
-    return out
+    out = {
+        "published_date_raw": rest[0],
+        "published_date": infer_entry_date(parsed[0], page_date),
+        "upvotes": parsed[1],
+    }
+    if m := AUTHORS_LINE.match(who[0]):
+        return out | {"authors_count": int(m[1])}
+    handle, _, name = who[0].partition(" ")
+    return out | {"organization_id": handle, "organization": html.unescape(name.strip() or handle)}
 
 
 class _EntryBuilder:
