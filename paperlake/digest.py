@@ -79,19 +79,14 @@ def _summarise(con: duckdb.DuckDBPyConnection, d: str, digest: Digest) -> Digest
     digest.n_new, digest.removed, digest.changed = (n.get(c, 0) for c in ("added", "removed", "changed"))
     digest.new = _rows(con, f"SELECT new FROM {d} WHERE change = 'added' ORDER BY {_UPVOTES} LIMIT {SHOWN}")
     grew = "coalesce(new.upvotes_max, 0) - coalesce(old.upvotes_max, 0)"
-    digest.trending = _rows(
-        con,
-        f"""SELECT struct_insert(new, growth := {grew}, upvotes_before := old.upvotes_max) FROM {d}
+    trending = f"""SELECT struct_insert(new, growth := {grew}, upvotes_before := old.upvotes_max) FROM {d}
             WHERE change = 'changed' AND {grew} > 0
             ORDER BY {grew} DESC, coalesce(new.upvotes_growth_per_day, 0) DESC, new.paper_id
-            LIMIT {TOP}""",
-    )
-    digest.gained_code = _rows(
-        con,
-        f"""SELECT new FROM {d}
+            LIMIT {TOP}"""
+    gained_code = f"""SELECT new FROM {d}
             WHERE change = 'changed' AND new.has_code AND NOT coalesce(old.has_code, false)
-            ORDER BY {_UPVOTES} LIMIT {TOP}""",
-    )
+            ORDER BY {_UPVOTES} LIMIT {TOP}"""
+    digest.trending, digest.gained_code = _rows(con, trending), _rows(con, gained_code)
     topics = con.execute(f"""
         WITH t AS (SELECT unnest(CASE WHEN len(coalesce(new.topics, [])) = 0 THEN ['(no topic)']
                                       ELSE new.topics END) AS topic,
@@ -133,16 +128,9 @@ def md_text(text: object) -> str:
 def markdown(d: Digest) -> str:
     """The digest as Markdown (also the asset's metadata in the Dagster UI)."""
     span = f"version {d.since} → {d.until}" if d.since is not None else f"version {d.until} (the first)"
-    lines = [
-        f"# {md_text(d.title)}",
-        "",
-        f"{span}, published {d.published_at:%Y-%m-%d %H:%M} UTC: **new papers: {d.n_new}**, "
-        f"{d.changed} changed, {d.removed} removed.",
-        "",
-        "## New papers",
-        "",
-    ]
-    lines += [_md_paper(p) for p in d.new[: TOP * 5]] or ["None."]
+    head = f"{span}, published {d.published_at:%Y-%m-%d %H:%M} UTC: **new papers: {d.n_new}**, "
+    lines = [f"# {md_text(d.title)}", "", head + f"{d.changed} changed, {d.removed} removed.", ""]
+    lines += ["## New papers", ""] + ([_md_paper(p) for p in d.new[: TOP * 5]] or ["None."])
     if d.n_new > TOP * 5:
         lines.append(f"- … and {d.n_new - TOP * 5} more")
     lines += ["", "## Trending: fastest upvote growth", ""]
@@ -331,12 +319,11 @@ def _finished_days(
     days: dict[dt.date, tuple[int, dt.datetime]] = {}
     for version, at in versions:  # newest first: a day's first entry is its last version
         days.setdefault(at.date(), (version, at))
-    out_days = []
-    for day, (last, at) in days.items():
-        if day < today and not (out / "daily" / f"{day:%Y-%m-%d}.md").exists():
-            before = next((v for v, t in versions if t.date() < day), None)
-            out_days.append((day, before, last, at))
-    return out_days
+    return [
+        (day, next((v for v, t in versions if t.date() < day), None), last, at)  # the last version before it
+        for day, (last, at) in days.items()
+        if day < today and not (out / "daily" / f"{day:%Y-%m-%d}.md").exists()
+    ]
 
 
 def _digest(

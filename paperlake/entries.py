@@ -240,7 +240,8 @@ class _EntryBuilder:
         if last is None:
             return
         why = None
-        if self.damaged and _last_char(self.page.text or "") == DAMAGE:
+        text = self.page.text or ""  # its last visible character, read without copying the whole text
+        if self.damaged and (text[-64:].rstrip() or text.rstrip())[-1:] == DAMAGE:
             why = "the file ends in undecodable bytes (a multi-byte character cut off)"
         elif last.get("reason") in CUT_REASONS:
             why = f"{last['reason']} at the end of the file"
@@ -301,12 +302,6 @@ def _one_spaced(text: str) -> str:
         if plain:
             return text
     return " ".join(text.split())
-
-
-def _last_char(text: str) -> str:
-    """The last character that is not whitespace ('' for none), without copying the whole text."""
-    tail = text[-64:].rstrip()
-    return (tail or text.rstrip())[-1:]
 
 
 def _damaged_lines(blocks: list[Block]) -> str | None:

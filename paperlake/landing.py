@@ -101,9 +101,7 @@ def stat_of(path: Path, raw_dir: Path) -> os.stat_result:
     """The stat a file's state is made of: a link inside the folder counts as its target, any other
     entry as itself (a refused link is never followed)."""
     st = path.lstat()
-    if stat.S_ISLNK(st.st_mode) and refusal(path, raw_dir) is None:
-        return path.stat()
-    return st
+    return path.stat() if stat.S_ISLNK(st.st_mode) and refusal(path, raw_dir) is None else st
 
 
 def landing_files(raw_dir: Path, written: tuple[Path, ...] = ()) -> dict[str, Path]:

@@ -114,12 +114,9 @@ def read_page(data: bytes, source_file: str, mtime: dt.datetime | None = None) -
     lines = text.split("\n", HEAD_LINES)
     last = _find_header(lines)
     if last is None:
-        if looks_binary(data):
-            page.reason = RejectReason.BINARY_CONTENT
-            page.excerpt = excerpt(data[:200].decode("latin-1"))
-        else:
-            page.reason = RejectReason.NOT_A_CAPTURE
-            page.excerpt = excerpt(text[:400])
+        binary = looks_binary(data)
+        page.reason = RejectReason.BINARY_CONTENT if binary else RejectReason.NOT_A_CAPTURE
+        page.excerpt = excerpt(data[:200].decode("latin-1") if binary else text[:400])
         return page
     page.encoding, page.text = decoded.encoding, text
     page.n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
