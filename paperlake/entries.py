@@ -149,15 +149,11 @@ class _EntryBuilder:
         if not title:
             return self.reject(blocks, RejectReason.MISSING_TITLE, "entry has no title line")
         if len(title) > o.max_title_chars:
-            return self.reject(
-                blocks, RejectReason.OVERSIZED_FIELD, f"title has {len(title)} chars > {o.max_title_chars}"
-            )
+            detail = f"title has {len(title)} chars > {o.max_title_chars}"
+            return self.reject(blocks, RejectReason.OVERSIZED_FIELD, detail)
         if abstract is not None and len(abstract) > o.max_abstract_chars:
-            return self.reject(
-                blocks,
-                RejectReason.OVERSIZED_FIELD,
-                f"abstract has {len(abstract)} chars > {o.max_abstract_chars}",
-            )
+            detail = f"abstract has {len(abstract)} chars > {o.max_abstract_chars}"
+            return self.reject(blocks, RejectReason.OVERSIZED_FIELD, detail)
         meta: dict = dict.fromkeys(_META)
         if meta_b is not None:
             parsed = _parse_meta(meta_b, self.page.page_date)
@@ -199,39 +195,34 @@ class _EntryBuilder:
     def step(self, b: Block, nxt: Block | None = None, after: Block | None = None) -> int:
         """Place the entry that starts at `b` (`nxt`, `after`: the blocks after it); returns its blocks."""
         if b.meta:
-            return self.reject(
-                [b], RejectReason.ORPHAN_METADATA, "metadata lines with no title and abstract before them"
-            )
+            detail = "metadata lines with no title and abstract before them"
+            return self.reject([b], RejectReason.ORPHAN_METADATA, detail)
         if len(b.lines) > 1 and (nxt is None or nxt.meta or self.title_like(nxt)):
             # title and abstract with no blank line between them
             title, abstract = b.lines[0].strip(), Block(b.start + 1, b.lines[1:]).text
             return self.add([b, nxt] if nxt is not None and nxt.meta else [b], title, abstract)
         if nxt is None:
-            return self.reject(
-                [b], RejectReason.MISSING_ABSTRACT, "title with no abstract at the end of the file"
-            )
+            detail = "title with no abstract at the end of the file"
+            return self.reject([b], RejectReason.MISSING_ABSTRACT, detail)
         if nxt.meta:
             if self.title_like(b):  # the abstract line is missing: the metadata is still an observation
                 return self.add([b, nxt], b.text, None)
-            return self.reject(
-                [b, nxt], RejectReason.MISSING_TITLE, "abstract and metadata with no title line"
-            )
+            detail = "abstract and metadata with no title line"
+            return self.reject([b, nxt], RejectReason.MISSING_TITLE, detail)
         if not self.title_like(b) and (len(b.lines) > 1 or self.title_like(nxt)):
             # an abstract whose title line is gone (a title follows it), or lines glued onto a title:
             # taking it as a title would pair every later title with the wrong abstract
             what = f"{len(b.lines)} lines" if len(b.lines) > 1 else f"{len(b.text)} chars"
-            return self.reject(
-                [b], RejectReason.MISSING_TITLE, f"a paragraph of {what} where a one-line title belongs"
-            )
+            detail = f"a paragraph of {what} where a one-line title belongs"
+            return self.reject([b], RejectReason.MISSING_TITLE, detail)
         if (
             self.title_like(nxt)
             and after is not None
             and (self.abstract_like(after) or after.meta)
             and self.title_like(b)
         ):
-            return self.reject(
-                [b], RejectReason.MISSING_ABSTRACT, "title followed directly by the next title"
-            )
+            detail = "title followed directly by the next title"
+            return self.reject([b], RejectReason.MISSING_ABSTRACT, detail)
         return self.add([b, nxt, after] if after is not None and after.meta else [b, nxt], b.text, nxt.text)
 
     def close(self) -> None:
