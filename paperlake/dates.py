@@ -18,16 +18,10 @@ import functools
 import re
 from dataclasses import dataclass
 
-MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
-    )
-}
-_MONTH_ALT = "|".join(MONTHS)
+_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = {m: i for i, m in enumerate(_ABBR, start=1)}
 # "Oct 22, 2024", "Oct 3", optionally followed by an upvote count: "Dec 18 2", "Dec 31, 2024 1".
-DATE_LINE = re.compile(rf"^({_MONTH_ALT}) (\d{{1,2}})(?:, (\d{{4}}))?(?: (\d{{1,7}}))?$")
-PAGE_DATE_LINE = re.compile(rf"^({_MONTH_ALT}) (\d{{1,2}})(?:, (\d{{4}}))?$")
+DATE_LINE = re.compile(rf"^({'|'.join(MONTHS)}) (\d{{1,2}})(?:, (\d{{4}}))?(?: (\d{{1,7}}))?$")
 _FILENAME_DATE = re.compile(r"(?<!\d)(20\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
@@ -46,9 +40,6 @@ class MonthDay:
         except ValueError:  # Feb 29 outside a leap year, Apr 31, ...
             return None
 
-    def valid(self) -> bool:
-        return self.on(self.year or 2024) is not None  # 2024 is a leap year: Feb 29 is a real date
-
 
 @functools.lru_cache(maxsize=1 << 14)  # date lines repeat across entries and pages; the result is immutable
 def parse_date_line(line: str) -> tuple[MonthDay, int | None] | None:
@@ -60,22 +51,20 @@ def parse_date_line(line: str) -> tuple[MonthDay, int | None] | None:
     md = MonthDay(
         MONTHS[month], int(day), int(year) if year else None, f"{month} {day}" + (f", {year}" if year else "")
     )
-    if not md.valid():
+    if md.on(md.year or 2024) is None:  # 2024 is a leap year: Feb 29 is a real date
         return None
     return md, int(upvotes) if upvotes is not None else None
 
 
 def parse_page_date(line: str) -> MonthDay | None:
-    m = PAGE_DATE_LINE.match(line.strip())
-    if not m:
-        return None
-    month, day, year = m.groups()
-    md = MonthDay(MONTHS[month], int(day), int(year) if year else None, line.strip())
-    return md if md.valid() else None
+    """A date line without upvotes (its raw text is then the stripped line)."""
+    parsed = parse_date_line(line)
+    return parsed[0] if parsed is not None and parsed[1] is None else None
 
 
-def filename_date(name: str) -> dt.date | None:
-    for m in _FILENAME_DATE.finditer(name):
+def first_date(pattern: re.Pattern, text: str) -> dt.date | None:
+    """The first match of `pattern` (groups year, month, day) that is a real date (not 2024-02-31)."""
+    for m in pattern.finditer(text):
         try:
             return dt.date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError:
@@ -83,18 +72,12 @@ def filename_date(name: str) -> dt.date | None:
     return None
 
 
-def _latest_year_not_after(md: MonthDay, limit: dt.date) -> int:
-    year = limit.year
-    while (d := md.on(year)) is None or d > limit:
-        year -= 1
-    return year
+def filename_date(name: str) -> dt.date | None:
+    return first_date(_FILENAME_DATE, name)
 
 
 def infer_page_date(
-    page: MonthDay | None,
-    printed_years: list[int],
-    file_name: str,
-    mtime: dt.datetime | None,
+    page: MonthDay | None, printed_years: list[int], file_name: str, mtime: dt.datetime | None
 ) -> tuple[dt.date | None, str | None]:
     """The page's full date and which evidence gave its year (`printed`, `content`, `filename`, `mtime`)."""
     if page is None:
@@ -107,9 +90,11 @@ def infer_page_date(
         return d, "filename"
     if floor is not None and (d := page.on(floor)):
         return d, "content"
-    if mtime is not None:
-        year = _latest_year_not_after(page, mtime.date())
-        return page.on(year), "mtime"
+    if mtime is not None:  # the latest year in which the page's month-day is not after mtime
+        year = mtime.year
+        while (d := page.on(year)) is None or d > mtime.date():
+            year -= 1
+        return d, "mtime"
     return None, None
 
 
@@ -119,7 +104,4 @@ def infer_entry_date(md: MonthDay, page_date: dt.date | None) -> dt.date | None:
         return md.on(md.year)
     if page_date is None:
         return None
-    year = page_date.year
-    if (md.month, md.day) > (page_date.month, page_date.day):
-        year -= 1
-    return md.on(year)
+    return md.on(page_date.year - ((md.month, md.day) > (page_date.month, page_date.day)))

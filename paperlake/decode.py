@@ -19,7 +19,6 @@ import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal, overload
 
 import ftfy
 from ftfy.badness import is_bad
@@ -77,30 +76,12 @@ def _lines_of(text: str, pattern: re.Pattern) -> str:
     return f"line{'s' if len(lines) > 1 else ''} {shown}"
 
 
-def _mark_damage(text: str, notes: list[str]) -> str:
-    """NUL runs (holes a broken download leaves) become U+FFFD like invalid bytes, and are noted."""
-    if "\x00" in text:
-        notes.append(f"{text.count(chr(0))} NUL bytes on {_lines_of(text, _NUL)}")
-        text = _NUL.sub(DAMAGE, text)
-    return text
-
-
 def _escaped(text: str, notes: list[str], what: str) -> str:
     """Runs of bytes the codec could not read (surrogateescape) → one U+FFFD each, noted."""
     if n := sum(m.end() - m.start() for m in _ESCAPED.finditer(text)):
         notes.append(f"{n} {what} byte{'s' if n > 1 else ''} on {_lines_of(text, _ESCAPED)}")
         text = _ESCAPED.sub(DAMAGE, text)
     return text
-
-
-def _count(data: bytes, values: bytes) -> int:
-    return len(data) - len(data.translate(None, values))
-
-
-def _legacy(data: bytes, notes: list[str]) -> str:
-    """cp1252, its few undefined bytes being damage as invalid bytes are in UTF-8. (Latin-1 needs no path
-    of its own: its printable characters are cp1252's, and the C1 bytes where they differ hold no text.)"""
-    return _escaped(data.decode("cp1252", errors="surrogateescape"), notes, "undefined")
 
 
 def _plausible(text: str) -> bool:
@@ -114,33 +95,23 @@ def _plausible(text: str) -> bool:
     return not is_bad(text)
 
 
-@overload
-def _utf8(data: bytes, force: Literal[True]) -> tuple[str, list[str]]: ...
-@overload
-def _utf8(data: bytes, force: bool = False) -> tuple[str, list[str]] | None: ...
-def _utf8(data: bytes, force: bool = False) -> tuple[str, list[str]] | None:
-    """UTF-8 with damage confined, or None when most non-ASCII bytes are invalid (a legacy file)."""
+def _utf8(data: bytes) -> tuple[str, list[str], bool]:
+    """UTF-8 with damage confined, and whether most non-ASCII bytes are invalid (then a legacy file)."""
     try:  # the common case, at C speed
-        return data.decode("utf-8"), []
+        return data.decode("utf-8"), [], False
     except UnicodeDecodeError:
         pass
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     text = decoder.decode(data, final=False)
     cut = len(decoder.getstate()[0])  # a multi-byte character cut off by the end of the file
     invalid = sum(m.end() - m.start() for m in _ESCAPED.finditer(text))
-    non_ascii = _count(data, _HIGH) - cut
-    if invalid * 2 > non_ascii and not force:
-        return None
+    non_ascii = len(data) - len(data.translate(None, _HIGH)) - cut
     notes: list[str] = []
     text = _escaped(text, notes, "invalid")
     if cut:
         notes.append(f"{cut} byte{'s' if cut > 1 else ''} cut at end")
         text += DAMAGE
-    return text, notes
-
-
-def _has_mojibake(text: str) -> bool:
-    return any(c in text for c in _MOJIBAKE_LEADS) and _MOJIBAKE.search(text) is not None
+    return text, notes, invalid * 2 > non_ascii
 
 
 def decode_bytes(data: bytes) -> Decoded:
@@ -148,23 +119,30 @@ def decode_bytes(data: bytes) -> Decoded:
     notes: list[str] = []
     for bom, codec in BOMS:
         if data.startswith(bom):
-            if codec == "utf-8-sig" and (utf8 := _utf8(data[len(bom) :])) is not None:
-                text, notes = utf8
+            if codec == "utf-8-sig" and not (utf8 := _utf8(data[len(bom) :]))[2]:
+                text, notes, _ = utf8
             else:
                 text = data.decode(codec, errors="replace")
                 if n := text.count(DAMAGE) - data.decode(codec, errors="ignore").count(DAMAGE):
                     notes.append(f"{n} undecodable sequences")
             break
     else:
-        if (utf8 := _utf8(data)) is not None:
-            (text, notes), codec = utf8, "utf-8"
-        else:
-            text, codec = _legacy(data, notes), "cp1252"
-            if not _plausible(text):  # stray bytes in an ASCII file, not cp1252 text
-                notes.clear()
-                (text, notes), codec = _utf8(data, force=True), "utf-8"
-    if b"\x00" in data:  # no NUL byte, no NUL character; the byte search is the cheaper (memchr)
-        text = _mark_damage(text, notes)
-    if _has_mojibake(text) and (fixed := ftfy.fix_encoding(text)) != text:
+        text, notes, legacy = _utf8(data)
+        codec = "utf-8"
+        # cp1252, its few undefined bytes being damage as invalid bytes are in UTF-8 (Latin-1 needs no path
+        # of its own: its printable characters are cp1252's, and the C1 bytes where they differ hold no
+        # text), unless its characters are implausible: stray bytes in an ASCII file, not cp1252 text
+        if legacy:
+            cp_notes: list[str] = []
+            cp = _escaped(data.decode("cp1252", errors="surrogateescape"), cp_notes, "undefined")
+            if _plausible(cp):
+                text, notes, codec = cp, cp_notes, "cp1252"
+    # NUL runs (holes a broken download leaves) become U+FFFD like invalid bytes, and are noted; no NUL
+    # byte, no NUL character: the byte search is the cheaper (memchr)
+    if b"\x00" in data and "\x00" in text:
+        notes.append(f"{text.count(chr(0))} NUL bytes on {_lines_of(text, _NUL)}")
+        text = _NUL.sub(DAMAGE, text)
+    mojibake = any(c in text for c in _MOJIBAKE_LEADS) and _MOJIBAKE.search(text) is not None
+    if mojibake and (fixed := ftfy.fix_encoding(text)) != text:
         text, codec = fixed, f"{codec}+mojibake-repaired"
     return Decoded(normalise_text(text), "; ".join([codec, *notes]))

@@ -61,7 +61,7 @@ def of_diff(title: str, found: VersionDiff, published_at: dt.datetime) -> Digest
     """The digest of a diff: new papers by upvotes, changed papers by upvote growth since `since`."""
     with duckdb.connect() as con:
         con.register("d", found.papers)
-        return _summarise(con, "d", title, found.since, found.until, published_at)
+        return _summarise(con, "d", Digest(title, found.since, found.until, published_at))
 
 
 def of_first(con: duckdb.DuckDBPyConnection, title: str, until: int, published_at: dt.datetime) -> Digest:
@@ -69,35 +69,24 @@ def of_first(con: duckdb.DuckDBPyConnection, title: str, until: int, published_a
     everything would copy every paper twice (old and new rows; 18 s and gigabytes at 10,000 files)."""
     papers = f"{lake.main_table('papers')} AS p AT (VERSION => {int(until)})"
     rows = f"(SELECT 'added' AS change, p AS new, CASE WHEN false THEN p END AS old FROM {papers})"
-    return _summarise(con, rows, title, None, until, published_at)
+    return _summarise(con, rows, Digest(title, None, until, published_at))
 
 
-def _summarise(
-    con: duckdb.DuckDBPyConnection,
-    d: str,
-    title: str,
-    since: int | None,
-    until: int,
-    published_at: dt.datetime,
-) -> Digest:
-    """The digest of relation `d` (change, old and new rows as structs), summarised in DuckDB: only the
-    papers a page shows are read into Python."""
+def _summarise(con: duckdb.DuckDBPyConnection, d: str, digest: Digest) -> Digest:
+    """`digest` filled in from relation `d` (change, old and new rows as structs), summarised in DuckDB:
+    only the papers a page shows are read into Python."""
     n = dict(con.execute(f"SELECT change, count(*) FROM {d} GROUP BY ALL").fetchall())
-    new = _rows(con, f"SELECT new FROM {d} WHERE change = 'added' ORDER BY {_UPVOTES} LIMIT {SHOWN}")
+    digest.n_new, digest.removed, digest.changed = (n.get(c, 0) for c in ("added", "removed", "changed"))
+    digest.new = _rows(con, f"SELECT new FROM {d} WHERE change = 'added' ORDER BY {_UPVOTES} LIMIT {SHOWN}")
     grew = "coalesce(new.upvotes_max, 0) - coalesce(old.upvotes_max, 0)"
-    trending = _rows(
-        con,
-        f"""SELECT struct_insert(new, growth := {grew}, upvotes_before := old.upvotes_max) FROM {d}
+    trending = f"""SELECT struct_insert(new, growth := {grew}, upvotes_before := old.upvotes_max) FROM {d}
             WHERE change = 'changed' AND {grew} > 0
             ORDER BY {grew} DESC, coalesce(new.upvotes_growth_per_day, 0) DESC, new.paper_id
-            LIMIT {TOP}""",
-    )
-    gained = _rows(
-        con,
-        f"""SELECT new FROM {d}
+            LIMIT {TOP}"""
+    gained_code = f"""SELECT new FROM {d}
             WHERE change = 'changed' AND new.has_code AND NOT coalesce(old.has_code, false)
-            ORDER BY {_UPVOTES} LIMIT {TOP}""",
-    )
+            ORDER BY {_UPVOTES} LIMIT {TOP}"""
+    digest.trending, digest.gained_code = _rows(con, trending), _rows(con, gained_code)
     topics = con.execute(f"""
         WITH t AS (SELECT unnest(CASE WHEN len(coalesce(new.topics, [])) = 0 THEN ['(no topic)']
                                       ELSE new.topics END) AS topic,
@@ -108,26 +97,14 @@ def _summarise(
                             row_number() OVER (PARTITION BY topic ORDER BY {_UPVOTES}) AS k FROM t)
         SELECT topic, any_value(n), list(id ORDER BY k) FROM top WHERE k <= {TOP}
         GROUP BY topic ORDER BY any_value(n) DESC, topic""").fetchall()
-    shown = {p["paper_id"]: p for p in new}
+    shown = {p["paper_id"]: p for p in digest.new}
     missing = {i for _, _, ids in topics for i in ids} - shown.keys()
     if missing:  # a topic's first papers that are not among the page's first SHOWN
         sql = f"SELECT new FROM {d} WHERE change = 'added' AND list_contains($ids, new.paper_id)"
-        more = _rows(con, sql, {"ids": sorted(missing)})
-        shown.update({p["paper_id"]: p for p in more})
-    return Digest(
-        title,
-        since,
-        until,
-        published_at,
-        new,
-        trending,
-        gained,
-        {topic: [shown[i] for i in ids] for topic, _, ids in topics},
-        {topic: count for topic, count, _ in topics},
-        n_new=n.get("added", 0),
-        removed=n.get("removed", 0),
-        changed=n.get("changed", 0),
-    )
+        shown.update({p["paper_id"]: p for p in _rows(con, sql, {"ids": sorted(missing)})})
+    digest.by_topic = {topic: [shown[i] for i in ids] for topic, _, ids in topics}
+    digest.topic_counts = {topic: count for topic, count, _ in topics}
+    return digest
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict]:
@@ -151,16 +128,9 @@ def md_text(text: object) -> str:
 def markdown(d: Digest) -> str:
     """The digest as Markdown (also the asset's metadata in the Dagster UI)."""
     span = f"version {d.since} → {d.until}" if d.since is not None else f"version {d.until} (the first)"
-    lines = [
-        f"# {md_text(d.title)}",
-        "",
-        f"{span}, published {d.published_at:%Y-%m-%d %H:%M} UTC: **new papers: {d.n_new}**, "
-        f"{d.changed} changed, {d.removed} removed.",
-        "",
-        "## New papers",
-        "",
-    ]
-    lines += [_md_paper(p) for p in d.new[: TOP * 5]] or ["None."]
+    head = f"{span}, published {d.published_at:%Y-%m-%d %H:%M} UTC: **new papers: {d.n_new}**, "
+    lines = [f"# {md_text(d.title)}", "", head + f"{d.changed} changed, {d.removed} removed.", ""]
+    lines += ["## New papers", ""] + ([_md_paper(p) for p in d.new[: TOP * 5]] or ["None."])
     if d.n_new > TOP * 5:
         lines.append(f"- … and {d.n_new - TOP * 5} more")
     lines += ["", "## Trending: fastest upvote growth", ""]
@@ -298,7 +268,7 @@ def _known_bytes(version: int, limit: int, entries: list[Entry]) -> bytes:
     return json.dumps({"version": version, "limit": limit, "entries": rows}, ensure_ascii=False).encode()
 
 
-def atom(entries: list[tuple[dict, int, dt.datetime]], base_url: str, updated: dt.datetime) -> bytes:
+def atom(entries: list[Entry], base_url: str, updated: dt.datetime) -> bytes:
     """The Atom feed of new papers (written by feedgen). Entry links point at the paper in the digest of
     the version that added it, under `base_url`."""
     from feedgen.feed import FeedGenerator  # lxml: paid by the digest only, not by every Definitions load
@@ -328,10 +298,6 @@ def atom(entries: list[tuple[dict, int, dt.datetime]], base_url: str, updated: d
     return fg.atom_str(pretty=True)
 
 
-def _holds(path: Path, data: bytes) -> bool:
-    return path.exists() and path.read_bytes() == data
-
-
 @dataclass
 class Written:
     """What `write` produced: the served version's digest, the finished days' digests written this time,
@@ -353,12 +319,11 @@ def _finished_days(
     days: dict[dt.date, tuple[int, dt.datetime]] = {}
     for version, at in versions:  # newest first: a day's first entry is its last version
         days.setdefault(at.date(), (version, at))
-    out_days = []
-    for day, (last, at) in days.items():
-        if day < today and not (out / "daily" / f"{day:%Y-%m-%d}.md").exists():
-            before = next((v for v, t in versions if t.date() < day), None)
-            out_days.append((day, before, last, at))
-    return out_days
+    return [
+        (day, next((v for v, t in versions if t.date() < day), None), last, at)  # the last version before it
+        for day, (last, at) in days.items()
+        if day < today and not (out / "daily" / f"{day:%Y-%m-%d}.md").exists()
+    ]
 
 
 def _digest(
@@ -404,7 +369,7 @@ def write(paths: Paths, entries: int = 100, base_url: str = "", now: dt.datetime
     for day in days:
         files[f"daily/{day.published_at:%Y-%m-%d}.md"] = markdown(day).encode()
         files[f"daily/{day.published_at:%Y-%m-%d}.html"] = html(day, "../feed.xml").encode()
-    changed = [name for name, data in files.items() if not _holds(out / name, data)]
+    changed = [n for n, data in files.items() if not (out / n).exists() or (out / n).read_bytes() != data]
     for name in changed:
         write_whole(out / name, files[name])
     return Written(version, days, {name: out / name for name in files}, changed, len(feed))

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from paperlake import landing
+from paperlake.entries import parse_entries
 from paperlake.frames import frame
-from paperlake.parse import ParseOptions, RawPage, parse_entries, read_page
+from paperlake.parse import ParseOptions, RawPage, read_page, reject_row, where
 from paperlake.validate import quarantine
 from schemas import Pages, Rejects, Sightings
 from schemas.tables import contract_schema
@@ -37,44 +38,21 @@ def read_raw(path: Path, raw_dir: Path, options: ParseOptions | None = None) -> 
     """Read a landing file; an unreadable or oversized file is a file-level reject, not an exception."""
     source = landing.key_of(path.relative_to(raw_dir))
     limit = (options or ParseOptions()).max_file_bytes
-    refused = landing.refusal(path, raw_dir)
-    if refused:  # never opened: no page_id, no excerpt
+    if refused := landing.refusal(path, raw_dir):  # never opened: no page_id, no excerpt
         return RawPage(page_id="", source_file=source, n_bytes=0, reason=refused[0], detail=refused[1])
     try:
         st = path.stat()
         if st.st_size > limit:  # never loaded into memory: hashed in chunks
+            detail = f"{st.st_size} bytes > limit {limit}"
             return RawPage(
-                page_id=_file_digest(path),
-                source_file=source,
-                n_bytes=st.st_size,
-                reason=RejectReason.OVERSIZED_FILE,
-                detail=f"{st.st_size} bytes > limit {limit}",
+                _file_digest(path), source, st.st_size, reason=RejectReason.OVERSIZED_FILE, detail=detail
             )
         data = path.read_bytes()
         mtime = dt.datetime.fromtimestamp(st.st_mtime)
     except OSError as exc:
-        return RawPage(
-            page_id="",
-            source_file=source,
-            n_bytes=0,
-            reason=RejectReason.UNREADABLE_FILE,
-            detail=f"{type(exc).__name__}: {exc.strerror or exc}",
-        )
+        detail = f"{type(exc).__name__}: {exc.strerror or exc}"
+        return RawPage("", source, 0, reason=RejectReason.UNREADABLE_FILE, detail=detail)
     return read_page(data, source, mtime)
-
-
-def _file_reject(page: RawPage, reason: RejectReason) -> dict:
-    return {
-        "source_file": page.source_file,
-        "page_id": page.page_id or None,
-        "kind": "file",
-        "position": None,
-        "line_start": None,
-        "line_end": None,
-        "reason": reason,
-        "detail": page.detail or reason.description,
-        "excerpt": page.excerpt,
-    }
 
 
 def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> PageTables:
@@ -85,21 +63,20 @@ def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> 
     sightings = frame([e for p in parsed for e in p.entries], Sightings)
     limit = (options or ParseOptions()).max_title_chars
     valid, failed = quarantine(sightings, contract_schema(Sightings, limit))
+    by_file = {page.source_file: page for page in pages}
     schema_rejects = [
-        {
-            "source_file": s["source_file"],
-            "page_id": s["page_id"],
-            "kind": "entry",
-            **{c: int(s[c]) for c in ("position", "line_start", "line_end")},
-            "reason": reason,
-            "detail": detail,
-            "excerpt": str(s["title"])[:200],
-        }
+        reject_row(
+            by_file[s["source_file"]], tuple(map(int, where(s))), reason, detail, str(s["title"])[:200]
+        )
         for s, reason, detail in zip(
             sightings.loc[failed.index].to_dict("records"), failed["reason"], failed["detail"], strict=True
         )
     ]
-    file_rejects = [_file_reject(page, page.reason) for page in pages if page.reason]
+    file_rejects = [
+        reject_row(page, None, page.reason, page.detail or page.reason.description, page.excerpt)
+        for page in pages
+        if page.reason
+    ]
     rejects = frame([r for p in parsed for r in p.rejects] + schema_rejects + file_rejects, Rejects)
     order = {page.source_file: i for i, page in enumerate(pages)}
     rejects = (
@@ -115,21 +92,7 @@ def process_pages(pages: list[RawPage], options: ParseOptions | None = None) -> 
         ok, bad = int(n_valid.get(page.source_file, 0)), int(n_rejected.get(page.source_file, 0))
         unusable = page.reason is not None or (ok == 0 and bad > 0)
         status = "rejected" if unusable else "partial" if bad else "ok"
-        rows.append(
-            {
-                "page_id": page.page_id,
-                "source_file": page.source_file,
-                "status": status,
-                "layout": p.layout,
-                "page_date": page.page_date,
-                "page_date_raw": page.page_date_raw,
-                "page_date_source": page.page_date_source,
-                "encoding": page.encoding,
-                "n_bytes": page.n_bytes,
-                "n_lines": page.n_lines,
-                "n_entries": ok + bad,
-                "n_valid": ok,
-                "n_rejected": bad,
-            }
-        )
+        # and the page's own columns by name (page_date, encoding, ...): frame keeps only the Pages columns
+        row = {"status": status, "layout": p.layout, "n_entries": ok + bad, "n_valid": ok, "n_rejected": bad}
+        rows.append(vars(page) | row)
     return PageTables(frame(rows, Pages), valid.reset_index(drop=True), rejects)

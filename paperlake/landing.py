@@ -8,6 +8,7 @@ recorded in the lake (staging.files, written with the parsed rows in the same co
 """
 
 import datetime as dt
+import itertools
 import os
 import re
 import stat
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paperlake.config import LandingError
+from paperlake.dates import first_date
 from schemas.vocabulary import RejectReason
 
 DATE_IN_PATH = re.compile(r"(?<!\d)((?:19|20)\d\d)[-_/.]?(0[1-9]|1[0-2])[-_/.]?(0[1-9]|[12]\d|3[01])(?!\d)")
@@ -48,12 +50,8 @@ class LandingDiff:
 
 def landing_day(key: str, mtime_ns: int) -> str:
     """The first valid date in the file's relative path, else the UTC date of its modification time."""
-    for m in DATE_IN_PATH.finditer(key):
-        try:
-            return dt.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
-        except ValueError:  # 2024-02-31: not a date, look further
-            continue
-    return dt.datetime.fromtimestamp(mtime_ns / 1e9, dt.UTC).date().isoformat()
+    day = first_date(DATE_IN_PATH, key) or dt.datetime.fromtimestamp(mtime_ns / 1e9, dt.UTC).date()
+    return day.isoformat()
 
 
 def key_of(rel: Path) -> str:
@@ -103,9 +101,7 @@ def stat_of(path: Path, raw_dir: Path) -> os.stat_result:
     """The stat a file's state is made of: a link inside the folder counts as its target, any other
     entry as itself (a refused link is never followed)."""
     st = path.lstat()
-    if stat.S_ISLNK(st.st_mode) and refusal(path, raw_dir) is None:
-        return path.stat()
-    return st
+    return path.stat() if stat.S_ISLNK(st.st_mode) and refusal(path, raw_dir) is None else st
 
 
 def landing_files(raw_dir: Path, written: tuple[Path, ...] = ()) -> dict[str, Path]:
@@ -170,16 +166,5 @@ def diff(
 
 def contiguous_ranges(order: list[str], wanted: set[str]) -> list[tuple[str, str]]:
     """Group `wanted` keys into (first, last) runs of consecutive keys in partition order."""
-    ranges: list[tuple[str, str]] = []
-    start: str | None = None
-    prev = ""
-    for key in order:
-        if key in wanted:
-            start = start or key
-            prev = key
-        elif start is not None:
-            ranges.append((start, prev))
-            start = None
-    if start is not None:
-        ranges.append((start, prev))
-    return ranges
+    runs = [list(run) for hit, run in itertools.groupby(order, wanted.__contains__) if hit]
+    return [(run[0], run[-1]) for run in runs]

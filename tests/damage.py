@@ -32,7 +32,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from paperlake.parse import ParsedEntries, RawPage, parse_entries, read_page
+from paperlake.entries import ParsedEntries, parse_entries
+from paperlake.parse import RawPage, read_page
 from tests.helpers import SAMPLE
 
 HOSTILE = Path(__file__).parent / "hostile"

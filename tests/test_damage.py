@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from paperlake.decode import decode_bytes
-from paperlake.parse import parse_entries, read_page
+from paperlake.entries import parse_entries
+from paperlake.parse import read_page
 from schemas import Pages, Rejects, Sightings
 from tests.damage import (
     FIELDS,

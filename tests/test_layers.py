@@ -16,7 +16,7 @@ NO_DAGSTER = ("schemas", "paperlake")
 STAGES = {  # the core's stages, lowest first: each may import its own and those before it
     "base": {"config", "duck", "frames", "normalize", "parallel", "progress"},
     "lake": {"lake", "commit", "changes"},
-    "ingest": {"landing", "decode", "dates", "parse", "validate", "ingest"},
+    "ingest": {"landing", "decode", "dates", "parse", "entries", "validate", "ingest"},
     "resolve": {"match", "resolve"},
     "enrich": {"enrich"},
     "serve": {"fulltext", "warehouse", "audit", "report", "db", "diff", "digest"},

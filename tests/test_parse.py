@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from paperlake.dates import parse_date_line
+from paperlake.entries import _one_spaced, parse_entries
 from paperlake.ingest import read_raw
-from paperlake.parse import _one_spaced, _printed_years, parse_entries, read_page
+from paperlake.parse import _printed_years, read_page
 from tests.helpers import SAMPLE, SEED_ENTRIES, SHARED_SEEDS, page_text, process_page
 
 COMPACT = "A Compact Title\n\nAn abstract long enough to be an abstract. " + "Words " * 60 + "The end."
