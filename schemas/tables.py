@@ -360,7 +360,9 @@ class PaperTopics(_Contract):
     """Topics of each paper with a score in (0, 1)."""
 
     paper_id: Series[str] = pa.Field(metadata=TEXT, description="The paper")
-    topic: Series[str] = pa.Field(metadata=TEXT, description="Topic of the taxonomy (paperlake/enrich.py)")
+    topic: Series[str] = pa.Field(
+        metadata=TEXT, description="Topic of the taxonomy (paperlake/enrich/topics.py)"
+    )
     score: Series[float] = pa.Field(
         gt=0, lt=1, metadata=FLOAT, description="h / (h + 2), h = weighted keyword hits"
     )
