@@ -38,14 +38,14 @@ class Finding:
 
     check: str
     table: str
-    problems: pd.DataFrame
+    problems: pd.DataFrame | pyarrow.Table  # Pandera's failure cases, or the rows an SQL check found
     facts: dict = field(default_factory=dict)
     passed: bool | None = None
     warn_only: bool = False
 
     @property
     def holds(self) -> bool:
-        return self.problems.empty if self.passed is None else self.passed
+        return len(self.problems) == 0 if self.passed is None else self.passed
 
 
 def run_audit(
@@ -71,24 +71,27 @@ def _contract(
     them: paperlake.changes), or on every row when there is none or the change feed cannot say."""
     model, name = CONTRACT[table], lake.main_table(table)
     schema = arrow_schema(model)
-    batches: Iterable[pyarrow.Table | pyarrow.RecordBatch]
+    batches: Iterable[pyarrow.Table | pyarrow.RecordBatch] = []
     if feed is None:
         batches = lake.read_batches(con, name, schema, CHUNK)
     elif table in feed.tables:
-        added = changes.added_rows(con, feed, table, CATALOG[table].key, schema.names)
-        batches = added.cast(schema).to_batches()
-    else:
-        batches = []
+        batches = (
+            changes.added_rows(con, feed, table, CATALOG[table].key, schema.names).cast(schema).to_batches()
+        )
     problems, examined = pandera_problems(batches, model, max_title)
-    dupes = duplicate_problems(con, name, unique_columns(model))
+    if unique := [n for n, col in model.to_schema().columns.items() if col.unique]:  # over the whole table
+        dupes = con.execute(
+            " UNION ALL ".join(
+                f"SELECT '{c}' AS column, 'unique' AS check, {c}::VARCHAR AS failure_case, count(*) AS index "
+                f"FROM {name} GROUP BY {c} HAVING count(*) > 1"
+                for c in unique
+            )
+            + " LIMIT 100"
+        ).df()
+        problems = pd.concat([dupes, problems]) if len(dupes) else problems
+    examined_what = "every row" if feed is None else f"rows changed since version {since}"
     return Finding(
-        f"{table}_contract",
-        table,
-        pd.concat([dupes, problems]) if len(dupes) else problems,
-        {
-            "rows_examined": examined,
-            "examined": "every row" if feed is None else f"rows changed since version {since}",
-        },
+        f"{table}_contract", table, problems, {"rows_examined": examined, "examined": examined_what}
     )
 
 
@@ -126,7 +129,7 @@ def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> Finding:
         "entries": int(entries or 0),
         "valid": valid,
         "rejected": rejected,
-        "offending_files": sorted(problems["source_file"].unique().tolist())[:EXAMPLES],
+        "offending_files": sorted(set(problems["source_file"].to_pylist()))[:EXAMPLES],
     }
     return Finding("entries_conserved", "pages", problems, facts)
 
@@ -145,7 +148,7 @@ def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> Finding:
         "top_reasons": {str(r): int(n) for r, n in top},
     }
     passed = max(entry_rate, file_rate) <= threshold
-    return Finding("reject_rate", "rejects", pd.DataFrame(), facts, passed=passed, warn_only=True)
+    return Finding("reject_rate", "rejects", pyarrow.table({}), facts, passed=passed, warn_only=True)
 
 
 def conservation_problems(
@@ -154,7 +157,7 @@ def conservation_problems(
     pages: str = "pages",
     sightings: str = "sightings",
     rejects: str = "rejects",
-) -> pd.DataFrame:
+) -> pyarrow.Table:
     """Files in = pages rows; per page n_entries = n_valid + n_rejected, and both match the tables."""
     return con.execute(
         f"""
@@ -177,12 +180,12 @@ def conservation_problems(
         ORDER BY source_file, problem
         """,
         {"keys": keys},
-    ).df()
+    ).to_arrow_table()
 
 
 def reference_problems(
     con: duckdb.DuckDBPyConnection, sightings: str = "sightings", papers: str = "papers"
-) -> pd.DataFrame:
+) -> pyarrow.Table:
     """Every sighting points at an existing paper and every paper's n_sightings matches its sightings
     (the same content under two file names counts once)."""
     return con.execute(
@@ -199,21 +202,4 @@ def reference_problems(
             WHERE coalesce(c.n, 0) != n_sightings
         ORDER BY paper_id, problem
         """
-    ).df()
-
-
-def unique_columns(model: type[pa.DataFrameModel]) -> list[str]:
-    """The columns the contract declares unique."""
-    return [name for name, col in model.to_schema().columns.items() if col.unique]
-
-
-def duplicate_problems(con: duckdb.DuckDBPyConnection, table: str, cols: list[str]) -> pd.DataFrame:
-    """Values of `cols` held by more than one row of the whole table (a check a subset cannot make)."""
-    parts = [
-        f"SELECT '{c}' AS column, 'unique' AS check, {c}::VARCHAR AS failure_case, count(*) AS index "
-        f"FROM {table} GROUP BY {c} HAVING count(*) > 1"
-        for c in cols
-    ]
-    if not parts:
-        return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
-    return con.execute(" UNION ALL ".join(parts) + " LIMIT 100").df()
+    ).to_arrow_table()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from paperlake import commit, enrich_index, lake, landing, state
 from paperlake.config import Paths
@@ -179,8 +180,8 @@ def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> scope.De
     """Every staged sighting resolved (`paperlake.resolve.engine`); staged pages and rejects copied."""
     _ensure_staged(con)
     res = engine.resolve(con, SIGHTINGS, rules)
-    pages = from_arrow(lake.read(con, PAGES, arrow_schema(Pages)), Pages)
-    return write.full(con, res, {"pages": to_arrow(mark_duplicate_pages(pages), Pages), "rejects": REJECTS})
+    pages = mark_duplicate_pages(lake.read(con, PAGES, arrow_schema(Pages)))
+    return write.full(con, res, {"pages": pages, "rejects": REJECTS})
 
 
 def _ensure_staged(con: duckdb.DuckDBPyConnection) -> None:
@@ -202,13 +203,11 @@ def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     ).fetchall()
     same = {"f": files, "p": [r[0] for r in page_ids if r[0]]}
     where = f"{in_files} OR page_id IN (SELECT unnest($p::VARCHAR[]))"
-    pages = mark_duplicate_pages(
-        from_arrow(lake.read(con, PAGES, arrow_schema(Pages), f"WHERE {where}", same), Pages)
-    )
+    pages = mark_duplicate_pages(lake.read(con, PAGES, arrow_schema(Pages), f"WHERE {where}", same))
     rejects = lake.read(con, REJECTS, arrow_schema(Rejects), f"WHERE {in_files}", {"f": files})
     with commit.transaction(con):
-        gone = sorted({*files, *pages["source_file"]})
-        commit.replace_in(con, lake.main_table("pages"), to_arrow(pages, Pages), "source_file", gone)
+        gone = sorted({*files, *pages["source_file"].to_pylist()})
+        commit.replace_in(con, lake.main_table("pages"), pages, "source_file", gone)
         commit.replace_in(con, lake.main_table("rejects"), rejects, "source_file", files)
 
 
@@ -225,13 +224,13 @@ def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(zip(counts, map(int, row), strict=True))
 
 
-def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
+def mark_duplicate_pages(pages: pa_arrow.Table) -> pa_arrow.Table:
     """Same bytes under several names: the first name is the page, the others point at it."""
-    readable = pages[pages["page_id"] != ""].sort_values("source_file")
-    first = readable.drop_duplicates("page_id").set_index("page_id")["source_file"]
-    canonical = pages["page_id"].map(first)
-    dup = canonical.notna() & (canonical != pages["source_file"])
-    return pages.assign(duplicate_of=canonical.where(dup, None))  # type: ignore[call-overload]  # stubs: no None
+    first = pages.filter(pc.field("page_id") != "").group_by("page_id").aggregate([("source_file", "min")])
+    canonical = pc.take(first["source_file_min"], pc.index_in(pages["page_id"], first["page_id"]))
+    dup = pc.if_else(pc.equal(canonical, pages["source_file"]), None, canonical)
+    i = pages.schema.get_field_index("duplicate_of")
+    return pages.set_column(i, pages.schema.field(i), dup)
 
 
 def publish_papers(
