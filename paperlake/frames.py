@@ -61,10 +61,8 @@ def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
 @functools.cache
 def arrow_schema(model: type[pa.DataFrameModel]) -> pa_arrow.Schema:
     return pa_arrow.schema(
-        [
-            pa_arrow.field(n, ARROW_TYPES[c["sql"]], nullable=c["nullable"] or c["sql"] == "VARCHAR[]")
-            for n, c in columns(model).items()
-        ]
+        pa_arrow.field(n, ARROW_TYPES[c["sql"]], nullable=c["nullable"] or c["sql"] == "VARCHAR[]")
+        for n, c in columns(model).items()
     )
 
 
