@@ -1,11 +1,12 @@
 """Dagster metadata built from the Pandera contract: column schemas, row counts, escaped previews."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 
 from paperlake.digest import md_text
 from paperlake.frames import columns
@@ -27,13 +28,17 @@ def md_escape(value: Any, limit: int = PREVIEW_CHARS) -> str:
     return md_text(text)
 
 
-def md_table(df: pd.DataFrame, cols: Sequence[str] | None = None, rows: int = PREVIEW_ROWS) -> str:
-    cols = list(cols or df.columns)
-    head = df.head(rows)
+def md_table(
+    df: pd.DataFrame | pyarrow.Table, cols: Sequence[str] | None = None, rows: int = PREVIEW_ROWS
+) -> str:
+    """The first `rows` rows as a Markdown table (Arrow rows are read as Python values, not via pandas)."""
+    cols = list(cols or (df.columns if isinstance(df, pd.DataFrame) else df.column_names))
+    if isinstance(df, pd.DataFrame):
+        body: Iterable[Sequence[Any]] = df.head(rows)[cols].itertuples(index=False)
+    else:
+        body = zip(*(df.slice(0, rows).column(c).to_pylist() for c in cols), strict=True)
     lines = ["| " + " | ".join(md_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines += [
-        "| " + " | ".join(md_escape(v) for v in row) + " |" for row in head[cols].itertuples(index=False)
-    ]
+    lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in body]
     return "\n".join(lines)
 
 

@@ -11,7 +11,6 @@ frames in tests). The Dagster checks (assets/checks.py) only report these findin
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import duckdb
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
@@ -20,7 +19,7 @@ from pandera.errors import SchemaErrors
 from paperlake import changes, lake
 from paperlake.config import Paths
 from paperlake.db import reject_rates
-from paperlake.duck import single_row
+from paperlake.duck import Connection, single_row
 from paperlake.frames import arrow_schema, from_arrow
 from schemas import CONTRACT
 from schemas.catalog import CATALOG, TABLES
@@ -38,14 +37,14 @@ class Finding:
 
     check: str
     table: str
-    problems: pd.DataFrame
+    problems: pd.DataFrame | pyarrow.Table  # Pandera's failure cases, or the rows an SQL check found
     facts: dict = field(default_factory=dict)
     passed: bool | None = None
     warn_only: bool = False
 
     @property
     def holds(self) -> bool:
-        return self.problems.empty if self.passed is None else self.passed
+        return len(self.problems) == 0 if self.passed is None else self.passed
 
 
 def run_audit(
@@ -65,30 +64,30 @@ def run_audit(
 
 
 def _contract(
-    con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None, since: int | None, max_title: int
+    con: Connection, table: str, feed: changes.Feed | None, since: int | None, max_title: int
 ) -> Finding:
     """Pandera on the rows added since the published version (netted per row id, as publishing reads
     them: paperlake.changes), or on every row when there is none or the change feed cannot say."""
     model, name = CONTRACT[table], lake.main_table(table)
     schema = arrow_schema(model)
-    batches: Iterable[pyarrow.Table | pyarrow.RecordBatch]
+    batches: Iterable[pyarrow.Table | pyarrow.RecordBatch] = []
     if feed is None:
         batches = lake.read_batches(con, name, schema, CHUNK)
-    elif table in feed.tables:
-        added = changes.added_rows(con, feed, table, CATALOG[table].key, schema.names)
-        batches = added.cast(schema).to_batches()
-    else:
-        batches = []
+    elif table in feed.tables:  # the rows the changes added that are still there
+        changes.net_rows(con, feed, table, CATALOG[table].key, schema.names)
+        batches = con.execute("SELECT * FROM _new").to_arrow_table().cast(schema).to_batches()
     problems, examined = pandera_problems(batches, model, max_title)
-    dupes = duplicate_problems(con, name, unique_columns(model))
+    if unique := [n for n, col in model.to_schema().columns.items() if col.unique]:  # over the whole table
+        sql = " UNION ALL ".join(
+            f"SELECT '{c}' AS column, 'unique' AS check, {c}::VARCHAR AS failure_case, count(*) AS index "
+            f"FROM {name} GROUP BY {c} HAVING count(*) > 1"
+            for c in unique
+        )
+        dupes = con.execute(f"{sql} LIMIT 100").df()
+        problems = pd.concat([dupes, problems]) if len(dupes) else problems
+    examined_what = "every row" if feed is None else f"rows changed since version {since}"
     return Finding(
-        f"{table}_contract",
-        table,
-        pd.concat([dupes, problems]) if len(dupes) else problems,
-        {
-            "rows_examined": examined,
-            "examined": "every row" if feed is None else f"rows changed since version {since}",
-        },
+        f"{table}_contract", table, problems, {"rows_examined": examined, "examined": examined_what}
     )
 
 
@@ -112,49 +111,40 @@ def pandera_problems(
     return (pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=PROBLEM_COLUMNS)), seen
 
 
-def _conservation(con: duckdb.DuckDBPyConnection, keys: list[str]) -> Finding:
+def _conservation(con: Connection, keys: list[str]) -> Finding:
     pages, sightings, rejects = (lake.main_table(t) for t in ("pages", "sightings", "rejects"))
     problems = conservation_problems(con, keys, pages, sightings, rejects)
-    files, entries, valid, rejected = single_row(
+    counts = single_row(
         con,
-        f"""SELECT count(*), sum(n_entries), (SELECT count(*) FROM {sightings}),
+        f"""SELECT count(*), coalesce(sum(n_entries), 0), (SELECT count(*) FROM {sightings}),
                    (SELECT count(*) FROM {rejects} WHERE kind = 'entry')
             FROM {pages}""",
     )
-    facts = {
-        "files": files,
-        "entries": int(entries or 0),
-        "valid": valid,
-        "rejected": rejected,
-        "offending_files": sorted(problems["source_file"].unique().tolist())[:EXAMPLES],
-    }
+    facts: dict = dict(zip(("files", "entries", "valid", "rejected"), map(int, counts), strict=True))
+    facts["offending_files"] = sorted(set(problems["source_file"].to_pylist()))[:EXAMPLES]
     return Finding("entries_conserved", "pages", problems, facts)
 
 
-def _reject_rate(con: duckdb.DuckDBPyConnection, threshold: float) -> Finding:
+def _reject_rate(con: Connection, threshold: float) -> Finding:
     """Warns (never blocks) when the share of rejected entries or of rejected files is over `threshold`."""
     entry_rate, file_rate = reject_rates(con, lake.main_table("pages"))
     top = con.sql(
         f"""SELECT reason, count(*) AS n FROM {lake.main_table("rejects")}
             GROUP BY reason ORDER BY n DESC, reason LIMIT {EXAMPLES}"""
     ).fetchall()
-    facts = {
-        "entry_reject_rate": entry_rate,
-        "file_reject_rate": file_rate,
-        "threshold": threshold,
-        "top_reasons": {str(r): int(n) for r, n in top},
-    }
+    facts: dict = {"entry_reject_rate": entry_rate, "file_reject_rate": file_rate, "threshold": threshold}
+    facts["top_reasons"] = {str(r): int(n) for r, n in top}
     passed = max(entry_rate, file_rate) <= threshold
-    return Finding("reject_rate", "rejects", pd.DataFrame(), facts, passed=passed, warn_only=True)
+    return Finding("reject_rate", "rejects", pyarrow.table({}), facts, passed=passed, warn_only=True)
 
 
 def conservation_problems(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     keys: list[str],
     pages: str = "pages",
     sightings: str = "sightings",
     rejects: str = "rejects",
-) -> pd.DataFrame:
+) -> pyarrow.Table:
     """Files in = pages rows; per page n_entries = n_valid + n_rejected, and both match the tables."""
     return con.execute(
         f"""
@@ -177,12 +167,12 @@ def conservation_problems(
         ORDER BY source_file, problem
         """,
         {"keys": keys},
-    ).df()
+    ).to_arrow_table()
 
 
 def reference_problems(
-    con: duckdb.DuckDBPyConnection, sightings: str = "sightings", papers: str = "papers"
-) -> pd.DataFrame:
+    con: Connection, sightings: str = "sightings", papers: str = "papers"
+) -> pyarrow.Table:
     """Every sighting points at an existing paper and every paper's n_sightings matches its sightings
     (the same content under two file names counts once)."""
     return con.execute(
@@ -199,21 +189,4 @@ def reference_problems(
             WHERE coalesce(c.n, 0) != n_sightings
         ORDER BY paper_id, problem
         """
-    ).df()
-
-
-def unique_columns(model: type[pa.DataFrameModel]) -> list[str]:
-    """The columns the contract declares unique."""
-    return [name for name, col in model.to_schema().columns.items() if col.unique]
-
-
-def duplicate_problems(con: duckdb.DuckDBPyConnection, table: str, cols: list[str]) -> pd.DataFrame:
-    """Values of `cols` held by more than one row of the whole table (a check a subset cannot make)."""
-    parts = [
-        f"SELECT '{c}' AS column, 'unique' AS check, {c}::VARCHAR AS failure_case, count(*) AS index "
-        f"FROM {table} GROUP BY {c} HAVING count(*) > 1"
-        for c in cols
-    ]
-    if not parts:
-        return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
-    return con.execute(" UNION ALL ".join(parts) + " LIMIT 100").df()
+    ).to_arrow_table()

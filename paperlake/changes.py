@@ -11,11 +11,8 @@ and their values outlive both (tried with `lake.maintain`, and tested).
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import duckdb
-import pyarrow as pa
-
 from paperlake import commit
-from paperlake.duck import LAKE, scalar
+from paperlake.duck import LAKE, Connection, scalar
 from schemas.catalog import TABLES
 
 _SCHEMA_CHANGES = ("tables_created", "tables_dropped", "tables_altered", "schemas_dropped")
@@ -33,7 +30,7 @@ class Feed(NamedTuple):
 
 
 def commits(
-    con: duckdb.DuckDBPyConnection, since: int, until: int | None = None, schemas: tuple[str, ...] = ("main",)
+    con: Connection, since: int, until: int | None = None, schemas: tuple[str, ...] = ("main",)
 ) -> tuple[dict[str, bool], int | None] | None:
     """The commits after snapshot `since` (up to `until`, else the latest): each table of `schemas` whose
     rows they changed (`schema.table`) with whether a row may have been removed (else rows were only
@@ -68,13 +65,13 @@ def commits(
     return removed, snapshots[1][0] if len(snapshots) > 1 else None
 
 
-def changed_since(con: duckdb.DuckDBPyConnection, version: int, schemas: tuple[str, ...]) -> bool:
+def changed_since(con: Connection, version: int, schemas: tuple[str, ...]) -> bool:
     """Whether any commit after snapshot `version` touched a table of `schemas` (or cannot be told)."""
     found = commits(con, version, None, schemas)
     return found is None or bool(found[0])
 
 
-def feed(con: duckdb.DuckDBPyConnection, since: int, until: int) -> Feed | None:
+def feed(con: Connection, since: int, until: int) -> Feed | None:
     """The main tables' changes after snapshot `since` up to `until` (None: see `commits`)."""
     found = commits(con, since, until)
     if found is None:
@@ -84,9 +81,7 @@ def feed(con: duckdb.DuckDBPyConnection, since: int, until: int) -> Feed | None:
     return Feed(start, until, {t: removed[f"main.{t}"] for t in TABLES if f"main.{t}" in removed})
 
 
-def net_rows(
-    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: Sequence[str], cols: list[str]
-) -> None:
+def net_rows(con: Connection, changes: Feed, table: str, keys: Sequence[str], cols: list[str]) -> None:
     """Temp tables `_gone` (the key of each row of main.`table` that the changes removed) and `_new` (the
     rows they added). The removed rows' other columns are never read: in a big data file they would
     cost a scan of it (1.5 s for papers at 92k rows). A table that only had rows added needs one read."""
@@ -111,16 +106,7 @@ def net_rows(
     con.execute("DROP TABLE _feed")
 
 
-def added_rows(
-    con: duckdb.DuckDBPyConnection, changes: Feed, table: str, keys: Sequence[str], cols: list[str]
-) -> pa.Table:
-    """The rows of main.`table` that the changes added and that are still there (what the audit
-    examines): `net_rows`'s `_new`, as Arrow. `table` must be one of `changes.tables`."""
-    net_rows(con, changes, table, keys, cols)
-    return con.execute("SELECT * FROM _new").to_arrow_table()
-
-
-def apply(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str]) -> bool:
+def apply(con: Connection, table: str, keys: Sequence[str]) -> bool:
     """Replace the rows of `_gone`'s keys by those of `_new` in `table` (the served copy). Returns
     False, having changed nothing, when a key lost only some of its rows: which ones cannot be told
     by key (the lake's writers replace all of a key's rows, so it does not happen)."""

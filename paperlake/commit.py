@@ -16,16 +16,14 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-import duckdb
-
-from paperlake.duck import scalar
+from paperlake.duck import Connection, registered, scalar
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
 @contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(con: Connection) -> Iterator[None]:
     """One commit for every write inside; rolled back on any exception (KeyboardInterrupt included)."""
     con.execute("BEGIN")
     try:
@@ -36,19 +34,18 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def ensure(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema) -> None:
+def ensure(con: Connection, table: str, schema: pa.Schema) -> None:
     """Create the table from `schema`, or add the columns a newer contract has (a lake written by an
     older paperlake keeps working; old rows read the new columns as null)."""
-    con.register("_empty", schema.empty_table())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
-    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
-    for name, sql_type, *_ in con.execute("DESCRIBE _empty").fetchall():
-        if name not in have:
-            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
-    con.unregister("_empty")
+    with registered(con, "_empty", schema.empty_table()):
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _empty")
+        have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+        for name, sql_type, *_ in con.execute("DESCRIBE _empty").fetchall():
+            if name not in have:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {sql_type}')
 
 
-def upgrade(con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema]) -> list[str]:
+def upgrade(con: Connection, schemas: dict[str, pa.Schema]) -> list[str]:
     """`ensure` for those of `schemas`' tables (`db.schema.table`) that exist and lack a column, found by
     one catalog query: a lake written by an older paperlake is read by code that selects today's columns
     (a run must not fail on it). Returns the tables changed."""
@@ -62,20 +59,8 @@ def upgrade(con: duckdb.DuckDBPyConnection, schemas: dict[str, pa.Schema]) -> li
     return stale
 
 
-@contextlib.contextmanager
-def _relation(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table | None) -> Iterator[None]:
-    """`rows` registered on `con` as `name` for the statements inside (nothing when None)."""
-    if rows is not None:
-        con.register(name, rows)
-    try:
-        yield
-    finally:
-        if rows is not None:
-            con.unregister(name)
-
-
 def replace(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     table: str,
     rows: pa.Table | str,
     where: str,
@@ -84,26 +69,22 @@ def replace(
 ) -> None:
     """Delete the rows of `table` (alias t) matching `where`, whose statement may read `keys` as `_keys`,
     then insert `rows` (Arrow, or the name of a relation on `con`) by column name."""
-    with _relation(con, "_keys", keys):
+    with registered(con, "_keys", keys):
         con.execute(f"DELETE FROM {table} t WHERE {where}", params)
     if isinstance(rows, str):
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {rows}")
     elif rows.num_rows:
-        with _relation(con, "_rows", rows):
+        with registered(con, "_rows", rows):
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
 
 
-def replace_in(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, column: str, values: list) -> None:
+def replace_in(con: Connection, table: str, rows: pa.Table, column: str, values: list) -> None:
     """`replace` of the rows whose `column` is one of `values` (a file's rows, a paper's rows)."""
     replace(con, table, rows, f"{column} IN (SELECT unnest($v))", {"v": values})
 
 
 def sync(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    rows: pa.Table | str,
-    keys: Sequence[str],
-    schema: pa.Schema | None = None,
+    con: Connection, table: str, rows: pa.Table | str, keys: Sequence[str], schema: pa.Schema | None = None
 ) -> int:
     """Make `table` hold exactly `rows` (Arrow, or the name of a relation on `con` with the columns of
     `schema`), writing only the difference: every key whose rows changed, appeared or vanished has its old
@@ -111,7 +92,7 @@ def sync(
     schema = schema or rows.schema  # type: ignore[union-attr]  # a relation name comes with its schema
     ensure(con, table, schema)
     source = rows if isinstance(rows, str) else "_new"
-    with _relation(con, "_new", None if isinstance(rows, str) else rows):
+    with registered(con, "_new", None if isinstance(rows, str) else rows):
         cols = ", ".join(f'"{c}"' for c in schema.names)
         on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
         key_cols = ", ".join(f'"{k}"' for k in keys)
@@ -132,7 +113,7 @@ def sync(
     return touched
 
 
-def overwrite(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+def overwrite(con: Connection, table: str, rows: pa.Table) -> None:
     """Replace the whole table (and its schema) by `rows`."""
-    with _relation(con, "_rows", rows):
+    with registered(con, "_rows", rows):
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _rows")

@@ -35,14 +35,13 @@ class Paths:
         catalog: str | None = None,
         data_path: str | None = None,
     ) -> "Paths":
-        raw = raw_dir or os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR
-        out = out_dir or os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR
-        return cls(
-            Path(raw).expanduser().resolve(),
-            Path(out).expanduser().resolve(),
-            catalog or os.environ.get(CATALOG_ENV) or None,
-            data_path or os.environ.get(DATA_PATH_ENV) or None,
+        raw = Path(raw_dir or os.environ.get(RAW_DIR_ENV) or DEFAULT_RAW_DIR).expanduser().resolve()
+        out = Path(out_dir or os.environ.get(OUT_DIR_ENV) or DEFAULT_OUT_DIR).expanduser().resolve()
+        catalog, data_path = (
+            catalog or os.environ.get(CATALOG_ENV),
+            data_path or os.environ.get(DATA_PATH_ENV),
         )
+        return cls(raw, out, catalog or None, data_path or None)
 
     @property
     def lake_dir(self) -> Path:

@@ -14,12 +14,12 @@ instance on the file would refuse a second `connect()` (its configuration is loc
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 
 from paperlake.config import Paths
-from paperlake.duck import load, open_db, scalar, single_row, sql_str
+from paperlake.duck import Connection, load, open_db, registered, scalar, single_row, sql_str
 from schemas.catalog import TABLES
 
 SANDBOX = [
@@ -37,7 +37,7 @@ nothing but the database file it opened can be read, no extension loads or insta
 and, before `.safe_mode`, by `paperlake sql`'s shell."""
 
 
-def sandbox(con: duckdb.DuckDBPyConnection) -> None:
+def sandbox(con: Connection) -> None:
     for stmt in SANDBOX:
         con.execute(stmt)
 
@@ -54,59 +54,53 @@ def _no_warehouse(paths: Paths) -> NoWarehouse:
     )
 
 
-def _attach_serving(con: duckdb.DuckDBPyConnection, paths: Paths) -> bool:
-    """Attach the serving file read-only as the default database, under the name a plain connection to
-    it has (`paperlake`); False when it vanished under us (no serving file any more)."""
-    name = paths.duckdb_path.stem.replace('"', '""')
+def _sandboxed(fill: Callable[[Connection], None]) -> Connection:
+    """A fresh in-memory connection, filled by `fill`, then sandboxed (closed when either fails)."""
+    con = open_db()
     try:
-        con.execute(f'ATTACH {sql_str(str(paths.duckdb_path))} AS "{name}" (READ_ONLY)')
-    except duckdb.IOException:
-        if paths.duckdb_path.is_file():
-            raise
-        return False
-    con.execute(f'USE "{name}"')
-    return True
+        fill(con)
+        sandbox(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
-def connect_readonly(paths: Paths, fts: bool = True) -> duckdb.DuckDBPyConnection:
+def connect_readonly(paths: Paths, fts: bool = True) -> Connection:
     """The serving file (the published version) read-only and sandboxed, with the FTS extension loaded
     (`fts=False` skips its 50-90 ms load, a third of a small query's budget: see `run_sql`): a fresh
     in-memory instance with the file attached (see the module's note), any number of them at once, beside
     any plain connection to the file. No serving file: `NoWarehouse`, one line naming the folder."""
     if not paths.duckdb_path.is_file():
         raise _no_warehouse(paths)
-    con = open_db()
-    try:
+
+    def attach_serving(con: Connection) -> None:
+        """The serving file attached read-only as the default database, under the name a plain
+        connection to it has (`paperlake`); NoWarehouse when it vanished under us."""
         if fts:
             load(con, "fts")
-        attached = _attach_serving(con, paths)
-        if attached:
-            sandbox(con)
-    except BaseException:
-        con.close()
-        raise
-    if not attached:
-        con.close()
-        raise _no_warehouse(paths)
-    return con
+        name = paths.duckdb_path.stem.replace('"', '""')
+        try:
+            con.execute(f'ATTACH {sql_str(str(paths.duckdb_path))} AS "{name}" (READ_ONLY)')
+        except duckdb.IOException:
+            if paths.duckdb_path.is_file():
+                raise
+            raise _no_warehouse(paths) from None
+        con.execute(f'USE "{name}"')
+
+    return _sandboxed(attach_serving)
 
 
-def needs_fts(exc: duckdb.Error) -> bool:
-    """The statement failed because the FTS extension is not loaded (search_papers, stem, match_bm25)."""
-    return "fts extension" in str(exc) or "extension 'fts'" in str(exc)
-
-
-def run_sql(paths: Paths, sql: str, as_of: int | None = None) -> duckdb.DuckDBPyConnection:
+def run_sql(paths: Paths, sql: str, as_of: int | None = None) -> Connection:
     """Run one statement in the sandbox and return the connection holding its result (`description`,
     `fetchall`; the caller closes it). Most queries never search, so the serving file is opened without
     FTS first and again with it only when the statement needs it. More than one statement is refused
     (only the last result would be shown), and so is a statement that returns no result."""
     fts = as_of is not None
     while True:
-        if as_of is None:
-            con = connect_readonly(paths, fts)
-        else:
-            con = connect_version(paths, as_of, _tables_in(sql))
+        con = (
+            connect_readonly(paths, fts) if as_of is None else connect_version(paths, as_of, _tables_in(sql))
+        )
         try:
             if (n := len(con.extract_statements(sql))) != 1:
                 raise ValueError(f"give exactly one SQL statement, not {n}")
@@ -116,7 +110,7 @@ def run_sql(paths: Paths, sql: str, as_of: int | None = None) -> duckdb.DuckDBPy
             return con
         except duckdb.Error as exc:
             con.close()
-            if fts or not needs_fts(exc):
+            if fts or not ("fts extension" in str(exc) or "extension 'fts'" in str(exc)):  # FTS not loaded
                 raise
             fts = True
         except BaseException:
@@ -137,11 +131,9 @@ def _tables_in(sql: str) -> list[str]:
         if isinstance(node, dict):
             if node.get("type") == "BASE_TABLE":
                 named.add(str(node.get("table_name", "")).lower())
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+            node = list(node.values())
+        for value in node if isinstance(node, list) else ():
+            walk(value)
 
     walk(tree)
     return [t for t in TABLES if t in named]
@@ -160,9 +152,7 @@ def published_versions(paths: Paths) -> list[int]:
     return [int(v) for (v,) in rows]
 
 
-def copy_version(
-    paths: Paths, version: int, target: duckdb.DuckDBPyConnection, tables: Iterable[str]
-) -> None:
+def copy_version(paths: Paths, version: int, target: Connection, tables: Iterable[str]) -> None:
     """Copy `tables` of published `version` from the lake into `target`, streamed as Arrow batches.
 
     User SQL never runs on a connection with the lake attached: the SQLite scanner that reads the
@@ -174,25 +164,17 @@ def copy_version(
     with lake.open_lake(paths, read_only=True, snapshot=version) as src:
         for table in tables:
             rows = src.execute(f"SELECT * FROM {lake.main_table(table)}").to_arrow_reader()
-            target.register("_version_rows", rows)
-            target.execute(f"CREATE TABLE {table} AS SELECT * FROM _version_rows")
-            target.unregister("_version_rows")
+            with registered(target, "_rows", rows):
+                target.execute(f"CREATE TABLE {table} AS SELECT * FROM _rows")
 
 
-def connect_version(paths: Paths, version: int, tables: Iterable[str] = TABLES) -> duckdb.DuckDBPyConnection:
+def connect_version(paths: Paths, version: int, tables: Iterable[str] = TABLES) -> Connection:
     """A sandboxed in-memory connection holding `tables` of published `version` (every table by
     default; a query copies only the tables it names)."""
-    con = open_db()
-    try:
-        copy_version(paths, version, con, tables)
-        sandbox(con)
-    except BaseException:
-        con.close()
-        raise
-    return con
+    return _sandboxed(lambda con: copy_version(paths, version, con, tables))
 
 
-def connect(as_of: int | None = None, paths: Paths | None = None) -> duckdb.DuckDBPyConnection:
+def connect(as_of: int | None = None, paths: Paths | None = None) -> Connection:
     """Read paperlake from Python: `paperlake.db.connect().sql("SELECT * FROM papers LIMIT 5")`.
 
     Without `as_of`: the published version (serving file, with `search_papers`). With it: that earlier
@@ -206,7 +188,7 @@ def connect(as_of: int | None = None, paths: Paths | None = None) -> duckdb.Duck
 MAX_REJECT_RATE = 0.05  # above this share of rejected entries (or files) the reject_rate check warns
 
 
-def reject_rates(con: duckdb.DuckDBPyConnection, pages: str = "pages") -> tuple[float, float]:
+def reject_rates(con: Connection, pages: str = "pages") -> tuple[float, float]:
     """The shares of rejected entries and of rejected files in `pages`: the audit's reject_rate check
     on what a run wrote, `paperlake status` on the served version (no pandas: status stays fast)."""
     n_rejected, n_entries, files_rejected, files = single_row(

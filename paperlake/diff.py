@@ -26,16 +26,13 @@ import pyarrow as pa
 from paperlake import changes, lake
 from paperlake.config import Paths
 from paperlake.db import VersionError, published_versions
-from paperlake.duck import scalar
+from paperlake.duck import Connection, scalar
 from schemas.catalog import CATALOG, TABLES
 
 DETAILED = ("papers", "sightings")
 """The tables whose changed rows `diff` returns (the others are counted only)."""
 
-DERIVED = {
-    "sightings": frozenset({"sighting_id", "page_id", "record_id"}),
-    "rejects": frozenset({"page_id"}),
-}
+DERIVED = {"sightings": frozenset({"sighting_id", "page_id", "record_id"}), "rejects": frozenset({"page_id"})}
 """Per table, the columns whose change alone is no change of the row. Each is a hash, of the file's bytes
 (`page_id`), of them and the row's key (`sighting_id`) or of the row's own title and abstract
 (`record_id`): the file is matched by name and the row by its key, so a byte changed anywhere in a file
@@ -82,9 +79,7 @@ def diff(since: int | None = None, until: int | None = None, paths: Paths | None
         return compare(con, since, until)
 
 
-def compare(
-    con: duckdb.DuckDBPyConnection, since: int | None, until: int, tables: tuple[str, ...] = TABLES
-) -> VersionDiff:
+def compare(con: Connection, since: int | None, until: int, tables: tuple[str, ...] = TABLES) -> VersionDiff:
     """`diff` on a connection with the lake attached (both snapshots must still exist), of `tables`
     (a detailed table left out comes back with no rows)."""
     feed = None if since is None else changes.feed(con, since, until)
@@ -94,21 +89,18 @@ def compare(
         n = dict(con.execute("SELECT change, count(*) FROM _changed GROUP BY ALL").fetchall())
         before = 0 if since is None else _count(con, table, since)
         counts.append({"table": table, "before": before, "after": _count(con, table, until)})
-        counts[-1].update({c: n.get(c, 0) for c in ("added", "removed", "changed")})
+        counts[-1] |= {c: n.get(c, 0) for c in ("added", "removed", "changed")}
         if table in DETAILED:  # added, changed (most columns changed first), removed; then by key
             order = ", ".join(f'"{k}"' for k in CATALOG[table].key)
             most = "CASE change WHEN 'changed' THEN len(columns) END DESC"
             detail[table] = con.execute(
                 f"SELECT * FROM _changed ORDER BY change, {most}, {order}"
             ).to_arrow_table()
-    con.execute("DROP TABLE IF EXISTS _changed")
-    con.execute("DROP TABLE IF EXISTS _scope")
+    con.execute("DROP TABLE IF EXISTS _changed; DROP TABLE IF EXISTS _scope")
     return VersionDiff(since, until, pa.Table.from_pylist(counts), detail["papers"], detail["sightings"])
 
 
-def added(
-    con: duckdb.DuckDBPyConnection, since: int | None, until: int, table: str, columns: list[str]
-) -> pa.Table:
+def added(con: Connection, since: int | None, until: int, table: str, columns: list[str]) -> pa.Table:
     """`columns` of the rows of `table` that version `until` has and `since` had not (keys compared
     first, then only those rows read): what a feed of new rows needs, without the old and new rows of
     everything that changed."""
@@ -122,7 +114,7 @@ def added(
     return rows
 
 
-def _scope(con: duckdb.DuckDBPyConnection, table: str, feed: changes.Feed | None) -> str:
+def _scope(con: Connection, table: str, feed: changes.Feed | None) -> str:
     """What narrows `table`'s rows to those the commits in between touched: nothing when the feed cannot
     say, no row when no commit touched the table, else the keys the feed lists (temp table `_scope`)."""
     if feed is None:
@@ -141,7 +133,7 @@ def _same_key(table: str, a: str, b: str) -> str:
     return " AND ".join(f'{a}."{k}" IS NOT DISTINCT FROM {b}."{k}"' for k in CATALOG[table].key)
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str, version: int) -> int:
+def _count(con: Connection, table: str, version: int) -> int:
     try:
         at = f"{lake.main_table(table)} AT (VERSION => {int(version)})"
         return int(scalar(con, f"SELECT count(*) FROM {at}"))
@@ -149,7 +141,7 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, version: int) -> int:
         return 0
 
 
-def _side(con: duckdb.DuckDBPyConnection, table: str, version: int | None, scope: str) -> str:
+def _side(con: Connection, table: str, version: int | None, scope: str) -> str:
     """The rows of `table` at `version` within `scope` (none before the first version, or before the
     table existed)."""
     none = f"(SELECT * FROM {lake.main_table(table)} LIMIT 0)"
@@ -164,12 +156,7 @@ def _side(con: duckdb.DuckDBPyConnection, table: str, version: int | None, scope
 
 
 def _changed_rows(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    since: int | None,
-    until: int,
-    feed: changes.Feed | None,
-    detailed: bool,
+    con: Connection, table: str, since: int | None, until: int, feed: changes.Feed | None, detailed: bool
 ) -> None:
     """Temp table `_changed`: the key of each row added, removed or changed from `since` to `until` (only
     the keys `feed` says were touched, when it can say), its `change` and changed `columns` (and the
@@ -224,10 +211,6 @@ def _short(text: object, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def _key(table: str, row: dict) -> str:
-    return "/".join(str(row[k]) for k in CATALOG[table].key)
-
-
 def as_records(d: VersionDiff, columns: Sequence[str] = ()) -> dict:
     """The diff as plain data (what `paperlake diff --format json` prints): counts per table, then per
     detailed table the added and removed rows (key and title) and each changed row's changed columns,
@@ -244,11 +227,8 @@ def as_records(d: VersionDiff, columns: Sequence[str] = ()) -> dict:
             row = r["new"] if r["new"] is not None else r["old"]
             item = {k: r[k] for k in keys} | {c: row[c] for c in ("title", "paper_id") if c not in keys}
             if r["change"] == "changed":
-                item |= {
-                    "columns": r["columns"],
-                    "old": {c: r["old"][c] for c in r["columns"]},
-                    "new": {c: r["new"][c] for c in r["columns"]},
-                }
+                item["columns"] = r["columns"]
+                item |= {side: {c: r[side][c] for c in r["columns"]} for side in ("old", "new")}
             grouped[r["change"]].append(item)
         out[table] = grouped
     return out
@@ -256,17 +236,12 @@ def as_records(d: VersionDiff, columns: Sequence[str] = ()) -> dict:
 
 def _known(d: VersionDiff, columns: Sequence[str]) -> None:
     """ValueError unless each of `columns` is a column of a detailed table (naming the closest one)."""
-    have = sorted({f.name for t in DETAILED for f in _row_type(getattr(d, t))})
+    rows = [getattr(d, t).schema for t in DETAILED]  # a table left out of `compare` has no `new` rows
+    have = sorted({f.name for s in rows if "new" in s.names for f in s.field("new").type})
     if unknown := [c for c in columns if c not in have]:
         close = difflib.get_close_matches(unknown[0], have, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(have)}"
         raise ValueError(f"no column {unknown[0]!r} in {' or '.join(DETAILED)}: {hint}")
-
-
-def _row_type(rows: pa.Table) -> list[pa.Field]:
-    """The fields of a detailed table's `old`/`new` rows (none for a table left out of `compare`)."""
-    index = rows.schema.get_field_index("new")
-    return [] if index < 0 else list(rows.schema.field(index).type)
 
 
 def as_rows(d: VersionDiff, columns: Sequence[str] = ()) -> list[dict]:
@@ -277,7 +252,8 @@ def as_rows(d: VersionDiff, columns: Sequence[str] = ()) -> list[dict]:
     for table in DETAILED:
         for change, items in records[table].items():
             for item in items:
-                base = {"table": table, "change": change, "key": _key(table, item), "title": item["title"]}
+                key = "/".join(str(item[k]) for k in CATALOG[table].key)
+                base = {"table": table, "change": change, "key": key, "title": item["title"]}
                 if change != "changed":
                     out.append(base | {"column": "", "old": "", "new": ""})
                 for col in item.get("columns", []):

@@ -32,13 +32,7 @@ def columns(model: type[pa.DataFrameModel]) -> dict[str, dict]:
 
 def frame(records: list[dict], model: type[pa.DataFrameModel]) -> pd.DataFrame:
     """Records → DataFrame with exactly the model's columns and in-memory dtypes (dates as datetime64)."""
-    cols = columns(model)
-    df = (
-        pd.DataFrame.from_records(records, columns=list(cols))
-        if records
-        else pd.DataFrame(columns=list(cols))
-    )
-    return conform(df, model)
+    return conform(pd.DataFrame.from_records(records, columns=list(columns(model))), model)
 
 
 def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
@@ -67,10 +61,8 @@ def conform(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
 @functools.cache
 def arrow_schema(model: type[pa.DataFrameModel]) -> pa_arrow.Schema:
     return pa_arrow.schema(
-        [
-            pa_arrow.field(n, ARROW_TYPES[c["sql"]], nullable=c["nullable"] or c["sql"] == "VARCHAR[]")
-            for n, c in columns(model).items()
-        ]
+        pa_arrow.field(n, ARROW_TYPES[c["sql"]], nullable=c["nullable"] or c["sql"] == "VARCHAR[]")
+        for n, c in columns(model).items()
     )
 
 

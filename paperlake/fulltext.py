@@ -10,11 +10,10 @@ lengths, term and document frequencies, and the document count; the ids the rows
 tests/test_fulltext.py checks the index against the one `create_fts_index` builds.
 """
 
-import duckdb
-
-from paperlake.duck import load, scalar, sql_str
+from paperlake.duck import Connection, load, scalar, sql_str
 
 FIELDS = ("title", "abstract")
+TEXT = ", ".join(["paper_id", *FIELDS])  # a document: its id and the fields indexed
 STEMMER = "porter"
 FTS = "fts_main_papers"
 # The extension's tokenize macro: lower(strip_accents(s)), runs of these characters become a space, then a
@@ -31,7 +30,7 @@ SEARCH_MACRO = f"""
 """
 
 
-def define(con: duckdb.DuckDBPyConnection) -> None:
+def define(con: Connection) -> None:
     """The extension's index schema and macros, and `search_papers(q)`, over `papers` while it is empty
     (fts loaded): `index_all` fills it once the rows are in."""
     fields = ", ".join(f"'{f}'" for f in FIELDS)
@@ -39,40 +38,37 @@ def define(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SEARCH_MACRO)
 
 
-def index_all(con: duckdb.DuckDBPyConnection) -> None:
+def index_all(con: Connection) -> None:
     """Index every paper into the empty index `define` made."""
-    text = ", ".join(["paper_id", *FIELDS])
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_docs AS
-        SELECT row_number() OVER (ORDER BY paper_id) - 1 AS docid, {text} FROM papers""")
+        SELECT row_number() OVER (ORDER BY paper_id) - 1 AS docid, {TEXT} FROM papers""")
     _add(con)
     _stats(con)
     con.execute("DROP TABLE _fts_docs")
 
 
-def update(con: duckdb.DuckDBPyConnection, gone: list[str]) -> None:
+def update(con: Connection, gone: list[str]) -> None:
     """Re-index the papers an increment changes, before it is applied to `papers`: `gone` are the ids
     whose rows it removes, temp table `_new` holds the rows it adds. Only a changed title or abstract
     costs tokenizing; the index statistics follow when any document changed."""
-    text = ", ".join(["paper_id", *FIELDS])
     ids = ", ".join(sql_str(i) for i in gone) or "NULL"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_old AS
-        SELECT {text} FROM papers WHERE paper_id IN ({ids})""")  # literal ids: an index scan
+        SELECT {TEXT} FROM papers WHERE paper_id IN ({ids})""")  # literal ids: an index scan
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_gone AS
-        SELECT paper_id FROM (SELECT {text} FROM _fts_old EXCEPT SELECT {text} FROM _new)""")
+        SELECT paper_id FROM (SELECT {TEXT} FROM _fts_old EXCEPT SELECT {TEXT} FROM _new)""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_docs AS
         SELECT (SELECT coalesce(max(docid), -1) FROM {FTS}.docs) + row_number() OVER (ORDER BY paper_id)
                AS docid, *
-        FROM (SELECT {text} FROM _new EXCEPT SELECT {text} FROM _fts_old)""")
+        FROM (SELECT {TEXT} FROM _new EXCEPT SELECT {TEXT} FROM _fts_old)""")
     if any(scalar(con, f"SELECT count(*) FROM {t}") for t in ("_fts_gone", "_fts_docs")):
         _remove(con)
         _add(con)
         con.execute(f"DELETE FROM {FTS}.dict WHERE df = 0")
         _stats(con)
-    for temp in ("_fts_old", "_fts_gone", "_fts_docs"):
-        con.execute(f"DROP TABLE {temp}")
+    con.execute("DROP TABLE _fts_old; DROP TABLE _fts_gone; DROP TABLE _fts_docs")
 
 
-def _remove(con: duckdb.DuckDBPyConnection) -> None:
+def _remove(con: Connection) -> None:
     """Drop the gone papers' documents and term rows; their terms' document frequencies go down."""
     docids = con.execute(f"SELECT docid FROM {FTS}.docs WHERE name IN (SELECT paper_id FROM _fts_gone)")
     gone = ", ".join(str(r[0]) for r in docids.fetchall()) or "NULL"  # literal: skips row groups
@@ -83,12 +79,12 @@ def _remove(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DELETE FROM {FTS}.{table} WHERE docid IN ({gone})")
 
 
-def _stats(con: duckdb.DuckDBPyConnection) -> None:
+def _stats(con: Connection) -> None:
     con.execute(f"DELETE FROM {FTS}.stats")
     con.execute(f"INSERT INTO {FTS}.stats SELECT count(docid), sum(len) / count(len) FROM {FTS}.docs")
 
 
-def _add(con: duckdb.DuckDBPyConnection) -> None:
+def _add(con: Connection) -> None:
     """Tokenize the papers in temp table `_fts_docs` as create_fts_index does (a non-empty token that is
     not a stopword, stemmed); new terms get fresh ids. Each distinct word is stemmed and looked up once,
     so the per-token work is one split and one join on a small table."""
@@ -108,8 +104,7 @@ def _add(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _fts_words AS
         SELECT t.docid, t.fieldid, d.termid FROM _fts_tokens t
         JOIN (SELECT w, termid FROM _fts_stems JOIN {FTS}.dict USING (term)) d USING (w)""")
-    for temp in ("_fts_tokens", "_fts_stems"):
-        con.execute(f"DROP TABLE {temp}")
+    con.execute("DROP TABLE _fts_tokens; DROP TABLE _fts_stems")
     con.execute(f"""UPDATE {FTS}.dict d SET df = d.df + a.n FROM (
             SELECT termid, count(DISTINCT docid) AS n FROM _fts_words GROUP BY termid
         ) a WHERE d.termid = a.termid""")

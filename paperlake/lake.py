@@ -27,7 +27,7 @@ import duckdb
 from paperlake import commit
 from paperlake.config import Paths
 from paperlake.duck import LAKE as ALIAS
-from paperlake.duck import load_statement, open_db, scalar, sql_str
+from paperlake.duck import Connection, load_statement, open_db, scalar, sql_str
 from schemas.catalog import CATALOG, STAGED
 
 if TYPE_CHECKING:  # pyarrow is imported by what reads Arrow: `paperlake history` and `diff` start faster
@@ -46,12 +46,6 @@ def main_table(table: str) -> str:
 def staging_table(table: str) -> str:
     """A writer's working table (`schemas.catalog.STAGED`) as written in the lake."""
     return f"{ALIAS}.staging.{STAGED[table].name}"
-
-
-_VERSIONS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {VERSIONS} (version BIGINT, published_at TIMESTAMP WITH TIME ZONE, "
-    "run_id VARCHAR, row_counts VARCHAR)"
-)
 
 
 def _s3_secret_sql() -> str:
@@ -97,9 +91,7 @@ def attach_statements(paths: Paths, read_only: bool = False, snapshot: int | Non
     return stmts
 
 
-def attach(
-    con: duckdb.DuckDBPyConnection, paths: Paths, read_only: bool = False, snapshot: int | None = None
-) -> None:
+def attach(con: Connection, paths: Paths, read_only: bool = False, snapshot: int | None = None) -> None:
     """Attach the lake as `lake`; a writer also creates the staging and meta schemas on first use."""
     if paths.lake_catalog.startswith("sqlite:"):
         catalog_file = Path(paths.lake_catalog.split(":", 1)[1])
@@ -117,11 +109,14 @@ def attach(
         with commit.transaction(con):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.staging")
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ALIAS}.meta")
-            con.execute(_VERSIONS_DDL)
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {VERSIONS} (version BIGINT, "
+                "published_at TIMESTAMP WITH TIME ZONE, run_id VARCHAR, row_counts VARCHAR)"
+            )
             con.execute(f"CREATE TABLE IF NOT EXISTS {SETTLED} (snapshot BIGINT, version BIGINT)")
 
 
-_attached: dict[tuple, duckdb.DuckDBPyConnection] = {}
+_attached: dict[tuple, Connection] = {}
 _attaching = threading.Lock()
 
 
@@ -134,7 +129,8 @@ def open_lake(paths: Paths, read_only: bool = False, snapshot: int | None = None
     key = (os.getpid(), paths.lake_catalog, paths.lake_data_path, read_only, snapshot)
     with _attaching:
         base = _attached.get(key)
-        if base is not None and not _catalog_exists(paths):  # the lake was wiped: attach afresh
+        sqlite = paths.lake_catalog.startswith("sqlite:")
+        if base is not None and sqlite and not Path(paths.lake_catalog.split(":", 1)[1]).exists():  # wiped
             _attached.pop(key).close()
             base = None
         if base is None:
@@ -154,12 +150,7 @@ def open_lake(paths: Paths, read_only: bool = False, snapshot: int | None = None
         con.close()
 
 
-def _catalog_exists(paths: Paths) -> bool:
-    catalog = paths.lake_catalog
-    return not catalog.startswith("sqlite:") or Path(catalog.split(":", 1)[1]).exists()
-
-
-def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+def tables(con: Connection) -> set[str]:
     """The lake's tables, qualified as `lake.schema.table` (one catalog query)."""
     have = con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = $c", {"c": ALIAS}
@@ -167,13 +158,11 @@ def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {f"{ALIAS}.{r[0]}" for r in have}
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def table_exists(con: Connection, table: str) -> bool:
     return table in tables(con)
 
 
-def read(
-    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where: str = "", params=None
-) -> pa.Table:
+def read(con: Connection, table: str, schema: pa.Schema, where: str = "", params=None) -> pa.Table:
     """A lake table's columns of `schema` as Arrow (empty when the table does not exist yet; a column
     the table lacks, written by an older paperlake, reads as null)."""
     if not table_exists(con, table):
@@ -181,9 +170,7 @@ def read(
     return con.execute(_select(con, table, schema, where), params or {}).to_arrow_table().cast(schema)
 
 
-def read_batches(
-    con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: int
-) -> Iterator[pa.Table]:
+def read_batches(con: Connection, table: str, schema: pa.Schema, rows: int) -> Iterator[pa.Table]:
     """`read` of a whole table, `rows` rows at a time: never all of it in memory at once."""
     import pyarrow
 
@@ -193,22 +180,22 @@ def read_batches(
         yield pyarrow.Table.from_batches([batch]).cast(schema)
 
 
-def _select(con: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, where: str = "") -> str:
+def _select(con: Connection, table: str, schema: pa.Schema, where: str = "") -> str:
     have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
     cols = ", ".join(f'"{f.name}"' if f.name in have else f'NULL AS "{f.name}"' for f in schema)
     return f"SELECT {cols} FROM {table} {where}"
 
 
-def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+def current_snapshot(con: Connection) -> int:
     return int(scalar(con, f"SELECT id FROM {ALIAS}.current_snapshot()"))
 
 
-def last_version(con: duckdb.DuckDBPyConnection) -> int | None:
+def last_version(con: Connection) -> int | None:
     last = scalar(con, f"SELECT max(version) FROM {VERSIONS}")
     return None if last is None else int(last)
 
 
-def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, counts: dict[str, int]) -> None:
+def record_version(con: Connection, version: int, run_id: str, counts: dict[str, int]) -> None:
     """Mark lake snapshot `version` as published (its commit carries the run id)."""
     with commit.transaction(con):
         con.execute(
@@ -221,7 +208,7 @@ def record_version(con: duckdb.DuckDBPyConnection, version: int, run_id: str, co
         )
 
 
-def settle(con: duckdb.DuckDBPyConnection, version: int) -> None:
+def settle(con: Connection, version: int) -> None:
     """Record that the lake, as of now, still serves published `version`: a run whose commits changed no
     main table publishes no new version, and its commits must not make every later run look unfinished."""
     with commit.transaction(con):
@@ -229,7 +216,7 @@ def settle(con: duckdb.DuckDBPyConnection, version: int) -> None:
         con.execute(f"INSERT INTO {SETTLED} VALUES ($s, $v)", {"s": current_snapshot(con), "v": version})
 
 
-def settled(con: duckdb.DuckDBPyConnection, version: int) -> int:
+def settled(con: Connection, version: int) -> int:
     """The newest snapshot known to serve `version` (`settle`), else `version` itself."""
     if SETTLED not in tables(con):  # a lake written before it existed
         return version
@@ -237,7 +224,7 @@ def settled(con: duckdb.DuckDBPyConnection, version: int) -> int:
     return version if found is None else int(found)
 
 
-def versions(con: duckdb.DuckDBPyConnection) -> pa.Table:
+def versions(con: Connection) -> pa.Table:
     """Published versions, newest first."""
     return con.execute(f"SELECT * FROM {VERSIONS} ORDER BY version DESC").to_arrow_table()
 
@@ -277,31 +264,21 @@ def maintain(paths: Paths, keep_days: int) -> dict[str, int]:
     delete the files no snapshot references any more."""
     with writer_lock(paths), open_lake(paths) as con:
         keep = {current_snapshot(con), last_version(con)}
-        old = [
-            int(r[0])
-            for r in con.execute(
-                f"SELECT snapshot_id FROM {ALIAS}.snapshots() "
-                "WHERE snapshot_time < now() - to_days($d) ORDER BY snapshot_id",
-                {"d": keep_days},
-            ).fetchall()
-            if int(r[0]) not in keep
-        ]
+        snapshots = con.execute(
+            f"SELECT snapshot_id FROM {ALIAS}.snapshots() "
+            "WHERE snapshot_time < now() - to_days($d) ORDER BY snapshot_id",
+            {"d": keep_days},
+        ).fetchall()
+        old = [int(s) for (s,) in snapshots if int(s) not in keep]
         gone_versions = 0
         if old:
             con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => $v)", {"v": old})
-            gone_versions = scalar(
-                con,
-                f"SELECT count(*) FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))",
-                {"v": old},
-            )
-            con.execute(f"DELETE FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))", {"v": old})
-        merged = len(con.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall())
-        deleted = len(
-            con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)").fetchall()
-        )
-    return {
-        "expired_snapshots": len(old),
-        "expired_versions": int(gone_versions),
-        "merged_tables": merged,
-        "deleted_files": deleted,
-    }
+            where = f"FROM {VERSIONS} WHERE version IN (SELECT unnest($v::BIGINT[]))"
+            gone_versions = int(scalar(con, f"SELECT count(*) {where}", {"v": old}))
+            con.execute(f"DELETE {where}", {"v": old})
+        merged = con.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall()
+        deleted = con.execute(f"CALL ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)").fetchall()
+    counts = (len(old), gone_versions, len(merged), len(deleted))
+    return dict(
+        zip(("expired_snapshots", "expired_versions", "merged_tables", "deleted_files"), counts, strict=True)
+    )

@@ -83,13 +83,9 @@ def make(paths: Paths, keep_removed: bool = False) -> RunPlan:
 def save(paths: Paths, plan: RunPlan, name: str | None = None) -> str:
     """Write the plan under `name` (default: a digest of its content) and return that name; plans older
     than a week are deleted."""
+    now = {k: [f.size, f.mtime_ns, f.day] for k, f in sorted(plan.now.items())}
     body = json.dumps(
-        {
-            "now": {k: [f.size, f.mtime_ns, f.day] for k, f in sorted(plan.now.items())},
-            "change": asdict(plan.change),
-            "gone": plan.gone,
-            "keep_removed": plan.keep_removed,
-        }
+        {"now": now, "change": asdict(plan.change), "gone": plan.gone, "keep_removed": plan.keep_removed}
     )
     name = name or hashlib.sha256(body.encode()).hexdigest()[:20]
     folder = paths.state_dir / "plans"

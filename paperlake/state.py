@@ -4,25 +4,20 @@ Light on imports (no pandas, scikit-learn or Dagster): `paperlake run` answers "
 well under the time it takes to import Dagster.
 """
 
-import duckdb
-import pyarrow as pa_arrow
+import pyarrow as pa
 
 from paperlake import changes, lake
 from paperlake.config import Paths, write_whole
+from paperlake.duck import Connection
 from paperlake.landing import FileState, LandingDiff
 
 FILES = lake.staging_table("files")
-FILES_SCHEMA = pa_arrow.schema(
-    [
-        ("source_file", pa_arrow.string()),
-        ("day", pa_arrow.string()),
-        ("n_bytes", pa_arrow.int64()),
-        ("mtime_ns", pa_arrow.int64()),
-    ]
+FILES_SCHEMA = pa.schema(
+    [("source_file", pa.string()), ("day", pa.string()), ("n_bytes", pa.int64()), ("mtime_ns", pa.int64())]
 )
 
 
-def ingested_state(con: duckdb.DuckDBPyConnection) -> dict[str, FileState]:
+def ingested_state(con: Connection) -> dict[str, FileState]:
     """What the lake holds for each ingested file: the size, mtime and landing day it was parsed from."""
     rows = lake.read(con, FILES, FILES_SCHEMA).to_pylist()
     return {r["source_file"]: FileState(r["n_bytes"], r["mtime_ns"], r["day"]) for r in rows}
@@ -37,9 +32,7 @@ def up_to_date(paths: Paths, change: LandingDiff) -> int | None:
         return served_and_unchanged(con, paths, ("staging", "main"))
 
 
-def served_and_unchanged(
-    con: duckdb.DuckDBPyConnection, paths: Paths, schemas: tuple[str, ...]
-) -> int | None:
+def served_and_unchanged(con: Connection, paths: Paths, schemas: tuple[str, ...]) -> int | None:
     """The last published version when no table of `schemas` changed since the lake was last known to
     serve it (`lake.settled`) and the serving file holds it (the same rule for `paperlake run`'s "nothing
     new" and for publishing's "keep the served version")."""
@@ -66,12 +59,11 @@ def output_written(paths: Paths, name: str, version: int) -> None:
 
 def outputs_missing(paths: Paths, version: int) -> list[str]:
     """The OUTPUTS not yet written for published `version`."""
-    missing = []
-    for name in OUTPUTS:
-        try:
-            made_for = (paths.state_dir / "outputs" / name).read_text(encoding="utf-8").strip()
-        except OSError:
-            made_for = ""
-        if made_for != str(version):
-            missing.append(name)
-    return missing
+    return [name for name in OUTPUTS if _made_for(paths, name) != str(version)]
+
+
+def _made_for(paths: Paths, name: str) -> str:
+    try:
+        return (paths.state_dir / "outputs" / name).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""

@@ -11,13 +11,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import duckdb
 import pandas as pd
 import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from paperlake import commit, lake, landing, state
 from paperlake.config import Paths
-from paperlake.duck import row_counts, scalar, single_row
+from paperlake.duck import Connection, row_counts, scalar
 from paperlake.enrich import index as enrich_index
 from paperlake.frames import arrow_schema, from_arrow, to_arrow
 from paperlake.ingest import process_pages, read_raw
@@ -54,14 +54,10 @@ def ingest_files(
         states.append((key, landing.landing_day(key, st.st_mtime_ns), st.st_size, st.st_mtime_ns))
         pages.append(read_raw(path, paths.raw_dir, options))
     tables = process_pages(pages, options)
-    return {
-        PAGES: to_arrow(tables.pages, Pages),
-        SIGHTINGS: to_arrow(tables.sightings, Sightings),
-        REJECTS: to_arrow(tables.rejects, Rejects),
-        FILES: pa_arrow.Table.from_pylist(
-            [dict(zip(FILES_SCHEMA.names, s, strict=True)) for s in states], schema=FILES_SCHEMA
-        ),
-    }
+    parsed = (tables.pages, tables.sightings, tables.rejects)
+    rows = {t: to_arrow(df, model) for (t, model), df in zip(STAGED.items(), parsed, strict=True)}
+    files = [dict(zip(FILES_SCHEMA.names, s, strict=True)) for s in states]
+    return rows | {FILES: pa_arrow.Table.from_pylist(files, schema=FILES_SCHEMA)}
 
 
 @dataclass
@@ -99,7 +95,7 @@ def ingest_days(
     return Ingested(todo, gone)
 
 
-def write_parsed(con: duckdb.DuckDBPyConnection, keys: list[str], tables: dict[str, pa_arrow.Table]) -> None:
+def write_parsed(con: Connection, keys: list[str], tables: dict[str, pa_arrow.Table]) -> None:
     """Replace the batch's files' rows in the staging tables, in one commit (a file that vanished since
     it was listed loses its rows, as a removed file does)."""
     with commit.transaction(con):
@@ -108,17 +104,14 @@ def write_parsed(con: duckdb.DuckDBPyConnection, keys: list[str], tables: dict[s
             commit.replace_in(con, name, rows, "source_file", keys)
 
 
-def retract_staged(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+def retract_staged(con: Connection, keys: list[str]) -> None:
     """Files gone from the landing folder leave staging (resolution then retracts them from main)."""
     if keys:
-        write_parsed(con, keys, {t: _empty(t) for t in (*STAGED, FILES)})
+        schemas = {t: arrow_schema(model) for t, model in STAGED.items()} | {FILES: FILES_SCHEMA}
+        write_parsed(con, keys, {t: schema.empty_table() for t, schema in schemas.items()})
 
 
-def _empty(table: str) -> pa_arrow.Table:
-    return FILES_SCHEMA.empty_table() if table == FILES else arrow_schema(STAGED[table]).empty_table()
-
-
-def drop_raw_copy(con: duckdb.DuckDBPyConnection) -> None:
+def drop_raw_copy(con: Connection) -> None:
     """Lakes written before issue 12 kept a decoded copy of every file in staging.raw_pages: drop it."""
     if lake.table_exists(con, RAW):
         con.execute(f"DROP TABLE {RAW}")
@@ -151,7 +144,7 @@ def resolve_all(
     return Resolved(delta.changed_papers, delta.removed_papers, retracted, counts)
 
 
-def _retract_gone(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[str]:
+def _retract_gone(con: Connection, keys: list[str]) -> list[str]:
     """Staged files no longer in `keys` (removed from the landing folder) leave staging. Every staged
     file has a pages or files row, so reading their names finds them (not a scan of every table)."""
     names = sorted(lake.tables(con) & {PAGES, FILES})
@@ -162,7 +155,7 @@ def _retract_gone(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[str]:
     return gone
 
 
-def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> scope.Delta:
+def _resolve(con: Connection, rules: MatchRules, full: bool) -> scope.Delta:
     if full or not scope.has_state(con):
         return _resolve_full(con, rules)
     files = scope.changed_files(con)
@@ -176,15 +169,15 @@ def _resolve(con: duckdb.DuckDBPyConnection, rules: MatchRules, full: bool) -> s
     return delta
 
 
-def _resolve_full(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> scope.Delta:
+def _resolve_full(con: Connection, rules: MatchRules) -> scope.Delta:
     """Every staged sighting resolved (`paperlake.resolve.engine`); staged pages and rejects copied."""
     _ensure_staged(con)
     res = engine.resolve(con, SIGHTINGS, rules)
-    pages = from_arrow(lake.read(con, PAGES, arrow_schema(Pages)), Pages)
-    return write.full(con, res, {"pages": to_arrow(mark_duplicate_pages(pages), Pages), "rejects": REJECTS})
+    pages = mark_duplicate_pages(lake.read(con, PAGES, arrow_schema(Pages)))
+    return write.full(con, res, {"pages": pages, "rejects": REJECTS})
 
 
-def _ensure_staged(con: duckdb.DuckDBPyConnection) -> None:
+def _ensure_staged(con: Connection) -> None:
     """The staging tables a full resolution reads, created empty from their contract when no file was
     ever ingested (an empty landing folder): nothing staged resolves to empty tables, not an error."""
     if missing := sorted(set(STAGED) - lake.tables(con)):
@@ -193,46 +186,39 @@ def _ensure_staged(con: duckdb.DuckDBPyConnection) -> None:
                 commit.ensure(con, table, arrow_schema(STAGED[table]))
 
 
-def _write_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+def _write_files(con: Connection, files: list[str]) -> None:
     """The changed files' pages (and every page with the same bytes, for duplicate_of) and rejects."""
     in_files = "source_file IN (SELECT unnest($f::VARCHAR[]))"
-    page_ids = con.execute(
-        f"SELECT page_id FROM {PAGES} WHERE {in_files} UNION SELECT page_id FROM {lake.main_table('pages')} "
-        f"WHERE {in_files}",
-        {"f": files},
-    ).fetchall()
+    union = (
+        f"SELECT page_id FROM {PAGES} WHERE {in_files} UNION SELECT page_id FROM {lake.main_table('pages')}"
+    )
+    page_ids = con.execute(f"{union} WHERE {in_files}", {"f": files}).fetchall()
     same = {"f": files, "p": [r[0] for r in page_ids if r[0]]}
     where = f"{in_files} OR page_id IN (SELECT unnest($p::VARCHAR[]))"
-    pages = mark_duplicate_pages(
-        from_arrow(lake.read(con, PAGES, arrow_schema(Pages), f"WHERE {where}", same), Pages)
-    )
+    pages = mark_duplicate_pages(lake.read(con, PAGES, arrow_schema(Pages), f"WHERE {where}", same))
     rejects = lake.read(con, REJECTS, arrow_schema(Rejects), f"WHERE {in_files}", {"f": files})
     with commit.transaction(con):
-        gone = sorted({*files, *pages["source_file"]})
-        commit.replace_in(con, lake.main_table("pages"), to_arrow(pages, Pages), "source_file", gone)
+        gone = sorted({*files, *pages["source_file"].to_pylist()})
+        commit.replace_in(con, lake.main_table("pages"), pages, "source_file", gone)
         commit.replace_in(con, lake.main_table("rejects"), rejects, "source_file", files)
 
 
-def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _counts(con: Connection) -> dict[str, int]:
     """Row counts for the asset metadata, counted in SQL (one query)."""
-    counts = {t: f"(SELECT count(*) FROM {lake.main_table(t)})" for t in scope.MAIN}
-    counts["papers"] = f"(SELECT count(*) FROM {PAPERS_CORE})"
-    matches = f"FROM {lake.main_table('matches')}"
-    counts["merged_pairs"] = f"(SELECT count(*) {matches} WHERE merged)"
-    counts["title_only_rejected_pairs"] = (
-        f"(SELECT count(*) {matches} WHERE rule = '{MatchRule.TITLE_ONLY_REJECTED}')"
-    )
-    row = single_row(con, f"SELECT {', '.join(counts.values())}")
-    return dict(zip(counts, map(int, row), strict=True))
+    counted = {t: lake.main_table(t) for t in scope.MAIN} | {"papers": PAPERS_CORE}
+    matches = lake.main_table("matches")
+    counted["merged_pairs"] = f"{matches} WHERE merged"
+    counted["title_only_rejected_pairs"] = f"{matches} WHERE rule = '{MatchRule.TITLE_ONLY_REJECTED}'"
+    return row_counts(con, counted)
 
 
-def mark_duplicate_pages(pages: pd.DataFrame) -> pd.DataFrame:
+def mark_duplicate_pages(pages: pa_arrow.Table) -> pa_arrow.Table:
     """Same bytes under several names: the first name is the page, the others point at it."""
-    readable = pages[pages["page_id"] != ""].sort_values("source_file")
-    first = readable.drop_duplicates("page_id").set_index("page_id")["source_file"]
-    canonical = pages["page_id"].map(first)
-    dup = canonical.notna() & (canonical != pages["source_file"])
-    return pages.assign(duplicate_of=canonical.where(dup, None))  # type: ignore[call-overload]  # stubs: no None
+    first = pages.filter(pc.field("page_id") != "").group_by("page_id").aggregate([("source_file", "min")])
+    canonical = pc.take(first["source_file_min"], pc.index_in(pages["page_id"], first["page_id"]))
+    dup = pc.if_else(pc.equal(canonical, pages["source_file"]), None, canonical)
+    i = pages.schema.get_field_index("duplicate_of")
+    return pages.set_column(i, pages.schema.field(i), dup)
 
 
 def publish_papers(
@@ -268,10 +254,8 @@ def publish(paths: Paths, run_id: str, full: bool = False) -> tuple[int, dict[st
     with lake.writer_lock(paths), lake.open_lake(paths) as con:
         if (last := state.served_and_unchanged(con, paths, ("main",))) is not None:  # it stays
             lake.settle(con, last)  # this run's staging commits are done with: the next run has nothing to do
-            counts = json.loads(
-                scalar(con, f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last})
-            )
-            return last, counts
+            counts = scalar(con, f"SELECT row_counts FROM {lake.VERSIONS} WHERE version = $v", {"v": last})
+            return last, json.loads(counts)
         version = lake.current_snapshot(con)
         counts = row_counts(con, {t: lake.main_table(t) for t in TABLES})
         if full:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from paperlake import changes, fulltext, lake
 from paperlake.config import Paths
-from paperlake.duck import load, open_db, row_counts, scalar, single_row, sql_str
+from paperlake.duck import Connection, load, open_db, row_counts, scalar, single_row, sql_str
 from paperlake.frames import arrow_schema, columns, from_arrow
 from schemas import CONTRACT
 from schemas.catalog import CATALOG, TABLES
@@ -39,41 +39,40 @@ STORED_ORDER = {"sightings": "paper_id, source_file, position"}
 _COPY = "serving_copy"  # the copy being brought forward, attached to the lake's connection
 
 
-CONVENIENCE_VIEWS = [
-    ("papers_with_code", "Papers with at least one GitHub repository", "SELECT * FROM papers WHERE has_code"),
-    (
-        "top_papers",
-        "Papers ranked by highest upvotes, then by how often they were seen",
-        """SELECT paper_id, coalesce(short_name, title) AS name, title, upvotes_max, upvotes, n_sightings,
-                  has_code, topics, first_seen, last_seen
-           FROM papers ORDER BY upvotes_max DESC NULLS LAST, n_sightings DESC, title""",
-    ),
-    (
-        "topic_trends",
-        "Papers per topic and month (publication month, else the month first seen)",
-        """SELECT date_trunc('month', coalesce(published_date, first_seen))::DATE AS month, topic,
-                  count(*) AS papers
-           FROM papers, unnest(topics) AS t(topic)
-           WHERE coalesce(published_date, first_seen) IS NOT NULL
-           GROUP BY ALL ORDER BY month, papers DESC, topic""",
-    ),
-]
+CONVENIENCE_VIEWS = """
+CREATE VIEW papers_with_code AS SELECT * FROM papers WHERE has_code;
+COMMENT ON VIEW papers_with_code IS 'Papers with at least one GitHub repository';
+CREATE VIEW top_papers AS
+    SELECT paper_id, coalesce(short_name, title) AS name, title, upvotes_max, upvotes, n_sightings,
+           has_code, topics, first_seen, last_seen
+    FROM papers ORDER BY upvotes_max DESC NULLS LAST, n_sightings DESC, title;
+COMMENT ON VIEW top_papers IS 'Papers ranked by highest upvotes, then by how often they were seen';
+CREATE VIEW topic_trends AS
+    SELECT date_trunc('month', coalesce(published_date, first_seen))::DATE AS month, topic,
+           count(*) AS papers
+    FROM papers, unnest(topics) AS t(topic)
+    WHERE coalesce(published_date, first_seen) IS NOT NULL
+    GROUP BY ALL ORDER BY month, papers DESC, topic;
+COMMENT ON VIEW topic_trends IS 'Papers per topic and month (publication month, else the month first seen)';
+"""
 
 
 def _order(table: str) -> str:
     return ", ".join(f"{k} NULLS FIRST" for k in CATALOG[table].key)
 
 
-def publish_serving(
-    con: duckdb.DuckDBPyConnection, paths: Paths, version: int, run_id: str, counts: dict[str, int]
-) -> str:
+def publish_serving(con: Connection, paths: Paths, version: int, run_id: str, counts: dict[str, int]) -> str:
     """Bring paperlake.duckdb to lake snapshot `version`, the current one of the lake attached to `con`
     (its tables hold `counts` rows): a copy of the served file plus the changes since its version when
     DuckLake's change feed can say what they are, else a full build; either is swapped in whole.
     Returns how it was built ('incremental from N', or 'full: ' and why)."""
     with _swap(paths) as tmp:
         built = "full: nothing served yet"
-        if (since := _served(paths)) is not None:
+        try:
+            since = served_version(paths)
+        except duckdb.Error:  # no readable serving file to start from
+            since = None
+        if since is not None:
             shutil.copyfile(paths.duckdb_path, tmp)
             try:
                 built = _update(con, tmp, since, version, run_id, counts)
@@ -124,9 +123,9 @@ def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> Non
         load(con, "fts")
         fulltext.define(con)  # on the empty papers: the extension would tokenize every paper, slowly
         _fill(con, "papers", selects.pop("papers"))
-        with ThreadPoolExecutor(1) as pool:  # tokenizing runs on one core: the copies use the other
-            cursor = con.cursor()
-            index = pool.submit(_index_papers, cursor)
+        # tokenizing runs on one core: the copies use the other
+        with con.cursor() as cursor, ThreadPoolExecutor(1) as pool:
+            index = pool.submit(fulltext.index_all, cursor)
             try:
                 for table, select in selects.items():
                     _fill(con, table, select)
@@ -142,52 +141,39 @@ def _build(tmp: str, paths: Paths, version: int, run_id: str, built: str) -> Non
         )
         comment = "The lake version this file serves, how it was built, and a fresh build's footprint"
         con.execute(f"COMMENT ON TABLE {SERVING_VERSION} IS {sql_str(comment)}")
-        for name, comment, sql in CONVENIENCE_VIEWS:
-            con.execute(f"CREATE VIEW {name} AS {sql}")
-            con.execute(f"COMMENT ON VIEW {name} IS {sql_str(comment)}")
+        con.execute(CONVENIENCE_VIEWS)
         con.execute("CHECKPOINT")
-        _stamp(
-            con, version, run_id, built, (_blocks(con), sum(row_counts(con, {t: t for t in TABLES}).values()))
-        )
+        fresh = (_blocks(con), sum(row_counts(con, {t: t for t in TABLES}).values()))
+        _stamp(con, version, run_id, built, fresh)
         con.execute("CHECKPOINT")
     finally:
         con.close()
 
 
-def _fill(con: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
+def _fill(con: Connection, table: str, select: str) -> None:
     con.execute(f"INSERT INTO {table} {select} ORDER BY {STORED_ORDER.get(table) or _order(table)}")
 
 
-def _index_papers(cursor: duckdb.DuckDBPyConnection) -> None:
-    with cursor:
-        fulltext.index_all(cursor)
-
-
-def _stamp(
-    con: duckdb.DuckDBPyConnection, version: int, run_id: str, built: str, fresh: tuple[int, int]
-) -> None:
+def _stamp(con: Connection, version: int, run_id: str, built: str, fresh: tuple[int, int]) -> None:
     """The one row of SERVING_VERSION; `fresh`: the blocks and rows of the last fresh build (COMPACT_AT)."""
     con.execute(f"DELETE FROM {SERVING_VERSION}")
     stamp = {"v": version, "r": run_id, "b": built, "fb": fresh[0], "fr": fresh[1]}
     con.execute(f"INSERT INTO {SERVING_VERSION} VALUES ($v, now(), $r, $b, $fb, $fr)", stamp)
 
 
-def _blocks(con: duckdb.DuckDBPyConnection) -> int:
+def _blocks(con: Connection) -> int:
     """The blocks of the current database's file (after a checkpoint: what is on disk)."""
-    return int(
-        scalar(
-            con, "SELECT total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
-        )
-    )
+    sql = "SELECT total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+    return int(scalar(con, sql))
 
 
-def _fresh(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+def _fresh(con: Connection) -> tuple[int, int]:
     """The blocks and rows of the served file's last fresh build."""
     blocks, rows = single_row(con, f"SELECT fresh_blocks, fresh_rows FROM {SERVING_VERSION}")
     return int(blocks), int(rows)
 
 
-def _bloated(con: duckdb.DuckDBPyConnection, rows: int) -> str | None:
+def _bloated(con: Connection, rows: int) -> str | None:
     """Why the served copy should be built fresh instead (COMPACT_AT), or None."""
     fresh_blocks, fresh_rows = _fresh(con)
     # grown data takes more blocks; shrunk data is not expected to give any back (fixed costs dominate)
@@ -197,9 +183,7 @@ def _bloated(con: duckdb.DuckDBPyConnection, rows: int) -> str | None:
     return None
 
 
-def _update(
-    con: duckdb.DuckDBPyConnection, tmp: str, since: int, until: int, run_id: str, counts: dict[str, int]
-) -> str:
+def _update(con: Connection, tmp: str, since: int, until: int, run_id: str, counts: dict[str, int]) -> str:
     """Apply the lake's changes from snapshot `since` to `until` to `tmp`, a copy of the served file,
     attached to `con` (which has the lake and its extensions loaded: no second start-up).
     Returns 'incremental from <since>', or why it could not (the copy is then left half-done)."""
@@ -232,14 +216,11 @@ def _update(
         _stamp(con, until, run_id, f"incremental from {since}", _fresh(con))
         con.execute(f"CHECKPOINT {_COPY}")
     finally:
-        con.execute("RESET index_scan_percentage")
-        con.execute("RESET threads")
-        con.execute("USE memory")
-        con.execute(f"DETACH {_COPY}")
+        con.execute(f"RESET index_scan_percentage; RESET threads; USE memory; DETACH {_COPY}")
     return f"incremental from {since}"
 
 
-def _current_layout(con: duckdb.DuckDBPyConnection) -> bool:
+def _current_layout(con: Connection) -> bool:
     """Whether the served file has this paperlake's tables and columns (else it is rebuilt in full)."""
     want = {t: list(columns(CONTRACT[t])) for t in TABLES}
     want[SERVING_VERSION] = ["version", "published_at", "run_id", "built", "fresh_blocks", "fresh_rows"]
@@ -251,14 +232,6 @@ def _current_layout(con: duckdb.DuckDBPyConnection) -> bool:
         )
     except duckdb.CatalogException:
         return False
-
-
-def _served(paths: Paths) -> int | None:
-    """The served version, or None when there is no readable serving file to start from."""
-    try:
-        return served_version(paths)
-    except duckdb.Error:
-        return None
 
 
 def served_version(paths: Paths) -> int | None:

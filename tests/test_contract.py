@@ -43,24 +43,24 @@ def test_conservation_audit_names_the_offending_file():
     t = _seed()
     pages, sightings, rejects = t.pages, t.sightings, t.rejects
     key = pages.iloc[0]["source_file"]
-    assert conservation_problems(_con(pages=pages, sightings=sightings, rejects=rejects), [key]).empty
+    assert conservation_problems(_con(pages=pages, sightings=sightings, rejects=rejects), [key]).num_rows == 0
     broken = conservation_problems(
         _con(pages=pages, sightings=sightings.iloc[1:], rejects=rejects), [key, "ghost.txt"]
     )
-    assert set(broken["source_file"]) == {key, "ghost.txt"}
-    assert f"{len(sightings) - 1} sightings rows, n_valid {len(sightings)}" in set(broken["problem"])
+    assert set(broken["source_file"].to_pylist()) == {key, "ghost.txt"}
+    assert f"{len(sightings) - 1} sightings rows, n_valid {len(sightings)}" in broken["problem"].to_pylist()
     lying = pages.assign(n_rejected=1)
     problems = conservation_problems(_con(pages=lying, sightings=sightings, rejects=rejects), [key])
-    assert "n_entries != n_valid + n_rejected" in set(problems["problem"])
+    assert "n_entries != n_valid + n_rejected" in problems["problem"].to_pylist()
 
 
 def test_reference_audit():
     s = _seed().sightings.assign(paper_id="p_1")
     papers = pd.DataFrame({"paper_id": ["p_1"], "n_sightings": [len(s)]})
-    assert reference_problems(_con(sightings=s, papers=papers)).empty
+    assert reference_problems(_con(sightings=s, papers=papers)).num_rows == 0
     assert len(reference_problems(_con(sightings=s.assign(paper_id="p_2"), papers=papers))) == len(s) + 1
     twice = pd.concat([s, s.assign(source_file="copy.txt")])  # same content under two names: once
-    assert reference_problems(_con(sightings=twice, papers=papers)).empty
+    assert reference_problems(_con(sightings=twice, papers=papers)).num_rows == 0
 
 
 def test_markdown_preview_escapes_titles():
