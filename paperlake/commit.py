@@ -88,7 +88,8 @@ def sync(
 ) -> int:
     """Make `table` hold exactly `rows` (Arrow, or the name of a relation on `con` with the columns of
     `schema`), writing only the difference: every key whose rows changed, appeared or vanished has its old
-    rows deleted and its new rows inserted. Returns the number of keys touched."""
+    rows deleted and its new rows inserted (into an empty table, every row, without comparing). Returns
+    the number of keys touched."""
     schema = schema or rows.schema  # type: ignore[union-attr]  # a relation name comes with its schema
     ensure(con, table, schema)
     source = rows if isinstance(rows, str) else "_new"
@@ -96,6 +97,9 @@ def sync(
         cols = ", ".join(f'"{c}"' for c in schema.names)
         on = " AND ".join(f'c."{k}" IS NOT DISTINCT FROM x."{k}"' for k in keys)
         key_cols = ", ".join(f'"{k}"' for k in keys)
+        if scalar(con, f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)") == 0:  # nothing to compare
+            con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source}")
+            return int(scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {key_cols} FROM {table})"))
         row = f"{key_cols}, hash({cols}) AS _row"  # rows compared by hash: no copy of wide rows held
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _changed AS SELECT DISTINCT {key_cols} FROM (
