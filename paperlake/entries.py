@@ -71,15 +71,12 @@ class ParsedEntries:
 def _blocks(lines: list[str], start: int) -> list[Block]:
     blocks: list[Block] = []
     cur: list[str] = []
-    for i in range(start, len(lines)):
-        line = lines[i]
+    for i, line in enumerate([*lines[start:], ""], start):  # the "" ends the last paragraph
         if line and not line.isspace():  # strip() would copy every line to say the same
             cur.append(line)
         elif cur:
             blocks.append(Block(i - len(cur) + 1, cur))
             cur = []
-    if cur:
-        blocks.append(Block(len(lines) - len(cur) + 1, cur))
     return blocks
 
 
@@ -121,9 +118,8 @@ class _EntryBuilder:
             reason, detail = RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged} ({detail})"
         self.position += 1
         at = (self.position, blocks[0].start, blocks[-1].end)
-        self.rejects.append(
-            reject_row(self.page, at, reason, detail, excerpt(" ".join(b.text for b in blocks)))
-        )
+        text = excerpt(" ".join(b.text for b in blocks))
+        self.rejects.append(reject_row(self.page, at, reason, detail, text))
         return len(blocks)
 
     def title_like(self, b: Block) -> bool:
@@ -161,13 +157,8 @@ class _EntryBuilder:
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
         # why a valid entry is incomplete (Sightings.flag)
-        flag = (
-            "no_abstract"
-            if abstract is None
-            else "no_metadata"
-            if self.mostly_detailed and not meta_b
-            else None
-        )
+        flag = "no_metadata" if self.mostly_detailed and not meta_b else None
+        flag = "no_abstract" if abstract is None else flag
         self.position += 1
         self.entries.append(
             {
@@ -215,12 +206,8 @@ class _EntryBuilder:
             what = f"{len(b.lines)} lines" if len(b.lines) > 1 else f"{len(b.text)} chars"
             detail = f"a paragraph of {what} where a one-line title belongs"
             return self.reject([b], RejectReason.MISSING_TITLE, detail)
-        if (
-            self.title_like(nxt)
-            and after is not None
-            and (self.abstract_like(after) or after.meta)
-            and self.title_like(b)
-        ):
+        if self.title_like(nxt) and after is not None and (self.abstract_like(after) or after.meta):
+            # (b is title-like too: else the paragraph was rejected above)
             detail = "title followed directly by the next title"
             return self.reject([b], RejectReason.MISSING_ABSTRACT, detail)
         return self.add([b, nxt, after] if after is not None and after.meta else [b, nxt], b.text, nxt.text)
