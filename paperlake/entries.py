@@ -123,12 +123,8 @@ class _EntryBuilder:
         return len(blocks)
 
     def title_like(self, b: Block) -> bool:
-        return (
-            len(b.lines) == 1
-            and not b.meta
-            and len(b.text) <= self.options.title_like_max_chars
-            and not self.abstract_like(b)
-        )
+        fits = len(b.text) <= self.options.title_like_max_chars
+        return len(b.lines) == 1 and not b.meta and fits and not self.abstract_like(b)
 
     def abstract_like(self, b: Block) -> bool:
         return not b.meta and len(b.text) >= self.options.abstract_like_min_chars
@@ -223,11 +219,8 @@ class _EntryBuilder:
             why = "the file ends in undecodable bytes (a multi-byte character cut off)"
         elif last.get("reason") in CUT_REASONS:
             why = f"{last['reason']} at the end of the file"
-        elif (
-            "reason" not in last
-            and not last["has_metadata"]
-            and not FINISHED_ABSTRACT.search(last["abstract"])
-        ):
+        elif not last.get("has_metadata", True) and not FINISHED_ABSTRACT.search(last["abstract"]):
+            # an entry without metadata (a reject has no has_metadata) whose abstract looks cut
             why = f"the last abstract stops mid-sentence: {last['abstract'][-40:]!r}"
         if why is None:
             return
