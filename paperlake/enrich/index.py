@@ -224,12 +224,8 @@ def _increment(con: duckdb.DuckDBPyConnection, core: str, diff: Diff) -> Publish
     gone_docs = [
         d for (d,) in con.execute(f"SELECT doc FROM {STATE} WHERE {IN_IDS}", {"ids": gone}).fetchall()
     ]
-    refill = dict(
-        con.execute(
-            f"SELECT paper_id, doc FROM {STATE} WHERE list_has_any(related, $ids) AND NOT {IN_IDS}",
-            {"ids": gone},
-        ).fetchall()
-    )
+    sql = f"SELECT paper_id, doc FROM {STATE} WHERE list_has_any(related, $ids) AND NOT {IN_IDS}"
+    refill = dict(con.execute(sql, {"ids": gone}).fetchall())
     tops, entering = _related(con, vectors, new_docs, refill, gone, gone_docs)
     stored = _stored(con, (diff.rows | set(refill) | set(entering)) - diff.content)
     related = {pid: (s["related"], s["related_scores"]) for pid, s in stored.items()}
@@ -295,8 +291,7 @@ def _related(
         {"n": list(new_docs.values()), "r": list(refill.values())},
     ).fetchall():
         entering.setdefault(b, []).append((a, float(s)))
-    con.execute("DROP TABLE _pairs")
-    con.execute("DROP TABLE _ids")
+    con.execute("DROP TABLE _pairs; DROP TABLE _ids")
     return tops, entering
 
 
@@ -337,10 +332,8 @@ def _merge(related: Related, entering: dict[str, list[tuple[str, float]]]) -> se
     changed = set()
     for pid, cands in entering.items():
         ids, scores = related[pid]
-        ranked = sorted(
-            [*zip(scores, ids, strict=True), *((s, a) for a, s in cands)], key=lambda r: (-r[0], r[1])
-        )
-        top = ranked[:RELATED]
+        ranked = [*zip(scores, ids, strict=True), *((s, a) for a, s in cands)]
+        top = sorted(ranked, key=lambda r: (-r[0], r[1]))[:RELATED]
         if [i for _, i in top] != list(ids):
             related[pid] = ([i for _, i in top], [s for s, _ in top])
             changed.add(pid)
