@@ -3,6 +3,7 @@ numpy and Arrow), each paper's keywords from it, and its related papers (paperla
 
 import importlib.util
 import re
+import runpy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +33,7 @@ def english_stop_words() -> frozenset[str]:
     sklearn = importlib.util.find_spec("sklearn")  # finds the package without importing it
     assert sklearn is not None and sklearn.origin is not None
     path = Path(sklearn.origin).parent / "feature_extraction" / "_stop_words.py"
-    spec = importlib.util.spec_from_file_location("_sklearn_stop_words", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ENGLISH_STOP_WORDS
+    return runpy.run_path(str(path))["ENGLISH_STOP_WORDS"]
 
 
 _STOP_WORDS = pa.array(sorted(english_stop_words()), pa.string())
