@@ -202,9 +202,7 @@ def vectorise(
         {"t": list(column)},
     ).fetchnumpy()
     terms = np.asarray(vocab["term"], dtype=object)
-    new = np.full(counts.shape[1], -1, np.int64)
-    new[[column[t] for t in terms]] = np.arange(len(terms))
-    matrix = weigh(select_columns(counts, new, len(terms)), np.asarray(vocab["idf"], np.float32))
+    matrix = weigh(select_columns(counts, [column[t] for t in terms]), np.asarray(vocab["idf"], np.float32))
     rows = matrix.tocoo()
     term_ids, doc = np.asarray(vocab["term_id"])[rows.col], np.asarray(docs, np.int64)[rows.row]
     return row_keywords(matrix, terms), _table(term_id=term_ids, doc=doc, weight=rows.data)

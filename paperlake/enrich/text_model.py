@@ -111,11 +111,9 @@ def fit_text(papers: pd.DataFrame) -> TextModel:
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     kept = np.flatnonzero((df > 0) & (df <= MAX_DF * n))
     order = kept[pc.sort_indices(names.take(kept)).to_numpy()]
-    new = np.full(counts.shape[1], -1, np.int64)
-    new[order] = np.arange(len(order))
     df = df[order]
     idf = np.log(np.float32(n + 1) / (df + 1).astype(np.float32)) + np.float32(1)
-    matrix = weigh(select_columns(counts, new, len(order)), idf)
+    matrix = weigh(select_columns(counts, order), idf)
     terms = names.take(order).to_numpy(zero_copy_only=False)
     related, scores = top_related(matrix, df, papers["paper_id"].to_numpy().astype(str))
     return TextModel(terms, idf, df, matrix, row_keywords(matrix, terms), related, scores)
