@@ -285,8 +285,7 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
     """Body text → entry and reject records; ``layout`` is detailed when any metadata paragraph exists."""
     if page.reason is not None or page.text is None:
         return ParsedEntries(None, [], [])
-    lines = page.text.split("\n")
-    blocks = _blocks(lines, page.body_start)
+    blocks = _blocks(page.text.split("\n"), page.body_start)
     n_meta = sum(b.meta for b in blocks)
     # an entry lacks metadata (flag no_metadata) on a page that is mostly detailed (a detailed entry is
     # 3 paragraphs): one stray metadata-like paragraph must not flag every entry of a compact page
