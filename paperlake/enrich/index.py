@@ -13,15 +13,13 @@ an increment needs in lake tables, so it works with any catalog and data path:
                            exact cosine similarities (related_scores)
 
 An increment finds the papers whose papers_core row changed by hash (only among `changed` when the
-caller knows them), recomputes the content-only columns of those rows, vectorises the papers whose
-*content* changed against the frozen vocabulary and idf (terms the fit never saw are ignored until the
-next full build: that is how idf drift is handled), takes their top related papers from the index (an
-exact product with every stored row), puts them into their neighbours' lists where they beat the stored
-fifth score, recomputes the lists that held a changed or removed paper the same way, and re-derives
-inherited topics of every paper whose list changed. Under the frozen vocabulary and idf the lists an
-increment computes are the exact top RELATED of the index, and a stored list takes a new paper exactly when
-it beats the stored fifth score. The main tables are written by key: the affected papers' rows deleted and
-inserted, in one commit with the state.
+caller knows them) and recomputes their content-only columns. The papers whose *content* changed are
+vectorised against the frozen vocabulary and idf (terms the fit never saw are ignored until the next full
+build: that is how idf drift is handled). Their lists, and the lists that held a changed or removed
+paper, are the exact top RELATED of the index (one product with every stored row); a stored list takes a
+new paper exactly when it beats the stored fifth score; inherited topics are re-derived wherever a list
+changed. The main tables are written by key (the affected papers' rows deleted and inserted) in one
+commit with the state.
 """
 
 import json
@@ -137,10 +135,9 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     with commit.transaction(con):
         for table, arrow in rows.items():
             commit.sync(con, lake.main_table(table), arrow, CATALOG[table].key)
-        commit.overwrite(con, FIT, fit)
-        commit.overwrite(con, VOCAB, vocab)
-        commit.overwrite(con, POSTINGS, _table(term_id=vec.col, doc=docs[vec.row], weight=vec.data))
-        commit.overwrite(con, STATE, state)
+        postings = _table(term_id=vec.col, doc=docs[vec.row], weight=vec.data)
+        for name, arrow in ((FIT, fit), (VOCAB, vocab), (POSTINGS, postings), (STATE, state)):
+            commit.overwrite(con, name, arrow)
     return Published(rows, {t: r.num_rows for t, r in rows.items()}, True)
 
 
