@@ -56,9 +56,8 @@ def top_related(
     id) and their exact similarities: candidates from a sparse product over the rarer terms (identical
     columns merged), ranked by their exact cosine (the rarer terms' part from that product, the commoner
     terms' part added per pair); a row with fewer than RELATED candidates is compared with every row.
-    Chunks run on threads: the sparse products and numpy kernels release the GIL, and threads share the
-    matrices (forked workers are unsafe once pyarrow's thread pools exist, see paperlake.parallel;
-    spawned ones would copy them)."""
+    Chunks run on threads, which share the matrices (the sparse products and numpy kernels release the
+    GIL; worker processes would copy them, see paperlake.parallel)."""
     common = df > CANDIDATE_MAX_DF
     rare = _merge_equal_columns(select_columns(matrix, np.flatnonzero((df >= 2) & ~common)))
     rare_t, frequent = rare.T.tocsr(), select_columns(matrix, np.flatnonzero(common))
