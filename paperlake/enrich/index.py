@@ -268,23 +268,17 @@ def _related(
             FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b"""
     )
     con.unregister("_scores")
-    tops = {
-        a: (list(b), [float(x) for x in s])
-        for a, b, s in con.execute(
-            f"""SELECT a_id, list(b_id ORDER BY s DESC, b_id), list(s ORDER BY s DESC, b_id) FROM (
-                    SELECT * FROM _pairs
-                    QUALIFY row_number() OVER (PARTITION BY a ORDER BY s DESC, b_id) <= {RELATED})
-                GROUP BY a_id"""
-        ).fetchall()
-    }
+    best = f"""SELECT a_id, list(b_id ORDER BY s DESC, b_id), list(s ORDER BY s DESC, b_id) FROM (
+                   SELECT * FROM _pairs
+                   QUALIFY row_number() OVER (PARTITION BY a ORDER BY s DESC, b_id) <= {RELATED})
+               GROUP BY a_id"""
+    tops = {a: (list(b), [float(x) for x in s]) for a, b, s in con.execute(best).fetchall()}
+    enter = f"""SELECT p.b_id, p.a_id, p.s FROM _pairs p JOIN {STATE} st ON st.doc = p.b
+                WHERE p.a IN (SELECT unnest($n::INTEGER[])) AND p.b NOT IN (SELECT unnest($r::INTEGER[]))
+                  AND (len(st.related) < {RELATED} OR p.s > st.related_scores[{RELATED}]
+                       OR (p.s = st.related_scores[{RELATED}] AND p.a_id < st.related[{RELATED}]))"""
     entering: dict[str, list[tuple[str, float]]] = {}
-    for b, a, s in con.execute(
-        f"""SELECT p.b_id, p.a_id, p.s FROM _pairs p JOIN {STATE} st ON st.doc = p.b
-            WHERE p.a IN (SELECT unnest($n::INTEGER[])) AND p.b NOT IN (SELECT unnest($r::INTEGER[]))
-              AND (len(st.related) < {RELATED} OR p.s > st.related_scores[{RELATED}]
-                   OR (p.s = st.related_scores[{RELATED}] AND p.a_id < st.related[{RELATED}]))""",
-        {"n": list(new_docs.values()), "r": list(refill.values())},
-    ).fetchall():
+    for b, a, s in con.execute(enter, {"n": list(new_docs.values()), "r": list(refill.values())}).fetchall():
         entering.setdefault(b, []).append((a, float(s)))
     con.execute("DROP TABLE _pairs; DROP TABLE _ids")
     return tops, entering
@@ -297,17 +291,12 @@ def _pair_scores(
     the refill papers' stored ones) with every other indexed row b (the stored ones but the gone, and the
     new ones): one sparse product over the postings of the query's terms only."""
     new = {c: vectors.column(c).to_numpy() for c in ("term_id", "doc", "weight")}
-    stored = con.execute(
-        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))",
-        {"r": refill_docs},
-    ).fetchnumpy()
+    select = f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE"
+    stored = con.execute(f"{select} doc IN (SELECT unnest($r::INTEGER[]))", {"r": refill_docs}).fetchnumpy()
     query = {c: np.concatenate([new[c], np.asarray(stored[c])]) for c in new}
     terms = np.unique(query["term_id"])
-    indexed = con.execute(
-        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE term_id IN (SELECT unnest($t::INTEGER[])) "
-        "AND doc NOT IN (SELECT unnest($g::INTEGER[]))",
-        {"t": terms.tolist(), "g": gone_docs},
-    ).fetchnumpy()
+    where = "term_id IN (SELECT unnest($t::INTEGER[])) AND doc NOT IN (SELECT unnest($g::INTEGER[]))"
+    indexed = con.execute(f"{select} {where}", {"t": terms.tolist(), "g": gone_docs}).fetchnumpy()
     index = {c: np.concatenate([np.asarray(indexed[c]), new[c]]) for c in new}
     docs = max(int(index["doc"].max(initial=-1)), int(query["doc"].max(initial=-1))) + 1
     rows, a = np.unique(query["doc"], return_inverse=True)
