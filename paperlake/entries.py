@@ -232,14 +232,13 @@ class _EntryBuilder:
 
     def _truncate(self, last: dict, why: str) -> dict:
         """The entry or reject `last` becomes a truncated_entry reject (same position and lines)."""
+        detail = f"file cut off: {why}"
         if "reason" in last:  # a reject already
-            last.update(reason=RejectReason.TRUNCATED_ENTRY, detail=f"file cut off: {why}")
+            last.update(reason=RejectReason.TRUNCATED_ENTRY, detail=detail)
             return last
         self.entries.remove(last)
         text = excerpt(f"{last['title']} {last['abstract'] or ''}")
-        self.rejects.append(
-            reject_row(self.page, where(last), RejectReason.TRUNCATED_ENTRY, f"file cut off: {why}", text)
-        )
+        self.rejects.append(reject_row(self.page, where(last), RejectReason.TRUNCATED_ENTRY, detail, text))
         return self.rejects[-1]
 
     def split_duplicates(self) -> list[dict]:
@@ -256,10 +255,8 @@ class _EntryBuilder:
                 first[k] = e["position"]
                 kept.append(e)
                 continue
-            detail = f"same abstract as position {first[k]} on this page"
-            rejects.append(
-                reject_row(self.page, where(e), RejectReason.DUPLICATE_ON_PAGE, detail, excerpt(e["title"]))
-            )
+            detail, text = f"same abstract as position {first[k]} on this page", excerpt(e["title"])
+            rejects.append(reject_row(self.page, where(e), RejectReason.DUPLICATE_ON_PAGE, detail, text))
         self.entries = kept
         return rejects
 
