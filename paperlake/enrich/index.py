@@ -168,20 +168,17 @@ def _diff(con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None) -
     something went wrong in main is healed by the next one, not trusted to the stored hashes."""
     papers = lake.main_table("papers")
     where = "" if changed is None else f"(c.{IN_IDS} OR m.paper_id IS NULL) AND"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _changed AS
-            SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh,
-                   s.content_hash IS DISTINCT FROM {CONTENT_HASH} AS _content
-            FROM {core} c LEFT JOIN {STATE} s USING (paper_id)
-                 LEFT JOIN (SELECT paper_id FROM {papers}) m USING (paper_id)
-            WHERE {where} (s.row_hash IS DISTINCT FROM {ROW_HASH} OR m.paper_id IS NULL)""",
-        {} if changed is None else {"ids": sorted(changed)},
-    )
+    sql = f"""CREATE OR REPLACE TEMP TABLE _changed AS
+              SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh,
+                     s.content_hash IS DISTINCT FROM {CONTENT_HASH} AS _content
+              FROM {core} c LEFT JOIN {STATE} s USING (paper_id)
+                   LEFT JOIN (SELECT paper_id FROM {papers}) m USING (paper_id)
+              WHERE {where} (s.row_hash IS DISTINCT FROM {ROW_HASH} OR m.paper_id IS NULL)"""
+    con.execute(sql, {} if changed is None else {"ids": sorted(changed)})
     rows = con.execute("SELECT paper_id, _content FROM _changed").fetchall()
-    gone = con.execute(
-        f"""SELECT paper_id FROM {STATE} WHERE paper_id NOT IN (SELECT paper_id FROM {core})
-            UNION SELECT paper_id FROM {papers} WHERE paper_id NOT IN (SELECT paper_id FROM {core})"""
-    ).fetchall()
+    sql = f"""SELECT paper_id FROM {STATE} WHERE paper_id NOT IN (SELECT paper_id FROM {core})
+              UNION SELECT paper_id FROM {papers} WHERE paper_id NOT IN (SELECT paper_id FROM {core})"""
+    gone = con.execute(sql).fetchall()
     return Diff({r[0] for r in rows}, {r[0] for r in rows if r[1]}, {r[0] for r in gone})
 
 
@@ -193,11 +190,8 @@ def vectorise(
     counts, names = term_counts(documents(papers))
     used = np.unique(counts.indices)
     column = dict(zip(names.take(used).to_pylist(), used.tolist(), strict=True))
-    vocab = con.execute(
-        f"SELECT term, term_id, idf FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[])) "
-        "ORDER BY term_id",
-        {"t": list(column)},
-    ).fetchnumpy()
+    known = f"SELECT term, term_id, idf FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[]))"
+    vocab = con.execute(f"{known} ORDER BY term_id", {"t": list(column)}).fetchnumpy()
     terms = np.asarray(vocab["term"], dtype=object)
     matrix = weigh(select_columns(counts, [column[t] for t in terms]), np.asarray(vocab["idf"], np.float32))
     rows = matrix.tocoo()
@@ -262,11 +256,9 @@ def _related(
     temp_table(con, "_ids", _table(doc=list(new_docs.values()), paper_id=list(new_docs)))
     con.execute(f"INSERT INTO _ids SELECT doc, paper_id FROM {STATE} WHERE NOT {IN_IDS}", {"ids": gone})
     con.register("_scores", _pair_scores(con, vectors, list(refill.values()), gone_docs))
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _pairs AS
-            SELECT p.*, ia.paper_id AS a_id, ib.paper_id AS b_id
-            FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b"""
-    )
+    con.execute("""CREATE OR REPLACE TEMP TABLE _pairs AS
+                   SELECT p.*, ia.paper_id AS a_id, ib.paper_id AS b_id
+                   FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b""")
     con.unregister("_scores")
     best = f"""SELECT a_id, list(b_id ORDER BY s DESC, b_id), list(s ORDER BY s DESC, b_id) FROM (
                    SELECT * FROM _pairs
