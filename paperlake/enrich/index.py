@@ -52,6 +52,7 @@ VERSION = 2  # of the stored state; any other (v1 stored pruned vectors) is rebu
 CONTENT_HASH = "hash(c.title, c.abstract)"  # what enrichment reads
 ROW_HASH = "hash(c)"  # the whole papers_core row: what main.papers copies
 IN_IDS = "paper_id IN (SELECT unnest($ids::VARCHAR[]))"
+STORED = "doc, kw_topics, keywords, related, related_scores"  # the state columns an increment reads back
 # The Arrow type of each column of the state tables and of the pair scores, by name
 TYPES = dict.fromkeys(("term_id", "doc", "df", "a", "b"), pa.int32())
 TYPES |= dict.fromkeys(("idf", "weight", "s"), pa.float32())
@@ -316,11 +317,7 @@ def _merge(related: Related, entering: dict[str, list[tuple[str, float]]]) -> se
     return changed
 
 
-def _stored(
-    con: duckdb.DuckDBPyConnection,
-    ids: set[str],
-    columns: str = "doc, kw_topics, keywords, related, related_scores",
-) -> dict[str, dict]:
+def _stored(con: duckdb.DuckDBPyConnection, ids: set[str], columns: str = STORED) -> dict[str, dict]:
     """The `columns` of the state rows of `ids`, by paper_id (kw_topics decoded)."""
     cur = con.execute(f"SELECT paper_id, {columns} FROM {STATE} WHERE {IN_IDS}", {"ids": sorted(ids)})
     names = [c[0] for c in cur.description][1:]
