@@ -240,18 +240,16 @@ def feed_entries(
         if known is not None and known.version == version and known.limit >= limit:
             merged = dict(entries)
             for entry in known.entries:
-                if entry[0]["paper_id"] not in merged and len(merged) < limit:
-                    merged[entry[0]["paper_id"]] = entry
+                merged.setdefault(entry[0]["paper_id"], entry)
             if len(merged) >= limit or len(known.entries) < known.limit:
-                return list(merged.values())
+                return list(merged.values())[:limit]
         since = versions[i + 1][0] if i + 1 < len(versions) else None
         rows = newest if i == 0 and newest is not None else added(con, since, version, "papers", FEED_COLUMNS)
-        for paper in sorted(rows.to_pylist(), key=_by_upvotes):
-            if paper["paper_id"] not in entries and len(entries) < limit:
-                entries[paper["paper_id"]] = (paper, version, at)
+        for paper in sorted(rows.to_pylist(), key=_by_upvotes):  # a paper's first entry stays: its newest
+            entries.setdefault(paper["paper_id"], (paper, version, at))
         if len(entries) >= limit:
             break
-    return list(entries.values())
+    return list(entries.values())[:limit]
 
 
 def _known(path: Path) -> Known | None:
@@ -358,14 +356,8 @@ def write(paths: Paths, entries: int = 100, base_url: str = "", now: dt.datetime
         ]
         feed = feed_entries(con, versions, entries, _known(out / FEED_CACHE), added_now)
     page, text = html(version, "feed.xml").encode(), markdown(version).encode()
-    files = {
-        f"v{until}.md": text,
-        f"v{until}.html": page,
-        "latest.md": text,
-        "latest.html": page,
-        "feed.xml": atom(feed, base, at),
-        FEED_CACHE: _known_bytes(until, entries, feed),
-    }
+    files = {f"v{until}.md": text, f"v{until}.html": page, "latest.md": text, "latest.html": page}
+    files |= {"feed.xml": atom(feed, base, at), FEED_CACHE: _known_bytes(until, entries, feed)}
     for day in days:
         files[f"daily/{day.published_at:%Y-%m-%d}.md"] = markdown(day).encode()
         files[f"daily/{day.published_at:%Y-%m-%d}.html"] = html(day, "../feed.xml").encode()

@@ -71,15 +71,12 @@ class ParsedEntries:
 def _blocks(lines: list[str], start: int) -> list[Block]:
     blocks: list[Block] = []
     cur: list[str] = []
-    for i in range(start, len(lines)):
-        line = lines[i]
+    for i, line in enumerate([*lines[start:], ""], start):  # the "" ends the last paragraph
         if line and not line.isspace():  # strip() would copy every line to say the same
             cur.append(line)
         elif cur:
             blocks.append(Block(i - len(cur) + 1, cur))
             cur = []
-    if cur:
-        blocks.append(Block(len(lines) - len(cur) + 1, cur))
     return blocks
 
 
@@ -121,18 +118,13 @@ class _EntryBuilder:
             reason, detail = RejectReason.INVALID_BYTES, f"undecodable bytes on {damaged} ({detail})"
         self.position += 1
         at = (self.position, blocks[0].start, blocks[-1].end)
-        self.rejects.append(
-            reject_row(self.page, at, reason, detail, excerpt(" ".join(b.text for b in blocks)))
-        )
+        text = excerpt(" ".join(b.text for b in blocks))
+        self.rejects.append(reject_row(self.page, at, reason, detail, text))
         return len(blocks)
 
     def title_like(self, b: Block) -> bool:
-        return (
-            len(b.lines) == 1
-            and not b.meta
-            and len(b.text) <= self.options.title_like_max_chars
-            and not self.abstract_like(b)
-        )
+        fits = len(b.text) <= self.options.title_like_max_chars
+        return len(b.lines) == 1 and not b.meta and fits and not self.abstract_like(b)
 
     def abstract_like(self, b: Block) -> bool:
         return not b.meta and len(b.text) >= self.options.abstract_like_min_chars
@@ -161,13 +153,8 @@ class _EntryBuilder:
                 return self.reject(blocks, parsed, f"unreadable metadata lines: {excerpt(meta_b.text, 80)!r}")
             meta.update(parsed)
         # why a valid entry is incomplete (Sightings.flag)
-        flag = (
-            "no_abstract"
-            if abstract is None
-            else "no_metadata"
-            if self.mostly_detailed and not meta_b
-            else None
-        )
+        flag = "no_metadata" if self.mostly_detailed and not meta_b else None
+        flag = "no_abstract" if abstract is None else flag
         self.position += 1
         self.entries.append(
             {
@@ -215,12 +202,8 @@ class _EntryBuilder:
             what = f"{len(b.lines)} lines" if len(b.lines) > 1 else f"{len(b.text)} chars"
             detail = f"a paragraph of {what} where a one-line title belongs"
             return self.reject([b], RejectReason.MISSING_TITLE, detail)
-        if (
-            self.title_like(nxt)
-            and after is not None
-            and (self.abstract_like(after) or after.meta)
-            and self.title_like(b)
-        ):
+        if self.title_like(nxt) and after is not None and (self.abstract_like(after) or after.meta):
+            # (b is title-like too: else the paragraph was rejected above)
             detail = "title followed directly by the next title"
             return self.reject([b], RejectReason.MISSING_ABSTRACT, detail)
         return self.add([b, nxt, after] if after is not None and after.meta else [b, nxt], b.text, nxt.text)
@@ -236,11 +219,8 @@ class _EntryBuilder:
             why = "the file ends in undecodable bytes (a multi-byte character cut off)"
         elif last.get("reason") in CUT_REASONS:
             why = f"{last['reason']} at the end of the file"
-        elif (
-            "reason" not in last
-            and not last["has_metadata"]
-            and not FINISHED_ABSTRACT.search(last["abstract"])
-        ):
+        elif not last.get("has_metadata", True) and not FINISHED_ABSTRACT.search(last["abstract"]):
+            # an entry without metadata (a reject has no has_metadata) whose abstract looks cut
             why = f"the last abstract stops mid-sentence: {last['abstract'][-40:]!r}"
         if why is None:
             return
@@ -252,14 +232,13 @@ class _EntryBuilder:
 
     def _truncate(self, last: dict, why: str) -> dict:
         """The entry or reject `last` becomes a truncated_entry reject (same position and lines)."""
+        detail = f"file cut off: {why}"
         if "reason" in last:  # a reject already
-            last.update(reason=RejectReason.TRUNCATED_ENTRY, detail=f"file cut off: {why}")
+            last.update(reason=RejectReason.TRUNCATED_ENTRY, detail=detail)
             return last
         self.entries.remove(last)
         text = excerpt(f"{last['title']} {last['abstract'] or ''}")
-        self.rejects.append(
-            reject_row(self.page, where(last), RejectReason.TRUNCATED_ENTRY, f"file cut off: {why}", text)
-        )
+        self.rejects.append(reject_row(self.page, where(last), RejectReason.TRUNCATED_ENTRY, detail, text))
         return self.rejects[-1]
 
     def split_duplicates(self) -> list[dict]:
@@ -276,10 +255,8 @@ class _EntryBuilder:
                 first[k] = e["position"]
                 kept.append(e)
                 continue
-            detail = f"same abstract as position {first[k]} on this page"
-            rejects.append(
-                reject_row(self.page, where(e), RejectReason.DUPLICATE_ON_PAGE, detail, excerpt(e["title"]))
-            )
+            detail, text = f"same abstract as position {first[k]} on this page", excerpt(e["title"])
+            rejects.append(reject_row(self.page, where(e), RejectReason.DUPLICATE_ON_PAGE, detail, text))
         self.entries = kept
         return rejects
 
@@ -305,8 +282,7 @@ def parse_entries(page: RawPage, options: ParseOptions | None = None) -> ParsedE
     """Body text → entry and reject records; ``layout`` is detailed when any metadata paragraph exists."""
     if page.reason is not None or page.text is None:
         return ParsedEntries(None, [], [])
-    lines = page.text.split("\n")
-    blocks = _blocks(lines, page.body_start)
+    blocks = _blocks(page.text.split("\n"), page.body_start)
     n_meta = sum(b.meta for b in blocks)
     # an entry lacks metadata (flag no_metadata) on a page that is mostly detailed (a detailed entry is
     # 3 paragraphs): one stray metadata-like paragraph must not flag every entry of a compact page

@@ -185,11 +185,9 @@ def compare(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.
             _equal_or_missing(a["organization"], b["organization"]),
         ),
     }
-    out = {
-        "title_score": title_score.round(1),
-        "abstract_score": abstract_score.round(1),
-        "abstract_places": places,
-    }
+    out = dict(
+        title_score=title_score.round(1), abstract_score=abstract_score.round(1), abstract_places=places
+    )
     out |= {f"{f}_agreement": np.asarray(lv, dtype=object) for f, lv in levels.items()}
     weight = sum(np.array([WEIGHTS[f][v] for v in out[f"{f}_agreement"]], dtype=float) for f in FIELDS)
     return out | {"match_weight": np.round(weight, 2), "has_abstract": has_abstract}

@@ -52,8 +52,7 @@ def title_key(title: str) -> str:
 
 def short_hash(*parts: str, length: int = 16) -> str:
     """A stable hex id from text parts (sha256, so ids do not change between Python runs)."""
-    h = hashlib.sha256("\x1f".join(parts).encode("utf-8"))
-    return h.hexdigest()[:length]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:length]
 
 
 def content_id(data: bytes) -> str:

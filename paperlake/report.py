@@ -21,11 +21,11 @@ from paperlake.duck import scalar
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 FIGSIZE = (8, 4.5)
 TOP_TOPICS = 6
 DRAWN = "drawn.json"  # per figure, the hash of the data and code it was drawn from
+Plot = Callable[["Axes", pd.DataFrame], None]  # draws a figure's data on its axes
 
 
 @cache
@@ -39,66 +39,40 @@ def _plt() -> Any:
     return plt
 
 
-def _save(fig: "Figure", path: Path) -> Path:
+def _draw(path: Path, df: pd.DataFrame, title: str, none: str, plot: Plot) -> None:
+    """One figure: `plot` draws the data, or the figure says there is `none` yet; then its title."""
+    fig, ax = _plt().subplots(figsize=FIGSIZE)
+    if df.empty:
+        ax.text(0.5, 0.5, f"no {none} yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        plot(ax, df)
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     _plt().close(fig)
-    return path
 
 
-def _empty(ax: "Axes", what: str) -> None:
-    ax.text(0.5, 0.5, f"no {what} yet", ha="center", va="center", transform=ax.transAxes)
+def _per_month(ax: "Axes", df: pd.DataFrame) -> None:
+    ax.bar(df["month"], df["papers"], width=20, color="#4c72b0")
+    ax.set_ylabel("papers")
 
 
-def papers_per_month(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = _plt().subplots(figsize=FIGSIZE)
-    if df.empty:
-        _empty(ax, "dated papers")
-    else:
-        ax.bar(df["month"], df["papers"], width=20, color="#4c72b0")
-        ax.set_ylabel("papers")
-    ax.set_title("Papers per publication month")
-    return _save(fig, path)
+def _topics(ax: "Axes", df: pd.DataFrame) -> None:
+    top = df.groupby("topic")["papers"].sum().nlargest(TOP_TOPICS).index
+    wide = df[df["topic"].isin(top)].pivot_table(index="year", columns="topic", values="papers", fill_value=0)
+    wide.plot(ax=ax, marker="o")
+    ax.set(ylabel="papers", xlabel="publication year")
 
 
-def topics_over_time(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = _plt().subplots(figsize=FIGSIZE)
-    if df.empty:
-        _empty(ax, "topics")
-    else:
-        top = df.groupby("topic")["papers"].sum().nlargest(TOP_TOPICS).index
-        wide = df[df["topic"].isin(top)].pivot_table(
-            index="year", columns="topic", values="papers", fill_value=0
-        )
-        wide.plot(ax=ax, marker="o")
-        ax.set_ylabel("papers")
-        ax.set_xlabel("publication year")
-    ax.set_title(f"Top {TOP_TOPICS} topics over time")
-    return _save(fig, path)
+def _upvotes(ax: "Axes", df: pd.DataFrame) -> None:
+    ax.hist(df["upvotes_max"], bins=min(30, max(5, len(df) // 3)), color="#55a868")
+    ax.set(xlabel="highest upvotes observed", ylabel="papers")
 
 
-def upvote_distribution(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = _plt().subplots(figsize=FIGSIZE)
-    if df.empty:
-        _empty(ax, "upvotes")
-    else:
-        ax.hist(df["upvotes_max"], bins=min(30, max(5, len(df) // 3)), color="#55a868")
-        ax.set_xlabel("highest upvotes observed")
-        ax.set_ylabel("papers")
-    ax.set_title(f"Upvote distribution ({len(df)} papers with upvotes)")
-    return _save(fig, path)
-
-
-def top_papers(df: pd.DataFrame, path: Path) -> Path:
-    fig, ax = _plt().subplots(figsize=FIGSIZE)
-    if df.empty:
-        _empty(ax, "papers")
-    else:
-        names = [n if len(n) <= 45 else n[:44] + "…" for n in df["name"]][::-1]
-        ax.barh(names, df["score"][::-1], color="#c44e52")
-        ax.set_xlabel("upvotes (max observed), else sightings")
-    ax.set_title("Top papers")
-    return _save(fig, path)
+def _top(ax: "Axes", df: pd.DataFrame) -> None:
+    names = [n if len(n) <= 45 else n[:44] + "…" for n in df["name"]][::-1]
+    ax.barh(names, df["score"][::-1], color="#c44e52")
+    ax.set_xlabel("upvotes (max observed), else sightings")
 
 
 @dataclass
@@ -122,11 +96,12 @@ def build_reports(paths: Paths) -> Reports:
         top = con.sql("""SELECT name, coalesce(upvotes_max, n_sightings) AS score FROM top_papers
                          ORDER BY upvotes_max DESC NULLS LAST, n_sightings DESC, name LIMIT 10""").df()
         version = scalar(con, "SELECT max(version) FROM paperlake_version")
-    plots: dict[str, tuple[Callable[[pd.DataFrame, Path], Path], pd.DataFrame]] = {
-        "papers_per_month": (papers_per_month, monthly),
-        "topics_over_time": (topics_over_time, topics),
-        "upvote_distribution": (upvote_distribution, upvotes),
-        "top_papers": (top_papers, top),
+    upvoted = f"Upvote distribution ({len(upvotes)} papers with upvotes)"
+    plots = {  # name → its data, title, what an empty one has none of, and how it is drawn
+        "papers_per_month": (monthly, "Papers per publication month", "dated papers", _per_month),
+        "topics_over_time": (topics, f"Top {TOP_TOPICS} topics over time", "topics", _topics),
+        "upvote_distribution": (upvotes, upvoted, "upvotes", _upvotes),
+        "top_papers": (top, "Top papers", "papers", _top),
     }
     record = out / DRAWN
     try:  # a cache of what was drawn: missing or unreadable, every figure is drawn
@@ -135,11 +110,11 @@ def build_reports(paths: Paths) -> Reports:
         before = {}
     code = Path(__file__).read_bytes()
     now, figures, drawn = {}, {}, []
-    for name, (plot, df) in plots.items():
+    for name, (df, title, none, plot) in plots.items():
         figures[name] = out / f"{name}.png"
         now[name] = hashlib.sha256(code + df.to_csv(index=False).encode()).hexdigest()
         if now[name] != before.get(name) or not figures[name].exists():
-            plot(df, figures[name])
+            _draw(figures[name], df, title, none, plot)
             drawn.append(name)
     if drawn:
         write_whole(record, json.dumps(now, indent=1).encode())

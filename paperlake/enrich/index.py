@@ -13,15 +13,13 @@ an increment needs in lake tables, so it works with any catalog and data path:
                            exact cosine similarities (related_scores)
 
 An increment finds the papers whose papers_core row changed by hash (only among `changed` when the
-caller knows them), recomputes the content-only columns of those rows, vectorises the papers whose
-*content* changed against the frozen vocabulary and idf (terms the fit never saw are ignored until the
-next full build: that is how idf drift is handled), takes their top related papers from the index (an
-exact product with every stored row), puts them into their neighbours' lists where they beat the stored
-fifth score, recomputes the lists that held a changed or removed paper the same way, and re-derives
-inherited topics of every paper whose list changed. Under the frozen vocabulary and idf the lists an
-increment computes are the exact top RELATED of the index, and a stored list takes a new paper exactly when
-it beats the stored fifth score. The main tables are written by key: the affected papers' rows deleted and
-inserted, in one commit with the state.
+caller knows them) and recomputes their content-only columns. The papers whose *content* changed are
+vectorised against the frozen vocabulary and idf (terms the fit never saw are ignored until the next full
+build: that is how idf drift is handled). Their lists, and the lists that held a changed or removed
+paper, are the exact top RELATED of the index (one product with every stored row); a stored list takes a
+new paper exactly when it beats the stored fifth score; inherited topics are re-derived wherever a list
+changed. The main tables are written by key (the affected papers' rows deleted and inserted) in one
+commit with the state.
 """
 
 import json
@@ -54,6 +52,7 @@ VERSION = 2  # of the stored state; any other (v1 stored pruned vectors) is rebu
 CONTENT_HASH = "hash(c.title, c.abstract)"  # what enrichment reads
 ROW_HASH = "hash(c)"  # the whole papers_core row: what main.papers copies
 IN_IDS = "paper_id IN (SELECT unnest($ids::VARCHAR[]))"
+STORED = "doc, kw_topics, keywords, related, related_scores"  # the state columns an increment reads back
 # The Arrow type of each column of the state tables and of the pair scores, by name
 TYPES = dict.fromkeys(("term_id", "doc", "df", "a", "b"), pa.int32())
 TYPES |= dict.fromkeys(("idf", "weight", "s"), pa.float32())
@@ -137,10 +136,9 @@ def _full(con: duckdb.DuckDBPyConnection, core: str) -> Published:
     with commit.transaction(con):
         for table, arrow in rows.items():
             commit.sync(con, lake.main_table(table), arrow, CATALOG[table].key)
-        commit.overwrite(con, FIT, fit)
-        commit.overwrite(con, VOCAB, vocab)
-        commit.overwrite(con, POSTINGS, _table(term_id=vec.col, doc=docs[vec.row], weight=vec.data))
-        commit.overwrite(con, STATE, state)
+        postings = _table(term_id=vec.col, doc=docs[vec.row], weight=vec.data)
+        for name, arrow in ((FIT, fit), (VOCAB, vocab), (POSTINGS, postings), (STATE, state)):
+            commit.overwrite(con, name, arrow)
     return Published(rows, {t: r.num_rows for t, r in rows.items()}, True)
 
 
@@ -171,20 +169,17 @@ def _diff(con: duckdb.DuckDBPyConnection, core: str, changed: set[str] | None) -
     something went wrong in main is healed by the next one, not trusted to the stored hashes."""
     papers = lake.main_table("papers")
     where = "" if changed is None else f"(c.{IN_IDS} OR m.paper_id IS NULL) AND"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _changed AS
-            SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh,
-                   s.content_hash IS DISTINCT FROM {CONTENT_HASH} AS _content
-            FROM {core} c LEFT JOIN {STATE} s USING (paper_id)
-                 LEFT JOIN (SELECT paper_id FROM {papers}) m USING (paper_id)
-            WHERE {where} (s.row_hash IS DISTINCT FROM {ROW_HASH} OR m.paper_id IS NULL)""",
-        {} if changed is None else {"ids": sorted(changed)},
-    )
+    sql = f"""CREATE OR REPLACE TEMP TABLE _changed AS
+              SELECT c.*, {CONTENT_HASH} AS _ch, {ROW_HASH} AS _rh,
+                     s.content_hash IS DISTINCT FROM {CONTENT_HASH} AS _content
+              FROM {core} c LEFT JOIN {STATE} s USING (paper_id)
+                   LEFT JOIN (SELECT paper_id FROM {papers}) m USING (paper_id)
+              WHERE {where} (s.row_hash IS DISTINCT FROM {ROW_HASH} OR m.paper_id IS NULL)"""
+    con.execute(sql, {} if changed is None else {"ids": sorted(changed)})
     rows = con.execute("SELECT paper_id, _content FROM _changed").fetchall()
-    gone = con.execute(
-        f"""SELECT paper_id FROM {STATE} WHERE paper_id NOT IN (SELECT paper_id FROM {core})
-            UNION SELECT paper_id FROM {papers} WHERE paper_id NOT IN (SELECT paper_id FROM {core})"""
-    ).fetchall()
+    sql = f"""SELECT paper_id FROM {STATE} WHERE paper_id NOT IN (SELECT paper_id FROM {core})
+              UNION SELECT paper_id FROM {papers} WHERE paper_id NOT IN (SELECT paper_id FROM {core})"""
+    gone = con.execute(sql).fetchall()
     return Diff({r[0] for r in rows}, {r[0] for r in rows if r[1]}, {r[0] for r in gone})
 
 
@@ -196,15 +191,10 @@ def vectorise(
     counts, names = term_counts(documents(papers))
     used = np.unique(counts.indices)
     column = dict(zip(names.take(used).to_pylist(), used.tolist(), strict=True))
-    vocab = con.execute(
-        f"SELECT term, term_id, idf FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[])) "
-        "ORDER BY term_id",
-        {"t": list(column)},
-    ).fetchnumpy()
+    known = f"SELECT term, term_id, idf FROM {VOCAB} WHERE term IN (SELECT unnest($t::VARCHAR[]))"
+    vocab = con.execute(f"{known} ORDER BY term_id", {"t": list(column)}).fetchnumpy()
     terms = np.asarray(vocab["term"], dtype=object)
-    new = np.full(counts.shape[1], -1, np.int64)
-    new[[column[t] for t in terms]] = np.arange(len(terms))
-    matrix = weigh(select_columns(counts, new, len(terms)), np.asarray(vocab["idf"], np.float32))
+    matrix = weigh(select_columns(counts, [column[t] for t in terms]), np.asarray(vocab["idf"], np.float32))
     rows = matrix.tocoo()
     term_ids, doc = np.asarray(vocab["term_id"])[rows.col], np.asarray(docs, np.int64)[rows.row]
     return row_keywords(matrix, terms), _table(term_id=term_ids, doc=doc, weight=rows.data)
@@ -224,12 +214,8 @@ def _increment(con: duckdb.DuckDBPyConnection, core: str, diff: Diff) -> Publish
     gone_docs = [
         d for (d,) in con.execute(f"SELECT doc FROM {STATE} WHERE {IN_IDS}", {"ids": gone}).fetchall()
     ]
-    refill = dict(
-        con.execute(
-            f"SELECT paper_id, doc FROM {STATE} WHERE list_has_any(related, $ids) AND NOT {IN_IDS}",
-            {"ids": gone},
-        ).fetchall()
-    )
+    sql = f"SELECT paper_id, doc FROM {STATE} WHERE list_has_any(related, $ids) AND NOT {IN_IDS}"
+    refill = dict(con.execute(sql, {"ids": gone}).fetchall())
     tops, entering = _related(con, vectors, new_docs, refill, gone, gone_docs)
     stored = _stored(con, (diff.rows | set(refill) | set(entering)) - diff.content)
     related = {pid: (s["related"], s["related_scores"]) for pid, s in stored.items()}
@@ -271,32 +257,23 @@ def _related(
     temp_table(con, "_ids", _table(doc=list(new_docs.values()), paper_id=list(new_docs)))
     con.execute(f"INSERT INTO _ids SELECT doc, paper_id FROM {STATE} WHERE NOT {IN_IDS}", {"ids": gone})
     con.register("_scores", _pair_scores(con, vectors, list(refill.values()), gone_docs))
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _pairs AS
-            SELECT p.*, ia.paper_id AS a_id, ib.paper_id AS b_id
-            FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b"""
-    )
+    con.execute("""CREATE OR REPLACE TEMP TABLE _pairs AS
+                   SELECT p.*, ia.paper_id AS a_id, ib.paper_id AS b_id
+                   FROM _scores p JOIN _ids ia ON ia.doc = p.a JOIN _ids ib ON ib.doc = p.b""")
     con.unregister("_scores")
-    tops = {
-        a: (list(b), [float(x) for x in s])
-        for a, b, s in con.execute(
-            f"""SELECT a_id, list(b_id ORDER BY s DESC, b_id), list(s ORDER BY s DESC, b_id) FROM (
-                    SELECT * FROM _pairs
-                    QUALIFY row_number() OVER (PARTITION BY a ORDER BY s DESC, b_id) <= {RELATED})
-                GROUP BY a_id"""
-        ).fetchall()
-    }
+    best = f"""SELECT a_id, list(b_id ORDER BY s DESC, b_id), list(s ORDER BY s DESC, b_id) FROM (
+                   SELECT * FROM _pairs
+                   QUALIFY row_number() OVER (PARTITION BY a ORDER BY s DESC, b_id) <= {RELATED})
+               GROUP BY a_id"""
+    tops = {a: (list(b), [float(x) for x in s]) for a, b, s in con.execute(best).fetchall()}
+    enter = f"""SELECT p.b_id, p.a_id, p.s FROM _pairs p JOIN {STATE} st ON st.doc = p.b
+                WHERE p.a IN (SELECT unnest($n::INTEGER[])) AND p.b NOT IN (SELECT unnest($r::INTEGER[]))
+                  AND (len(st.related) < {RELATED} OR p.s > st.related_scores[{RELATED}]
+                       OR (p.s = st.related_scores[{RELATED}] AND p.a_id < st.related[{RELATED}]))"""
     entering: dict[str, list[tuple[str, float]]] = {}
-    for b, a, s in con.execute(
-        f"""SELECT p.b_id, p.a_id, p.s FROM _pairs p JOIN {STATE} st ON st.doc = p.b
-            WHERE p.a IN (SELECT unnest($n::INTEGER[])) AND p.b NOT IN (SELECT unnest($r::INTEGER[]))
-              AND (len(st.related) < {RELATED} OR p.s > st.related_scores[{RELATED}]
-                   OR (p.s = st.related_scores[{RELATED}] AND p.a_id < st.related[{RELATED}]))""",
-        {"n": list(new_docs.values()), "r": list(refill.values())},
-    ).fetchall():
+    for b, a, s in con.execute(enter, {"n": list(new_docs.values()), "r": list(refill.values())}).fetchall():
         entering.setdefault(b, []).append((a, float(s)))
-    con.execute("DROP TABLE _pairs")
-    con.execute("DROP TABLE _ids")
+    con.execute("DROP TABLE _pairs; DROP TABLE _ids")
     return tops, entering
 
 
@@ -307,17 +284,12 @@ def _pair_scores(
     the refill papers' stored ones) with every other indexed row b (the stored ones but the gone, and the
     new ones): one sparse product over the postings of the query's terms only."""
     new = {c: vectors.column(c).to_numpy() for c in ("term_id", "doc", "weight")}
-    stored = con.execute(
-        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE doc IN (SELECT unnest($r::INTEGER[]))",
-        {"r": refill_docs},
-    ).fetchnumpy()
+    select = f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE"
+    stored = con.execute(f"{select} doc IN (SELECT unnest($r::INTEGER[]))", {"r": refill_docs}).fetchnumpy()
     query = {c: np.concatenate([new[c], np.asarray(stored[c])]) for c in new}
     terms = np.unique(query["term_id"])
-    indexed = con.execute(
-        f"SELECT term_id, doc, weight FROM {POSTINGS} WHERE term_id IN (SELECT unnest($t::INTEGER[])) "
-        "AND doc NOT IN (SELECT unnest($g::INTEGER[]))",
-        {"t": terms.tolist(), "g": gone_docs},
-    ).fetchnumpy()
+    where = "term_id IN (SELECT unnest($t::INTEGER[])) AND doc NOT IN (SELECT unnest($g::INTEGER[]))"
+    indexed = con.execute(f"{select} {where}", {"t": terms.tolist(), "g": gone_docs}).fetchnumpy()
     index = {c: np.concatenate([np.asarray(indexed[c]), new[c]]) for c in new}
     docs = max(int(index["doc"].max(initial=-1)), int(query["doc"].max(initial=-1))) + 1
     rows, a = np.unique(query["doc"], return_inverse=True)
@@ -337,21 +309,15 @@ def _merge(related: Related, entering: dict[str, list[tuple[str, float]]]) -> se
     changed = set()
     for pid, cands in entering.items():
         ids, scores = related[pid]
-        ranked = sorted(
-            [*zip(scores, ids, strict=True), *((s, a) for a, s in cands)], key=lambda r: (-r[0], r[1])
-        )
-        top = ranked[:RELATED]
+        ranked = [*zip(scores, ids, strict=True), *((s, a) for a, s in cands)]
+        top = sorted(ranked, key=lambda r: (-r[0], r[1]))[:RELATED]
         if [i for _, i in top] != list(ids):
             related[pid] = ([i for _, i in top], [s for s, _ in top])
             changed.add(pid)
     return changed
 
 
-def _stored(
-    con: duckdb.DuckDBPyConnection,
-    ids: set[str],
-    columns: str = "doc, kw_topics, keywords, related, related_scores",
-) -> dict[str, dict]:
+def _stored(con: duckdb.DuckDBPyConnection, ids: set[str], columns: str = STORED) -> dict[str, dict]:
     """The `columns` of the state rows of `ids`, by paper_id (kw_topics decoded)."""
     cur = con.execute(f"SELECT paper_id, {columns} FROM {STATE} WHERE {IN_IDS}", {"ids": sorted(ids)})
     names = [c[0] for c in cur.description][1:]

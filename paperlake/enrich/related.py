@@ -18,21 +18,17 @@ CANDIDATE_MAX_DF = 1000
 CANDIDATES = 20
 
 
-def select_columns(matrix: sp.csr_matrix, new: np.ndarray, width: int) -> sp.csr_matrix:
-    """The matrix with column c moved to new[c] (dropped where new[c] < 0), `width` columns, indices
-    sorted."""
+def select_columns(matrix: sp.csr_matrix, order: np.ndarray | list[int]) -> sp.csr_matrix:
+    """The matrix's columns `order`, in that order (the others dropped), indices sorted."""
+    new = np.full(matrix.shape[1], -1, np.int64)
+    new[order] = np.arange(len(order))
     moved = new[matrix.indices]
     mask = moved >= 0
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[mask]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
-    out = sp.csr_matrix((matrix.data[mask], moved[mask], indptr), shape=(matrix.shape[0], width))
+    out = sp.csr_matrix((matrix.data[mask], moved[mask], indptr), shape=(matrix.shape[0], len(order)))
     out.sort_indices()
     return out
-
-
-def _columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
-    """The matrix restricted to the `keep` columns, renumbered 0..k-1."""
-    return select_columns(matrix, np.where(keep, np.cumsum(keep) - 1, -1), int(keep.sum()))
 
 
 def _merge_equal_columns(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -60,12 +56,11 @@ def top_related(
     id) and their exact similarities: candidates from a sparse product over the rarer terms (identical
     columns merged), ranked by their exact cosine (the rarer terms' part from that product, the commoner
     terms' part added per pair); a row with fewer than RELATED candidates is compared with every row.
-    Chunks run on threads: the sparse products and numpy kernels release the GIL, and threads share the
-    matrices (forked workers are unsafe once pyarrow's thread pools exist, see paperlake.parallel;
-    spawned ones would copy them)."""
+    Chunks run on threads, which share the matrices (the sparse products and numpy kernels release the
+    GIL; worker processes would copy them, see paperlake.parallel)."""
     common = df > CANDIDATE_MAX_DF
-    rare = _merge_equal_columns(_columns(matrix, (df >= 2) & ~common))
-    rare_t, frequent = rare.T.tocsr(), _columns(matrix, common)
+    rare = _merge_equal_columns(select_columns(matrix, np.flatnonzero((df >= 2) & ~common)))
+    rare_t, frequent = rare.T.tocsr(), select_columns(matrix, np.flatnonzero(common))
     rank = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
 
     def chunk(lo: int) -> tuple[np.ndarray, np.ndarray]:

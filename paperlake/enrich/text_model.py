@@ -3,6 +3,7 @@ numpy and Arrow), each paper's keywords from it, and its related papers (paperla
 
 import importlib.util
 import re
+import runpy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +33,7 @@ def english_stop_words() -> frozenset[str]:
     sklearn = importlib.util.find_spec("sklearn")  # finds the package without importing it
     assert sklearn is not None and sklearn.origin is not None
     path = Path(sklearn.origin).parent / "feature_extraction" / "_stop_words.py"
-    spec = importlib.util.spec_from_file_location("_sklearn_stop_words", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ENGLISH_STOP_WORDS
+    return runpy.run_path(str(path))["ENGLISH_STOP_WORDS"]
 
 
 _STOP_WORDS = pa.array(sorted(english_stop_words()), pa.string())
@@ -114,11 +111,9 @@ def fit_text(papers: pd.DataFrame) -> TextModel:
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     kept = np.flatnonzero((df > 0) & (df <= MAX_DF * n))
     order = kept[pc.sort_indices(names.take(kept)).to_numpy()]
-    new = np.full(counts.shape[1], -1, np.int64)
-    new[order] = np.arange(len(order))
     df = df[order]
     idf = np.log(np.float32(n + 1) / (df + 1).astype(np.float32)) + np.float32(1)
-    matrix = weigh(select_columns(counts, new, len(order)), idf)
+    matrix = weigh(select_columns(counts, order), idf)
     terms = names.take(order).to_numpy(zero_copy_only=False)
     related, scores = top_related(matrix, df, papers["paper_id"].to_numpy().astype(str))
     return TextModel(terms, idf, df, matrix, row_keywords(matrix, terms), related, scores)

@@ -42,12 +42,9 @@ def topic_scores(titles: list[str], abstracts: list[str]) -> list[dict[str, floa
     """Per paper, topic → score in (0, 1): keyword hits with a title hit counting double, saturating
     as h / (h + 2); best first, then by name. The Arrow kernels run on threads (they release the GIL)."""
     texts = pa.array(titles, pa.string()), pa.array(abstracts, pa.string())
-
-    def count(args: tuple[pa.Array, str]) -> np.ndarray:
-        return np.asarray(pc.count_substring_regex(*args).to_numpy(zero_copy_only=False), np.int64)
-
+    pairs = [(t, rx) for t in texts for rx in _TOPIC_RE2.values()]
     with ThreadPoolExecutor(default_workers()) as pool:
-        found = list(pool.map(count, [(t, rx) for t in texts for rx in _TOPIC_RE2.values()]))
+        found = list(pool.map(lambda p: pc.count_substring_regex(*p).to_numpy(zero_copy_only=False), pairs))
     counts = np.array(found, np.int64).reshape(2, len(_TOPIC_RE2), len(titles))  # title, abstract hits
     hits = (2 * counts[0] + counts[1]).T
     saturated = np.array([round(h / (h + 2), 3) for h in range(int(hits.max(initial=0)) + 1)])
