@@ -46,18 +46,12 @@ class Result:
     aliases_changed: list[str]  # old ids whose alias row changed
 
 
-def _create(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-
-
 def _records(con: duckdb.DuckDBPyConnection, rules: MatchRules) -> None:
     """`_a` (the changed records, old or new ids), `_rec_a` (their records now), `_rec_post` (every record
     now)."""
-    _create(
-        con,
-        "_a",
-        "SELECT DISTINCT record_id FROM _fresh WHERE NOT bare UNION "
-        "SELECT record_id FROM _gone WHERE flag IS DISTINCT FROM 'no_abstract'",
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _a AS SELECT DISTINCT record_id FROM _fresh WHERE NOT bare UNION "
+        "SELECT record_id FROM _gone WHERE flag IS DISTINCT FROM 'no_abstract'"
     )
     title_keys(con, "(SELECT title FROM _stored WHERE record_id IN (SELECT record_id FROM _a))")
     fields = "page_date, source_file, position, published_date, authors_count, organization, bare"
@@ -212,26 +206,22 @@ def _sightings_now(con: duckdb.DuckDBPyConnection) -> None:
 def _matches(con: duckdb.DuckDBPyConnection) -> None:
     """`_matches_out`: the scored pairs and the stored pairs of K kept, each side's paper now;
     `_pair_scope`: the records whose stored pairs they replace."""
-    schema = arrow_schema(CONTRACT["matches"])
-    new = con.sql("SELECT * FROM _scored")
-    scored_cols = ", ".join(f'"{c}"' for c in new.columns)
+    cast = ", ".join(f'"{f.name}"::{_sql(f.type)} AS "{f.name}"' for f in arrow_schema(CONTRACT["matches"]))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pair_scope AS
         SELECT record_id FROM _t UNION SELECT record_id FROM _k_reg UNION SELECT record_id FROM _k;
         CREATE OR REPLACE TEMP TABLE _matches_out AS
-        WITH m AS (SELECT {scored_cols} FROM _matches_stored
+        WITH m AS (SELECT * EXCLUDE (paper_a, paper_b) FROM _matches_stored
                    WHERE (record_a IN (SELECT record_id FROM _pair_scope)
                           OR record_b IN (SELECT record_id FROM _pair_scope))
                      AND record_a NOT IN (SELECT record_id FROM _t)
                      AND record_b NOT IN (SELECT record_id FROM _t)
-                   UNION ALL SELECT * FROM _scored),
+                   UNION ALL BY NAME SELECT * FROM _scored),
              papers AS (SELECT record_id, paper_id FROM _registry
                         WHERE record_id NOT IN (SELECT record_id FROM _por) UNION ALL SELECT * FROM _por)
-        SELECT m.*, pa.paper_id AS paper_a, pb.paper_id AS paper_b FROM m
-        LEFT JOIN papers pa ON pa.record_id = m.record_a LEFT JOIN papers pb ON pb.record_id = m.record_b"""
+        SELECT {cast} FROM (SELECT m.*, pa.paper_id AS paper_a, pb.paper_id AS paper_b FROM m
+        LEFT JOIN papers pa ON pa.record_id = m.record_a LEFT JOIN papers pb ON pb.record_id = m.record_b)"""
     )
-    cast = ", ".join(f'"{f.name}"::{_sql(f.type)} AS "{f.name}"' for f in schema)
-    _create(con, "_matches_out", f"SELECT {cast} FROM _matches_out")
 
 
 def _sql(t: pa.DataType) -> str:
